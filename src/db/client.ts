@@ -1,0 +1,46 @@
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema'
+
+export { schema }
+
+/** A Drizzle database, whichever driver is underneath (postgres.js or PGlite). */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
+
+export interface DatabaseHandle {
+  db: Database
+  close(): Promise<void>
+}
+
+export interface PostgresOptions {
+  /** Connections in the pool. The Worker keeps this small: Hyperdrive pools for it. */
+  max?: number
+  /** Seconds to wait for a connection before a query fails. */
+  connectTimeout?: number
+}
+
+/** postgres.js over TCP, on Node and, through Hyperdrive, on Workers. */
+export function connectPostgres(url: string, options: PostgresOptions = {}): DatabaseHandle {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: options.connectTimeout ?? 10,
+    // Hyperdrive recommends skipping the type round trip; Masthead uses no custom types.
+    fetch_types: false,
+    onnotice: () => {},
+  })
+  return {
+    db: drizzlePostgres(sql, { schema }),
+    close: () => sql.end({ timeout: 5 }),
+  }
+}
+
+/** Where the URL points, without the user or password, for start-up messages. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    return `PostgreSQL at ${u.hostname}:${u.port || '5432'}${u.pathname}`
+  } catch {
+    return 'PostgreSQL'
+  }
+}

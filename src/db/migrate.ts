@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url'
+import type { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+
+/** The committed SQL migrations written by drizzle-kit. */
+export const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url))
+
+// Any fixed number: it names the lock that keeps two starting servers from
+// applying the same migration at once.
+const MIGRATION_LOCK = 727_274_001
+
+/** Applies pending migrations to a PostgreSQL server, one process at a time. */
+export async function migratePostgresUrl(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`
+    try {
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder })
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`
+    }
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
+/** Applies pending migrations to an embedded PGlite database. */
+export async function migratePgliteClient(client: PGlite): Promise<void> {
+  await migratePglite(drizzlePglite(client), { migrationsFolder })
+}

@@ -1,0 +1,98 @@
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { AppEnv } from '../services'
+import { ErrorPage } from '../views/error-page'
+import { ConfigError } from '../config'
+import { describeError, log } from './log'
+
+/** Every error Masthead answers with, and its HTTP status. */
+const STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_failed: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  misconfigured: 500,
+  database_unavailable: 503,
+} as const satisfies Record<string, ContentfulStatusCode>
+
+export type ErrorCode = keyof typeof STATUS
+
+/** The one error type handlers throw; `onError` turns it into the response. */
+export class AppError extends Error {
+  readonly status: ContentfulStatusCode
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+    this.name = 'AppError'
+    this.status = STATUS[code]
+  }
+}
+
+const codeForStatus = (status: number): ErrorCode =>
+  (Object.entries(STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined) ??
+  (status >= 500 ? 'internal_error' : 'bad_request')
+
+/**
+ * API clients get JSON, people get a page. /auth/* serves both: forms post
+ * there too, so it answers JSON only to a client that sends or asks for JSON.
+ */
+export function wantsJson(c: Context): boolean {
+  const path = c.req.path
+  if (path.startsWith('/api/') || path.startsWith('/webhooks/') || path === '/healthz') return true
+  if (path.startsWith('/auth/')) {
+    const accept = c.req.header('accept') ?? ''
+    const type = c.req.header('content-type') ?? ''
+    return type.includes('application/json') || (accept.includes('application/json') && !accept.includes('text/html'))
+  }
+  return false
+}
+
+export function errorResponse(c: Context<AppEnv>, error: AppError): Response | Promise<Response> {
+  const requestId = c.get('requestId')
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value)
+  if (wantsJson(c)) {
+    return c.json({ error: { code: error.code, message: error.message, requestId } }, error.status)
+  }
+  // Services are missing when they could not be built (a misconfigured Worker).
+  const publication = c.get('services')?.config.PUBLICATION_NAME
+  return c.html(ErrorPage({ status: error.status, message: error.message, requestId, publication }), error.status)
+}
+
+export function onError(err: Error, c: Context<AppEnv>): Response | Promise<Response> {
+  if (err instanceof AppError) return errorResponse(c, err)
+  if (err instanceof HTTPException && err.status < 500) {
+    const status = err.status as ContentfulStatusCode
+    return errorResponse(c, new AppError(codeForStatus(status), err.message || 'The request could not be handled.'))
+  }
+  log('error', err instanceof ConfigError ? 'config_invalid' : 'unhandled_error', {
+    requestId: c.get('requestId'),
+    method: c.req.method,
+    path: c.req.path,
+    ...describeError(err),
+  })
+  if (err instanceof ConfigError) {
+    return errorResponse(
+      c,
+      new AppError('misconfigured', 'The server is not configured correctly. Its operators have been told.'),
+    )
+  }
+  return errorResponse(
+    c,
+    new AppError('internal_error', 'Something went wrong on our side. If it keeps happening, quote the request id.'),
+  )
+}
+
+export function notFound(c: Context<AppEnv>): Response | Promise<Response> {
+  return errorResponse(c, new AppError('not_found', `There is nothing at ${c.req.path}.`))
+}

@@ -1,0 +1,39 @@
+import type { Context } from 'hono'
+import type { RequestIdVariables } from 'hono/request-id'
+import type { Config } from './config'
+import type { Database } from './db/client'
+
+/** The time, injected so that tests can fix it. */
+export interface Clock {
+  now(): Date
+}
+
+export const systemClock: Clock = { now: () => new Date() }
+
+/**
+ * What a request handler may use. Handlers read `c.var.services`; nothing with
+ * I/O lives at module level, because a Worker may not share sockets between
+ * requests.
+ */
+export interface Services {
+  config: Config
+  db: Database
+  clock: Clock
+}
+
+/** Services for one request, and how to let go of them once it has been answered. */
+export interface ServiceScope {
+  services: Services
+  release?: () => Promise<void>
+}
+
+/**
+ * Each entry says where services come from: the Node entry hands out one
+ * long-lived pool, the Worker opens a Hyperdrive connection per request.
+ */
+export type ServiceProvider = (c: Context<AppEnv>) => ServiceScope | Promise<ServiceScope>
+
+export type AppEnv = {
+  Bindings: Record<string, unknown>
+  Variables: RequestIdVariables & { services: Services }
+}

@@ -1,0 +1,26 @@
+import { Hono } from 'hono'
+import type { AppEnv } from '../services'
+
+/** The one stylesheet. Served by the app itself so Workers need no asset binding. */
+const STYLESHEET = `
+:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fdfdfb; --muted: #5c5c5c; --accent: #0b5cad; }
+@media (prefers-color-scheme: dark) { :root { --fg: #ececec; --bg: #161616; --muted: #a3a3a3; --accent: #7ab7ff; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 1.05rem/1.55 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+header.site, main { max-width: 42rem; margin: 0 auto; padding: 1rem; }
+header.site a { font-weight: 700; text-decoration: none; color: var(--fg); }
+a { color: var(--accent); }
+h1 { line-height: 1.2; }
+.muted { color: var(--muted); font-size: .9rem; }
+label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
+input, select, textarea { font: inherit; padding: .5rem; width: 100%; max-width: 28rem; }
+button { font: inherit; padding: .5rem 1rem; cursor: pointer; }
+.error { color: #b00020; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #8884; }
+`.trimStart()
+
+export const assets = new Hono<AppEnv>().get('/assets/style.css', (c) => {
+  c.header('Cache-Control', 'public, max-age=3600')
+  return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8' })
+})

@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../src/config'
+
+const run = promisify(execFile)
+const root = join(import.meta.dirname, '..')
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  it('needs nothing on a bare development machine', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      APP_ENV: 'development',
+      PORT: 8787,
+      HOST: '127.0.0.1',
+      APP_URL: 'http://localhost:8787',
+    })
+    expect(config.DATABASE_URL).toBeUndefined()
+  })
+
+  it('reads and converts what is set, treating empty strings as unset', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      DATABASE_URL: '',
+      APP_URL: 'https://news.example.org/',
+      MAX_BODY_BYTES: '4096',
+    })
+    expect(config).toMatchObject({ PORT: 9000, APP_URL: 'https://news.example.org', MAX_BODY_BYTES: 4096 })
+    expect(config.DATABASE_URL).toBeUndefined()
+  })
+
+  it('ignores bindings that are not strings (a Worker passes its whole env)', () => {
+    const config = loadConfig({ HYPERDRIVE: { connectionString: 'postgres://x' }, APP_URL: 'https://a.example' })
+    expect(config.APP_URL).toBe('https://a.example')
+  })
+
+  it('names every invalid variable in one readable message, without their values', () => {
+    const env = { APP_ENV: 'staging', PORT: 'eighty', DATABASE_URL: 'mysql://root:hunter2@db/x', MAX_BODY_BYTES: '10' }
+    const problems = problemsOf(env)
+    expect(problems).toEqual([
+      'APP_ENV: must be one of development, test, production',
+      'DATABASE_URL: must be a postgres:// connection URL',
+      'PORT: must be a whole number between 1 and 65535',
+      'MAX_BODY_BYTES: must be at least 1024 bytes',
+    ])
+    try {
+      loadConfig(env)
+    } catch (error) {
+      expect((error as Error).message).not.toContain('hunter2')
+    }
+  })
+
+  it('requires an https APP_URL in production', () => {
+    expect(problemsOf({ APP_ENV: 'production' })).toEqual(['APP_URL: is required in production'])
+    expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org' })).toEqual([
+      'APP_URL: must use https in production',
+    ])
+    expect(problemsOf({ APP_URL: 'ftp://news.example.org' })).toEqual([
+      'APP_URL: must be an http(s) URL such as https://news.example.org',
+    ])
+  })
+})
+
+describe('the Node entry', () => {
+  it('stops with one readable message naming each bad variable, and no stack trace', async () => {
+    const tsx = join(root, 'node_modules/.bin/tsx')
+    const failure = await run(tsx, ['src/node.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, APP_ENV: 'production', PORT: 'x' },
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    )
+    expect(failure?.code).toBe(1)
+    expect(failure?.stderr).toContain('Masthead cannot start: the configuration is invalid.')
+    expect(failure?.stderr).toContain('  - APP_URL: is required in production')
+    expect(failure?.stderr).toContain('  - PORT: must be a whole number between 1 and 65535')
+    expect(failure?.stderr).not.toMatch(/^\s+at /m)
+  })
+})

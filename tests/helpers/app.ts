@@ -1,0 +1,30 @@
+import { createApp } from '../../src/app'
+import { loadConfig } from '../../src/config'
+import type { Clock, Services } from '../../src/services'
+import { createTestDatabase, type TestDatabase } from './db'
+
+/** A clock that stands still until the test moves it. */
+export function fixedClock(start = '2026-11-25T12:00:00Z') {
+  let now = new Date(start)
+  return {
+    now: () => new Date(now),
+    set: (iso: string) => void (now = new Date(iso)),
+    advance: (ms: number) => void (now = new Date(now.getTime() + ms)),
+  } satisfies Clock & Record<string, unknown>
+}
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>
+  services: Services
+  database: TestDatabase
+  close(): Promise<void>
+}
+
+/** The real app on a real, fresh database, with test config and a fixed clock. */
+export async function createTestApp(options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApp> {
+  const database = await createTestDatabase()
+  const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787', ...options.env })
+  const services: Services = { config, db: database.db, clock: options.clock ?? fixedClock() }
+  const app = createApp(() => ({ services }))
+  return { app, services, database, close: database.close }
+}

@@ -1,0 +1,76 @@
+/**
+ * The real Worker (src/worker.ts, bundled by wrangler from wrangler.toml)
+ * running inside workerd, reaching PostgreSQL through its Hyperdrive binding.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestWorker, type TestWorker } from './harness'
+
+let worker: TestWorker
+beforeAll(async () => {
+  worker = await startTestWorker()
+})
+afterAll(() => worker?.stop())
+
+describe('the Worker in workerd', () => {
+  it(`answers /healthz 200 {"ok": true} after a database round trip through Hyperdrive`, async () => {
+    const res = await worker.fetch('/healthz')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ ok: true })
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'")
+  })
+
+  it('answers several requests in a row, each on its own connection', async () => {
+    for (let i = 0; i < 5; i++) {
+      const res = await worker.fetch('/healthz')
+      expect(res.status).toBe(200)
+    }
+  })
+
+  it('answers an unknown API route 404 in the JSON error shape', async () => {
+    const res = await worker.fetch('/api/no-such-thing')
+    expect(res.status).toBe(404)
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'not_found',
+        message: 'There is nothing at /api/no-such-thing.',
+        requestId: res.headers.get('x-request-id'),
+      },
+    })
+  })
+
+  it('answers an unknown page 404 with an HTML page', async () => {
+    const res = await worker.fetch('/no-such-page')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    expect(await res.text()).toContain('Page not found')
+  })
+
+  it('logs each request as one structured line without personal data', async () => {
+    const res = await worker.fetch('/api/x?email=donor%40example.org')
+    const requestId = res.headers.get('x-request-id')
+    await expect.poll(() => worker.logs().find((line) => line.includes(requestId!)), { timeout: 5000 }).toBeTruthy()
+    const line = worker.logs().find((l) => l.includes(requestId!))!
+    expect(JSON.parse(line)).toMatchObject({ event: 'request', path: '/api/x', status: 404 })
+    expect(worker.logs().join('\n')).not.toContain('donor')
+  })
+})
+
+describe('a misconfigured Worker', () => {
+  let broken: TestWorker
+  beforeAll(async () => {
+    broken = await startTestWorker({ APP_ENV: 'production', APP_URL: 'http://insecure.example.org' })
+  })
+  afterAll(() => broken?.stop())
+
+  it('answers 500 "misconfigured" without details, and logs which variable is wrong', async () => {
+    const res = await broken.fetch('/healthz')
+    expect(res.status).toBe(500)
+    const body = await res.json()
+    expect(body.error.code).toBe('misconfigured')
+    expect(JSON.stringify(body)).not.toContain('APP_URL')
+    await expect
+      .poll(() => broken.logs().find((l) => l.includes('config_invalid')), { timeout: 5000 })
+      .toContain('APP_URL: must use https in production')
+  })
+})
