@@ -1,0 +1,298 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import autocannon, { type Result } from 'autocannon'
+import postgres from 'postgres'
+
+export const root = fileURLToPath(new URL('..', import.meta.url))
+
+/** One line of a results table: column name to figure, in column order. */
+export type Row = Record<string, string | number>
+
+export interface BenchContext {
+  /** Where to run: embedded PGlite always, PostgreSQL as well when a URL is configured. */
+  databases: DatabaseTarget[]
+  /** Adds a line to the "how it was measured" list of this benchmark's section. */
+  note(line: string): void
+  /** Marks the run as failed while keeping the figures measured so far for the report. */
+  fail(problem: string): void
+  log(message: string): void
+}
+
+/** What a `*.bench.ts` module default-exports. */
+export interface Benchmark {
+  /** Short and unique: it is the command-line name and the BENCHMARKS.md section key. */
+  name: string
+  description: string
+  run(ctx: BenchContext): Promise<Row[]>
+}
+
+export type DatabaseTarget =
+  { kind: 'pglite'; name: string } | { kind: 'postgres'; name: string; url: string; source: string; scratch: boolean }
+
+/**
+ * BENCH_DATABASE_URL is used as given: whoever sets it chose that database.
+ * TEST_DATABASE_URL is the server the tests create their databases on, so the
+ * bench does the same rather than migrating Masthead's tables into it.
+ */
+export function databaseTargets(env: NodeJS.ProcessEnv): DatabaseTarget[] {
+  const targets: DatabaseTarget[] = [{ kind: 'pglite', name: 'PGlite' }]
+  if (env.BENCH_DATABASE_URL) {
+    targets.push({
+      kind: 'postgres',
+      name: 'PostgreSQL',
+      url: env.BENCH_DATABASE_URL,
+      source: 'BENCH_DATABASE_URL',
+      scratch: false,
+    })
+  } else if (env.TEST_DATABASE_URL) {
+    targets.push({
+      kind: 'postgres',
+      name: 'PostgreSQL',
+      url: env.TEST_DATABASE_URL,
+      source: 'TEST_DATABASE_URL',
+      scratch: true,
+    })
+  }
+  return targets
+}
+
+export function packageVersion(name: string): string {
+  try {
+    return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version
+  } catch {
+    return 'unknown version'
+  }
+}
+
+/** Host, port and database only: the URL may carry a password. */
+function describeUrl(url: string): string {
+  const u = new URL(url)
+  return `${u.hostname}:${u.port || '5432'}${u.pathname}`
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('could not find a free port')
+  return address.port
+}
+
+interface PreparedDatabase {
+  env: Record<string, string>
+  description: string
+  dispose(): Promise<void>
+}
+
+async function prepareDatabase(target: DatabaseTarget, dir: string): Promise<PreparedDatabase> {
+  if (target.kind === 'pglite') {
+    return {
+      env: { DATA_DIR: join(dir, 'data') },
+      description: `embedded PGlite ${packageVersion('@electric-sql/pglite')}, fresh DATA_DIR under ${tmpdir()}`,
+      dispose: async () => {},
+    }
+  }
+  const admin = postgres(target.url, { max: 1, onnotice: () => {} })
+  try {
+    const [{ server_version: version } = { server_version: '?' }] = await admin`show server_version`
+    if (!target.scratch) {
+      return {
+        env: { DATABASE_URL: target.url },
+        description: `PostgreSQL ${version} at ${describeUrl(target.url)} (${target.source}, as given)`,
+        dispose: async () => {},
+      }
+    }
+    const name = `masthead_bench_${process.pid}_${randomBytes(4).toString('hex')}`
+    await admin.unsafe(`create database "${name}"`)
+    const url = new URL(target.url)
+    url.pathname = `/${name}`
+    return {
+      env: { DATABASE_URL: url.toString() },
+      description: `PostgreSQL ${version} at ${describeUrl(target.url)} (${target.source}); each server start gets a scratch database, dropped afterwards`,
+      dispose: async () => {
+        const sql = postgres(target.url, { max: 1, onnotice: () => {} })
+        try {
+          await sql.unsafe(`drop database if exists "${name}" with (force)`)
+        } finally {
+          await sql.end({ timeout: 5 })
+        }
+      },
+    }
+  } finally {
+    await admin.end({ timeout: 5 })
+  }
+}
+
+export interface RunningServer {
+  url: string
+  /** The database as it should read in BENCHMARKS.md. */
+  database: string
+  /** The end of the server's output, for failure messages. */
+  logTail(lines?: number): string
+  stop(): Promise<void>
+}
+
+const READY_LINE = 'Masthead is serving'
+const START_TIMEOUT_MS = 60_000
+const STOP_GRACE_MS = 5_000
+
+/**
+ * Starts `tsx src/node.ts` as `npm start` would, on a free loopback port. Its
+ * output goes to a file rather than a pipe so that draining one log line per
+ * request does not cost the load generator, which shares this process, CPU.
+ */
+export async function startServer(target: DatabaseTarget): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
+  const logFile = join(dir, 'server.log')
+  const database = await prepareDatabase(target, dir).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  })
+  const port = await freePort()
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // The same Node as the runner, whatever `node` the shell would find first.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ...database.env,
+  }
+  // An inherited DATABASE_URL would silently turn the PGlite run into a PostgreSQL one.
+  if (!('DATABASE_URL' in database.env)) delete env.DATABASE_URL
+
+  const out = openSync(logFile, 'a')
+  // Its own process group, so a stuck server and tsx's child can be killed together.
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/node.ts'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', out, out],
+    detached: true,
+  })
+  closeSync(out)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let running = true
+  void exited.then(() => (running = false))
+
+  const logTail = (lines = 20) => {
+    try {
+      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+    } catch {
+      return ''
+    }
+  }
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+  // If the runner dies (Ctrl-C, a throw) the detached server must not outlive it.
+  const onExit = () => {
+    killGroup()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.on('exit', onExit)
+
+  const stop = async () => {
+    if (running) {
+      // SIGTERM to tsx alone: it relays the signal to the node process running the app.
+      child.kill('SIGTERM')
+      const timer = sleep(STOP_GRACE_MS).then(() => 'timeout' as const)
+      if ((await Promise.race([exited, timer])) === 'timeout') {
+        killGroup()
+        await exited
+      }
+    }
+    process.off('exit', onExit)
+    rmSync(dir, { recursive: true, force: true })
+    await database.dispose()
+  }
+
+  const deadline = Date.now() + START_TIMEOUT_MS
+  while (!logTail(1000).includes(READY_LINE)) {
+    if (!running || Date.now() > deadline) {
+      const why = running
+        ? `did not print "${READY_LINE}" within ${START_TIMEOUT_MS / 1000} s`
+        : 'exited before serving'
+      const tail = logTail()
+      await stop()
+      throw new Error(`The server (${target.name}) ${why}. Its last output:\n${tail}`)
+    }
+    await sleep(100)
+  }
+  return { url: `http://127.0.0.1:${port}`, database: database.description, logTail, stop }
+}
+
+/** Runs `fn` against a fresh server and always stops it, even when `fn` throws. */
+export async function withServer<T>(target: DatabaseTarget, fn: (server: RunningServer) => Promise<T>): Promise<T> {
+  const server = await startServer(target)
+  try {
+    return await fn(server)
+  } finally {
+    await server.stop()
+  }
+}
+
+export interface LoadOptions {
+  connections: number
+  seconds: number
+  /** A run of this length first, whose figures are thrown away (JIT, pools, caches). */
+  warmupSeconds?: number
+}
+
+export interface LoadResult {
+  /** Mean of the once-a-second samples, autocannon's own "Req/Sec Avg". */
+  requestsPerSecond: number
+  /** Median of the once-a-second samples, less swayed by a slow first or last second. */
+  requestsPerSecondP50: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  requests: number
+  non2xx: number
+  /** Connection errors and timeouts. */
+  errors: number
+  statusCodes: Record<string, number>
+}
+
+// Enough for autocannon's own 10 s request timeout to fire before this does.
+const LOAD_OVERRUN_S = 15
+
+function fire(url: string, connections: number, seconds: number): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration: seconds }, (error, result) => {
+      clearTimeout(guard)
+      if (error) reject(error)
+      else resolve(result)
+    })
+    // autocannon ends on its own after `seconds`; this only bounds a wedged run.
+    const guard = setTimeout(() => instance.stop(), (seconds + LOAD_OVERRUN_S) * 1000)
+  })
+}
+
+/** Loads one URL on this machine for a bounded time. */
+export async function load(url: string, options: LoadOptions): Promise<LoadResult> {
+  if (new URL(url).hostname !== '127.0.0.1')
+    throw new Error(`refusing to load ${url}: benchmarks only target 127.0.0.1`)
+  if (options.warmupSeconds) await fire(url, options.connections, options.warmupSeconds)
+  const result = await fire(url, options.connections, options.seconds)
+  const statusCodes: Record<string, number> = {}
+  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = Number(count)
+  return {
+    requestsPerSecond: result.requests.average,
+    requestsPerSecondP50: result.requests.p50,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    requests: result.requests.total ?? 0,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    statusCodes,
+  }
+}
