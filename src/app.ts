@@ -1,10 +1,15 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
+import { staff } from './admin/staff'
+import { account } from './auth/account'
+import { sameOriginOnly, session } from './auth/middleware'
+import { auth } from './auth/routes'
 import { content } from './content/routes'
 import { health } from './health'
 import { notFound, onError } from './http/errors'
 import { accessLog, bodyLimit, provideServices, secureHeaders } from './http/middleware'
 import type { AppEnv, ServiceProvider } from './services'
+import { devMailboxRoutes } from './mail/routes'
 import { assets } from './views/assets'
 
 /**
@@ -19,10 +24,16 @@ export function createApp(services: ServiceProvider) {
   app.use(accessLog)
   app.use(provideServices(services))
   app.use(bodyLimit)
+  app.use(sameOriginOnly)
+  app.use(session)
 
   app.route('/', health)
   app.route('/', assets)
   app.route('/', content)
+  app.route('/', auth)
+  app.route('/', account)
+  app.route('/', staff)
+  app.route('/', devMailboxRoutes)
 
   app.notFound(notFound)
   app.onError(onError)

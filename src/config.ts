@@ -32,9 +32,37 @@ const fields = z.object({
     .max(50 * 1024 * 1024, 'must be at most 52428800 bytes (50 MiB)')
     .default(1024 * 1024),
   PUBLICATION_NAME: z.string().trim().min(1).max(120).default('Masthead'),
+  ADMIN_EMAILS: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((e) => e.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.email({ error: 'must be a comma-separated list of e-mail addresses' })))
+    .default([]),
+  RESEND_API_KEY: z
+    .string()
+    .regex(/^re_\S+$/, 'must be a Resend API key (it starts with re_)')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(/^[^<>]*<[^\s@<>]+@[^\s@<>]+>$|^[^\s@<>]+@[^\s@<>]+$/, {
+      error: 'must be an address such as "The Ledger <news@example.org>"',
+    })
+    .optional(),
+  SIGN_IN_LIMIT: z.coerce.number().int().min(1, 'must be at least 1').max(1000).default(5),
+  SIGN_IN_WINDOW_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be at least 1')
+    .max(24 * 60)
+    .default(15),
+  TRUST_PROXY: z.stringbool({ error: 'must be true or false' }).default(false),
 })
 
-const productionFields = fields.pick({ APP_ENV: true, APP_URL: true })
+const productionFields = fields.pick({ APP_ENV: true, APP_URL: true, RESEND_API_KEY: true, MAIL_FROM: true })
 
 export const configSchema = fields
   // `when` lets these run even if another variable is invalid, so one message lists every problem.
@@ -46,6 +74,16 @@ export const configSchema = fields
   .refine((raw) => raw.APP_ENV !== 'production' || !raw.APP_URL?.startsWith('http://'), {
     path: ['APP_URL'],
     message: 'must use https in production',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.APP_ENV !== 'production' || raw.RESEND_API_KEY !== undefined, {
+    path: ['RESEND_API_KEY'],
+    message: 'is required in production (Masthead sends sign-in links by e-mail)',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.RESEND_API_KEY === undefined || raw.MAIL_FROM !== undefined, {
+    path: ['MAIL_FROM'],
+    message: 'is required when RESEND_API_KEY is set',
     when: (payload) => productionFields.safeParse(payload.value).success,
   })
   .transform((raw) => ({

@@ -13,7 +13,7 @@ import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { openPglite } from './db/pglite'
 import { describeError, log } from './http/log'
-import { systemClock, type Services } from './services'
+import { createServices, systemClock } from './services'
 
 async function openDatabase(config: Config): Promise<DatabaseHandle & { label: string }> {
   if (config.DATABASE_URL) {
@@ -30,7 +30,7 @@ async function openDatabase(config: Config): Promise<DatabaseHandle & { label: s
 async function main() {
   const config = loadConfig(process.env)
   const database = await openDatabase(config)
-  const services: Services = { config, db: database.db, clock: systemClock }
+  const services = createServices({ config, db: database.db, clock: systemClock })
   const app = createApp(() => ({ services }))
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {

@@ -1,7 +1,9 @@
 import type { Context } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
+import type { Session, SessionUser } from './auth/sessions'
 import type { Config } from './config'
 import type { Database } from './db/client'
+import { createMailer, type Mailer } from './mail/mailer'
 
 /** The time, injected so that tests can fix it. */
 export interface Clock {
@@ -19,6 +21,24 @@ export interface Services {
   config: Config
   db: Database
   clock: Clock
+  mailer: Mailer
+}
+
+/**
+ * Builds the services from what an entry provides. `fetch` is injectable so
+ * that tests can stand in for the mail provider without a network.
+ */
+export function createServices(parts: {
+  config: Config
+  db: Database
+  clock?: Clock
+  fetch?: typeof fetch
+  mailer?: Mailer
+}): Services {
+  const clock = parts.clock ?? systemClock
+  const fetchFn = parts.fetch ?? ((input, init) => fetch(input, init))
+  const mailer = parts.mailer ?? createMailer(parts.config, parts.db, clock, fetchFn)
+  return { config: parts.config, db: parts.db, clock, mailer }
 }
 
 /** Services for one request, and how to let go of them once it has been answered. */
@@ -35,5 +55,10 @@ export type ServiceProvider = (c: Context<AppEnv>) => ServiceScope | Promise<Ser
 
 export type AppEnv = {
   Bindings: Record<string, unknown>
-  Variables: RequestIdVariables & { services: Services }
+  Variables: RequestIdVariables & {
+    services: Services
+    /** The signed-in account, or null; set by the session middleware (src/auth/middleware.ts). */
+    user: SessionUser | null
+    session: Session | null
+  }
 }

@@ -8,7 +8,7 @@ import { createApp } from './app'
 import { loadConfig, type Config } from './config'
 import { connectPostgres } from './db/client'
 import { AppError } from './http/errors'
-import { systemClock, type ServiceProvider } from './services'
+import { createServices, systemClock, type ServiceProvider } from './services'
 
 interface Hyperdrive {
   connectionString: string
@@ -30,7 +30,7 @@ const workerServices: ServiceProvider = (c) => {
     throw new AppError('misconfigured', 'No database is configured: bind Hyperdrive as HYPERDRIVE or set DATABASE_URL.')
   }
   const { db, close } = connectPostgres(url, { max: 5, connectTimeout: 5 })
-  return { services: { config, db, clock: systemClock }, release: close }
+  return { services: createServices({ config, db, clock: systemClock }), release: close }
 }
 
 export default createApp(workerServices)

@@ -61,13 +61,40 @@ describe('loadConfig', () => {
     }
   })
 
-  it('requires an https APP_URL in production', () => {
-    expect(problemsOf({ APP_ENV: 'production' })).toEqual(['APP_URL: is required in production'])
-    expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org' })).toEqual([
+  it('requires an https APP_URL and a mail provider in production', () => {
+    const mail = { RESEND_API_KEY: 're_123', MAIL_FROM: 'The Ledger <news@ledger.example>' }
+    expect(problemsOf({ APP_ENV: 'production', ...mail })).toEqual(['APP_URL: is required in production'])
+    expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org', ...mail })).toEqual([
       'APP_URL: must use https in production',
     ])
+    expect(problemsOf({ APP_ENV: 'production', APP_URL: 'https://news.example.org' })).toEqual([
+      'RESEND_API_KEY: is required in production (Masthead sends sign-in links by e-mail)',
+    ])
+    expect(problemsOf({ RESEND_API_KEY: 're_123' })).toEqual(['MAIL_FROM: is required when RESEND_API_KEY is set'])
+    expect(loadConfig({ APP_ENV: 'production', APP_URL: 'https://news.example.org', ...mail }).APP_ENV).toBe(
+      'production',
+    )
     expect(problemsOf({ APP_URL: 'ftp://news.example.org' })).toEqual([
       'APP_URL: must be an http(s) URL such as https://news.example.org',
+    ])
+  })
+
+  it('reads the account settings', () => {
+    const config = loadConfig({
+      ADMIN_EMAILS: ' Boss@Ledger.example, ed@ledger.example ,',
+      SIGN_IN_LIMIT: '10',
+      SIGN_IN_WINDOW_MINUTES: '60',
+      TRUST_PROXY: 'true',
+    })
+    expect(config).toMatchObject({
+      ADMIN_EMAILS: ['boss@ledger.example', 'ed@ledger.example'],
+      SIGN_IN_LIMIT: 10,
+      SIGN_IN_WINDOW_MINUTES: 60,
+      TRUST_PROXY: true,
+    })
+    expect(problemsOf({ ADMIN_EMAILS: 'boss@ledger.example, not-an-address', TRUST_PROXY: 'maybe' })).toEqual([
+      'ADMIN_EMAILS.1: must be a comma-separated list of e-mail addresses',
+      'TRUST_PROXY: must be true or false',
     ])
   })
 })

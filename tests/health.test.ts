@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { connectPostgres } from '../src/db/client'
+import { createServices } from '../src/services'
 import { createTestApp, fixedClock, type TestApp } from './helpers/app'
 
 let t: TestApp
@@ -22,7 +23,7 @@ describe('GET /healthz', () => {
     // Port 1 on loopback refuses connections: a database that is down.
     const down = connectPostgres('postgres://postgres:unused@127.0.0.1:1/masthead', { max: 1, connectTimeout: 2 })
     const config = loadConfig({ APP_ENV: 'test' })
-    const app = createApp(() => ({ services: { config, db: down.db, clock: fixedClock() } }))
+    const app = createApp(() => ({ services: createServices({ config, db: down.db, clock: fixedClock() }) }))
     vi.spyOn(console, 'error').mockImplementation(() => {})
     vi.spyOn(console, 'log').mockImplementation(() => {})
     try {

@@ -1,14 +1,16 @@
 import { Hono } from 'hono'
 import type { AppEnv } from '../services'
-import { Layout } from '../views/layout'
+import { page } from '../views/layout'
 
 /** Reader-facing pages. The front page lists articles once the articles issue lands. */
 export const content = new Hono<AppEnv>().get('/', (c) => {
   const { PUBLICATION_NAME } = c.var.services.config
-  return c.html(
-    <Layout title="Home" publication={PUBLICATION_NAME}>
+  return page(
+    c,
+    'Home',
+    <>
       <h1>{PUBLICATION_NAME}</h1>
       <p>Independent journalism, paid for by its readers.</p>
-    </Layout>,
+    </>,
   )
 })

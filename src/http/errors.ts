@@ -17,10 +17,12 @@ const STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
+  invalid_token: 400,
   rate_limited: 429,
   internal_error: 500,
   misconfigured: 500,
   database_unavailable: 503,
+  mail_unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>
 
 export type ErrorCode = keyof typeof STATUS

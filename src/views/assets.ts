@@ -8,7 +8,11 @@ const STYLESHEET = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 1.05rem/1.55 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 header.site, main { max-width: 42rem; margin: 0 auto; padding: 1rem; }
-header.site a { font-weight: 700; text-decoration: none; color: var(--fg); }
+header.site { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
+header.site > a { font-weight: 700; text-decoration: none; color: var(--fg); }
+header.site nav { display: flex; gap: 1rem; }
+form.inline { display: inline; }
+section { margin: 2rem 0; }
 a { color: var(--accent); }
 h1 { line-height: 1.2; }
 .muted { color: var(--muted); font-size: .9rem; }

@@ -1,11 +1,22 @@
+import type { Context } from 'hono'
 import { raw } from 'hono/html'
 import type { Child } from 'hono/jsx'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { AppEnv } from '../services'
+
+interface LayoutProps {
+  title: string
+  publication?: string | undefined
+  /** Who is signed in, for the header's links; undefined when unknown (error pages). */
+  signedIn?: { role: string } | null | undefined
+  children: Child
+}
 
 /**
  * The page shell. No third-party scripts, fonts or images, ever: donors'
  * visits must not leak to anyone but the publication.
  */
-export function Layout(props: { title: string; publication?: string | undefined; children: Child }) {
+export function Layout(props: LayoutProps) {
   const site = props.publication ?? 'Masthead'
   return (
     <>
@@ -20,10 +31,32 @@ export function Layout(props: { title: string; publication?: string | undefined;
         <body>
           <header class="site">
             <a href="/">{site}</a>
+            {props.signedIn === undefined ? null : (
+              <nav aria-label="Account">
+                {props.signedIn ? (
+                  <>
+                    {props.signedIn.role !== 'reader' ? <a href="/admin">Staff</a> : null}
+                    <a href="/account">Your account</a>
+                  </>
+                ) : (
+                  <a href="/auth/sign-in">Sign in</a>
+                )}
+              </nav>
+            )}
           </header>
           <main>{props.children}</main>
         </body>
       </html>
     </>
+  )
+}
+
+/** Renders a page inside the layout with the publication's name and the signed-in account's links. */
+export function page(c: Context<AppEnv>, title: string, body: Child, status: ContentfulStatusCode = 200) {
+  return c.html(
+    <Layout title={title} publication={c.var.services.config.PUBLICATION_NAME} signedIn={c.var.user ?? null}>
+      {body}
+    </Layout>,
+    status,
   )
 }

@@ -21,7 +21,7 @@ async function pendingMigrations(schemaFile: string, label: string): Promise<str
   cpSync(migrationsFolder, out, { recursive: true })
   const before = new Set(readdirSync(out))
   const drizzleKit = join(root, 'node_modules/.bin/drizzle-kit')
-  const args = ['generate', '--dialect', 'postgresql', '--casing', 'snake_case']
+  const args = ['generate', '--dialect', 'postgresql']
   args.push('--schema', relative(root, schemaFile), '--out', relative(root, out))
   const { stdout, stderr } = await run(drizzleKit, args, { cwd: root })
   expect(stderr).not.toMatch(/Error/)

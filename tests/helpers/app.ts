@@ -1,6 +1,6 @@
 import { createApp } from '../../src/app'
 import { loadConfig } from '../../src/config'
-import type { Clock, Services } from '../../src/services'
+import { createServices, type Clock, type Services } from '../../src/services'
 import { createTestDatabase, type TestDatabase } from './db'
 
 /** A clock that stands still until the test moves it. */
@@ -21,10 +21,17 @@ export interface TestApp {
 }
 
 /** The real app on a real, fresh database, with test config and a fixed clock. */
-export async function createTestApp(options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { env?: Record<string, string>; clock?: Clock; fetch?: typeof fetch } = {},
+): Promise<TestApp> {
   const database = await createTestDatabase()
   const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787', ...options.env })
-  const services: Services = { config, db: database.db, clock: options.clock ?? fixedClock() }
+  const services = createServices({
+    config,
+    db: database.db,
+    clock: options.clock ?? fixedClock(),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  })
   const app = createApp(() => ({ services }))
   return { app, services, database, close: database.close }
 }

@@ -56,6 +56,56 @@ describe('the Worker in workerd', () => {
   })
 })
 
+describe('signing in inside workerd', () => {
+  it('mails a link, takes it once, and the session cookie then signs the reader in', async () => {
+    const json = { 'Content-Type': 'application/json' }
+    const asked = await worker.fetch('/auth/sign-in', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email: 'Worker-Reader@example.org', next: '/account' }),
+    })
+    expect(asked.status).toBe(202)
+
+    const mailbox = await (await worker.fetch('/dev/mailbox.json')).json()
+    const mail = mailbox.messages.find((m: { to: string }) => m.to === 'worker-reader@example.org')
+    const token = mail.text.match(/\/auth\/verify\?token=([\w-]+)/)[1]
+
+    const opened = await worker.fetch(`/auth/verify?token=${token}`)
+    expect(await opened.text()).toContain('Finish signing in')
+
+    const confirmed = await worker.fetch('/auth/verify', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ token }),
+    })
+    expect(confirmed.status).toBe(200)
+    expect((await confirmed.json()).user).toMatchObject({ email: 'worker-reader@example.org', role: 'reader' })
+    const cookie = confirmed.headers.getSetCookie().find((c) => c.startsWith('masthead_session='))!
+    expect(cookie).toMatch(/HttpOnly/)
+
+    const me = await worker.fetch('/api/account', { headers: { Cookie: cookie.split(';')[0]! } })
+    expect(me.status).toBe(200)
+    expect((await me.json()).user.email).toBe('worker-reader@example.org')
+
+    const reused = await worker.fetch('/auth/verify', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ token }),
+    })
+    expect(reused.status).toBe(400)
+    expect((await reused.json()).error.code).toBe('invalid_token')
+  })
+
+  it('refuses a state change from another site', async () => {
+    const res = await worker.fetch('/auth/sign-in', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Origin: 'https://evil.example' },
+      body: JSON.stringify({ email: 'x@example.org' }),
+    })
+    expect(res.status).toBe(403)
+  })
+})
+
 describe('a misconfigured Worker', () => {
   let broken: TestWorker
   beforeAll(async () => {

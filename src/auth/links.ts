@@ -1,0 +1,49 @@
+import * as z from 'zod'
+import { AppError } from '../http/errors'
+import { describeError, log } from '../http/log'
+import type { MailMessage } from '../mail/mailer'
+import type { Services } from '../services'
+import { discardEmailToken, issueEmailToken, type EmailTokenPurpose } from './email-tokens'
+
+export const emailField = z
+  .string({ error: 'Enter your e-mail address.' })
+  .trim()
+  .toLowerCase()
+  .min(1, 'Enter your e-mail address.')
+  .max(254, 'That e-mail address is too long.')
+  .pipe(z.email({ error: 'Enter a valid e-mail address, like name@example.org.' }))
+
+/**
+ * Where to go after signing in: a path on this site, never another site.
+ * Anything else (//evil.example, https://…, /\evil, control characters) falls back.
+ */
+export function safeNextPath(next: unknown, fallback = '/account'): string {
+  if (typeof next !== 'string' || next.length > 512) return fallback
+  if (!next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return fallback
+  const base = 'http://masthead.invalid'
+  const url = new URL(next, base)
+  if (url.origin !== base) return fallback
+  return `${url.pathname}${url.search}${url.hash}`
+}
+
+/**
+ * Stores a single-use token and e-mails its link. If the mail cannot be sent
+ * the token is removed again and the person is asked to retry.
+ */
+export async function sendEmailLink(
+  services: Services,
+  requestId: string,
+  fields: { purpose: EmailTokenPurpose; email: string; userId?: string; nextPath?: string },
+  compose: (link: string) => MailMessage,
+): Promise<void> {
+  const { db, clock, mailer, config } = services
+  const { token, tokenHash } = await issueEmailToken(db, clock.now(), fields)
+  const link = `${config.APP_URL}/auth/verify?token=${encodeURIComponent(token)}`
+  try {
+    await mailer.send(compose(link))
+  } catch (error) {
+    await discardEmailToken(db, tokenHash)
+    log('warn', 'mail_send_failed', { requestId, purpose: fields.purpose, ...describeError(error) })
+    throw new AppError('mail_unavailable', 'We could not send the e-mail just now. Please try again in a few minutes.')
+  }
+}

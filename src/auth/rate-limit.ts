@@ -1,0 +1,45 @@
+import { lt, sql } from 'drizzle-orm'
+import type { Database } from '../db/client'
+import { rateLimits } from '../db/schema'
+import { AppError } from '../http/errors'
+import { sha256Hex } from '../util/random'
+
+export interface RateLimit {
+  /** What is being limited, e.g. "sign-in:email". */
+  scope: string
+  /** Who is being limited: an address or IP. Stored only as a hash. */
+  subject: string
+  limit: number
+  windowMs: number
+}
+
+/**
+ * Counts one attempt in a fixed window and throws 429 with Retry-After when
+ * the limit is passed. One upsert, so concurrent requests count correctly.
+ */
+export async function hitRateLimit(db: Database, now: Date, rule: RateLimit): Promise<void> {
+  const windowStart = new Date(Math.floor(now.getTime() / rule.windowMs) * rule.windowMs)
+  const key = `${rule.scope}:${await sha256Hex(rule.subject.toLowerCase())}`
+  const [row] = await db
+    .insert(rateLimits)
+    .values({ key, windowStart, count: 1 })
+    .onConflictDoUpdate({
+      target: [rateLimits.key, rateLimits.windowStart],
+      set: { count: sql`${rateLimits.count} + 1` },
+    })
+    .returning({ count: rateLimits.count })
+  const count = row?.count ?? 1
+  if (count === 1) {
+    // A new window has begun for this key: forget windows that are over for everyone.
+    await db.delete(rateLimits).where(lt(rateLimits.windowStart, new Date(now.getTime() - 24 * 3600 * 1000)))
+  }
+  if (count > rule.limit) {
+    const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + rule.windowMs - now.getTime()) / 1000))
+    const minutes = Math.ceil(retryAfter / 60)
+    throw new AppError(
+      'rate_limited',
+      `Too many attempts. Please wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`,
+      { 'Retry-After': String(retryAfter) },
+    )
+  }
+}

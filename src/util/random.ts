@@ -1,0 +1,23 @@
+/** Random identifiers and secrets from the platform's CSPRNG (Web Crypto works on Workers and Node). */
+
+function base64url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const b of bytes) binary += String.fromCharCode(b)
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+/** A URL-safe id: 15 random bytes, 20 characters. */
+export function randomId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(15)))
+}
+
+/** A URL-safe secret for links: 32 random bytes. */
+export function randomToken(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)))
+}
+
+/** Hex SHA-256, to store and look up secrets without keeping them. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
+}

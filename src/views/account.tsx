@@ -1,0 +1,122 @@
+import type { SessionUser } from '../auth/sessions'
+
+const NOTICES: Record<string, string> = {
+  'email-changed': 'Your e-mail address has been changed.',
+  'email-sent': 'We sent a link to your new address. Follow it within 15 minutes to finish the change.',
+}
+
+export function AccountPage(props: {
+  user: SessionUser
+  notice?: string | undefined
+  emailError?: string | undefined
+  newEmail?: string | undefined
+  deleteError?: string | undefined
+}) {
+  const { user } = props
+  const notice = props.notice ? NOTICES[props.notice] : undefined
+  return (
+    <>
+      <h1>Your account</h1>
+      {notice ? <p role="status">{notice}</p> : null}
+      <dl>
+        <dt>E-mail</dt>
+        <dd>{user.email}</dd>
+        <dt>Role</dt>
+        <dd>{user.role}</dd>
+        <dt>Membership</dt>
+        <dd>You are not a paying supporter yet.</dd>
+      </dl>
+
+      <section aria-labelledby="email-heading">
+        <h2 id="email-heading">Change e-mail address</h2>
+        <form method="post" action="/account/email" novalidate>
+          <label for="new-email">New e-mail address</label>
+          <input
+            id="new-email"
+            name="email"
+            type="email"
+            autocomplete="email"
+            required
+            value={props.newEmail ?? ''}
+            aria-invalid={props.emailError ? 'true' : undefined}
+            aria-describedby={props.emailError ? 'new-email-error' : undefined}
+          />
+          {props.emailError ? (
+            <p id="new-email-error" class="error">
+              {props.emailError}
+            </p>
+          ) : null}
+          <p>
+            <button type="submit">Send a confirmation link</button>
+          </p>
+        </form>
+      </section>
+
+      <section aria-labelledby="data-heading">
+        <h2 id="data-heading">Your data</h2>
+        <p>
+          <a href="/account/data" download>
+            Download everything we hold about you (JSON)
+          </a>
+        </p>
+      </section>
+
+      <section aria-labelledby="sessions-heading">
+        <h2 id="sessions-heading">Signing out</h2>
+        <form method="post" action="/auth/sign-out" class="inline">
+          <button type="submit">Sign out</button>
+        </form>{' '}
+        <form method="post" action="/auth/sign-out-everywhere" class="inline">
+          <button type="submit">Sign out of all devices</button>
+        </form>
+      </section>
+
+      <section aria-labelledby="delete-heading">
+        <h2 id="delete-heading">Delete your account</h2>
+        <p>
+          This removes your e-mail address and everything tied to it. It cannot be undone. Records of payments that the
+          law requires us to keep are kept without your name or address.
+        </p>
+        <form method="post" action="/account/delete" novalidate>
+          <label for="confirm-delete">Type DELETE to confirm</label>
+          <input
+            id="confirm-delete"
+            name="confirm"
+            autocomplete="off"
+            aria-invalid={props.deleteError ? 'true' : undefined}
+            aria-describedby={props.deleteError ? 'confirm-delete-error' : undefined}
+          />
+          {props.deleteError ? (
+            <p id="confirm-delete-error" class="error">
+              {props.deleteError}
+            </p>
+          ) : null}
+          <p>
+            <button type="submit">Delete my account</button>
+          </p>
+        </form>
+      </section>
+    </>
+  )
+}
+
+export function EmailChangeSent() {
+  return (
+    <>
+      <h1>Check your new inbox</h1>
+      <p>{NOTICES['email-sent']}</p>
+      <p>
+        <a href="/account">Back to your account</a>
+      </p>
+    </>
+  )
+}
+
+export function AccountDeleted() {
+  return (
+    <>
+      <h1>Your account has been deleted</h1>
+      <p>We no longer hold your e-mail address. Thank you for reading.</p>
+    </>
+  )
+}

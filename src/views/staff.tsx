@@ -1,0 +1,87 @@
+import type { SessionUser } from '../auth/sessions'
+
+export function StaffHome(props: { user: SessionUser }) {
+  return (
+    <>
+      <h1>Staff</h1>
+      <p>
+        Signed in as {props.user.email} ({props.user.role}).
+      </p>
+      <ul>
+        {props.user.role === 'admin' ? (
+          <li>
+            <a href="/admin/staff">Editors and admins</a>
+          </li>
+        ) : null}
+      </ul>
+    </>
+  )
+}
+
+export function StaffPage(props: {
+  staff: { id: string; email: string; role: string }[]
+  error?: string | undefined
+  email?: string | undefined
+}) {
+  return (
+    <>
+      <h1>Editors and admins</h1>
+      <p>
+        Editors see supporters and write articles. Admins also manage staff; they are set by <code>ADMIN_EMAILS</code>.
+      </p>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">E-mail</th>
+            <th scope="col">Role</th>
+            <th scope="col">
+              <span class="muted">Action</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.staff.map((member) => (
+            <tr>
+              <td>{member.email}</td>
+              <td>{member.role}</td>
+              <td>
+                {member.role === 'editor' ? (
+                  <form method="post" action="/admin/staff" class="inline">
+                    <input type="hidden" name="email" value={member.email} />
+                    <input type="hidden" name="role" value="reader" />
+                    <button type="submit">Remove editor role</button>
+                  </form>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <section aria-labelledby="promote-heading">
+        <h2 id="promote-heading">Make someone an editor</h2>
+        <p>They must have signed in once, so that their account exists.</p>
+        <form method="post" action="/admin/staff" novalidate>
+          <label for="promote-email">Their e-mail address</label>
+          <input
+            id="promote-email"
+            name="email"
+            type="email"
+            required
+            value={props.email ?? ''}
+            aria-invalid={props.error ? 'true' : undefined}
+            aria-describedby={props.error ? 'promote-error' : undefined}
+          />
+          {props.error ? (
+            <p id="promote-error" class="error">
+              {props.error}
+            </p>
+          ) : null}
+          <input type="hidden" name="role" value="editor" />
+          <p>
+            <button type="submit">Make editor</button>
+          </p>
+        </form>
+      </section>
+    </>
+  )
+}

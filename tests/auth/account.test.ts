@@ -1,0 +1,150 @@
+import { and, eq } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { devMailbox, emailTokens, sessions, users } from '../../src/db/schema'
+import { createTestApp, type TestApp } from '../helpers/app'
+import { confirmLink, lastMailTo, signIn } from '../helpers/auth'
+
+let t: TestApp
+beforeAll(async () => {
+  t = await createTestApp({ env: { PUBLICATION_NAME: 'The Riverside Ledger' } })
+})
+afterAll(() => t.close())
+
+const post = (path: string, cookie: string, fields: Record<string, string>) =>
+  t.app.request(path, {
+    method: 'POST',
+    headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields),
+  })
+
+describe('the account page', () => {
+  it('shows the e-mail, role and membership, with every action as a plain form', async () => {
+    const cookie = await signIn(t.app, 'page@example.org')
+    const res = await t.app.request('/account', { headers: { Cookie: cookie } })
+    expect(res.status).toBe(200)
+    const html = await res.text()
+    expect(html).toContain('<dd>page@example.org</dd>')
+    expect(html).toContain('<dd>reader</dd>')
+    expect(html).toContain('You are not a paying supporter yet.')
+    for (const action of ['/auth/sign-out', '/auth/sign-out-everywhere', '/account/email', '/account/delete']) {
+      expect(html).toContain(`<form method="post" action="${action}"`)
+    }
+    expect(html).toContain('href="/account/data"')
+    expect(html).not.toContain('<script')
+  })
+})
+
+describe('changing e-mail address', () => {
+  it('is confirmed by a link to the new address, and the old address is told', async () => {
+    const cookie = await signIn(t.app, 'old-address@example.org')
+    const started = await post('/account/email', cookie, { email: 'New-Address@example.org' })
+    expect(started.status).toBe(200)
+    expect(await started.text()).toContain('Check your new inbox')
+    // Nothing changes until the new address proves itself.
+    expect((await (await t.app.request('/api/account', { headers: { Cookie: cookie } })).json()).user.email).toBe(
+      'old-address@example.org',
+    )
+
+    const { message, token } = await lastMailTo(t.app, 'new-address@example.org')
+    expect(message?.subject).toBe('Confirm your new e-mail address for The Riverside Ledger')
+    const confirmed = await confirmLink(t.app, token!)
+    expect(confirmed.status).toBe(303)
+    expect(confirmed.headers.get('location')).toBe('/account?notice=email-changed')
+
+    const me = await (await t.app.request('/api/account', { headers: { Cookie: cookie } })).json()
+    expect(me.user.email).toBe('new-address@example.org')
+    const notice = await lastMailTo(t.app, 'old-address@example.org')
+    expect(notice.message?.subject).toBe('Your The Riverside Ledger account has a new e-mail address')
+    // Signing in with the new address reaches the same account.
+    const again = await signIn(t.app, 'new-address@example.org')
+    expect((await (await t.app.request('/api/account', { headers: { Cookie: again } })).json()).user.id).toBe(
+      me.user.id,
+    )
+  })
+
+  it('refuses an address that belongs to another account, and changes nothing', async () => {
+    await signIn(t.app, 'taken@example.org')
+    const cookie = await signIn(t.app, 'wants-taken@example.org')
+    await post('/account/email', cookie, { email: 'taken@example.org' })
+    const { token } = await lastMailTo(t.app, 'taken@example.org')
+    const res = await t.app.request('/auth/verify', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+    })
+    expect(res.status).toBe(409)
+    expect((await res.json()).error.message).toBe('That address already belongs to another account.')
+    const [row] = await t.database.db
+      .select()
+      .from(emailTokens)
+      .where(and(eq(emailTokens.email, 'taken@example.org'), eq(emailTokens.purpose, 'change_email')))
+    expect(row?.usedAt).toBeNull()
+  })
+
+  it('re-renders the form with the problem for a malformed or unchanged address', async () => {
+    const cookie = await signIn(t.app, 'typo@example.org')
+    const malformed = await post('/account/email', cookie, { email: 'typo@' })
+    expect(malformed.status).toBe(422)
+    const html = await malformed.text()
+    expect(html).toContain('Enter a valid e-mail address')
+    expect(html).toContain('value="typo@"')
+    const same = await post('/account/email', cookie, { email: 'typo@example.org' })
+    expect(same.status).toBe(422)
+    expect(await same.text()).toContain('That is already your e-mail address.')
+    const api = await t.app.request('/api/account/email', {
+      method: 'POST',
+      headers: { Cookie: cookie, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: 'nope' }),
+    })
+    expect(api.status).toBe(422)
+    expect((await api.json()).error.code).toBe('validation_failed')
+  })
+})
+
+describe('download my data', () => {
+  it('is a JSON file of everything held about the reader, without session secrets', async () => {
+    const cookie = await signIn(t.app, 'curious@example.org')
+    const res = await t.app.request('/account/data', { headers: { Cookie: cookie } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="my-account-data.json"')
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const data = await res.json()
+    expect(data.account).toMatchObject({ email: 'curious@example.org', role: 'reader' })
+    expect(data.sessions).toHaveLength(1)
+    expect(data.emailLinks).toEqual([expect.objectContaining({ purpose: 'sign_in', email: 'curious@example.org' })])
+    expect(JSON.stringify(data)).not.toContain(cookie.split('=')[1])
+  })
+})
+
+describe('deleting the account', () => {
+  it('needs the word DELETE, and changes nothing without it', async () => {
+    const cookie = await signIn(t.app, 'hesitant@example.org')
+    const res = await post('/account/delete', cookie, { confirm: 'yes' })
+    expect(res.status).toBe(422)
+    expect(await res.text()).toContain('Type DELETE to confirm.')
+    expect(await t.database.db.select().from(users).where(eq(users.email, 'hesitant@example.org'))).toHaveLength(1)
+  })
+
+  it('removes the person: account, sessions, links and mail, and signs them out', async () => {
+    const cookie = await signIn(t.app, 'leaver@example.org')
+    const [user] = await t.database.db.select().from(users).where(eq(users.email, 'leaver@example.org'))
+    const res = await post('/account/delete', cookie, { confirm: 'delete' })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toContain('Your account has been deleted')
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('masthead_session=;'))).toBe(true)
+
+    const db = t.database.db
+    expect(await db.select().from(users).where(eq(users.id, user!.id))).toEqual([])
+    expect(await db.select().from(sessions).where(eq(sessions.userId, user!.id))).toEqual([])
+    expect(await db.select().from(emailTokens).where(eq(emailTokens.email, 'leaver@example.org'))).toEqual([])
+    expect(await db.select().from(devMailbox).where(eq(devMailbox.to, 'leaver@example.org'))).toEqual([])
+    expect((await t.app.request('/account', { headers: { Cookie: cookie } })).status).toBe(303)
+  })
+
+  it('works by API too', async () => {
+    const cookie = await signIn(t.app, 'api-leaver@example.org')
+    const res = await t.app.request('/api/account', { method: 'DELETE', headers: { Cookie: cookie } })
+    expect(res.status).toBe(200)
+    expect(await t.database.db.select().from(users).where(eq(users.email, 'api-leaver@example.org'))).toEqual([])
+  })
+})
