@@ -48,8 +48,16 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   })
 })
 
-/** Bodies larger than MAX_BODY_BYTES are refused before anyone reads them. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * Bodies larger than MAX_BODY_BYTES are refused before anyone reads them.
+ * Bodyless methods skip it without touching `c.req.raw`: on Node that would
+ * build a full Request per call, which cost two-thirds of a static route's
+ * throughput (BENCHMARKS.md).
+ */
 export const bodyLimit = createMiddleware<AppEnv>((c, next) => {
+  if (BODYLESS_METHODS.has(c.req.method)) return next()
   const maxSize = c.var.services.config.MAX_BODY_BYTES
   return honoBodyLimit({
     maxSize,
