@@ -1,3 +1,4 @@
+import { Field } from './field'
 import type { SessionUser } from '../auth/sessions'
 
 const NOTICES: Record<string, string> = {
@@ -30,22 +31,16 @@ export function AccountPage(props: {
       <section aria-labelledby="email-heading">
         <h2 id="email-heading">Change e-mail address</h2>
         <form method="post" action="/account/email" novalidate>
-          <label for="new-email">New e-mail address</label>
-          <input
+          <Field
             id="new-email"
             name="email"
             type="email"
+            label="New e-mail address"
             autocomplete="email"
             required
-            value={props.newEmail ?? ''}
-            aria-invalid={props.emailError ? 'true' : undefined}
-            aria-describedby={props.emailError ? 'new-email-error' : undefined}
+            value={props.newEmail}
+            error={props.emailError}
           />
-          {props.emailError ? (
-            <p id="new-email-error" class="error">
-              {props.emailError}
-            </p>
-          ) : null}
           <p>
             <button type="submit">Send a confirmation link</button>
           </p>
@@ -78,19 +73,13 @@ export function AccountPage(props: {
           law requires us to keep are kept without your name or address.
         </p>
         <form method="post" action="/account/delete" novalidate>
-          <label for="confirm-delete">Type DELETE to confirm</label>
-          <input
+          <Field
             id="confirm-delete"
             name="confirm"
+            label="Type DELETE to confirm"
             autocomplete="off"
-            aria-invalid={props.deleteError ? 'true' : undefined}
-            aria-describedby={props.deleteError ? 'confirm-delete-error' : undefined}
+            error={props.deleteError}
           />
-          {props.deleteError ? (
-            <p id="confirm-delete-error" class="error">
-              {props.deleteError}
-            </p>
-          ) : null}
           <p>
             <button type="submit">Delete my account</button>
           </p>

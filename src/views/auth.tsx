@@ -1,3 +1,5 @@
+import { Field } from './field'
+
 /** Pages of the sign-in flow. Plain forms: everything works without JavaScript. */
 
 export function SignInForm(props: { email?: string; next?: string; error?: string; reason?: string }) {
@@ -9,22 +11,16 @@ export function SignInForm(props: { email?: string; next?: string; error?: strin
       ) : null}
       <p>Enter your e-mail address and we will send you a link to sign in. No password needed.</p>
       <form method="post" action="/auth/sign-in" novalidate>
-        <label for="email">E-mail address</label>
-        <input
+        <Field
           id="email"
           name="email"
           type="email"
+          label="E-mail address"
           autocomplete="email"
           required
-          value={props.email ?? ''}
-          aria-invalid={props.error ? 'true' : undefined}
-          aria-describedby={props.error ? 'email-error' : undefined}
+          value={props.email}
+          error={props.error}
         />
-        {props.error ? (
-          <p id="email-error" class="error">
-            {props.error}
-          </p>
-        ) : null}
         {props.next ? <input type="hidden" name="next" value={props.next} /> : null}
         <p>
           <button type="submit">Send me a sign-in link</button>

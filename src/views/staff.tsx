@@ -1,4 +1,5 @@
 import type { SessionUser } from '../auth/sessions'
+import { Field } from './field'
 
 export function StaffHome(props: { user: SessionUser }) {
   return (
@@ -61,21 +62,15 @@ export function StaffPage(props: {
         <h2 id="promote-heading">Make someone an editor</h2>
         <p>They must have signed in once, so that their account exists.</p>
         <form method="post" action="/admin/staff" novalidate>
-          <label for="promote-email">Their e-mail address</label>
-          <input
+          <Field
             id="promote-email"
             name="email"
             type="email"
+            label="Their e-mail address"
             required
-            value={props.email ?? ''}
-            aria-invalid={props.error ? 'true' : undefined}
-            aria-describedby={props.error ? 'promote-error' : undefined}
+            value={props.email}
+            error={props.error}
           />
-          {props.error ? (
-            <p id="promote-error" class="error">
-              {props.error}
-            </p>
-          ) : null}
           <input type="hidden" name="role" value="editor" />
           <p>
             <button type="submit">Make editor</button>
