@@ -1,9 +1,12 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import { staff } from './admin/staff'
+import { tiers } from './admin/tiers'
 import { account } from './auth/account'
 import { sameOriginOnly, session } from './auth/middleware'
 import { auth } from './auth/routes'
+import { billing } from './billing/checkout'
+import { webhooks } from './billing/webhooks'
 import { content } from './content/routes'
 import { health } from './health'
 import { notFound, onError } from './http/errors'
@@ -33,6 +36,9 @@ export function createApp(services: ServiceProvider) {
   app.route('/', auth)
   app.route('/', account)
   app.route('/', staff)
+  app.route('/', tiers)
+  app.route('/', billing)
+  app.route('/', webhooks)
   app.route('/', devMailboxRoutes)
 
   app.notFound(notFound)

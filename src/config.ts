@@ -60,9 +60,49 @@ const fields = z.object({
     .max(24 * 60)
     .default(15),
   TRUST_PROXY: z.stringbool({ error: 'must be true or false' }).default(false),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_\S+$/, 'must be a Stripe secret key (sk_test_… or sk_live_…)')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\S+$/, 'must be a Stripe webhook signing secret (whsec_…)')
+    .optional(),
+  STRIPE_API_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:12111' })
+    .optional(),
+  SUPPORTED_CURRENCIES: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((c) => c.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(z.string().regex(/^[a-z]{3}$/, 'must be a comma-separated list of three-letter currency codes'))
+        .min(1, 'must name at least one currency'),
+    )
+    .default(['usd', 'eur', 'gbp']),
+  DONATION_MIN: z.coerce
+    .number()
+    .int('must be a whole number of minor units')
+    .min(50, 'must be at least 50')
+    .default(100),
+  DONATION_MAX: z.coerce.number().int('must be a whole number of minor units').max(100_000_000).default(1_000_000),
+  PAST_DUE_GRACE_DAYS: z.coerce.number().int().min(0).max(60).default(7),
 })
 
-const productionFields = fields.pick({ APP_ENV: true, APP_URL: true, RESEND_API_KEY: true, MAIL_FROM: true })
+const productionFields = fields.pick({
+  APP_ENV: true,
+  APP_URL: true,
+  RESEND_API_KEY: true,
+  MAIL_FROM: true,
+  STRIPE_SECRET_KEY: true,
+  STRIPE_WEBHOOK_SECRET: true,
+})
+const donationFields = fields.pick({ DONATION_MIN: true, DONATION_MAX: true })
 
 export const configSchema = fields
   // `when` lets these run even if another variable is invalid, so one message lists every problem.
@@ -85,6 +125,21 @@ export const configSchema = fields
     path: ['MAIL_FROM'],
     message: 'is required when RESEND_API_KEY is set',
     when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.APP_ENV !== 'production' || raw.STRIPE_SECRET_KEY !== undefined, {
+    path: ['STRIPE_SECRET_KEY'],
+    message: 'is required in production',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.STRIPE_SECRET_KEY === undefined || raw.STRIPE_WEBHOOK_SECRET !== undefined, {
+    path: ['STRIPE_WEBHOOK_SECRET'],
+    message: 'is required when STRIPE_SECRET_KEY is set',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.DONATION_MIN <= raw.DONATION_MAX, {
+    path: ['DONATION_MAX'],
+    message: 'must not be less than DONATION_MIN',
+    when: (payload) => donationFields.safeParse(payload.value).success,
   })
   .transform((raw) => ({
     ...raw,

@@ -13,6 +13,8 @@ import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { openPglite } from './db/pglite'
 import { describeError, log } from './http/log'
+import { syncAllToStripe } from './billing/stripe-sync'
+import { seedDemoTiers } from './billing/tiers'
 import { createServices, systemClock } from './services'
 
 async function openDatabase(config: Config): Promise<DatabaseHandle & { label: string }> {
@@ -27,9 +29,48 @@ async function openDatabase(config: Config): Promise<DatabaseHandle & { label: s
   return { ...handle, label: `embedded PGlite at ${dir} (set DATABASE_URL to use a PostgreSQL server)` }
 }
 
+/**
+ * Without a Stripe key (and never in production) the local Stripe stand-in
+ * plays Stripe: checkout and portal pages, and signed webhooks to this server.
+ * Demo tiers make the whole flow work on a fresh database.
+ */
+async function startStripe(config: Config, db: DatabaseHandle['db']) {
+  if (config.STRIPE_SECRET_KEY || config.APP_ENV === 'production') {
+    const where = config.STRIPE_API_URL ? ` at ${config.STRIPE_API_URL}` : ''
+    const label = config.STRIPE_SECRET_KEY ? `Stripe${where}` : 'not configured'
+    return { config, label, afterListen: async () => {}, close: async () => {} }
+  }
+  const { startStripeStandIn } = await import('./billing/stand-in')
+  const appHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
+  const standIn = await startStripeStandIn({
+    deliver: `http://${appHost}:${config.PORT}/webhooks/stripe`,
+    log: (line) => console.error(`stripe stand-in: ${line}`),
+  })
+  const withStripe: Config = {
+    ...config,
+    STRIPE_SECRET_KEY: standIn.secretKey,
+    STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
+    STRIPE_API_URL: standIn.url,
+  }
+  // The stand-in forgets everything when it stops: give it the tiers' products and prices
+  // again, once this server listens (syncing makes events that the stand-in delivers here).
+  const afterListen = async () => {
+    await seedDemoTiers(db, systemClock.now())
+    await syncAllToStripe(createServices({ config: withStripe, db, clock: systemClock }))
+  }
+  return {
+    config: withStripe,
+    label: `TEST MODE, local Stripe stand-in at ${standIn.url}`,
+    afterListen,
+    close: () => standIn.close(),
+  }
+}
+
 async function main() {
-  const config = loadConfig(process.env)
-  const database = await openDatabase(config)
+  const loaded = loadConfig(process.env)
+  const database = await openDatabase(loaded)
+  const stripe = await startStripe(loaded, database.db)
+  const config = stripe.config
   const services = createServices({ config, db: database.db, clock: systemClock })
   const app = createApp(() => ({ services }))
 
@@ -37,6 +78,12 @@ async function main() {
     const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
     console.log(`Masthead is serving http://${host}:${info.port} (public URL ${config.APP_URL})`)
     console.log(`Database: ${database.label}`)
+    console.log(`Payments: ${stripe.label}`)
+    stripe.afterListen().catch((error: unknown) => {
+      console.error(
+        `Could not set up the demo tiers in the Stripe stand-in: ${error instanceof Error ? error.message : String(error)}`,
+      )
+    })
   })
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${config.PORT} is already in use (set PORT)` : error.message
@@ -46,7 +93,7 @@ async function main() {
 
   const stop = () => {
     server.close()
-    database.close().finally(() => process.exit(0))
+    Promise.allSettled([stripe.close(), database.close()]).finally(() => process.exit(0))
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

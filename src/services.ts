@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
 import type { Session, SessionUser } from './auth/sessions'
+import { createStripe, type Stripe } from './billing/stripe'
 import type { Config } from './config'
 import type { Database } from './db/client'
 import { createMailer, type Mailer } from './mail/mailer'
@@ -22,6 +23,8 @@ export interface Services {
   db: Database
   clock: Clock
   mailer: Mailer
+  /** Null when no Stripe key is configured: billing routes then answer 503. */
+  stripe: Stripe | null
 }
 
 /**
@@ -34,11 +37,13 @@ export function createServices(parts: {
   clock?: Clock
   fetch?: typeof fetch
   mailer?: Mailer
+  stripe?: Stripe | null
 }): Services {
   const clock = parts.clock ?? systemClock
   const fetchFn = parts.fetch ?? ((input, init) => fetch(input, init))
   const mailer = parts.mailer ?? createMailer(parts.config, parts.db, clock, fetchFn)
-  return { config: parts.config, db: parts.db, clock, mailer }
+  const stripe = parts.stripe === undefined ? createStripe(parts.config) : parts.stripe
+  return { config: parts.config, db: parts.db, clock, mailer, stripe }
 }
 
 /** Services for one request, and how to let go of them once it has been answered. */

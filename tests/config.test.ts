@@ -62,15 +62,32 @@ describe('loadConfig', () => {
   })
 
   it('requires an https APP_URL and a mail provider in production', () => {
-    const mail = { RESEND_API_KEY: 're_123', MAIL_FROM: 'The Ledger <news@ledger.example>' }
+    const mail = {
+      RESEND_API_KEY: 're_123',
+      MAIL_FROM: 'The Ledger <news@ledger.example>',
+      STRIPE_SECRET_KEY: 'sk_live_123',
+      STRIPE_WEBHOOK_SECRET: 'whsec_123',
+    }
     expect(problemsOf({ APP_ENV: 'production', ...mail })).toEqual(['APP_URL: is required in production'])
     expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org', ...mail })).toEqual([
       'APP_URL: must use https in production',
     ])
     expect(problemsOf({ APP_ENV: 'production', APP_URL: 'https://news.example.org' })).toEqual([
       'RESEND_API_KEY: is required in production (Masthead sends sign-in links by e-mail)',
+      'STRIPE_SECRET_KEY: is required in production',
     ])
     expect(problemsOf({ RESEND_API_KEY: 're_123' })).toEqual(['MAIL_FROM: is required when RESEND_API_KEY is set'])
+    const { STRIPE_SECRET_KEY: _key, STRIPE_WEBHOOK_SECRET: _secret, ...noStripe } = mail
+    expect(problemsOf({ APP_ENV: 'production', APP_URL: 'https://news.example.org', ...noStripe })).toEqual([
+      'STRIPE_SECRET_KEY: is required in production',
+    ])
+    expect(problemsOf({ STRIPE_SECRET_KEY: 'sk_test_1' })).toEqual([
+      'STRIPE_WEBHOOK_SECRET: is required when STRIPE_SECRET_KEY is set',
+    ])
+    expect(problemsOf({ STRIPE_SECRET_KEY: 'pk_test_1', DONATION_MIN: '500', DONATION_MAX: '100' })).toEqual([
+      'STRIPE_SECRET_KEY: must be a Stripe secret key (sk_test_… or sk_live_…)',
+      'DONATION_MAX: must not be less than DONATION_MIN',
+    ])
     expect(loadConfig({ APP_ENV: 'production', APP_URL: 'https://news.example.org', ...mail }).APP_ENV).toBe(
       'production',
     )

@@ -1,6 +1,6 @@
-import { eq, or } from 'drizzle-orm'
+import { eq, inArray, or } from 'drizzle-orm'
 import type { Database } from '../db/client'
-import { devMailbox, emailTokens, sessions, users } from '../db/schema'
+import { devMailbox, emailTokens, payments, sessions, stripeCustomers, subscriptions, users } from '../db/schema'
 
 /**
  * Everything Masthead holds about one person, for "download my data".
@@ -23,19 +23,34 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
     })
     .from(emailTokens)
     .where(or(eq(emailTokens.userId, userId), eq(emailTokens.email, user.email)))
+  const customers = await db
+    .select({ customerId: stripeCustomers.customerId, linkedAt: stripeCustomers.createdAt })
+    .from(stripeCustomers)
+    .where(eq(stripeCustomers.userId, userId))
+  const customerIds = customers.map((c) => c.customerId)
+  const memberships = customerIds.length
+    ? await db.select().from(subscriptions).where(inArray(subscriptions.customerId, customerIds))
+    : []
+  const ledger = customerIds.length
+    ? await db.select().from(payments).where(inArray(payments.customerId, customerIds))
+    : []
   return {
     exportedAt: now.toISOString(),
     account: { id: user.id, email: user.email, role: user.role, createdAt: user.createdAt, updatedAt: user.updatedAt },
     // Session ids are secrets, so only their expiry is shown.
     sessions: activeSessions,
     emailLinks: links,
+    stripeCustomers: customers,
+    subscriptions: memberships,
+    payments: ledger,
   }
 }
 
 /**
- * Removes the person: the account, its sessions, its e-mailed links and any
- * development mail to it. Nothing else refers to a person yet; billing keeps
- * payment records for accounting, detached from name and address.
+ * Removes the person: the account, its sessions, its e-mailed links, its
+ * links to Stripe customers and any development mail to it. The payments
+ * ledger is kept for accounting: amounts, currencies, dates and Stripe ids,
+ * no name, e-mail or address; with the customer link gone it points to no one.
  */
 export async function deleteAccount(db: Database, userId: string): Promise<boolean> {
   return db.transaction(async (tx) => {

@@ -1,5 +1,7 @@
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
+import { customerIdOf } from '../billing/customers'
+import { membershipOf } from '../billing/membership'
 import { AppError } from '../http/errors'
 import { fieldErrors, readBody, validationError } from '../http/input'
 import type { AppEnv } from '../services'
@@ -26,11 +28,13 @@ account.use('/account/*', requireUser)
 account.use('/api/account', requireUser)
 account.use('/api/account/*', requireUser)
 
-account.get('/account', (c) =>
-  page(c, 'Your account', <AccountPage user={c.var.user!} notice={c.req.query('notice')} />),
-)
+account.get('/account', (c) => accountPage(c, { notice: c.req.query('notice') }))
 
-account.get('/api/account', (c) => c.json({ user: c.var.user }))
+account.get('/api/account', async (c) => {
+  const { db, clock, config } = c.var.services
+  const membership = await membershipOf(db, c.var.user!.id, clock.now(), config.PAST_DUE_GRACE_DAYS)
+  return c.json({ user: c.var.user, membership })
+})
 
 account.post('/account/email', async (c) => {
   const body = await readBody(c)
@@ -42,7 +46,7 @@ account.post('/account/email', async (c) => {
     : fieldErrors(parsed.error).email
   if (problem || !parsed.success) {
     const newEmail = String(body.email ?? '')
-    return page(c, 'Your account', <AccountPage user={c.var.user!} emailError={problem} newEmail={newEmail} />, 422)
+    return accountPage(c, { emailError: problem, newEmail }, 422)
   }
   await requestEmailChange(c, parsed.data.email)
   return page(c, 'Check your new inbox', <EmailChangeSent />)
@@ -71,7 +75,7 @@ account.post('/account/delete', async (c) => {
   const parsed = deleteInput.safeParse(await readBody(c))
   if (!parsed.success) {
     const error = fieldErrors(parsed.error).confirm
-    return page(c, 'Your account', <AccountPage user={c.var.user!} deleteError={error} />, 422)
+    return accountPage(c, { deleteError: error }, 422)
   }
   await removeAccount(c)
   return page(c, 'Account deleted', <AccountDeleted />)
@@ -88,6 +92,24 @@ async function removeAccount(c: Context<AppEnv>) {
   clearSessionCookie(c, db, config)
   c.set('user', null)
   c.set('session', null)
+}
+
+/** The account page with the member's billing state, and whatever the form needs to say. */
+async function accountPage(
+  c: Context<AppEnv>,
+  extra: Omit<Parameters<typeof AccountPage>[0], 'user' | 'membership' | 'hasBillingAccount'>,
+  status: 200 | 422 = 200,
+) {
+  const { db, clock, config } = c.var.services
+  const user = c.var.user!
+  const membership = await membershipOf(db, user.id, clock.now(), config.PAST_DUE_GRACE_DAYS)
+  const hasBillingAccount = (await customerIdOf(db, user.id)) !== null
+  return page(
+    c,
+    'Your account',
+    <AccountPage user={user} membership={membership} hasBillingAccount={hasBillingAccount} {...extra} />,
+    status,
+  )
 }
 
 /** Starts a change of address: the new address must prove itself with a link. */

@@ -1,9 +1,7 @@
 import type { MailMessage } from '../mail/mailer'
+import { escapeHtml as escape } from '../util/html'
 
 /** E-mails about accounts: plain text first, with a simple HTML twin. */
-
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
 
 function message(
   to: string,

@@ -5,7 +5,7 @@
  * Every timestamp is timestamptz, stored in UTC.
  */
 import { sql } from 'drizzle-orm'
-import { check, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+import { boolean, check, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
 
@@ -89,4 +89,125 @@ export const devMailbox = pgTable('dev_mailbox', {
   text: text('text').notNull(),
   html: text('html').notNull(),
   createdAt: timestamptz('created_at').notNull(),
+})
+
+// ---------------------------------------------------------------- billing
+
+export const BENEFITS = ['adFree', 'hideSupportPrompts', 'supportersOnlyContent', 'earlyAccess'] as const
+export type Benefit = (typeof BENEFITS)[number]
+export const INTERVALS = ['month', 'year'] as const
+export type Interval = (typeof INTERVALS)[number]
+
+/** What readers can buy. Prices are integer minor units in the tier's currency. */
+export const tiers = pgTable(
+  'tiers',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    currency: text('currency').notNull(),
+    monthlyAmount: integer('monthly_amount').notNull(),
+    yearlyAmount: integer('yearly_amount').notNull(),
+    position: integer('position').notNull().default(0),
+    active: boolean('active').notNull().default(true),
+    benefits: text('benefits')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    stripeProductId: text('stripe_product_id'),
+    stripeMonthlyPriceId: text('stripe_monthly_price_id'),
+    stripeYearlyPriceId: text('stripe_yearly_price_id'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    check('tiers_amounts_positive', sql`${t.monthlyAmount} > 0 and ${t.yearlyAmount} > 0`),
+    check('tiers_currency_code', sql`${t.currency} ~ '^[a-z]{3}$'`),
+  ],
+)
+
+/** Stripe objects Masthead owns that are not tiers (the pledge product), by a stable key. */
+export const stripeObjects = pgTable('stripe_objects', {
+  key: text('key').primaryKey(),
+  stripeId: text('stripe_id').notNull(),
+})
+
+/** Which Stripe customer is which account. E-mail and name stay in Stripe and in users. */
+export const stripeCustomers = pgTable(
+  'stripe_customers',
+  {
+    customerId: text('customer_id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull(),
+  },
+  (t) => [index('stripe_customers_user_id_idx').on(t.userId)],
+)
+
+/**
+ * Masthead's copy of each subscription, always overwritten with Stripe's
+ * latest state (re-fetched on every event), so delivery order cannot matter.
+ */
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    id: text('id').primaryKey(),
+    customerId: text('customer_id').notNull(),
+    /** Null for a custom "pledge what you like" amount. */
+    tierId: text('tier_id').references(() => tiers.id, { onDelete: 'set null' }),
+    priceId: text('price_id').notNull(),
+    interval: text('interval', { enum: INTERVALS }).notNull(),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status').notNull(),
+    cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull(),
+    currentPeriodEnd: timestamptz('current_period_end'),
+    endedAt: timestamptz('ended_at'),
+    stripeCreatedAt: timestamptz('stripe_created_at').notNull(),
+    /** When Masthead first saw it past due: the grace period counts from here. */
+    pastDueSince: timestamptz('past_due_since'),
+    /** The failed invoice the member was told about, so they are told once. */
+    notifiedInvoiceId: text('notified_invoice_id'),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [index('subscriptions_customer_id_idx').on(t.customerId)],
+)
+
+export const PAYMENT_KINDS = ['subscription', 'donation', 'refund'] as const
+
+/**
+ * The payments ledger: every paid invoice, donation and refund, in integer
+ * minor units (refunds negative). Rows keep no name or address and outlive
+ * account deletion; the customer id links them to a person only while the
+ * account exists (stripe_customers).
+ */
+export const payments = pgTable(
+  'payments',
+  {
+    /** The Stripe object it comes from: in_…, pi_…, or refund:ch_…. */
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: PAYMENT_KINDS }).notNull(),
+    customerId: text('customer_id'),
+    subscriptionId: text('subscription_id'),
+    paymentIntentId: text('payment_intent_id'),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    occurredAt: timestamptz('occurred_at').notNull(),
+  },
+  (t) => [
+    check('payments_kind_valid', sql`${t.kind} in ('subscription', 'donation', 'refund')`),
+    index('payments_customer_id_idx').on(t.customerId),
+    index('payments_payment_intent_id_idx').on(t.paymentIntentId),
+  ],
+)
+
+/** Every Stripe event handled, stored in the same transaction as its effects: a duplicate changes nothing. */
+export const stripeEvents = pgTable('stripe_events', {
+  id: text('id').primaryKey(),
+  type: text('type').notNull(),
+  stripeCreatedAt: timestamptz('stripe_created_at').notNull(),
+  /** processed, or ignored (unknown type, foreign product, unknown customer). */
+  outcome: text('outcome').notNull(),
+  receivedAt: timestamptz('received_at').notNull(),
 })

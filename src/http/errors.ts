@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../services'
 import { ErrorPage } from '../views/error-page'
+import { isTestMode } from '../billing/stripe'
 import { ConfigError } from '../config'
 import { describeError, log } from './log'
 
@@ -23,6 +24,7 @@ const STATUS = {
   misconfigured: 500,
   database_unavailable: 503,
   mail_unavailable: 503,
+  payments_unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>
 
 export type ErrorCode = keyof typeof STATUS
@@ -46,13 +48,13 @@ const codeForStatus = (status: number): ErrorCode =>
   (status >= 500 ? 'internal_error' : 'bad_request')
 
 /**
- * API clients get JSON, people get a page. /auth/* serves both: forms post
- * there too, so it answers JSON only to a client that sends or asks for JSON.
+ * API clients get JSON, people get a page. /auth/* and /billing/* serve both:
+ * forms post there too, so they answer JSON only to a client that sends or asks for JSON.
  */
 export function wantsJson(c: Context): boolean {
   const path = c.req.path
   if (path.startsWith('/api/') || path.startsWith('/webhooks/') || path === '/healthz') return true
-  if (path.startsWith('/auth/')) {
+  if (path.startsWith('/auth/') || path.startsWith('/billing/')) {
     const accept = c.req.header('accept') ?? ''
     const type = c.req.header('content-type') ?? ''
     return type.includes('application/json') || (accept.includes('application/json') && !accept.includes('text/html'))
@@ -67,12 +69,21 @@ export function errorResponse(c: Context<AppEnv>, error: AppError): Response | P
     return c.json({ error: { code: error.code, message: error.message, requestId } }, error.status)
   }
   // Services are missing when they could not be built (a misconfigured Worker).
-  const publication = c.get('services')?.config.PUBLICATION_NAME
-  return c.html(ErrorPage({ status: error.status, message: error.message, requestId, publication }), error.status)
+  const config = c.get('services')?.config
+  const page = ErrorPage({
+    status: error.status,
+    message: error.message,
+    requestId,
+    publication: config?.PUBLICATION_NAME,
+    testMode: config ? isTestMode(config) : undefined,
+  })
+  return c.html(page, error.status)
 }
 
 export function onError(err: Error, c: Context<AppEnv>): Response | Promise<Response> {
   if (err instanceof AppError) return errorResponse(c, err)
+  // A handler that already rendered its answer (a form shown again with its errors).
+  if (err instanceof HTTPException && err.res) return err.getResponse()
   if (err instanceof HTTPException && err.status < 500) {
     const status = err.status as ContentfulStatusCode
     return errorResponse(c, new AppError(codeForStatus(status), err.message || 'The request could not be handled.'))

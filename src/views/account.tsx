@@ -1,12 +1,40 @@
 import { Field } from './field'
 import type { SessionUser } from '../auth/sessions'
+import type { Membership } from '../billing/membership'
+import { formatMoney } from '../billing/money'
 
 const NOTICES: Record<string, string> = {
   'email-changed': 'Your e-mail address has been changed.',
   'email-sent': 'We sent a link to your new address. Follow it within 15 minutes to finish the change.',
 }
 
+const day = (d: Date) => d.toISOString().slice(0, 10)
+
+function describeMembership(m: Membership): string {
+  const what =
+    m.tierName && m.amount !== null && m.currency
+      ? `${m.tierName}, ${formatMoney(m.amount, m.currency)} a ${m.interval}`
+      : ''
+  switch (m.status) {
+    case 'active':
+    case 'trialing':
+      return `${what}. Thank you for your support.`
+    case 'past_due':
+      return `${what}. Your last payment did not go through; please update your card.`
+    case 'canceled_at_period_end':
+      return `${what}. Canceled: your benefits continue until ${m.until ? day(m.until) : 'the end of the period'}.`
+    case 'incomplete':
+      return 'Your first payment has not gone through yet.'
+    case 'ended':
+      return 'Your membership has ended.'
+    default:
+      return 'You are not a paying supporter yet.'
+  }
+}
+
 export function AccountPage(props: {
+  membership: Membership
+  hasBillingAccount: boolean
   user: SessionUser
   notice?: string | undefined
   emailError?: string | undefined
@@ -25,8 +53,18 @@ export function AccountPage(props: {
         <dt>Role</dt>
         <dd>{user.role}</dd>
         <dt>Membership</dt>
-        <dd>You are not a paying supporter yet.</dd>
+        <dd>{describeMembership(props.membership)}</dd>
       </dl>
+      {props.hasBillingAccount ? (
+        <form method="post" action="/billing/portal">
+          <button type="submit">Manage billing</button>
+          <span class="muted"> Change tier, update your card, see invoices or cancel.</span>
+        </form>
+      ) : (
+        <p>
+          <a href="/support">Become a supporter</a>
+        </p>
+      )}
 
       <section aria-labelledby="email-heading">
         <h2 id="email-heading">Change e-mail address</h2>

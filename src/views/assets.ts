@@ -18,8 +18,10 @@ h1 { line-height: 1.2; }
 .muted { color: var(--muted); font-size: .9rem; }
 label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
 input, select, textarea { font: inherit; padding: .5rem; width: 100%; max-width: 28rem; }
+input[type='checkbox'] { width: auto; }
 button { font: inherit; padding: .5rem 1rem; cursor: pointer; }
 .error { color: #b00020; }
+.test-mode { margin: 0; padding: .4rem 1rem; text-align: center; font-weight: 700; background: #ffe08a; color: #1b1b1b; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #8884; }
 `.trimStart()

@@ -16,10 +16,11 @@ export function ErrorPage(props: {
   message: string
   requestId: string
   publication?: string | undefined
+  testMode?: boolean | undefined
 }) {
   const title = TITLES[props.status] ?? (props.status >= 500 ? 'Something went wrong' : 'That did not work')
   return (
-    <Layout title={title} publication={props.publication}>
+    <Layout title={title} publication={props.publication} testMode={props.testMode}>
       <h1>{title}</h1>
       <p>{props.message}</p>
       <p class="muted">

@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { raw } from 'hono/html'
 import type { Child } from 'hono/jsx'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { isTestMode } from '../billing/stripe'
 import type { AppEnv } from '../services'
 
 interface LayoutProps {
@@ -9,6 +10,8 @@ interface LayoutProps {
   publication?: string | undefined
   /** Who is signed in, for the header's links; undefined when unknown (error pages). */
   signedIn?: { role: string } | null | undefined
+  /** Payments go to a Stripe test account or the local stand-in: say so on every page. */
+  testMode?: boolean | undefined
   children: Child
 }
 
@@ -29,17 +32,26 @@ export function Layout(props: LayoutProps) {
           <link rel="stylesheet" href="/assets/style.css" />
         </head>
         <body>
+          {props.testMode ? (
+            <p class="test-mode" role="note">
+              TEST MODE: payments are simulated and no real money moves.
+            </p>
+          ) : null}
           <header class="site">
             <a href="/">{site}</a>
             {props.signedIn === undefined ? null : (
               <nav aria-label="Account">
                 {props.signedIn ? (
                   <>
+                    <a href="/support">Support us</a>
                     {props.signedIn.role !== 'reader' ? <a href="/admin">Staff</a> : null}
                     <a href="/account">Your account</a>
                   </>
                 ) : (
-                  <a href="/auth/sign-in">Sign in</a>
+                  <>
+                    <a href="/support">Support us</a>
+                    <a href="/auth/sign-in">Sign in</a>
+                  </>
                 )}
               </nav>
             )}
@@ -54,7 +66,12 @@ export function Layout(props: LayoutProps) {
 /** Renders a page inside the layout with the publication's name and the signed-in account's links. */
 export function page(c: Context<AppEnv>, title: string, body: Child, status: ContentfulStatusCode = 200) {
   return c.html(
-    <Layout title={title} publication={c.var.services.config.PUBLICATION_NAME} signedIn={c.var.user ?? null}>
+    <Layout
+      title={title}
+      publication={c.var.services.config.PUBLICATION_NAME}
+      signedIn={c.var.user ?? null}
+      testMode={isTestMode(c.var.services.config)}
+    >
       {body}
     </Layout>,
     status,

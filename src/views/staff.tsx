@@ -10,9 +10,14 @@ export function StaffHome(props: { user: SessionUser }) {
       </p>
       <ul>
         {props.user.role === 'admin' ? (
-          <li>
-            <a href="/admin/staff">Editors and admins</a>
-          </li>
+          <>
+            <li>
+              <a href="/admin/staff">Editors and admins</a>
+            </li>
+            <li>
+              <a href="/admin/tiers">Tiers</a>
+            </li>
+          </>
         ) : null}
       </ul>
     </>

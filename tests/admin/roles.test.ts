@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { seedDemoTiers } from '../../src/billing/tiers'
 import type { Role } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
 
-/** Every route that needs a signed-in account, with the least role it needs. */
-const PROTECTED: { method: string; path: string; role: Role }[] = [
+/** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
+const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
   { method: 'GET', path: '/account', role: 'reader' },
   { method: 'POST', path: '/account/email', role: 'reader' },
   { method: 'GET', path: '/account/data', role: 'reader' },
@@ -14,11 +15,19 @@ const PROTECTED: { method: string; path: string; role: Role }[] = [
   { method: 'DELETE', path: '/api/account', role: 'reader' },
   { method: 'POST', path: '/api/account/email', role: 'reader' },
   { method: 'GET', path: '/api/account/data', role: 'reader' },
+  { method: 'POST', path: '/billing/portal', role: 'reader' },
   { method: 'GET', path: '/admin', role: 'editor' },
   { method: 'GET', path: '/admin/staff', role: 'admin' },
   { method: 'POST', path: '/admin/staff', role: 'admin' },
   { method: 'GET', path: '/api/admin/staff', role: 'admin' },
   { method: 'POST', path: '/api/admin/staff', role: 'admin' },
+  { method: 'GET', path: '/admin/tiers', role: 'admin' },
+  { method: 'POST', path: '/admin/tiers', role: 'admin' },
+  { method: 'GET', path: '/admin/tiers/:id', role: 'admin', example: '/admin/tiers/reader' },
+  { method: 'POST', path: '/admin/tiers/:id', role: 'admin', example: '/admin/tiers/reader' },
+  { method: 'GET', path: '/api/admin/tiers', role: 'admin' },
+  { method: 'POST', path: '/api/admin/tiers', role: 'admin' },
+  { method: 'PATCH', path: '/api/admin/tiers/:id', role: 'admin', example: '/api/admin/tiers/reader' },
 ]
 
 /** Routes anyone may use. */
@@ -33,6 +42,11 @@ const PUBLIC = [
   'POST /auth/sign-out',
   'GET /dev/mailbox',
   'GET /dev/mailbox.json',
+  'GET /support',
+  'POST /billing/checkout',
+  'POST /billing/donate',
+  'GET /billing/thanks',
+  'POST /webhooks/stripe',
 ]
 
 const LOWER: Record<Role, (Role | 'anonymous')[]> = {
@@ -60,6 +74,7 @@ beforeAll(async () => {
     body: JSON.stringify({ email: 'editor@ledger.example', role: 'editor' }),
   })
   expect(promoted.status).toBe(200)
+  await seedDemoTiers(t.services.db, new Date())
 })
 afterAll(() => t.close())
 
@@ -71,6 +86,7 @@ describe('the role matrix', () => {
   })
 
   for (const route of PROTECTED) {
+    const path = route.example ?? route.path
     const isApi = route.path.startsWith('/api/')
     for (const who of LOWER[route.role]) {
       const expected = isApi ? (who === 'anonymous' ? 401 : 403) : 'redirect to sign-in'
@@ -78,7 +94,7 @@ describe('the role matrix', () => {
         const headers: Record<string, string> = isApi ? { 'Content-Type': 'application/json' } : {}
         if (cookies[who]) headers.Cookie = cookies[who]
         const body = route.method === 'GET' ? undefined : isApi ? '{}' : ''
-        const res = await t.app.request(route.path, { method: route.method, headers, body })
+        const res = await t.app.request(path, { method: route.method, headers, body })
         if (isApi) {
           expect(res.status).toBe(expected)
           expect((await res.json()).error.code).toBe(who === 'anonymous' ? 'unauthorized' : 'forbidden')
@@ -86,13 +102,13 @@ describe('the role matrix', () => {
           expect(res.status).toBe(303)
           const location = new URL(res.headers.get('location')!, 'http://localhost')
           expect(location.pathname).toBe('/auth/sign-in')
-          expect(location.searchParams.get('next')).toBe(route.method === 'GET' ? route.path : '/account')
+          expect(location.searchParams.get('next')).toBe(route.method === 'GET' ? path : '/account')
         }
       })
     }
     if (route.method === 'GET') {
       it(`${route.method} ${route.path}: ${route.role} gets in`, async () => {
-        const res = await t.app.request(route.path, { headers: { Cookie: cookies[route.role]! } })
+        const res = await t.app.request(path, { headers: { Cookie: cookies[route.role]! } })
         expect(res.status).toBe(200)
       })
     }

@@ -101,6 +101,8 @@ describe('in production', () => {
         APP_URL: 'https://ledger.example',
         RESEND_API_KEY: 're_live_key',
         MAIL_FROM: 'The Ledger <news@ledger.example>',
+        STRIPE_SECRET_KEY: 'sk_test_unused',
+        STRIPE_WEBHOOK_SECRET: 'whsec_unused',
       },
       fetch: async (_url, init) => {
         sent.push(String(init?.body))

@@ -3,11 +3,13 @@
  * running inside workerd, reaching PostgreSQL through its Hyperdrive binding.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signPayload } from '../../src/billing/stand-in'
 import { startTestWorker, type TestWorker } from './harness'
 
+const WEBHOOK_SECRET = 'whsec_workerd_test'
 let worker: TestWorker
 beforeAll(async () => {
-  worker = await startTestWorker()
+  worker = await startTestWorker({ STRIPE_SECRET_KEY: 'sk_test_workerd', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET })
 })
 afterAll(() => worker?.stop())
 
@@ -103,6 +105,54 @@ describe('signing in inside workerd', () => {
       body: JSON.stringify({ email: 'x@example.org' }),
     })
     expect(res.status).toBe(403)
+  })
+})
+
+describe('Stripe webhooks inside workerd', () => {
+  const event = (id: string, type: string) =>
+    JSON.stringify({
+      id,
+      object: 'event',
+      api_version: '2026-10-28.endive',
+      created: Math.floor(Date.now() / 1000),
+      data: { object: { id: 'cus_workerd', object: 'customer' } },
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+    })
+  const post = (payload: string, signature: string) =>
+    worker.fetch('/webhooks/stripe', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
+      body: payload,
+    })
+  const now = () => Math.floor(Date.now() / 1000)
+
+  it('verifies the signature with Web Crypto, stores the event once, and acts on it', async () => {
+    const payload = event('evt_workerd_1', 'customer.deleted')
+    const first = await post(payload, signPayload(payload, WEBHOOK_SECRET, now()))
+    expect(first.status).toBe(200)
+    expect(await first.json()).toEqual({ received: true, outcome: 'processed' })
+    const again = await post(payload, signPayload(payload, WEBHOOK_SECRET, now()))
+    expect(await again.json()).toEqual({ received: true, outcome: 'duplicate' })
+  })
+
+  it('refuses a bad signature and a tampered body with 400', async () => {
+    const payload = event('evt_workerd_2', 'customer.updated')
+    const wrongSecret = await post(payload, signPayload(payload, 'whsec_someone_else', now()))
+    expect(wrongSecret.status).toBe(400)
+    const tampered = await post(
+      payload.replace('cus_workerd', 'cus_other'),
+      signPayload(payload, WEBHOOK_SECRET, now()),
+    )
+    expect(tampered.status).toBe(400)
+    expect((await tampered.json()).error.message).toBe('The Stripe signature does not match this request.')
+    const missing = await worker.fetch('/webhooks/stripe', { method: 'POST', body: payload })
+    expect(missing.status).toBe(400)
+    // Nothing was stored: the genuine delivery is processed, not a duplicate.
+    const genuine = await post(payload, signPayload(payload, WEBHOOK_SECRET, now()))
+    expect(await genuine.json()).toEqual({ received: true, outcome: 'processed' })
   })
 })
 

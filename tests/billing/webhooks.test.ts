@@ -1,0 +1,171 @@
+import fc from 'fast-check'
+import { eq } from 'drizzle-orm'
+import type Stripe from 'stripe'
+import { describe, expect, it } from 'vitest'
+import { membershipOf } from '../../src/billing/membership'
+import { stripeCustomers, stripeEvents, subscriptions } from '../../src/db/schema'
+import { signIn } from '../helpers/auth'
+import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+
+// Events are only recorded by the stand-in; each test delivers them itself.
+const w = useBillingWorld()
+
+async function deliverAll(events: Stripe.Event[]) {
+  for (const event of events) expect((await w.deliver(event)).status).toBe(200)
+}
+
+/** A member's whole life, as Stripe reports it: checkout → paid → failed → recovered → cancel at period end → ended. */
+async function lifecycle(email: string) {
+  const cookie = await signIn(w.t.app, email)
+  const start = w.standIn.events().length
+  const res = await w.t.app.request('/billing/checkout', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Cookie: cookie },
+    body: JSON.stringify({ tier: 'patron', interval: 'month' }),
+  })
+  const session = await w.stripe.checkout.sessions.retrieve(sessionIdOf((await res.json()).url))
+  await w.standIn.completeCheckout(session.id)
+  const subscriptionId = (await w.stripe.checkout.sessions.retrieve(session.id)).subscription as string
+  await w.standIn.failPayment(subscriptionId)
+  await w.standIn.recoverPayment(subscriptionId)
+  await w.standIn.setCancelAtPeriodEnd(subscriptionId, true)
+  await w.standIn.endSubscription(subscriptionId)
+  return { cookie, subscriptionId, events: w.standIn.events().slice(start) }
+}
+
+describe('webhook signatures', () => {
+  it('a missing signature is 400 and nothing is stored', async () => {
+    const res = await w.t.app.request('/webhooks/stripe', { method: 'POST', body: '{"id":"evt_1"}' })
+    expect(res.status).toBe(400)
+    expect((await res.json()).error.message).toBe('The Stripe-Signature header is missing.')
+    expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
+  })
+
+  it('a bad signature, or a tampered body, is 400 and nothing is stored', async () => {
+    await w.standIn.updateCustomer((await w.stripe.customers.create({ email: 'x@example.org' })).id, { name: 'X' })
+    const event = w.standIn.events().at(-1)!
+    const payload = JSON.stringify(event)
+    const wrongSecret = await w.deliver(payload, `t=${Math.floor(w.clock.now().getTime() / 1000)},v1=${'0'.repeat(64)}`)
+    expect(wrongSecret.status, "wrong secret").toBe(400)
+    const tampered = await w.deliver(payload.replace('"livemode":false', '"livemode":true'), w.standIn.sign(payload))
+    expect(tampered.status, "tampered").toBe(400)
+    expect((await tampered.json()).error.message).toBe('The Stripe signature does not match this request.')
+    const replayedLater = w.standIn.sign(payload, Math.floor(w.clock.now().getTime() / 1000) - 3600)
+    expect((await w.deliver(payload, replayedLater)).status, "old signature").toBe(400)
+    expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
+  })
+
+  it('an event type Masthead does not handle is acknowledged and ignored', async () => {
+    const event = w.standIn.events().find((e) => e.type === 'customer.created')!
+    const res = await w.deliver(event)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ received: true, outcome: 'ignored' })
+    const [row] = await w.t.services.db.select().from(stripeEvents).where(eq(stripeEvents.id, event.id))
+    expect(row?.outcome).toBe('ignored')
+  })
+})
+
+describe('the lifecycle', () => {
+  it('delivered in order ends canceled, with one payment recorded per paid invoice, and duplicates change nothing', async () => {
+    const { cookie, subscriptionId, events } = await lifecycle('lifecycle@example.org')
+    await w.reset()
+    await deliverAll(events)
+    const [sub] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    expect(sub).toMatchObject({ status: 'canceled', tierId: 'patron', amount: 1500 })
+    const me = await (await w.t.app.request('/api/account', { headers: { Cookie: cookie } })).json()
+    expect(me.membership).toMatchObject({ status: 'ended', entitled: false })
+
+    const before = await w.snapshot()
+    for (const event of events) expect(await (await w.deliver(event)).json()).toMatchObject({ outcome: 'duplicate' })
+    expect(await w.snapshot()).toEqual(before)
+  })
+
+  it('ends in the same state whatever the order, with duplicates (property test over many orders)', async () => {
+    const { events } = await lifecycle('shuffled@example.org')
+    await w.reset()
+    await deliverAll(events)
+    const expected = await w.snapshot()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(events, { minLength: events.length }),
+        fc.array(fc.nat({ max: events.length - 1 }), { maxLength: 4 }),
+        async (order, repeats) => {
+          await w.reset()
+          await deliverAll([...order, ...repeats.map((i) => events[i]!)])
+          expect(await w.snapshot()).toEqual(expected)
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+})
+
+describe('foreign products on a shared Stripe account', () => {
+  it('are ignored: no member, no subscription, no payment', async () => {
+    const product = await w.stripe.products.create({ name: 'Someone else’s podcast' })
+    const price = await w.stripe.prices.create({
+      product: product.id,
+      currency: 'usd',
+      unit_amount: 900,
+      recurring: { interval: 'month' },
+    })
+    const session = await w.stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer_email: 'podcast-fan@example.org',
+      line_items: [{ price: price.id, quantity: 1 }],
+      success_url: 'https://other.example/ok',
+      cancel_url: 'https://other.example/no',
+    })
+    const start = w.standIn.events().length
+    await w.standIn.completeCheckout(session.id)
+    const events = w.standIn.events().slice(start)
+    const snapshot = await w.snapshot()
+    for (const event of events) expect((await w.deliver(event)).status).toBe(200)
+    expect(await w.snapshot()).toEqual(snapshot)
+    const subscriptionId = (await w.stripe.checkout.sessions.retrieve(session.id)).subscription as string
+    expect(await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))).toEqual([])
+    const outcomes = await w.t.services.db.select().from(stripeEvents)
+    for (const event of events) {
+      expect(outcomes.find((o) => o.id === event.id)?.outcome).toBe('ignored')
+    }
+  })
+})
+
+describe('customers', () => {
+  it('customer.deleted unlinks the account; customer.updated changes nothing in Masthead', async () => {
+    const { cookie, events } = await lifecycle('deleted-customer@example.org')
+    await deliverAll(events)
+    const me = await (await w.t.app.request('/api/account', { headers: { Cookie: cookie } })).json()
+    const [link] = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, me.user.id))
+    const start = w.standIn.events().length
+    await w.standIn.updateCustomer(link!.customerId, { email: 'elsewhere@example.org' })
+    await w.standIn.deleteCustomer(link!.customerId)
+    await deliverAll(w.standIn.events().slice(start))
+    expect(me.user.email).toBe('deleted-customer@example.org')
+    expect(
+      await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, link!.customerId)),
+    ).toEqual([])
+    const membership = await membershipOf(w.t.services.db, me.user.id, w.clock.now(), 7)
+    expect(membership.status).toBe('none')
+  })
+})
+
+describe('a failure while handling an event', () => {
+  it('answers 500 so Stripe retries, and leaves nothing behind', async () => {
+    const { events } = await lifecycle('flaky@example.org')
+    await w.reset()
+    const event = events.find((e) => e.type === 'invoice.paid')!
+    const stripe = w.t.services.stripe!
+    const original = stripe.subscriptions.retrieve.bind(stripe.subscriptions)
+    stripe.subscriptions.retrieve = (() => Promise.reject(new Error('network down'))) as typeof original
+    try {
+      const res = await w.deliver(event)
+      expect(res.status).toBe(500)
+    } finally {
+      stripe.subscriptions.retrieve = original
+    }
+    expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
+    expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
+    expect((await w.deliver(event)).status).toBe(200)
+  })
+})
