@@ -77,7 +77,8 @@ billing.post('/billing/donate', async (c) => {
   }
   if (input.frequency === 'monthly') {
     const pledgeProduct = await pledgeProductId(services.db)
-    if (!pledgeProduct) throw new AppError('payments_unavailable', 'Monthly pledges are not open yet. Please try again later.')
+    if (!pledgeProduct)
+      throw new AppError('payments_unavailable', 'Monthly pledges are not open yet. Please try again later.')
     return startSubscription(c, stripe, input.email, {
       line_items: [
         {

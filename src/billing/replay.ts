@@ -24,7 +24,10 @@ export async function replayEvents(services: Services & { stripe: Stripe }, sinc
   const stored = new Set<string>()
   for (let i = 0; i < events.length; i += 500) {
     const ids = events.slice(i, i + 500).map((e) => e.id)
-    const rows = await services.db.select({ id: stripeEvents.id }).from(stripeEvents).where(inArray(stripeEvents.id, ids))
+    const rows = await services.db
+      .select({ id: stripeEvents.id })
+      .from(stripeEvents)
+      .where(inArray(stripeEvents.id, ids))
     for (const row of rows) stored.add(row.id)
   }
   for (const event of events) {

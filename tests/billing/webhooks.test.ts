@@ -46,12 +46,12 @@ describe('webhook signatures', () => {
     const event = w.standIn.events().at(-1)!
     const payload = JSON.stringify(event)
     const wrongSecret = await w.deliver(payload, `t=${Math.floor(w.clock.now().getTime() / 1000)},v1=${'0'.repeat(64)}`)
-    expect(wrongSecret.status, "wrong secret").toBe(400)
+    expect(wrongSecret.status, 'wrong secret').toBe(400)
     const tampered = await w.deliver(payload.replace('"livemode":false', '"livemode":true'), w.standIn.sign(payload))
-    expect(tampered.status, "tampered").toBe(400)
+    expect(tampered.status, 'tampered').toBe(400)
     expect((await tampered.json()).error.message).toBe('The Stripe signature does not match this request.')
     const replayedLater = w.standIn.sign(payload, Math.floor(w.clock.now().getTime() / 1000) - 3600)
-    expect((await w.deliver(payload, replayedLater)).status, "old signature").toBe(400)
+    expect((await w.deliver(payload, replayedLater)).status, 'old signature').toBe(400)
     expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
   })
 
