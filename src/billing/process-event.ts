@@ -27,8 +27,7 @@ export async function processEvent(
   const prepared = handler ? await handler.prepare(ctx, event) : null
   const outcome = prepared === null ? 'ignored' : 'processed'
 
-  let effects: Effects | void = undefined
-  const stored = await db.transaction(async (tx) => {
+  const stored = await db.transaction(async (tx): Promise<{ effects: Effects | void } | null> => {
     const inserted = await tx
       .insert(stripeEvents)
       .values({
@@ -40,13 +39,12 @@ export async function processEvent(
       })
       .onConflictDoNothing()
       .returning({ id: stripeEvents.id })
-    if (inserted.length === 0) return false // a concurrent delivery of the same event won
-    if (handler && prepared !== null) effects = await handler.apply(tx, ctx, event, prepared)
-    return true
+    if (inserted.length === 0) return null // a concurrent delivery of the same event won
+    return { effects: handler && prepared !== null ? await handler.apply(tx, ctx, event, prepared) : undefined }
   })
   if (!stored) return 'duplicate'
 
-  for (const message of (effects as Effects | void)?.mail ?? []) {
+  for (const message of stored.effects?.mail ?? []) {
     await services.mailer
       .send(message)
       .catch((error) => log('warn', 'mail_send_failed', { stripeEvent: event.id, ...describeError(error) }))
