@@ -1,4 +1,4 @@
-import { eq, or, sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { signInUser } from '../../auth/users'
 import type { Database } from '../../db/client'
@@ -6,84 +6,78 @@ import { stripeCustomers, subscriptions, tiers, users } from '../../db/schema'
 import { isMastheads } from '../stripe'
 import { idOf, type EventContext } from './context'
 
-/** A subscription re-fetched from Stripe, with its customer when the account link is still to be made. */
+/** A subscription re-fetched from Stripe, with its customer (for linking a new account). */
 export interface FetchedSubscription {
   subscription: Stripe.Subscription
   customer: Stripe.Customer | Stripe.DeletedCustomer | null
 }
 
 /**
- * Re-fetches a subscription and decides whether it is Masthead's. Subscriptions
- * to other products on a shared Stripe account are ignored (Ghost PR #20243).
+ * Re-fetches a subscription, with its customer in the same call, and decides
+ * whether it is Masthead's. Subscriptions to other products on a shared
+ * Stripe account are ignored (Ghost PR #20243).
  */
 export async function fetchSubscription(
   ctx: EventContext,
   db: Database,
   subscriptionId: string,
 ): Promise<FetchedSubscription | null> {
-  const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId)
+  const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId, { expand: ['customer'] })
   if (!(await isOurs(db, subscription))) return null
-  const customerId = idOf(subscription.customer)!
-  const [linked] = await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-  const customer = linked ? null : await ctx.stripe.customers.retrieve(customerId)
+  const customer = typeof subscription.customer === 'string' ? null : subscription.customer
   return { subscription, customer }
 }
 
+/** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
 async function isOurs(db: Database, subscription: Stripe.Subscription): Promise<boolean> {
   if (isMastheads(subscription.metadata)) return true
   const price = subscription.items.data[0]?.price
   if (!price) return false
   if (isMastheads(price.metadata)) return true
-  const [tier] = await db
-    .select({ id: tiers.id })
-    .from(tiers)
-    .where(or(eq(tiers.stripeMonthlyPriceId, price.id), eq(tiers.stripeYearlyPriceId, price.id)))
+  const [tier] = await db.select({ id: tiers.id }).from(tiers).where(tierOwnsPrice(price.id))
   return tier !== undefined
 }
+
+const tierOwnsPrice = (priceId: string) =>
+  sql`${tiers.stripeMonthlyPriceId} = ${priceId} or ${tiers.stripeYearlyPriceId} = ${priceId}`
 
 /**
  * Links a Stripe customer to an account: the one Masthead named when it
  * started the checkout, else the account for the customer's e-mail, created
- * if new (a signed-out reader who paid).
+ * if new (a signed-out reader who paid). The first link wins.
  */
 export async function linkCustomer(
   tx: Database,
   ctx: EventContext,
   customerId: string,
   hints: { userId?: string | null | undefined; customer?: Stripe.Customer | Stripe.DeletedCustomer | null },
-): Promise<string | null> {
-  const [linked] = await tx.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-  if (linked) return linked.userId
-  let userId: string | null = null
+): Promise<void> {
   if (hints.userId) {
-    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, hints.userId))
-    userId = user?.id ?? null
+    // One statement: links only if that account still exists, and never re-links.
+    await tx.execute(sql`
+      insert into ${stripeCustomers} (customer_id, user_id, created_at)
+      select ${customerId}::text, ${users.id}, ${ctx.now.toISOString()}::timestamptz from ${users} where ${users.id} = ${hints.userId}
+      on conflict do nothing`)
+    return
   }
   const customer = hints.customer
-  if (!userId && customer && !customer.deleted && customer.email) {
-    const email = customer.email.trim().toLowerCase()
-    userId = (await signInUser(tx, ctx.config, ctx.now, email)).id
-  }
-  if (!userId) return null
-  await tx.insert(stripeCustomers).values({ customerId, userId, createdAt: ctx.now }).onConflictDoNothing()
-  return userId
+  if (!customer || customer.deleted || !customer.email) return
+  const [linked] = await tx.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
+  if (linked) return
+  const user = await signInUser(tx, ctx.config, ctx.now, customer.email.trim().toLowerCase())
+  await tx.insert(stripeCustomers).values({ customerId, userId: user.id, createdAt: ctx.now }).onConflictDoNothing()
 }
 
-/** Overwrites Masthead's copy with the subscription as Stripe has it now. */
+/** Overwrites Masthead's copy with the subscription as Stripe has it now, in one statement. */
 export async function storeSubscription(tx: Database, ctx: EventContext, subscription: Stripe.Subscription) {
   const item = subscription.items.data[0]
   if (!item) return
   const price = item.price
-  const [tier] = await tx
-    .select({ id: tiers.id })
-    .from(tiers)
-    .where(or(eq(tiers.stripeMonthlyPriceId, price.id), eq(tiers.stripeYearlyPriceId, price.id)))
-  const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id
-  const tierId =
-    tier?.id ??
-    (metadataTier
-      ? ((await tx.select({ id: tiers.id }).from(tiers).where(eq(tiers.id, metadataTier)))[0]?.id ?? null)
-      : null)
+  const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null
+  // The tier whose price this is, else the tier named in the metadata (a price since replaced).
+  const tierId = sql`(select ${tiers.id} from ${tiers}
+    where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${metadataTier}::text
+    order by (${tiers.id} = ${metadataTier}::text) limit 1)`
   const values = {
     id: subscription.id,
     customerId: idOf(subscription.customer)!,
