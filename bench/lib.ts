@@ -132,10 +132,14 @@ async function prepareDatabase(target: DatabaseTarget, dir: string): Promise<Pre
 
 export interface RunningServer {
   url: string
+  /** The PostgreSQL database the server uses (a scratch one when the target says so); absent for PGlite. */
+  databaseUrl?: string
   /** The database as it should read in BENCHMARKS.md. */
   database: string
   /** The end of the server's output, for failure messages. */
   logTail(lines?: number): string
+  /** The server's process group (tsx and the node process it runs), for measuring its CPU time. */
+  processGroup?: number
   stop(): Promise<void>
 }
 
@@ -143,12 +147,17 @@ const READY_LINE = 'Masthead is serving'
 const START_TIMEOUT_MS = 60_000
 const STOP_GRACE_MS = 5_000
 
+export interface ServerOptions {
+  /** Extra environment for the server, on top of this process's (the database variables still win). */
+  env?: Record<string, string>
+}
+
 /**
  * Starts `tsx src/node.ts` as `npm start` would, on a free loopback port. Its
  * output goes to a file rather than a pipe so that draining one log line per
  * request does not cost the load generator, which shares this process, CPU.
  */
-export async function startServer(target: DatabaseTarget): Promise<RunningServer> {
+export async function startServer(target: DatabaseTarget, options: ServerOptions = {}): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
   const logFile = join(dir, 'server.log')
   const database = await prepareDatabase(target, dir).catch((error: unknown) => {
@@ -160,6 +169,7 @@ export async function startServer(target: DatabaseTarget): Promise<RunningServer
     ...process.env,
     // The same Node as the runner, whatever `node` the shell would find first.
     PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    ...options.env,
     PORT: String(port),
     HOST: '127.0.0.1',
     ...database.env,
@@ -169,7 +179,9 @@ export async function startServer(target: DatabaseTarget): Promise<RunningServer
 
   const out = openSync(logFile, 'a')
   // Its own process group, so a stuck server and tsx's child can be killed together.
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/node.ts'], {
+  // BENCH_SERVER_NODE_ARGS passes Node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), [...nodeArgs, 'src/node.ts'], {
     cwd: root,
     env,
     stdio: ['ignore', out, out],
@@ -228,12 +240,23 @@ export async function startServer(target: DatabaseTarget): Promise<RunningServer
     }
     await sleep(100)
   }
-  return { url: `http://127.0.0.1:${port}`, database: database.description, logTail, stop }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    ...(database.env.DATABASE_URL ? { databaseUrl: database.env.DATABASE_URL } : {}),
+    database: database.description,
+    logTail,
+    ...(child.pid !== undefined ? { processGroup: child.pid } : {}),
+    stop,
+  }
 }
 
 /** Runs `fn` against a fresh server and always stops it, even when `fn` throws. */
-export async function withServer<T>(target: DatabaseTarget, fn: (server: RunningServer) => Promise<T>): Promise<T> {
-  const server = await startServer(target)
+export async function withServer<T>(
+  target: DatabaseTarget,
+  fn: (server: RunningServer) => Promise<T>,
+  options: ServerOptions = {},
+): Promise<T> {
+  const server = await startServer(target, options)
   try {
     return await fn(server)
   } finally {
