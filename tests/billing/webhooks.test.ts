@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
 import { membershipOf } from '../../src/billing/membership'
-import { stripeCustomers, stripeEvents, subscriptions } from '../../src/db/schema'
+import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
 import { sessionIdOf, useBillingWorld } from '../helpers/billing'
 
@@ -128,6 +128,33 @@ describe('foreign products on a shared Stripe account', () => {
     for (const event of events) {
       expect(outcomes.find((o) => o.id === event.id)?.outcome).toBe('ignored')
     }
+  })
+})
+
+describe('events for a customer Masthead does not know', () => {
+  it('are kept (the subscription is stored, nothing lost) without inventing an account', async () => {
+    const [tier] = await w.t.services.db.select().from(tiers).where(eq(tiers.id, 'reader'))
+    const customer = await w.stripe.customers.create({ name: 'No address on file' })
+    const session = await w.stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer: customer.id,
+      line_items: [{ price: tier!.stripeMonthlyPriceId!, quantity: 1 }],
+      metadata: { masthead: '1', tier_id: 'reader' },
+      subscription_data: { metadata: { masthead: '1', tier_id: 'reader' } },
+      success_url: 'http://localhost:8787/billing/thanks',
+      cancel_url: 'http://localhost:8787/support',
+    })
+    const start = w.standIn.events().length
+    const usersBefore = (await w.t.services.db.select().from(users)).length
+    await w.standIn.completeCheckout(session.id)
+    await deliverAll(w.standIn.events().slice(start))
+    const subscriptionId = (await w.stripe.checkout.sessions.retrieve(session.id)).subscription as string
+    const [stored] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    expect(stored).toMatchObject({ status: 'active', tierId: 'reader', customerId: customer.id })
+    expect(
+      await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customer.id)),
+    ).toEqual([])
+    expect((await w.t.services.db.select().from(users)).length).toBe(usersBefore)
   })
 })
 
