@@ -22,7 +22,7 @@ export async function processEvent(
   const [seen] = await db.select({ id: stripeEvents.id }).from(stripeEvents).where(eq(stripeEvents.id, event.id))
   if (seen) return 'duplicate'
 
-  const ctx = { stripe, config, now: clock.now() }
+  const ctx = { stripe, config, now: clock.now(), clock }
   const handler = eventHandlers(db)[event.type]
   const prepared = handler ? await handler.prepare(ctx, event) : null
   const outcome = prepared === null ? 'ignored' : 'processed'

@@ -169,6 +169,11 @@ export const subscriptions = pgTable(
     pastDueSince: timestamptz('past_due_since'),
     /** The failed invoice the member was told about, so they are told once. */
     notifiedInvoiceId: text('notified_invoice_id'),
+    /**
+     * When the stored state was asked of Stripe. Two deliveries for one
+     * subscription may commit in either order; the later read wins.
+     */
+    fetchedAt: timestamptz('fetched_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [index('subscriptions_customer_id_idx').on(t.customerId)],

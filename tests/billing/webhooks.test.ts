@@ -100,6 +100,50 @@ describe('the lifecycle', () => {
   })
 })
 
+describe('two deliveries for one subscription at once', () => {
+  it('keep the later read from Stripe even when the earlier one commits last', async () => {
+    const { subscriptionId, events } = await lifecycle('racing@example.org')
+    await w.reset()
+    await deliverAll(events)
+    const stripe = w.t.services.stripe!
+    const later = await stripe.subscriptions.retrieve(subscriptionId, { expand: ['customer'] })
+    const earlier = structuredClone(later)
+    earlier.status = 'active'
+    earlier.ended_at = null
+    // The earlier read is slow to answer: it resolves after the later delivery has committed.
+    const original = stripe.subscriptions.retrieve.bind(stripe.subscriptions)
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let calls = 0
+    let entered!: () => void
+    const slowHasAsked = new Promise<void>((resolve) => (entered = resolve))
+    stripe.subscriptions.retrieve = (async () => {
+      calls += 1
+      if (calls === 1) {
+        entered()
+        await gate
+        return earlier
+      }
+      return later
+    }) as unknown as typeof original
+    try {
+      const updates = events.filter((e) => e.type === 'customer.subscription.updated').slice(-2)
+      await w.t.services.db.delete(stripeEvents)
+      const slow = w.deliver(updates[0]!)
+      await slowHasAsked
+      w.clock.advance(1000)
+      expect((await w.deliver(updates[1]!)).status).toBe(200)
+      release()
+      expect((await slow).status).toBe(200)
+    } finally {
+      stripe.subscriptions.retrieve = original
+      w.clock.advance(-1000)
+    }
+    const [row] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    expect(row?.status).toBe('canceled')
+  })
+})
+
 describe('foreign products on a shared Stripe account', () => {
   it('are ignored: no member, no subscription, no payment', async () => {
     const product = await w.stripe.products.create({ name: 'Someone else’s podcast' })

@@ -37,7 +37,7 @@ export const checkoutPaid = (db: Database) =>
           customer: fetched?.customer ?? customer,
         })
       }
-      if (fetched) await storeSubscription(tx, ctx, fetched.subscription)
+      if (fetched) await storeSubscription(tx, ctx, fetched)
       if (session.mode === 'payment' && session.payment_status === 'paid') await recordDonation(tx, ctx, session)
     },
   })

@@ -2,11 +2,14 @@ import type Stripe from 'stripe'
 import type { Config } from '../../config'
 import type { Database } from '../../db/client'
 import type { MailMessage } from '../../mail/mailer'
+import type { Clock } from '../../services'
 
 export interface EventContext {
   stripe: Stripe
   config: Config
+  /** When the event was taken up; `clock` for readings taken later (the time of a re-fetch). */
   now: Date
+  clock: Clock
 }
 
 /** Side effects that must wait until the event's transaction has committed. */

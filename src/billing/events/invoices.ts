@@ -28,7 +28,7 @@ export const invoicePaid = (db: Database) =>
     async apply(tx, ctx, _event, { invoice, fetched }) {
       const { subscription, customer } = fetched
       await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, subscription)
+      await storeSubscription(tx, ctx, fetched)
       if (invoice.amount_paid > 0) {
         const paidAt = invoice.status_transitions?.paid_at
         await tx
@@ -59,7 +59,7 @@ export const invoicePaymentFailed = (db: Database) =>
     async apply(tx, ctx, _event, { invoice, fetched }) {
       const { subscription, customer } = fetched
       await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, subscription)
+      await storeSubscription(tx, ctx, fetched)
       if (subscription.status !== 'past_due' || !invoice.id) return
       const [row] = await tx
         .select({ notified: subscriptions.notifiedInvoiceId, email: users.email })

@@ -10,6 +10,8 @@ import { idOf, type EventContext } from './context'
 export interface FetchedSubscription {
   subscription: Stripe.Subscription
   customer: Stripe.Customer | Stripe.DeletedCustomer | null
+  /** When it was asked for: Stripe's answer is at least this recent. */
+  fetchedAt: Date
 }
 
 /**
@@ -22,10 +24,11 @@ export async function fetchSubscription(
   db: Database,
   subscriptionId: string,
 ): Promise<FetchedSubscription | null> {
+  const fetchedAt = ctx.clock.now()
   const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId, { expand: ['customer'] })
   if (!(await isOurs(db, subscription))) return null
   const customer = typeof subscription.customer === 'string' ? null : subscription.customer
-  return { subscription, customer }
+  return { subscription, customer, fetchedAt }
 }
 
 /** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
@@ -68,8 +71,13 @@ export async function linkCustomer(
   await tx.insert(stripeCustomers).values({ customerId, userId: user.id, createdAt: ctx.now }).onConflictDoNothing()
 }
 
-/** Overwrites Masthead's copy with the subscription as Stripe has it now, in one statement. */
-export async function storeSubscription(tx: Database, ctx: EventContext, subscription: Stripe.Subscription) {
+/**
+ * Overwrites Masthead's copy with the subscription as Stripe had it when it
+ * was fetched, in one statement, unless a later read is already stored
+ * (concurrent deliveries for one subscription may commit in either order).
+ */
+export async function storeSubscription(tx: Database, ctx: EventContext, fetched: FetchedSubscription) {
+  const { subscription, fetchedAt } = fetched
   const item = subscription.items.data[0]
   if (!item) return
   const price = item.price
@@ -92,6 +100,7 @@ export async function storeSubscription(tx: Database, ctx: EventContext, subscri
     endedAt: subscription.ended_at ? new Date(subscription.ended_at * 1000) : null,
     stripeCreatedAt: new Date(subscription.created * 1000),
     pastDueSince: subscription.status === 'past_due' ? ctx.now : null,
+    fetchedAt,
     updatedAt: ctx.now,
   }
   const { id: _id, pastDueSince: _since, ...changes } = values
@@ -105,5 +114,6 @@ export async function storeSubscription(tx: Database, ctx: EventContext, subscri
         // The grace period runs from the first time it was seen past due.
         pastDueSince: sql`case when excluded.status = 'past_due' then coalesce(${subscriptions.pastDueSince}, excluded.past_due_since) else null end`,
       },
+      setWhere: sql`${subscriptions.fetchedAt} <= excluded.fetched_at`,
     })
 }

@@ -9,8 +9,9 @@ import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscri
 export const subscriptionChanged = (db: Parameters<typeof fetchSubscription>[1]) =>
   handler<FetchedSubscription>({
     prepare: (ctx, event) => fetchSubscription(ctx, db, (event.data.object as Stripe.Subscription).id),
-    async apply(tx, ctx, _event, { subscription, customer }) {
+    async apply(tx, ctx, _event, fetched) {
+      const { subscription, customer } = fetched
       await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, subscription)
+      await storeSubscription(tx, ctx, fetched)
     },
   })
