@@ -4,7 +4,7 @@ import type { Database } from '../../db/client'
 import { payments, stripeCustomers, subscriptions, users } from '../../db/schema'
 import { paymentFailedMessage } from '../messages'
 import { handler, idOf } from './context'
-import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscription } from './subscription-sync'
+import { applySubscription, fetchSubscription, type FetchedSubscription } from './subscription-sync'
 
 interface PreparedInvoice {
   invoice: Stripe.Invoice
@@ -26,9 +26,8 @@ export const invoicePaid = (db: Database) =>
   handler<PreparedInvoice>({
     prepare: (ctx, event) => prepareInvoice(ctx, db, event),
     async apply(tx, ctx, _event, { invoice, fetched }) {
-      const { subscription, customer } = fetched
-      await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, fetched)
+      const { subscription } = fetched
+      await applySubscription(tx, ctx, fetched)
       if (invoice.amount_paid > 0) {
         const paidAt = invoice.status_transitions?.paid_at
         await tx
@@ -57,9 +56,8 @@ export const invoicePaymentFailed = (db: Database) =>
   handler<PreparedInvoice>({
     prepare: (ctx, event) => prepareInvoice(ctx, db, event),
     async apply(tx, ctx, _event, { invoice, fetched }) {
-      const { subscription, customer } = fetched
-      await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, fetched)
+      const { subscription } = fetched
+      await applySubscription(tx, ctx, fetched)
       if (subscription.status !== 'past_due' || !invoice.id) return
       const [row] = await tx
         .select({ notified: subscriptions.notifiedInvoiceId, email: users.email })

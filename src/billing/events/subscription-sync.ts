@@ -117,3 +117,10 @@ export async function storeSubscription(tx: Database, ctx: EventContext, fetched
       setWhere: sql`${subscriptions.fetchedAt} <= excluded.fetched_at`,
     })
 }
+
+/** What every event about a subscription does: link its customer, then store it. */
+export async function applySubscription(tx: Database, ctx: EventContext, fetched: FetchedSubscription) {
+  const { subscription, customer } = fetched
+  await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
+  await storeSubscription(tx, ctx, fetched)
+}

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe'
-import { handler, idOf } from './context'
-import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscription } from './subscription-sync'
+import { handler } from './context'
+import { applySubscription, fetchSubscription, type FetchedSubscription } from './subscription-sync'
 
 /**
  * customer.subscription.created / updated / deleted: one idempotent upsert of
@@ -9,9 +9,5 @@ import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscri
 export const subscriptionChanged = (db: Parameters<typeof fetchSubscription>[1]) =>
   handler<FetchedSubscription>({
     prepare: (ctx, event) => fetchSubscription(ctx, db, (event.data.object as Stripe.Subscription).id),
-    async apply(tx, ctx, _event, fetched) {
-      const { subscription, customer } = fetched
-      await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-      await storeSubscription(tx, ctx, fetched)
-    },
+    apply: (tx, ctx, _event, fetched) => applySubscription(tx, ctx, fetched),
   })
