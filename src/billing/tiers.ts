@@ -1,4 +1,4 @@
-import { parseMajorUnits, toMajorUnits } from './money'
+import { parseMajorUnits } from './money'
 import { asc, count, eq, sql } from 'drizzle-orm'
 import * as z from 'zod'
 import type { Database } from '../db/client'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { membershipStatus } from '../../src/billing/membership'
 import { lastMailTo, signIn } from '../helpers/auth'
-import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Events reach the app as they happen, as they would from Stripe.
 const w = useBillingWorld({ live: true, env: { PAST_DUE_GRACE_DAYS: '7' } })
@@ -13,12 +13,7 @@ async function membership(cookie: string) {
 describe('membership follows the subscription', () => {
   it('active → past due (benefits kept, member told once) → recovered → canceled at period end → ended', async () => {
     const cookie = await signIn(w.t.app, 'journey@example.org')
-    const res = await w.t.app.request('/billing/checkout', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Cookie: cookie },
-      body: JSON.stringify({ tier: 'reader', interval: 'month' }),
-    })
-    const sessionId = sessionIdOf((await res.json()).url)
+    const sessionId = await startTierCheckout(w, cookie, 'reader', 'month')
     await w.standIn.completeCheckout(sessionId)
     const subscriptionId = (await w.stripe.checkout.sessions.retrieve(sessionId)).subscription as string
     expect(await membership(cookie)).toMatchObject({ status: 'active', entitled: true })

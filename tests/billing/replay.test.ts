@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { replayEvents } from '../../src/billing/replay'
 import { stripeEvents } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
-import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Nothing is delivered: as if the webhook endpoint had been down.
 const w = useBillingWorld()
@@ -10,12 +10,8 @@ const w = useBillingWorld()
 describe('stripe:replay', () => {
   it('processes the events Masthead missed, once, reaching the state live delivery would have', async () => {
     const cookie = await signIn(w.t.app, 'missed@example.org')
-    const res = await w.t.app.request('/billing/checkout', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Cookie: cookie },
-      body: JSON.stringify({ tier: 'reader', interval: 'year' }),
-    })
-    await w.standIn.completeCheckout(sessionIdOf((await res.json()).url))
+    const sessionId = await startTierCheckout(w, cookie, 'reader', 'year')
+    await w.standIn.completeCheckout(sessionId)
     const events = w.standIn.events()
     // One event did arrive before the outage.
     expect((await w.deliver(events[0]!)).status).toBe(200)

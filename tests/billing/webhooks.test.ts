@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { membershipOf } from '../../src/billing/membership'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
-import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Events are only recorded by the stand-in; each test delivers them itself.
 const w = useBillingWorld()
@@ -18,14 +18,9 @@ async function deliverAll(events: Stripe.Event[]) {
 async function lifecycle(email: string) {
   const cookie = await signIn(w.t.app, email)
   const start = w.standIn.events().length
-  const res = await w.t.app.request('/billing/checkout', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Cookie: cookie },
-    body: JSON.stringify({ tier: 'patron', interval: 'month' }),
-  })
-  const session = await w.stripe.checkout.sessions.retrieve(sessionIdOf((await res.json()).url))
-  await w.standIn.completeCheckout(session.id)
-  const subscriptionId = (await w.stripe.checkout.sessions.retrieve(session.id)).subscription as string
+  const sessionId = await startTierCheckout(w, cookie, 'patron', 'month')
+  await w.standIn.completeCheckout(sessionId)
+  const subscriptionId = (await w.stripe.checkout.sessions.retrieve(sessionId)).subscription as string
   await w.standIn.failPayment(subscriptionId)
   await w.standIn.recoverPayment(subscriptionId)
   await w.standIn.setCancelAtPeriodEnd(subscriptionId, true)

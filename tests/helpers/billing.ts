@@ -92,3 +92,15 @@ export function useBillingWorld(options: { live?: boolean; env?: Record<string, 
 
 /** The session id in a stand-in checkout URL (…/checkout/cs_test_…). */
 export const sessionIdOf = (url: string) => url.split('/').pop()!
+
+/** A signed-in reader starts checkout for a tier through the app; returns the Checkout Session id. */
+export async function startTierCheckout(world: BillingWorld, cookie: string, tier: string, interval: 'month' | 'year') {
+  const res = await world.t.app.request('/billing/checkout', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Cookie: cookie },
+    body: JSON.stringify({ tier, interval }),
+  })
+  const { url, kind } = (await res.json()) as { url: string; kind: string }
+  if (kind !== 'checkout') throw new Error(`expected a checkout, got ${kind}`)
+  return sessionIdOf(url)
+}

@@ -1,4 +1,4 @@
-import { eq, or, sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Database } from '../../db/client'
 import { payments, stripeCustomers } from '../../db/schema'
@@ -41,15 +41,11 @@ export const chargeRefunded = (db: Database) =>
     async apply(tx, ctx, _event, { charge, paymentIntentIsOurs }) {
       const paymentIntentId = idOf(charge.payment_intent)
       const customerId = idOf(charge.customer)
-      const known = await tx
-        .select({ id: payments.id })
-        .from(payments)
-        .where(paymentIntentId ? eq(payments.paymentIntentId, paymentIntentId) : sql`false`)
+      const known = paymentIntentId
+        ? await tx.select({ id: payments.id }).from(payments).where(eq(payments.paymentIntentId, paymentIntentId))
+        : []
       const member = customerId
-        ? await tx
-            .select()
-            .from(stripeCustomers)
-            .where(or(eq(stripeCustomers.customerId, customerId)))
+        ? await tx.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
         : []
       if (!paymentIntentIsOurs && known.length === 0 && member.length === 0) return
       if (charge.amount_refunded <= 0) return

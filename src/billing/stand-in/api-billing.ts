@@ -3,7 +3,7 @@
 import { Hono } from 'hono'
 import type Stripe from 'stripe'
 import { recurringOf } from './api-catalog'
-import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps } from './api-context'
+import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
 import { StripeApiError, applyMetadata, arr, badParam, bool, int, obj, reqStr, str, type Params } from './form'
 import { makePrice, makeProduct } from './objects'
 import { newId } from './store'
@@ -162,10 +162,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
     const items = newestFirst(store.sessions.values()).filter((x) => customer === undefined || x.customer === customer)
     return c.json(store.render(store.page(items, pageQuery(p), '/v1/checkout/sessions'), expandOf(p)))
   })
-  app.get('/v1/checkout/sessions/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.sessions, 'checkout.session', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/checkout/sessions/:id', store.sessions, 'checkout.session')
   app.post('/v1/checkout/sessions/:id/expire', async (c) => {
     const p = await readParams(c)
     checkout.expireCheckout(c.req.param('id'))
@@ -173,10 +170,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
   })
 
   // Subscriptions
-  app.get('/v1/subscriptions/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.subscriptions, 'subscription', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/subscriptions/:id', store.subscriptions, 'subscription')
   app.get('/v1/subscriptions', async (c) => {
     const p = await readParams(c)
     const customer = str(p, 'customer')
@@ -208,10 +202,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
   })
 
   // Invoices, payments, refunds
-  app.get('/v1/invoices/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.invoices, 'invoice', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/invoices/:id', store.invoices, 'invoice')
   app.get('/v1/invoices', async (c) => {
     const p = await readParams(c)
     const customer = str(p, 'customer')
@@ -225,14 +216,8 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
     )
     return c.json(store.render(store.page(items, pageQuery(p), '/v1/invoices'), expandOf(p)))
   })
-  app.get('/v1/payment_intents/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.paymentIntents, 'payment_intent', c.req.param('id')), expandOf(p)))
-  })
-  app.get('/v1/charges/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.charges, 'charge', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/payment_intents/:id', store.paymentIntents, 'payment_intent')
+  retrieveRoute(app, store, '/v1/charges/:id', store.charges, 'charge')
   app.post('/v1/refunds', async (c) => {
     const p = await readParams(c)
     const target = str(p, 'payment_intent') ?? str(p, 'charge')

@@ -1,7 +1,7 @@
 // /v1/products, /v1/prices, /v1/customers, /v1/events.
 import { Hono } from 'hono'
 import type Stripe from 'stripe'
-import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps } from './api-context'
+import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
 import {
   StripeApiError,
   applyMetadata,
@@ -67,10 +67,7 @@ export function catalogRoutes({ store, events, lifecycle }: ApiDeps) {
     }
     return c.json(store.render(product, expandOf(p)))
   })
-  app.get('/v1/products/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.products, 'product', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/products/:id', store.products, 'product')
   app.get('/v1/products', async (c) => {
     const p = await readParams(c)
     const active = bool(p, 'active')
@@ -138,10 +135,7 @@ export function catalogRoutes({ store, events, lifecycle }: ApiDeps) {
     if (Object.keys(previous).length > 0) events.emit('price.updated', price, previous)
     return c.json(store.render(price, expandOf(p)))
   })
-  app.get('/v1/prices/:id', async (c) => {
-    const p = await readParams(c)
-    return c.json(store.render(store.get(store.prices, 'price', c.req.param('id')), expandOf(p)))
-  })
+  retrieveRoute(app, store, '/v1/prices/:id', store.prices, 'price')
   app.get('/v1/prices', async (c) => {
     const p = await readParams(c)
     const active = bool(p, 'active')

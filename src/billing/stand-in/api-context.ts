@@ -1,4 +1,4 @@
-import type { Context } from 'hono'
+import type { Context, Hono } from 'hono'
 import type { CheckoutFlow } from './checkout-flow'
 import type { EventLog } from './events'
 import { int, parseForm, str, strArr, type Params } from './form'
@@ -33,4 +33,12 @@ export function pageQuery(p: Params) {
 /** Newest first, as Stripe lists. */
 export function newestFirst<T>(values: Iterable<T>): T[] {
   return [...values].reverse()
+}
+
+/** GET /v1/<things>/:id: the object with `expand[]` applied, or Stripe's 404 `resource_missing`. */
+export function retrieveRoute<T>(app: Hono, store: Store, path: string, objects: Map<string, T>, kind: string) {
+  app.get(path, async (c) => {
+    const p = await readParams(c)
+    return c.json(store.render(store.get(objects, kind, c.req.param('id') ?? ''), expandOf(p)))
+  })
 }
