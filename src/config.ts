@@ -22,6 +22,17 @@ const fields = z.object({
     .default('development'),
   APP_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://news.example.org' }).optional(),
   DATABASE_URL: postgresUrl.optional(),
+  /**
+   * Connections the Node server opens to DATABASE_URL. Few is faster: single
+   * statements from concurrent requests are pipelined on a connection, one
+   * socket write for many (BENCHMARKS.md, webhooks).
+   */
+  DATABASE_POOL_SIZE: z.coerce
+    .number({ error: 'must be a number of connections' })
+    .int('must be a whole number of connections')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(4),
   PORT: port.default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),

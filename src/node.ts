@@ -20,7 +20,10 @@ import { createServices, systemClock } from './services'
 async function openDatabase(config: Config): Promise<DatabaseHandle & { label: string }> {
   if (config.DATABASE_URL) {
     await migratePostgresUrl(config.DATABASE_URL)
-    return { ...connectPostgres(config.DATABASE_URL), label: describePostgresUrl(config.DATABASE_URL) }
+    return {
+      ...connectPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, prepare: true }),
+      label: describePostgresUrl(config.DATABASE_URL),
+    }
   }
   const dir = resolve(config.DATA_DIR, 'pglite')
   mkdirSync(dir, { recursive: true })

@@ -65,5 +65,7 @@ export type AppEnv = {
     /** The signed-in account, or null; set by the session middleware (src/auth/middleware.ts). */
     user: SessionUser | null
     session: Session | null
+    /** Extra fields for this request's access-log line (no personal data), so a handler need not log a second line. */
+    logFields?: Record<string, string | number | boolean>
   }
 }

@@ -35,6 +35,6 @@ export const webhooks = new Hono<AppEnv>().post('/webhooks/stripe', async (c) =>
     throw new AppError('bad_request', 'The Stripe signature does not match this request.')
   }
   const outcome = await processEvent({ ...services, stripe }, event)
-  log('info', 'stripe_event', { requestId: c.get('requestId'), stripeEvent: event.id, type: event.type, outcome })
+  c.set('logFields', { stripeEvent: event.id, type: event.type, outcome })
   return c.json({ received: true, outcome })
 })

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
@@ -7,6 +8,15 @@ export { schema }
 
 /** A Drizzle database, whichever driver is underneath (postgres.js or PGlite). */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
+
+/**
+ * The rows of a raw statement, whichever driver ran it: postgres.js answers
+ * with an array of rows, PGlite with `{ rows }`.
+ */
+export async function rowsOf<Row>(db: Database, query: SQL): Promise<Row[]> {
+  const result = (await db.execute(query)) as unknown as Row[] | { rows: Row[] }
+  return Array.isArray(result) ? result : result.rows
+}
 
 export interface DatabaseHandle {
   db: Database
@@ -18,6 +28,14 @@ export interface PostgresOptions {
   max?: number
   /** Seconds to wait for a connection before a query fails. */
   connectTimeout?: number
+  /**
+   * Named prepared statements: Postgres parses and plans each distinct query
+   * once per connection instead of on every call. Drizzle asks postgres.js
+   * for them only for queries given a name with `.prepare(name)`, so this
+   * turns them on for every query outside transactions (BENCHMARKS.md,
+   * webhooks). Off unless asked for: the Worker goes through Hyperdrive.
+   */
+  prepare?: boolean
 }
 
 /** postgres.js over TCP, on Node and, through Hyperdrive, on Workers. */
@@ -29,6 +47,10 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Dat
     fetch_types: false,
     onnotice: () => {},
   })
+  if (options.prepare) {
+    const unsafe = sql.unsafe
+    sql.unsafe = (query, args, queryOptions) => unsafe(query, args, { ...queryOptions, prepare: true })
+  }
   return {
     db: drizzlePostgres(sql, { schema }),
     close: () => sql.end({ timeout: 5 }),

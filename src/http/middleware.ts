@@ -45,6 +45,7 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
     path: c.req.path,
     status: c.res.status,
     ms: Math.round((performance.now() - started) * 10) / 10,
+    ...c.get('logFields'),
   })
 })
 

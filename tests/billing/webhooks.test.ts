@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
 import { membershipOf } from '../../src/billing/membership'
@@ -233,5 +233,31 @@ describe('a failure while handling an event', () => {
     expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
     expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
     expect((await w.deliver(event)).status).toBe(200)
+  })
+
+  it('a write failing part-way through an event leaves none of its writes, and a retry succeeds', async () => {
+    const { events } = await lifecycle('halfway@example.org')
+    await w.reset()
+    // invoice.paid writes the customer link, the subscription and then the payment; the payment write fails.
+    const event = events.find((e) => e.type === 'invoice.paid')!
+    const { db } = w.t.services
+    const linksBefore = await db.select().from(stripeCustomers)
+    await db.execute(sql`create function refuse_payment() returns trigger language plpgsql as $$
+      begin raise exception 'payments are refused'; end $$`)
+    await db.execute(
+      sql`create trigger refuse_payment before insert on payments for each row execute function refuse_payment()`,
+    )
+    try {
+      expect((await w.deliver(event)).status).toBe(500)
+    } finally {
+      await db.execute(sql`drop trigger refuse_payment on payments`)
+      await db.execute(sql`drop function refuse_payment()`)
+    }
+    expect(await db.select().from(stripeEvents)).toEqual([])
+    expect(await db.select().from(stripeCustomers)).toEqual(linksBefore)
+    expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
+    expect((await w.deliver(event)).status).toBe(200)
+    expect(await db.select().from(stripeEvents)).toHaveLength(1)
+    expect((await w.snapshot()) as { payments: unknown[] }).toMatchObject({ payments: [expect.anything()] })
   })
 })

@@ -27,7 +27,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const { url, drop } = await createServerDatabase(serverUrl)
   await migratePostgresUrl(url)
-  const handle = connectPostgres(url, { max: 4 })
+  const handle = connectPostgres(url, { max: 4, prepare: true })
   return {
     db: handle.db,
     url,

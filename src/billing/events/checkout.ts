@@ -1,8 +1,9 @@
+import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Database } from '../../db/client'
 import { payments } from '../../db/schema'
 import { isMastheads } from '../stripe'
-import { handler, idOf, type EventContext } from './context'
+import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscription } from './subscription-sync'
 
 interface PreparedCheckout {
@@ -15,12 +16,14 @@ interface PreparedCheckout {
  * checkout.session.completed and .async_payment_succeeded. A subscription
  * checkout links the customer to the account (creating the account for a
  * signed-out reader) and stores the subscription; a one-time donation is
- * recorded once the session is paid, never before.
+ * recorded once the session is paid, never before. The session is taken from
+ * the signed event: each of these events carries the session as it was when
+ * that step completed, and nothing later changes what it says was paid.
  */
 export const checkoutPaid = (db: Database) =>
   handler<PreparedCheckout>({
     async prepare(ctx, event) {
-      const session = await ctx.stripe.checkout.sessions.retrieve((event.data.object as Stripe.Checkout.Session).id)
+      const session = event.data.object as Stripe.Checkout.Session
       if (!isMastheads(session.metadata)) return null
       const subscriptionId = idOf(session.subscription)
       const fetched = subscriptionId ? await fetchSubscription(ctx, db, subscriptionId) : null
@@ -29,38 +32,35 @@ export const checkoutPaid = (db: Database) =>
       const customer = !fetched && customerId ? await ctx.stripe.customers.retrieve(customerId) : null
       return { session, fetched, customer }
     },
-    async apply(tx, ctx, _event, { session, fetched, customer }) {
+    writes(ctx, _event, { session, fetched, customer }) {
       const customerId = idOf(session.customer)
-      if (customerId) {
-        await linkCustomer(tx, ctx, customerId, {
-          userId: session.client_reference_id,
-          customer: fetched?.customer ?? customer,
-        })
-      }
-      if (fetched) await storeSubscription(tx, ctx, fetched)
-      if (session.mode === 'payment' && session.payment_status === 'paid') await recordDonation(tx, ctx, session)
+      return [
+        ...(customerId
+          ? linkCustomer(ctx, customerId, {
+              userId: session.client_reference_id,
+              customer: fetched?.customer ?? customer,
+            })
+          : []),
+        ...(fetched ? storeSubscription(ctx, fetched) : []),
+        ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
+      ]
     },
   })
 
-async function recordDonation(tx: Database, ctx: EventContext, session: Stripe.Checkout.Session) {
+function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Write[] {
   const paymentIntentId = idOf(session.payment_intent)
-  if (!paymentIntentId || !session.amount_total || !session.currency) return
-  await tx
-    .insert(payments)
-    .values({
-      id: paymentIntentId,
-      kind: 'donation',
-      customerId: idOf(session.customer),
-      paymentIntentId,
-      amount: session.amount_total,
-      currency: session.currency,
-      occurredAt: ctx.now,
-    })
-    .onConflictDoNothing()
+  if (!paymentIntentId || !session.amount_total || !session.currency) return []
+  return [
+    {
+      name: 'donation',
+      query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, currency, occurred_at)
+        select ${text(paymentIntentId)}, 'donation', ${text(idOf(session.customer))}, ${text(paymentIntentId)},
+          ${int(session.amount_total)}, ${text(session.currency)}, ${ts(ctx.now)}
+        where ${whenStored}
+        on conflict do nothing`,
+    },
+  ]
 }
 
 /** checkout.session.async_payment_failed: nothing was paid, so nothing is granted; the event is only recorded. */
-export const checkoutPaymentFailed = handler<true>({
-  prepare: async () => true,
-  apply: async () => {},
-})
+export const checkoutPaymentFailed = handler<true>({ prepare: async () => true, writes: () => [] })

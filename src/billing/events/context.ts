@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Config } from '../../config'
 import type { Database } from '../../db/client'
@@ -12,23 +13,48 @@ export interface EventContext {
   clock: Clock
 }
 
-/** Side effects that must wait until the event's transaction has committed. */
+/** Side effects that must wait until the event has been stored. */
 export interface Effects {
   mail?: MailMessage[]
 }
 
 /**
- * One kind of event. `prepare` reads what it needs from Stripe before any
- * transaction opens (it re-fetches rather than trusting the payload's
- * snapshot) and returns null to ignore the event; `apply` writes, inside the
- * transaction that also stores the event id.
+ * One data-modifying step of an event's statement, as `name as (query)`.
+ * The query must write only `when(STORED)`: if the event id was already
+ * stored (a concurrent duplicate), the statement writes nothing at all.
+ */
+export interface Write {
+  name: string
+  query: SQL
+}
+
+/**
+ * One kind of event. `prepare` reads what it needs from Stripe before
+ * anything is written (it re-fetches rather than trusting the payload's
+ * snapshot) and returns null to ignore the event. `writes` are the event's
+ * effects, run as a single statement together with the insert of the event
+ * id, so they commit or fail together (see process-event.ts). `after` runs
+ * once that statement has committed, only for the delivery that stored it.
  */
 export interface EventHandler<Prepared = unknown> {
   prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
-  apply(tx: Database, ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
+  writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
+  after?(db: Database, ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
 }
 
 export const handler = <P>(h: EventHandler<P>) => h as EventHandler<unknown>
+
+/** The CTE holding the event's id when this delivery stored it, and nothing when it was already there. */
+export const STORED_EVENT = sql.raw('stored_event')
+
+/** The guard every write carries: only if this delivery stored the event. */
+export const whenStored = sql`exists (select 1 from ${STORED_EVENT})`
+
+/** Parameters typed for Postgres: in `insert … select`, an untyped parameter would be text. */
+export const ts = (value: Date | null) => sql`${value ? value.toISOString() : null}::timestamptz`
+export const int = (value: number | null) => sql`${value}::integer`
+export const bool = (value: boolean) => sql`${value}::boolean`
+export const text = (value: string | null | undefined) => sql`${value ?? null}::text`
 
 /** The id of an expandable field, whether Stripe sent the id or the object. */
 export const idOf = (value: string | { id: string } | null | undefined): string | null =>

@@ -1,9 +1,8 @@
-import { eq, sql } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import type { Database } from '../../db/client'
 import { payments, stripeCustomers } from '../../db/schema'
 import { isMastheads } from '../stripe'
-import { handler, idOf } from './context'
+import { bool, handler, idOf, int, text, ts, whenStored } from './context'
 
 /**
  * customer.deleted: the customer no longer links to the account. Masthead
@@ -13,12 +12,15 @@ import { handler, idOf } from './context'
  */
 export const customerDeleted = handler<string>({
   prepare: async (_ctx, event) => (event.data.object as Stripe.Customer).id,
-  async apply(tx, _ctx, _event, customerId) {
-    await tx.delete(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-  },
+  writes: (_ctx, _event, customerId) => [
+    {
+      name: 'unlink',
+      query: sql`delete from ${stripeCustomers} where customer_id = ${text(customerId)} and ${whenStored}`,
+    },
+  ],
 })
 
-export const customerUpdated = handler<true>({ prepare: async () => true, apply: async () => {} })
+export const customerUpdated = handler<true>({ prepare: async () => true, writes: () => [] })
 
 interface PreparedRefund {
   charge: Stripe.Charge
@@ -28,38 +30,31 @@ interface PreparedRefund {
 /**
  * charge.refunded: a refund entry in the ledger, keyed by the charge, holding
  * the cumulative amount refunded so far (events may arrive in any order).
- * Only charges of Masthead's payments count.
+ * Only charges of Masthead's payments count: a payment Masthead marked, one
+ * already in the ledger, or one by a customer linked to an account.
  */
-export const chargeRefunded = (db: Database) =>
-  handler<PreparedRefund>({
-    async prepare(ctx, event) {
-      const charge = await ctx.stripe.charges.retrieve((event.data.object as Stripe.Charge).id)
-      const paymentIntentId = idOf(charge.payment_intent)
-      const paymentIntent = paymentIntentId ? await ctx.stripe.paymentIntents.retrieve(paymentIntentId) : null
-      return { charge, paymentIntentIsOurs: isMastheads(paymentIntent?.metadata) }
-    },
-    async apply(tx, ctx, _event, { charge, paymentIntentIsOurs }) {
-      const paymentIntentId = idOf(charge.payment_intent)
-      const customerId = idOf(charge.customer)
-      const known = paymentIntentId
-        ? await tx.select({ id: payments.id }).from(payments).where(eq(payments.paymentIntentId, paymentIntentId))
-        : []
-      const member = customerId
-        ? await tx.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-        : []
-      if (!paymentIntentIsOurs && known.length === 0 && member.length === 0) return
-      if (charge.amount_refunded <= 0) return
-      await tx
-        .insert(payments)
-        .values({
-          id: `refund:${charge.id}`,
-          kind: 'refund',
-          customerId,
-          paymentIntentId,
-          amount: -charge.amount_refunded,
-          currency: charge.currency,
-          occurredAt: ctx.now,
-        })
-        .onConflictDoUpdate({ target: payments.id, set: { amount: sql`least(${payments.amount}, excluded.amount)` } })
-    },
-  })
+export const chargeRefunded = handler<PreparedRefund>({
+  async prepare(ctx, event) {
+    const charge = await ctx.stripe.charges.retrieve((event.data.object as Stripe.Charge).id)
+    const paymentIntentId = idOf(charge.payment_intent)
+    const paymentIntent = paymentIntentId ? await ctx.stripe.paymentIntents.retrieve(paymentIntentId) : null
+    return { charge, paymentIntentIsOurs: isMastheads(paymentIntent?.metadata) }
+  },
+  writes(ctx, _event, { charge, paymentIntentIsOurs }) {
+    if (charge.amount_refunded <= 0) return []
+    const paymentIntentId = text(idOf(charge.payment_intent))
+    const customerId = text(idOf(charge.customer))
+    return [
+      {
+        name: 'refund',
+        query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, currency, occurred_at)
+          select ${text(`refund:${charge.id}`)}, 'refund', ${customerId}, ${paymentIntentId},
+            ${int(-charge.amount_refunded)}, ${text(charge.currency)}, ${ts(ctx.now)}
+          where ${whenStored} and (${bool(paymentIntentIsOurs)}
+            or exists (select 1 from ${payments} where payment_intent_id = ${paymentIntentId})
+            or exists (select 1 from ${stripeCustomers} where customer_id = ${customerId}))
+          on conflict (id) do update set amount = least(${payments}.amount, excluded.amount)`,
+      },
+    ]
+  },
+})

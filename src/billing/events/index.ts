@@ -19,7 +19,7 @@ export function eventHandlers(db: Database): Partial<Record<Stripe.Event.Type, E
     'customer.subscription.deleted': subscription,
     'invoice.paid': invoicePaid(db),
     'invoice.payment_failed': invoicePaymentFailed(db),
-    'charge.refunded': chargeRefunded(db),
+    'charge.refunded': chargeRefunded,
     'customer.updated': customerUpdated,
     'customer.deleted': customerDeleted,
   }

@@ -1,9 +1,9 @@
-import { eq } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import type { Database } from '../../db/client'
+import { rowsOf, type Database } from '../../db/client'
 import { payments, stripeCustomers, subscriptions, users } from '../../db/schema'
 import { paymentFailedMessage } from '../messages'
-import { handler, idOf } from './context'
+import { handler, idOf, int, text, ts, whenStored, type EventContext } from './context'
 import { applySubscription, fetchSubscription, type FetchedSubscription } from './subscription-sync'
 
 interface PreparedInvoice {
@@ -13,7 +13,7 @@ interface PreparedInvoice {
 
 const subscriptionOf = (invoice: Stripe.Invoice) => idOf(invoice.parent?.subscription_details?.subscription)
 
-async function prepareInvoice(ctx: Parameters<typeof fetchSubscription>[0], db: Database, event: Stripe.Event) {
+async function prepareInvoice(ctx: EventContext, db: Database, event: Stripe.Event) {
   const invoice = event.data.object as Stripe.Invoice
   const subscriptionId = subscriptionOf(invoice)
   if (!subscriptionId) return null // one-off invoices are not Masthead's
@@ -25,48 +25,47 @@ async function prepareInvoice(ctx: Parameters<typeof fetchSubscription>[0], db: 
 export const invoicePaid = (db: Database) =>
   handler<PreparedInvoice>({
     prepare: (ctx, event) => prepareInvoice(ctx, db, event),
-    async apply(tx, ctx, _event, { invoice, fetched }) {
-      const { subscription } = fetched
-      await applySubscription(tx, ctx, fetched)
-      if (invoice.amount_paid > 0) {
-        const paidAt = invoice.status_transitions?.paid_at
-        await tx
-          .insert(payments)
-          .values({
-            id: invoice.id!,
-            kind: 'subscription',
-            customerId: idOf(invoice.customer),
-            subscriptionId: subscription.id,
-            paymentIntentId: idOf(invoice.payments?.data[0]?.payment?.payment_intent) ?? null,
-            amount: invoice.amount_paid,
-            currency: invoice.currency,
-            occurredAt: paidAt ? new Date(paidAt * 1000) : ctx.now,
-          })
-          .onConflictDoNothing()
-      }
+    writes(ctx, _event, { invoice, fetched }) {
+      const writes = applySubscription(ctx, fetched)
+      if (invoice.amount_paid <= 0) return writes
+      const paidAt = invoice.status_transitions?.paid_at
+      const paymentIntentId = idOf(invoice.payments?.data[0]?.payment?.payment_intent)
+      writes.push({
+        name: 'payment',
+        query: sql`insert into ${payments} (id, kind, customer_id, subscription_id, payment_intent_id, amount, currency, occurred_at)
+          select ${text(invoice.id)}, 'subscription', ${text(idOf(invoice.customer))}, ${text(fetched.subscription.id)},
+            ${text(paymentIntentId)}, ${int(invoice.amount_paid)}, ${text(invoice.currency)},
+            ${ts(paidAt ? new Date(paidAt * 1000) : ctx.now)}
+          where ${whenStored}
+          on conflict do nothing`,
+      })
+      return writes
     },
   })
 
 /**
  * invoice.payment_failed: the subscription goes past due (benefits continue
  * through the grace period while Stripe retries) and the member is told,
- * once per failed invoice, and only while it is still unpaid.
+ * once per failed invoice, and only while it is still unpaid. The notice is
+ * claimed with one conditional update after the event is stored, so two
+ * deliveries of different events for one invoice send one e-mail.
  */
 export const invoicePaymentFailed = (db: Database) =>
   handler<PreparedInvoice>({
     prepare: (ctx, event) => prepareInvoice(ctx, db, event),
-    async apply(tx, ctx, _event, { invoice, fetched }) {
-      const { subscription } = fetched
-      await applySubscription(tx, ctx, fetched)
-      if (subscription.status !== 'past_due' || !invoice.id) return
-      const [row] = await tx
-        .select({ notified: subscriptions.notifiedInvoiceId, email: users.email })
-        .from(subscriptions)
-        .innerJoin(stripeCustomers, eq(stripeCustomers.customerId, subscriptions.customerId))
-        .innerJoin(users, eq(users.id, stripeCustomers.userId))
-        .where(eq(subscriptions.id, subscription.id))
-      if (!row || row.notified === invoice.id) return
-      await tx.update(subscriptions).set({ notifiedInvoiceId: invoice.id }).where(eq(subscriptions.id, subscription.id))
+    writes: (ctx, _event, { fetched }) => applySubscription(ctx, fetched),
+    async after(db, ctx, _event, { invoice, fetched }) {
+      if (fetched.subscription.status !== 'past_due' || !invoice.id) return
+      const [row] = await rowsOf<{ email: string }>(
+        db,
+        sql`update ${subscriptions} set notified_invoice_id = ${text(invoice.id)}
+          from ${stripeCustomers}, ${users}
+          where ${subscriptions.id} = ${text(fetched.subscription.id)} and ${subscriptions.status} = 'past_due'
+            and ${subscriptions.notifiedInvoiceId} is distinct from ${text(invoice.id)}
+            and ${stripeCustomers.customerId} = ${subscriptions.customerId} and ${users.id} = ${stripeCustomers.userId}
+          returning ${users.email} as email`,
+      )
+      if (!row) return
       return { mail: [paymentFailedMessage(row.email, ctx.config.PUBLICATION_NAME, ctx.config.APP_URL)] }
     },
   })

@@ -1,10 +1,10 @@
-import { eq, sql } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { signInUser } from '../../auth/users'
 import type { Database } from '../../db/client'
 import { stripeCustomers, subscriptions, tiers, users } from '../../db/schema'
+import { randomId } from '../../util/random'
 import { isMastheads } from '../stripe'
-import { idOf, type EventContext } from './context'
+import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 
 /** A subscription re-fetched from Stripe, with its customer (for linking a new account). */
 export interface FetchedSubscription {
@@ -47,80 +47,97 @@ const tierOwnsPrice = (priceId: string) =>
 /**
  * Links a Stripe customer to an account: the one Masthead named when it
  * started the checkout, else the account for the customer's e-mail, created
- * if new (a signed-out reader who paid). The first link wins.
+ * if new (a signed-out reader who paid). The first link wins, and a customer
+ * that is already linked creates no account.
  */
-export async function linkCustomer(
-  tx: Database,
+export function linkCustomer(
   ctx: EventContext,
   customerId: string,
   hints: { userId?: string | null | undefined; customer?: Stripe.Customer | Stripe.DeletedCustomer | null },
-): Promise<void> {
+): Write[] {
+  const now = ts(ctx.now)
   if (hints.userId) {
-    // One statement: links only if that account still exists, and never re-links.
-    await tx.execute(sql`
-      insert into ${stripeCustomers} (customer_id, user_id, created_at)
-      select ${customerId}::text, ${users.id}, ${ctx.now.toISOString()}::timestamptz from ${users} where ${users.id} = ${hints.userId}
-      on conflict do nothing`)
-    return
+    // Only if that account still exists.
+    return [
+      {
+        name: 'link',
+        query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+          select ${text(customerId)}, ${users.id}, ${now} from ${users}
+          where ${users.id} = ${text(hints.userId)} and ${whenStored}
+          on conflict do nothing`,
+      },
+    ]
   }
   const customer = hints.customer
-  if (!customer || customer.deleted || !customer.email) return
-  const [linked] = await tx.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-  if (linked) return
-  const user = await signInUser(tx, ctx.config, ctx.now, customer.email.trim().toLowerCase())
-  await tx.insert(stripeCustomers).values({ customerId, userId: user.id, createdAt: ctx.now }).onConflictDoNothing()
+  if (!customer || customer.deleted || !customer.email) return []
+  const email = customer.email.trim().toLowerCase()
+  const role = ctx.config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
+  const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
+  return [
+    { name: 'known_account', query: sql`select id from ${users} where email = ${text(email)}` },
+    {
+      name: 'new_account',
+      query: sql`insert into ${users} (id, email, role, created_at, updated_at)
+        select ${text(randomId())}, ${text(email)}, ${text(role)}, ${now}, ${now}
+        where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
+        on conflict (email) do nothing returning id`,
+    },
+    {
+      name: 'link',
+      query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+        select ${text(customerId)}, id, ${now} from (select id from known_account union all select id from new_account) account
+        where ${whenStored} and ${unlinked}
+        on conflict do nothing`,
+    },
+  ]
 }
 
 /**
  * Overwrites Masthead's copy with the subscription as Stripe had it when it
- * was fetched, in one statement, unless a later read is already stored
- * (concurrent deliveries for one subscription may commit in either order).
+ * was fetched, unless a later read is already stored (concurrent deliveries
+ * for one subscription may commit in either order).
  */
-export async function storeSubscription(tx: Database, ctx: EventContext, fetched: FetchedSubscription) {
+export function storeSubscription(ctx: EventContext, fetched: FetchedSubscription): Write[] {
   const { subscription, fetchedAt } = fetched
   const item = subscription.items.data[0]
-  if (!item) return
+  if (!item) return []
   const price = item.price
   const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null
   // The tier whose price this is, else the tier named in the metadata (a price since replaced).
   const tierId = sql`(select ${tiers.id} from ${tiers}
-    where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${metadataTier}::text
-    order by (${tiers.id} = ${metadataTier}::text) limit 1)`
-  const values = {
-    id: subscription.id,
-    customerId: idOf(subscription.customer)!,
-    tierId,
-    priceId: price.id,
-    interval: price.recurring?.interval === 'year' ? ('year' as const) : ('month' as const),
-    amount: (price.unit_amount ?? 0) * (item.quantity ?? 1),
-    currency: price.currency,
-    status: subscription.status,
-    cancelAtPeriodEnd: subscription.cancel_at_period_end,
-    currentPeriodEnd: new Date(item.current_period_end * 1000),
-    endedAt: subscription.ended_at ? new Date(subscription.ended_at * 1000) : null,
-    stripeCreatedAt: new Date(subscription.created * 1000),
-    pastDueSince: subscription.status === 'past_due' ? ctx.now : null,
-    fetchedAt,
-    updatedAt: ctx.now,
-  }
-  const { id: _id, pastDueSince: _since, ...changes } = values
-  await tx
-    .insert(subscriptions)
-    .values(values)
-    .onConflictDoUpdate({
-      target: subscriptions.id,
-      set: {
-        ...changes,
-        // The grace period runs from the first time it was seen past due.
-        pastDueSince: sql`case when excluded.status = 'past_due' then coalesce(${subscriptions.pastDueSince}, excluded.past_due_since) else null end`,
-      },
-      setWhere: sql`${subscriptions.fetchedAt} <= excluded.fetched_at`,
-    })
+    where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${text(metadataTier)}
+    order by (${tiers.id} = ${text(metadataTier)}) limit 1)`
+  const endedAt = subscription.ended_at ? new Date(subscription.ended_at * 1000) : null
+  return [
+    {
+      name: 'subscription',
+      query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, currency, status,
+          cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, fetched_at, updated_at)
+        select ${text(subscription.id)}, ${text(idOf(subscription.customer))}, ${tierId}, ${text(price.id)},
+          ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int((price.unit_amount ?? 0) * (item.quantity ?? 1))},
+          ${text(price.currency)}, ${text(subscription.status)}, ${bool(subscription.cancel_at_period_end)},
+          ${ts(new Date(item.current_period_end * 1000))}, ${ts(endedAt)}, ${ts(new Date(subscription.created * 1000))},
+          ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
+        where ${whenStored}
+        on conflict (id) do update set
+          customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
+          interval = excluded.interval, amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+          cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
+          ended_at = excluded.ended_at, stripe_created_at = excluded.stripe_created_at,
+          -- The grace period runs from the first time it was seen past due.
+          past_due_since = case when excluded.status = 'past_due'
+            then coalesce(${subscriptions}.past_due_since, excluded.past_due_since) end,
+          fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
+        where ${subscriptions}.fetched_at <= excluded.fetched_at`,
+    },
+  ]
 }
 
 /** What every event about a subscription does: link its customer, then store it. */
-export async function applySubscription(tx: Database, ctx: EventContext, fetched: FetchedSubscription) {
+export function applySubscription(ctx: EventContext, fetched: FetchedSubscription): Write[] {
   const { subscription, customer } = fetched
-  await linkCustomer(tx, ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer })
-  await storeSubscription(tx, ctx, fetched)
+  return [
+    ...linkCustomer(ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer }),
+    ...storeSubscription(ctx, fetched),
+  ]
 }
