@@ -1,0 +1,98 @@
+import { stringify } from 'csv-stringify/sync'
+
+/**
+ * CSV exports of supporter lists, streamed so an export of any size uses the memory of one batch.
+ * Web streams only (no node:stream), so the same code runs on Workers and Node:
+ * `new Response(csvStream(columns, batches), { headers: { 'Content-Type': 'text/csv; charset=utf-8' } })`.
+ */
+
+export type CsvCell = string | number | Date | null | undefined
+
+export type CsvColumn<T> = { header: string; value: (row: T) => CsvCell }
+
+// Excel reads a CSV without a byte order mark in the system's legacy code page, turning
+// "Zoë" into "ZoÃ«"; with the BOM it reads UTF-8. Other tools (csv-parse with `bom: true`,
+// LibreOffice, Google Sheets) skip it.
+const UTF8_BOM = '\uFEFF'
+
+// RFC 4180 line endings; csv-stringify quotes a cell only when it must (delimiter, quote, CR or LF).
+const STRINGIFY_OPTIONS = { record_delimiter: '\r\n' } as const
+
+const FORMULA_TRIGGER = /^[=+\-@\t\r]/
+
+/**
+ * Stops a cell from being run as a formula (OWASP "CSV injection"). Spreadsheets treat a cell
+ * starting with =, +, - or @ as a formula, so a supporter named `=HYPERLINK("https://evil…")`
+ * or `@SUM(…)+cmd|…` would run in the staff member's spreadsheet when they open the export; a
+ * leading tab or carriage return can hide such a prefix from a trimming importer. A leading
+ * single quote makes the spreadsheet show the cell as text, and it stays visible, so nothing
+ * is silently changed.
+ */
+export function neutralizeCell(value: string): string {
+  return FORMULA_TRIGGER.test(value) ? `'${value}` : value
+}
+
+/**
+ * One cell as text. Numbers are written as they are, even negative ones: -5 comes from our own
+ * numeric data, and a spreadsheet reads "-5" as the number it is, never as a formula. A string
+ * "-5" came from a person and is neutralized like any other string, since only strings can
+ * carry "-1+cmd|…". Non-finite numbers are not numbers a spreadsheet knows, so they are treated
+ * as text.
+ */
+function formatCell(value: CsvCell): string {
+  if (value === null || value === undefined) return ''
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : neutralizeCell(String(value))
+  return neutralizeCell(value)
+}
+
+function csvLines(records: string[][]): string {
+  return stringify(records, STRINGIFY_OPTIONS)
+}
+
+/**
+ * A CSV file as a byte stream: BOM, header line, then one line per row, from batches of rows
+ * (e.g. a database cursor). Pull-based: a batch is fetched only when the consumer has read what
+ * came before (with the default one-chunk queue, at most one batch ahead), so a slow download
+ * holds back the database rather than filling memory.
+ *
+ * If the batches fail, the stream errors instead of ending, so a cut-short export is never
+ * mistaken for a complete one. If the consumer cancels (the download is aborted), the iterator's
+ * `return()` is called so the cursor behind it closes.
+ */
+export function csvStream<T>(columns: CsvColumn<T>[], rows: AsyncIterable<T[]>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder()
+  // Opened on the first pull, so a stream that is never read never opens a cursor.
+  let batches: AsyncIterator<T[]> | undefined
+
+  const closeBatches = async () => {
+    await batches?.return?.()
+  }
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(UTF8_BOM + csvLines([columns.map((column) => column.header)])))
+    },
+
+    async pull(controller) {
+      batches ??= rows[Symbol.asyncIterator]()
+      try {
+        // An empty batch enqueues nothing, and the stream would not call pull() again for a
+        // reader already waiting, so keep going until there is something to give it.
+        for (;;) {
+          const next = await batches.next()
+          if (next.done) return controller.close()
+          if (next.value.length === 0) continue
+          const records = next.value.map((row) => columns.map((column) => formatCell(column.value(row))))
+          return controller.enqueue(encoder.encode(csvLines(records)))
+        }
+      } catch (error) {
+        // A failing column (not the iterator) leaves the cursor open: close it, then fail the stream.
+        await closeBatches().catch(() => {})
+        throw error
+      }
+    },
+
+    cancel: closeBatches,
+  })
+}

@@ -1,0 +1,358 @@
+import { CsvError, parse } from 'csv-parse/sync'
+import { parseMajorUnits } from '../billing/money'
+
+/**
+ * Reads the "members" CSV a Patreon creator exports, so their patrons can become Masthead members.
+ *
+ * Pure: no database, no clock. A problem with the whole file throws `PatreonCsvError`; a problem with
+ * one row puts it in `rejected` with its line, so the person importing can fix the export and the
+ * other rows still go through.
+ *
+ * Only the columns in `COLUMNS` are ever read. Address, phone, Discord, Twitter and "Additional
+ * Details" are in the export but Masthead has no use for them, so they never enter the result and
+ * cannot end up stored or logged by whatever imports it.
+ */
+
+export type PatronStatus = 'active' | 'declined' | 'former' | 'none' // none: a follower or free member
+
+export interface PatreonRow {
+  /** 1-based line where the record starts in the file (the header is line 1). */
+  line: number
+  name: string | null
+  /** Trimmed, lowercased and checked. */
+  email: string
+  status: PatronStatus
+  freeMember: boolean
+  tier: string | null
+  /** Minor units of `currency`. */
+  pledgeAmount: number | null
+  lifetimeAmount: number | null
+  /** Lowercase ISO 4217 code. */
+  currency: string | null
+  chargeFrequency: string | null
+  patronSince: Date | null
+  lastChargeDate: Date | null
+  lastChargeStatus: string | null
+  nextChargeDate: Date | null
+  accessExpiration: Date | null
+  lastUpdated: Date | null
+  patreonUserId: string | null
+}
+
+/** A row left out of `rows`; `reason` is written for the person who uploaded the file. */
+export interface RejectedRow {
+  line: number
+  reason: string
+}
+
+export interface PatreonParseResult {
+  variant: 'current' | 'older'
+  rows: PatreonRow[]
+  rejected: RejectedRow[]
+}
+
+/** The file as a whole cannot be imported; the message says why, for a person. */
+export class PatreonCsvError extends Error {
+  override name = 'PatreonCsvError'
+}
+
+export interface PatreonImportLimits {
+  maxBytes: number
+  maxRows: number
+}
+
+export const PATREON_IMPORT_LIMITS: PatreonImportLimits = { maxBytes: 20 * 1024 * 1024, maxRows: 200_000 }
+
+/** The columns Masthead reads, by Patreon's header name. Anything not listed here is never looked at. */
+const COLUMNS = {
+  name: 'Name',
+  email: 'Email',
+  status: 'Patron Status',
+  freeMember: 'Free Member',
+  lifetimeAmount: 'Lifetime Amount',
+  pledgeAmount: 'Pledge Amount',
+  chargeFrequency: 'Charge Frequency',
+  tier: 'Tier',
+  patronSince: 'Patronage Since Date',
+  lastChargeDate: 'Last Charge Date',
+  lastChargeStatus: 'Last Charge Status',
+  userId: 'User ID',
+  lastUpdated: 'Last Updated',
+  currency: 'Currency',
+  accessExpiration: 'Access Expiration',
+  nextChargeDate: 'Next Charge Date',
+} as const
+type Column = keyof typeof COLUMNS
+
+/** Present in both variants of the export; a file without them is something else. */
+const REQUIRED: Column[] = [
+  'name',
+  'email',
+  'status',
+  'lifetimeAmount',
+  'pledgeAmount',
+  'tier',
+  'patronSince',
+  'userId',
+  'currency',
+]
+
+const STATUSES: Record<string, PatronStatus> = {
+  'active patron': 'active',
+  'declined patron': 'declined',
+  'former patron': 'former',
+  '': 'none',
+}
+
+/**
+ * Reads a members export, given as the uploaded bytes or as text. The variant is told apart by the
+ * Free Member column: it is the one difference between the two layouts that changes what a row means.
+ */
+export function parsePatreonCsv(input: Uint8Array | string, limits = PATREON_IMPORT_LIMITS): PatreonParseResult {
+  const bytes = readableBytes(input, limits.maxBytes)
+  const { records, starts } = readRecords(bytes)
+  const columns = locateColumns(records[0] ?? [])
+  const dataIndexes = records.flatMap((record, index) => (index > 0 && !isBlank(record) ? [index] : []))
+  if (dataIndexes.length === 0) throw new PatreonCsvError('The file has a header but no rows.')
+  if (dataIndexes.length > limits.maxRows) {
+    throw new PatreonCsvError(
+      `The file has ${formatCount(dataIndexes.length)} rows, more than the ${formatCount(limits.maxRows)} one import can take.`,
+    )
+  }
+
+  const lineAt = lineCounter(bytes)
+  const firstLineOfEmail = new Map<string, number>()
+  const result: PatreonParseResult = {
+    variant: columns.has('freeMember') ? 'current' : 'older',
+    rows: [],
+    rejected: [],
+  }
+  for (const index of dataIndexes) {
+    const record = records[index] ?? []
+    const line = lineAt(starts[index] ?? 0)
+    const cell = (column: Column) => record[columns.get(column) ?? -1]?.trim() ?? ''
+    const read = readRow(cell, line, firstLineOfEmail)
+    if ('reason' in read) result.rejected.push({ line, reason: read.reason })
+    else result.rows.push(read)
+  }
+  return result
+}
+
+/** The input as UTF-8 bytes, after the checks that need no parsing: size, encoding, emptiness. */
+function readableBytes(input: Uint8Array | string, maxBytes: number): Uint8Array {
+  const tooBig = () => new PatreonCsvError(`The file is too big: one import can take at most ${formatSize(maxBytes)}.`)
+  // A string is never longer in UTF-16 units than in UTF-8 bytes, so this refuses a huge string before copying it.
+  if (typeof input === 'string' && input.length > maxBytes) throw tooBig()
+  const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input
+  if (bytes.byteLength > maxBytes) throw tooBig()
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw new PatreonCsvError(
+      'The file is not UTF-8 text, so names could come out garbled. Export it again from Patreon and upload ' +
+        'that file as it is, or save it from your spreadsheet as "CSV UTF-8".',
+    )
+  }
+  if (text.trim() === '') throw new PatreonCsvError('The file is empty.')
+  return bytes
+}
+
+/**
+ * Every record as csv-parse reads it, with the byte offset where each starts. Offsets, not
+ * csv-parse's own line count, give the line numbers: that count takes a CRLF inside a quoted field
+ * for two lines, which would misnumber every row after a multi-line "Additional Details".
+ */
+function readRecords(bytes: Uint8Array): { records: string[][]; starts: number[] } {
+  const starts: number[] = []
+  let end = 0
+  try {
+    const records = parse(bytes, {
+      bom: true,
+      relax_column_count: true,
+      on_record: (record, context) => {
+        starts.push(end)
+        end = context.bytes
+        return record
+      },
+    })
+    return { records, starts }
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error
+    throw new PatreonCsvError(describeCsvError(error, lineCounter(bytes)(end)))
+  }
+}
+
+function describeCsvError(error: CsvError, line: number): string {
+  const where = `the row starting on line ${line}`
+  const advice = 'Export it again from Patreon and upload that file without editing it.'
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return `The file is not valid CSV: a quoted field in ${where} is never closed. ${advice}`
+    case 'INVALID_OPENING_QUOTE':
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return `The file is not valid CSV: ${where} has a quote (") in the middle of a field. ${advice}`
+    default:
+      return `The file is not valid CSV: ${where} cannot be read (${error.message}). ${advice}`
+  }
+}
+
+/** Where each column Masthead reads sits, matched by name: Patreon has added and moved columns before. */
+function locateColumns(header: string[]): Map<Column, number> {
+  const indexOfName = new Map<string, number>()
+  header.forEach((name, index) => {
+    const key = name.trim().toLowerCase()
+    if (!indexOfName.has(key)) indexOfName.set(key, index)
+  })
+  const located = new Map<Column, number>()
+  for (const [column, name] of Object.entries(COLUMNS) as [Column, string][]) {
+    const index = indexOfName.get(name.toLowerCase())
+    if (index !== undefined) located.set(column, index)
+  }
+  const missing = REQUIRED.filter((column) => !located.has(column)).map((column) => COLUMNS[column])
+  if (missing.length === 1) {
+    throw new PatreonCsvError(`This is not a Patreon members export: the column ${missing[0]} is missing.`)
+  }
+  if (missing.length > 1) {
+    throw new PatreonCsvError(`This is not a Patreon members export: the columns ${missing.join(', ')} are missing.`)
+  }
+  return located
+}
+
+/** One data record as a row, or every reason it cannot be imported. */
+function readRow(
+  cell: (column: Column) => string,
+  line: number,
+  firstLineOfEmail: Map<string, number>,
+): PatreonRow | { reason: string } {
+  const problems: string[] = []
+  const email = readEmail(cell('email'), problems)
+  if (email !== null) {
+    const firstLine = firstLineOfEmail.get(email)
+    if (firstLine === undefined) firstLineOfEmail.set(email, line)
+    else problems.push(`The e-mail ${email} already appears on line ${firstLine}.`)
+  }
+  const status = STATUSES[cell('status').toLowerCase()]
+  if (status === undefined) {
+    problems.push(
+      `The Patron Status "${cell('status')}" is not one Patreon uses (Active patron, Declined patron, ` +
+        'Former patron, or empty).',
+    )
+  }
+  const row = {
+    line,
+    name: cell('name') || null,
+    email: email ?? '',
+    status: status ?? 'none',
+    freeMember: readFreeMember(cell('freeMember'), status === 'none', problems),
+    tier: cell('tier') || null,
+    pledgeAmount: readAmount(COLUMNS.pledgeAmount, cell('pledgeAmount'), problems),
+    lifetimeAmount: readAmount(COLUMNS.lifetimeAmount, cell('lifetimeAmount'), problems),
+    currency: readCurrency(cell('currency'), problems),
+    chargeFrequency: cell('chargeFrequency').toLowerCase() || null,
+    patronSince: readDate(COLUMNS.patronSince, cell('patronSince'), problems),
+    lastChargeDate: readDate(COLUMNS.lastChargeDate, cell('lastChargeDate'), problems),
+    lastChargeStatus: cell('lastChargeStatus') || null,
+    nextChargeDate: readDate(COLUMNS.nextChargeDate, cell('nextChargeDate'), problems),
+    accessExpiration: readDate(COLUMNS.accessExpiration, cell('accessExpiration'), problems),
+    lastUpdated: readDate(COLUMNS.lastUpdated, cell('lastUpdated'), problems),
+    patreonUserId: cell('userId') || null,
+  }
+  return problems.length > 0 ? { reason: problems.join(' ') } : row
+}
+
+/** Deliberately loose: Patreon has already checked the address; this only catches damaged cells. */
+function readEmail(text: string, problems: string[]): string | null {
+  const email = text.toLowerCase()
+  if (email === '') {
+    problems.push('The row has no e-mail address.')
+    return null
+  }
+  const [local, domain, ...rest] = email.split('@')
+  const domainOk = domain !== undefined && /^[^.]+(\.[^.]+)+$/.test(domain)
+  if (rest.length > 0 || !local || !domainOk || /\s/.test(email) || email.length > 254) {
+    problems.push(`The e-mail "${text}" is not a valid address.`)
+    return null
+  }
+  return email
+}
+
+/** The current export says "Yes"/"No"; the older one has no such column, where an empty status means free. */
+function readFreeMember(text: string, statusIsNone: boolean, problems: string[]): boolean {
+  const value = text.toLowerCase()
+  if (value === '') return statusIsNone
+  if (['yes', 'true', '1'].includes(value)) return true
+  if (['no', 'false', '0'].includes(value)) return false
+  problems.push(`The Free Member value "${text}" should be Yes or No.`)
+  return false
+}
+
+function readAmount(column: string, text: string, problems: string[]): number | null {
+  if (text === '') return null
+  if (text.startsWith('-')) {
+    problems.push(`The ${column} "${text}" is negative.`)
+    return null
+  }
+  const parsed = parseMajorUnits(text)
+  if (parsed.ok) return parsed.amount
+  const hint = parsed.message.charAt(0).toLowerCase() + parsed.message.slice(1)
+  problems.push(`The ${column} "${text}" is not an amount Masthead can read: ${hint}`)
+  return null
+}
+
+function readCurrency(text: string, problems: string[]): string | null {
+  if (text === '') return null
+  if (/^[a-z]{3}$/i.test(text)) return text.toLowerCase()
+  problems.push(`The Currency "${text}" is not a three-letter code like USD.`)
+  return null
+}
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2}))?$/
+
+/** Patreon writes "2026-08-10 13:37:12" with no zone; its exports are in UTC. */
+function readDate(column: string, text: string, problems: string[]): Date | null {
+  if (text === '') return null
+  const parts = DATE.exec(text)
+    ?.slice(1)
+    .map((part) => Number(part ?? 0))
+  if (parts) {
+    const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = parts
+    const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second))
+    // Date.UTC rolls 2026-02-30 over to March 2; reading the parts back refuses it instead.
+    const asWritten = [year, month - 1, day, hour, minute, second].join()
+    const asRead = [
+      date.getUTCFullYear(),
+      date.getUTCMonth(),
+      date.getUTCDate(),
+      date.getUTCHours(),
+      date.getUTCMinutes(),
+      date.getUTCSeconds(),
+    ].join()
+    if (asWritten === asRead) return date
+  }
+  problems.push(`The ${column} "${text}" is not a date like 2026-08-10 13:37:12.`)
+  return null
+}
+
+function isBlank(record: string[]): boolean {
+  return record.every((field) => field.trim() === '')
+}
+
+/** Line number (1-based) of a byte offset; offsets must be asked for in increasing order, which is cheap. */
+function lineCounter(bytes: Uint8Array): (offset: number) => number {
+  let scanned = 0
+  let newlines = 0
+  return (offset) => {
+    for (; scanned < offset; scanned++) if (bytes[scanned] === 0x0a) newlines++
+    return newlines + 1
+  }
+}
+
+function formatCount(n: number): string {
+  return n.toLocaleString('en')
+}
+
+function formatSize(bytes: number): string {
+  const megabytes = bytes / (1024 * 1024)
+  return Number.isInteger(megabytes) ? `${megabytes} MB` : `${formatCount(bytes)} bytes`
+}
