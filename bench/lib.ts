@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
@@ -269,6 +269,8 @@ export interface LoadOptions {
   seconds: number
   /** A run of this length first, whose figures are thrown away (JIT, pools, caches). */
   warmupSeconds?: number
+  /** Sent with every request (a session cookie, say). */
+  headers?: Record<string, string>
 }
 
 export interface LoadResult {
@@ -288,13 +290,16 @@ export interface LoadResult {
 // Enough for autocannon's own 10 s request timeout to fire before this does.
 const LOAD_OVERRUN_S = 15
 
-function fire(url: string, connections: number, seconds: number): Promise<Result> {
+function fire(url: string, connections: number, seconds: number, headers?: Record<string, string>): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds }, (error, result) => {
-      clearTimeout(guard)
-      if (error) reject(error)
-      else resolve(result)
-    })
+    const instance = autocannon(
+      { url, connections, duration: seconds, ...(headers ? { headers } : {}) },
+      (error, result) => {
+        clearTimeout(guard)
+        if (error) reject(error)
+        else resolve(result)
+      },
+    )
     // autocannon ends on its own after `seconds`; this only bounds a wedged run.
     const guard = setTimeout(() => instance.stop(), (seconds + LOAD_OVERRUN_S) * 1000)
   })
@@ -304,8 +309,8 @@ function fire(url: string, connections: number, seconds: number): Promise<Result
 export async function load(url: string, options: LoadOptions): Promise<LoadResult> {
   if (new URL(url).hostname !== '127.0.0.1')
     throw new Error(`refusing to load ${url}: benchmarks only target 127.0.0.1`)
-  if (options.warmupSeconds) await fire(url, options.connections, options.warmupSeconds)
-  const result = await fire(url, options.connections, options.seconds)
+  if (options.warmupSeconds) await fire(url, options.connections, options.warmupSeconds, options.headers)
+  const result = await fire(url, options.connections, options.seconds, options.headers)
   const statusCodes: Record<string, number> = {}
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = Number(count)
   return {
@@ -317,5 +322,85 @@ export async function load(url: string, options: LoadOptions): Promise<LoadResul
     non2xx: result.non2xx,
     errors: result.errors,
     statusCodes,
+  }
+}
+
+// ---------------------------------------------------------------- CPU by process
+
+// USER_HZ: the unit of /proc/<pid>/stat times on Linux.
+const CLOCK_TICKS_PER_SECOND = 100
+
+/** CPU seconds (user + system) of each process `wanted` accepts, read from /proc; empty where there is none. */
+function processCpu(wanted: (pid: number, processGroup: number) => boolean): Map<number, number> {
+  const found = new Map<number, number>()
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return found
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue // it ended meanwhile
+    }
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (!wanted(Number(entry), Number(fields[2]))) continue
+    found.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND)
+  }
+  return found
+}
+
+export interface CpuSnapshot {
+  server: Map<number, number>
+  postgres: Map<number, number>
+  bench: NodeJS.CpuUsage
+}
+
+/** CPU time per event, in ms, of the three parties on the machine over one pass. */
+export interface CpuPerEvent {
+  server: number | null
+  postgres: number | null
+  bench: number
+}
+
+/**
+ * Where the CPU goes, by process: the server's process group (tsx and its node),
+ * the PostgreSQL backends serving the scratch database (only when PostgreSQL
+ * runs on this machine), and this process (the stand-in and the load generator).
+ */
+export function cpuMeter(server: RunningServer, admin: postgres.Sql, local: boolean) {
+  const backends = async () =>
+    new Set(
+      (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`).map(
+        (r) => r.pid,
+      ),
+    )
+  const snapshot = async (): Promise<CpuSnapshot> => {
+    const pids = local ? await backends() : new Set<number>()
+    return {
+      server: processCpu((_, group) => group === server.processGroup),
+      postgres: processCpu((pid) => pids.has(pid)),
+      bench: process.cpuUsage(),
+    }
+  }
+  // A process that started during the pass counts from zero.
+  const spent = (before: Map<number, number>, after: Map<number, number>) =>
+    after.size === 0 ? null : [...after].reduce((sum, [pid, s]) => sum + s - (before.get(pid) ?? 0), 0)
+  const perEvent = (seconds: number | null, events: number) => (seconds === null ? null : (seconds * 1000) / events)
+  return {
+    snapshot,
+    perEvent: (before: CpuSnapshot, after: CpuSnapshot, events: number): CpuPerEvent => {
+      const bench = process.cpuUsage(before.bench)
+      return {
+        server: perEvent(spent(before.server, after.server), events),
+        postgres: perEvent(spent(before.postgres, after.postgres), events),
+        bench: (bench.user + bench.system) / 1000 / events,
+      }
+    },
   }
 }

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
@@ -13,6 +12,8 @@ import { connectPostgres, type Database } from '../src/db/client'
 import { tiers } from '../src/db/schema'
 import { createServices } from '../src/services'
 import {
+  cpuMeter,
+  type CpuPerEvent,
   packageVersion,
   withServer,
   type BenchContext,
@@ -218,82 +219,6 @@ async function count(db: postgres.Sql, table: string): Promise<number> {
 }
 
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat on Linux. */
-const CLOCK_TICKS_PER_SECOND = 100
-
-/** CPU seconds (user + system) of each process `wanted` accepts, read from /proc; empty where there is none. */
-function processCpu(wanted: (pid: number, processGroup: number) => boolean): Map<number, number> {
-  const found = new Map<number, number>()
-  let entries: string[]
-  try {
-    entries = readdirSync('/proc')
-  } catch {
-    return found
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-    } catch {
-      continue // it ended meanwhile
-    }
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    if (!wanted(Number(entry), Number(fields[2]))) continue
-    found.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND)
-  }
-  return found
-}
-
-interface CpuSnapshot {
-  server: Map<number, number>
-  postgres: Map<number, number>
-  bench: NodeJS.CpuUsage
-}
-
-/** CPU time per event, in ms, of the three parties on the machine over one pass. */
-interface CpuPerEvent {
-  server: number | null
-  postgres: number | null
-  bench: number
-}
-
-/**
- * Where the CPU goes, by process: the server's process group (tsx and its node),
- * the PostgreSQL backends serving the scratch database (only when PostgreSQL
- * runs on this machine), and this process (the stand-in and the load generator).
- */
-function cpuMeter(server: RunningServer, admin: postgres.Sql, local: boolean) {
-  const backends = async () =>
-    new Set(
-      (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`).map(
-        (r) => r.pid,
-      ),
-    )
-  const snapshot = async (): Promise<CpuSnapshot> => {
-    const pids = local ? await backends() : new Set<number>()
-    return {
-      server: processCpu((_, group) => group === server.processGroup),
-      postgres: processCpu((pid) => pids.has(pid)),
-      bench: process.cpuUsage(),
-    }
-  }
-  // A process that started during the pass counts from zero.
-  const spent = (before: Map<number, number>, after: Map<number, number>) =>
-    after.size === 0 ? null : [...after].reduce((sum, [pid, s]) => sum + s - (before.get(pid) ?? 0), 0)
-  const perEvent = (seconds: number | null, events: number) => (seconds === null ? null : (seconds * 1000) / events)
-  return {
-    snapshot,
-    perEvent: (before: CpuSnapshot, after: CpuSnapshot, events: number): CpuPerEvent => {
-      const bench = process.cpuUsage(before.bench)
-      return {
-        server: perEvent(spent(before.server, after.server), events),
-        postgres: perEvent(spent(before.postgres, after.postgres), events),
-        bench: (bench.user + bench.system) / 1000 / events,
-      }
-    },
-  }
-}
 
 const ms = (value: number | null) => (value === null ? 'n/a' : round2(value))
 const round2 = (value: number) => Math.round(value * 100) / 100

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
+import { articlesAdmin } from './admin/articles'
 import { staff } from './admin/staff'
 import { tiers } from './admin/tiers'
 import { account } from './auth/account'
@@ -10,7 +11,7 @@ import { webhooks } from './billing/webhooks'
 import { content } from './content/routes'
 import { health } from './health'
 import { notFound, onError } from './http/errors'
-import { accessLog, bodyLimit, provideServices, secureHeaders } from './http/middleware'
+import { accessLog, bodyLimit, neverCacheCookies, provideServices, secureHeaders } from './http/middleware'
 import type { AppEnv, ServiceProvider } from './services'
 import { devMailboxRoutes } from './mail/routes'
 import { assets } from './views/assets'
@@ -28,6 +29,7 @@ export function createApp(services: ServiceProvider) {
   app.use(provideServices(services))
   app.use(bodyLimit)
   app.use(sameOriginOnly)
+  app.use(neverCacheCookies)
   app.use(session)
 
   app.route('/', health)
@@ -37,6 +39,7 @@ export function createApp(services: ServiceProvider) {
   app.route('/', account)
   app.route('/', staff)
   app.route('/', tiers)
+  app.route('/', articlesAdmin)
   app.route('/', billing)
   app.route('/', webhooks)
   app.route('/', devMailboxRoutes)

@@ -103,6 +103,21 @@ const fields = z.object({
     .default(100),
   DONATION_MAX: z.coerce.number().int('must be a whole number of minor units').max(100_000_000).default(1_000_000),
   PAST_DUE_GRACE_DAYS: z.coerce.number().int().min(0).max(60).default(7),
+  /** A one-time donation hides the support prompts for this many days. */
+  DONATION_BENEFIT_DAYS: z.coerce
+    .number({ error: 'must be a number of days' })
+    .int('must be a whole number of days')
+    .min(0, 'must be 0 or more')
+    .max(3650, 'must be at most 3650')
+    .default(90),
+  /** Signs the entitlement tokens that a publication's own site or CDN verifies (HS256). */
+  ENTITLEMENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  ENTITLEMENT_TOKEN_TTL_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(300, 'must be at least 300 (5 minutes)')
+    .max(900, 'must be at most 900 (15 minutes)')
+    .default(600),
 })
 
 const productionFields = fields.pick({
@@ -112,8 +127,12 @@ const productionFields = fields.pick({
   MAIL_FROM: true,
   STRIPE_SECRET_KEY: true,
   STRIPE_WEBHOOK_SECRET: true,
+  ENTITLEMENT_TOKEN_SECRET: true,
 })
 const donationFields = fields.pick({ DONATION_MIN: true, DONATION_MAX: true })
+
+/** Never secret: production refuses to start without ENTITLEMENT_TOKEN_SECRET. */
+export const DEVELOPMENT_TOKEN_SECRET = 'masthead-development-entitlement-secret-never-use-in-production'
 
 export const configSchema = fields
   // `when` lets these run even if another variable is invalid, so one message lists every problem.
@@ -147,6 +166,11 @@ export const configSchema = fields
     message: 'is required when STRIPE_SECRET_KEY is set',
     when: (payload) => productionFields.safeParse(payload.value).success,
   })
+  .refine((raw) => raw.APP_ENV !== 'production' || raw.ENTITLEMENT_TOKEN_SECRET !== undefined, {
+    path: ['ENTITLEMENT_TOKEN_SECRET'],
+    message: 'is required in production (it signs the entitlement tokens your site verifies)',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
   .refine((raw) => raw.DONATION_MIN <= raw.DONATION_MAX, {
     path: ['DONATION_MAX'],
     message: 'must not be less than DONATION_MIN',
@@ -156,6 +180,8 @@ export const configSchema = fields
     ...raw,
     // Outside production a bare machine needs no setup: default to the local server.
     APP_URL: (raw.APP_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
+    // Outside production only: a fixed, public development secret, so tokens survive restarts.
+    ENTITLEMENT_TOKEN_SECRET: raw.ENTITLEMENT_TOKEN_SECRET ?? DEVELOPMENT_TOKEN_SECRET,
   }))
 
 export type Config = z.output<typeof configSchema>

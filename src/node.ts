@@ -15,13 +15,20 @@ import { openPglite } from './db/pglite'
 import { describeError, log } from './http/log'
 import { syncAllToStripe } from './billing/stripe-sync'
 import { seedDemoTiers } from './billing/tiers'
+import { seedDemoArticles } from './content/demo'
 import { createServices, systemClock } from './services'
 
-async function openDatabase(config: Config): Promise<DatabaseHandle & { label: string }> {
+async function openDatabase(
+  config: Config,
+): Promise<DatabaseHandle & { label: string; sessionDb?: DatabaseHandle['db'] }> {
   if (config.DATABASE_URL) {
     await migratePostgresUrl(config.DATABASE_URL)
+    const pool = connectPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, prepare: true })
+    const sessions = connectPostgres(config.DATABASE_URL, { max: 1, prepare: true })
     return {
-      ...connectPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, prepare: true }),
+      db: pool.db,
+      sessionDb: sessions.db,
+      close: async () => void (await Promise.all([pool.close(), sessions.close()])),
       label: describePostgresUrl(config.DATABASE_URL),
     }
   }
@@ -57,8 +64,8 @@ async function startStripe(config: Config, db: DatabaseHandle['db']) {
   }
   // The stand-in forgets everything when it stops: give it the tiers' products and prices
   // again, once this server listens (syncing makes events that the stand-in delivers here).
+  await seedDemoTiers(db, systemClock.now())
   const afterListen = async () => {
-    await seedDemoTiers(db, systemClock.now())
     await syncAllToStripe(createServices({ config: withStripe, db, clock: systemClock }))
   }
   return {
@@ -74,7 +81,14 @@ async function main() {
   const database = await openDatabase(loaded)
   const stripe = await startStripe(loaded, database.db)
   const config = stripe.config
-  const services = createServices({ config, db: database.db, clock: systemClock })
+  // A newcomer's first start has something to read; production starts empty.
+  if (config.APP_ENV !== 'production') await seedDemoArticles(database.db, systemClock.now())
+  const services = createServices({
+    config,
+    db: database.db,
+    ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
+    clock: systemClock,
+  })
   const app = createApp(() => ({ services }))
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {

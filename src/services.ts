@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
 import type { Session, SessionUser } from './auth/sessions'
 import { createStripe, type Stripe } from './billing/stripe'
+import type { Entitlements } from './billing/entitlements'
 import type { Config } from './config'
 import type { Database } from './db/client'
 import { createMailer, type Mailer } from './mail/mailer'
@@ -21,6 +22,14 @@ export const systemClock: Clock = { now: () => new Date() }
 export interface Services {
   config: Config
   db: Database
+  /**
+   * Where the session lookup (with the reader's entitlements) runs: on Node,
+   * one dedicated connection, so that the lookups of concurrent page views
+   * are pipelined, many to a socket write, and never queue behind a long
+   * query or transaction in `db` (BENCHMARKS.md, entitlements). Elsewhere the
+   * same as `db`.
+   */
+  sessionDb: Database
   clock: Clock
   mailer: Mailer
   /** Null when no Stripe key is configured: billing routes then answer 503. */
@@ -34,6 +43,7 @@ export interface Services {
 export function createServices(parts: {
   config: Config
   db: Database
+  sessionDb?: Database
   clock?: Clock
   fetch?: typeof fetch
   mailer?: Mailer
@@ -43,7 +53,7 @@ export function createServices(parts: {
   const fetchFn = parts.fetch ?? ((input, init) => fetch(input, init))
   const mailer = parts.mailer ?? createMailer(parts.config, parts.db, clock, fetchFn)
   const stripe = parts.stripe === undefined ? createStripe(parts.config) : parts.stripe
-  return { config: parts.config, db: parts.db, clock, mailer, stripe }
+  return { config: parts.config, db: parts.db, sessionDb: parts.sessionDb ?? parts.db, clock, mailer, stripe }
 }
 
 /** Services for one request, and how to let go of them once it has been answered. */
@@ -65,6 +75,8 @@ export type AppEnv = {
     /** The signed-in account, or null; set by the session middleware (src/auth/middleware.ts). */
     user: SessionUser | null
     session: Session | null
+    /** What the reader may read and whether they see ads; the empty set when signed out (src/billing/entitlements.ts). */
+    entitlements: Entitlements
     /** Extra fields for this request's access-log line (no personal data), so a handler need not log a second line. */
     logFields?: Record<string, string | number | boolean>
   }

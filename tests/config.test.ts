@@ -67,6 +67,7 @@ describe('loadConfig', () => {
       MAIL_FROM: 'The Ledger <news@ledger.example>',
       STRIPE_SECRET_KEY: 'sk_live_123',
       STRIPE_WEBHOOK_SECRET: 'whsec_123',
+      ENTITLEMENT_TOKEN_SECRET: 'a'.repeat(64),
     }
     expect(problemsOf({ APP_ENV: 'production', ...mail })).toEqual(['APP_URL: is required in production'])
     expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org', ...mail })).toEqual([
@@ -75,6 +76,14 @@ describe('loadConfig', () => {
     expect(problemsOf({ APP_ENV: 'production', APP_URL: 'https://news.example.org' })).toEqual([
       'RESEND_API_KEY: is required in production (Masthead sends sign-in links by e-mail)',
       'STRIPE_SECRET_KEY: is required in production',
+      'ENTITLEMENT_TOKEN_SECRET: is required in production (it signs the entitlement tokens your site verifies)',
+    ])
+    expect(problemsOf({ ENTITLEMENT_TOKEN_SECRET: 'short' })).toEqual([
+      'ENTITLEMENT_TOKEN_SECRET: must be at least 32 characters (e.g. openssl rand -hex 32)',
+    ])
+    expect(problemsOf({ ENTITLEMENT_TOKEN_TTL_SECONDS: '60', DONATION_BENEFIT_DAYS: '-1' })).toEqual([
+      'DONATION_BENEFIT_DAYS: must be 0 or more',
+      'ENTITLEMENT_TOKEN_TTL_SECONDS: must be at least 300 (5 minutes)',
     ])
     expect(problemsOf({ RESEND_API_KEY: 're_123' })).toEqual(['MAIL_FROM: is required when RESEND_API_KEY is set'])
     const { STRIPE_SECRET_KEY: _key, STRIPE_WEBHOOK_SECRET: _secret, ...noStripe } = mail

@@ -1,4 +1,5 @@
 import { createMiddleware } from 'hono/factory'
+import { ANONYMOUS, entitlementsFrom } from '../billing/entitlements'
 import type { Role } from '../db/schema'
 import { AppError, wantsJson } from '../http/errors'
 import type { AppEnv } from '../services'
@@ -7,19 +8,25 @@ import { clearSessionCookie, readSessionCookie, setSessionCookie, validateSessio
 /** Paths that never need to know who is asking, so they cost no session lookup. */
 const ANONYMOUS_PATHS = ['/assets/', '/healthz']
 
-/** Puts `user` and `session` on the context (null when signed out), renewing or clearing the cookie. */
+/**
+ * Puts `user`, `session` and `entitlements` on the context (null and the
+ * empty set when signed out), renewing or clearing the cookie. One database
+ * round trip: the session lookup reads the entitlement facts too.
+ */
 export const session = createMiddleware<AppEnv>(async (c, next) => {
   c.set('user', null)
   c.set('session', null)
+  c.set('entitlements', ANONYMOUS)
   const cookies = c.req.header('cookie')
   if (cookies && !ANONYMOUS_PATHS.some((p) => c.req.path.startsWith(p))) {
-    const { db, config } = c.var.services
+    const { sessionDb: db, config } = c.var.services
     const sessionId = readSessionCookie(db, config, cookies)
     if (sessionId) {
       const result = await validateSession(db, config, sessionId)
       if (result.session) {
         c.set('user', result.user)
         c.set('session', result.session)
+        c.set('entitlements', entitlementsFrom(result.facts, c.var.services.clock.now(), config))
         if (result.session.fresh) setSessionCookie(c, db, config, result.session.id)
       } else {
         clearSessionCookie(c, db, config)

@@ -3,10 +3,12 @@
  * used here and nowhere else: replacing it means rewriting this file only.
  */
 import { DrizzlePostgreSQLAdapter } from '@lucia-auth/adapter-drizzle'
+import { sql } from 'drizzle-orm'
 import type { Context } from 'hono'
-import { Lucia, TimeSpan } from 'lucia'
+import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from 'lucia'
+import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } from '../billing/entitlements'
 import type { Config } from '../config'
-import type { Database } from '../db/client'
+import { rowsOf, type Database } from '../db/client'
 import { sessions, users, type Role } from '../db/schema'
 
 export const SESSION_COOKIE = 'masthead_session'
@@ -26,7 +28,42 @@ export interface Session {
 declare module 'lucia' {
   interface Register {
     Lucia: ReturnType<typeof lucia>
-    DatabaseUserAttributes: { email: string; role: Role }
+    DatabaseUserAttributes: { email: string; role: Role; facts: EntitlementFacts }
+  }
+}
+
+interface SessionRow {
+  id: string
+  user_id: string
+  expires_at: Date | string
+  email: string
+  role: Role
+  facts: unknown
+}
+
+/** The session, its account and the account's entitlement facts, for the session id that follows. */
+const SESSION_WITH_FACTS = sql.raw(`select s.id, s.user_id, s.expires_at, u.email, u.role,
+    ${entitlementFactsSql('u.id')} as facts
+  from sessions s join users u on u.id = s.user_id
+  where s.id = `)
+
+/**
+ * The Drizzle adapter, but the session lookup also reads the account's
+ * entitlement facts in the same statement: every signed-in request learns
+ * who it is and what they may read in one database round trip.
+ */
+class EntitledSessionAdapter extends DrizzlePostgreSQLAdapter {
+  constructor(private readonly database: Database) {
+    super(database, sessions, users)
+  }
+
+  override async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
+    const [row] = await rowsOf<SessionRow>(this.database, sql`${SESSION_WITH_FACTS}${sessionId}`)
+    if (!row) return [null, null]
+    return [
+      { id: row.id, userId: row.user_id, expiresAt: new Date(row.expires_at), attributes: {} },
+      { id: row.user_id, attributes: { email: row.email, role: row.role, facts: parseEntitlementFacts(row.facts) } },
+    ]
   }
 }
 
@@ -38,11 +75,11 @@ export function cookieIsSecure(config: Config): boolean {
 
 // Built per call: the database handle is per request on Workers, and Lucia holds it.
 function lucia(db: Database, config: Config) {
-  return new Lucia(new DrizzlePostgreSQLAdapter(db, sessions, users), {
+  return new Lucia(new EntitledSessionAdapter(db), {
     // Sliding expiry: a session used in its second half is extended to 30 days again.
     sessionExpiresIn: new TimeSpan(30, 'd'),
     sessionCookie: { name: SESSION_COOKIE, attributes: { secure: cookieIsSecure(config), sameSite: 'lax' } },
-    getUserAttributes: (attributes) => ({ email: attributes.email, role: attributes.role }),
+    getUserAttributes: (attributes) => ({ email: attributes.email, role: attributes.role, facts: attributes.facts }),
   })
 }
 
@@ -56,13 +93,17 @@ export async function validateSession(
   db: Database,
   config: Config,
   sessionId: string,
-): Promise<{ session: Session & { fresh: boolean }; user: SessionUser } | { session: null; user: null }> {
+): Promise<
+  | { session: Session & { fresh: boolean }; user: SessionUser; facts: EntitlementFacts }
+  | { session: null; user: null; facts: null }
+> {
   const result = await lucia(db, config).validateSession(sessionId)
-  if (!result.session) return { session: null, user: null }
+  if (!result.session) return { session: null, user: null, facts: null }
   const { session, user } = result
   return {
     session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt, fresh: session.fresh },
     user: { id: user.id, email: user.email, role: user.role },
+    facts: user.facts,
   }
 }
 

@@ -37,7 +37,10 @@ const donationInput = (amount: z.ZodType<number>) =>
 /** Readers paying: the support page, checkout for tiers, donations and pledges, and the billing portal. */
 export const billing = new Hono<AppEnv>()
 
-billing.get('/support', async (c) => {
+/** The page used to live here; links to it keep working. */
+billing.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
+
+billing.get('/join', async (c) => {
   const notice = c.req.query('checkout') === 'canceled' ? 'Checkout was canceled; nothing was charged.' : undefined
   return renderSupport(c, { notice })
 })
@@ -203,7 +206,7 @@ async function openPortal(c: Context<AppEnv>, stripe: Stripe, customer: string) 
 
 const returnUrls = ({ config }: Services) => ({
   success_url: `${config.APP_URL}/billing/thanks?session_id={CHECKOUT_SESSION_ID}`,
-  cancel_url: `${config.APP_URL}/support?checkout=canceled`,
+  cancel_url: `${config.APP_URL}/join?checkout=canceled`,
 })
 
 /** People are sent on; JSON clients get the URL (and whether it is a checkout or the portal). */
@@ -261,7 +264,7 @@ async function renderSupport(
     .orderBy(asc(tiers.position), asc(tiers.name))
   return page(
     c,
-    'Support us',
+    'Join',
     <SupportPage tiers={offers} user={c.var.user} currencies={config.SUPPORTED_CURRENCIES} {...messages} />,
     status,
   )

@@ -1,6 +1,6 @@
-import { desc, eq } from 'drizzle-orm'
 import type { Database } from '../db/client'
-import { stripeCustomers, subscriptions, tiers, type Benefit } from '../db/schema'
+import type { Benefit } from '../db/schema'
+import { bestPaidMembership, loadEntitlementFacts, type CurrentMembership } from './entitlements'
 
 /**
  * What a member is, derived from their subscription: the one place that turns
@@ -44,55 +44,11 @@ export function membershipStatus(sub: SubscriptionState, now: Date, graceDays: n
   }
 }
 
-export interface Membership {
-  status: MembershipStatus
-  entitled: boolean
-  until: Date | null
-  tierId: string | null
-  tierName: string | null
-  interval: string | null
-  amount: number | null
-  currency: string | null
-  benefits: Benefit[]
-  subscriptionId: string | null
-}
+export type Membership = CurrentMembership & { benefits: Benefit[] }
 
-const NONE: Membership = {
-  status: 'none',
-  entitled: false,
-  until: null,
-  tierId: null,
-  tierName: null,
-  interval: null,
-  amount: null,
-  currency: null,
-  benefits: [],
-  subscriptionId: null,
-}
-
-/** The member's best subscription: an entitled one first, then the most recent. */
+/** The member's paid (Stripe) membership only, whatever comps or imports they also have. */
 export async function membershipOf(db: Database, userId: string, now: Date, graceDays: number): Promise<Membership> {
-  const rows = await db
-    .select({ sub: subscriptions, tierName: tiers.name, tierBenefits: tiers.benefits })
-    .from(subscriptions)
-    .innerJoin(stripeCustomers, eq(stripeCustomers.customerId, subscriptions.customerId))
-    .leftJoin(tiers, eq(tiers.id, subscriptions.tierId))
-    .where(eq(stripeCustomers.userId, userId))
-    .orderBy(desc(subscriptions.stripeCreatedAt))
-  let best: Membership = NONE
-  for (const { sub, tierName, tierBenefits } of rows) {
-    const state = membershipStatus(sub, now, graceDays)
-    const candidate: Membership = {
-      ...state,
-      tierId: sub.tierId,
-      tierName: tierName ?? (sub.tierId ? null : 'Monthly pledge'),
-      interval: sub.interval,
-      amount: sub.amount,
-      currency: sub.currency,
-      benefits: state.entitled ? ((tierBenefits as Benefit[] | null) ?? PLEDGE_BENEFITS) : [],
-      subscriptionId: sub.id,
-    }
-    if (best === NONE || (candidate.entitled && !best.entitled)) best = candidate
-  }
-  return best
+  const facts = await loadEntitlementFacts(db, userId)
+  const { membership, benefits } = bestPaidMembership(facts.subscriptions, now, graceDays)
+  return { ...membership, benefits }
 }

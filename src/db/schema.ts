@@ -216,3 +216,73 @@ export const stripeEvents = pgTable('stripe_events', {
   outcome: text('outcome').notNull(),
   receivedAt: timestamptz('received_at').notNull(),
 })
+
+export const ACCESS_LEVELS = ['public', 'members', 'supporters', 'tiers'] as const
+export type AccessLevel = (typeof ACCESS_LEVELS)[number]
+
+/**
+ * Articles. The body is kept as the editor's Markdown and as the sanitized
+ * HTML rendered from it on save, so a page view never renders Markdown.
+ * Unpublished while published_at is null.
+ */
+export const articles = pgTable(
+  'articles',
+  {
+    id: text('id').primaryKey(),
+    slug: text('slug').notNull().unique(),
+    title: text('title').notNull(),
+    excerpt: text('excerpt').notNull(),
+    author: text('author').notNull(),
+    bodyMarkdown: text('body_markdown').notNull(),
+    bodyHtml: text('body_html').notNull(),
+    /** public, members (signed in), supporters (supportersOnlyContent), or tiers (those in access_tier_ids). */
+    access: text('access', { enum: ACCESS_LEVELS }).notNull(),
+    accessTierIds: text('access_tier_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    /** Until then only readers with the earlyAccess benefit may read it; afterwards, its access level applies. */
+    earlyAccessUntil: timestamptz('early_access_until'),
+    publishedAt: timestamptz('published_at'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    check('articles_access_valid', sql`${t.access} in ('public', 'members', 'supporters', 'tiers')`),
+    check('articles_slug_format', sql`${t.slug} ~ '^[a-z0-9]+(-[a-z0-9]+)*$'`),
+    index('articles_published_at_idx').on(t.publishedAt),
+  ],
+)
+
+export const GRANT_SOURCES = ['comp', 'patreon'] as const
+export type GrantSource = (typeof GRANT_SOURCES)[number]
+
+/**
+ * Memberships that Stripe does not bill: a comp granted by an editor, or a
+ * patron brought over from Patreon until their paid-through date. A paid
+ * Stripe membership always takes precedence (src/billing/entitlements.ts).
+ */
+export const grants = pgTable(
+  'grants',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    source: text('source', { enum: GRANT_SOURCES }).notNull(),
+    tierId: text('tier_id').references(() => tiers.id, { onDelete: 'set null' }),
+    startsAt: timestamptz('starts_at').notNull(),
+    /** Null: until revoked. */
+    endsAt: timestamptz('ends_at'),
+    note: text('note'),
+    grantedBy: text('granted_by').references(() => users.id, { onDelete: 'set null' }),
+    revokedAt: timestamptz('revoked_at'),
+    revokedBy: text('revoked_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    check('grants_source_valid', sql`${t.source} in ('comp', 'patreon')`),
+    index('grants_user_id_idx').on(t.userId),
+  ],
+)

@@ -90,3 +90,15 @@ export const secureHeaders = honoSecureHeaders({
   strictTransportSecurity: 'max-age=31536000; includeSubDomains',
   permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
 })
+
+/**
+ * A response that sets a cookie (a session renewed or cleared) is never for
+ * a shared cache, whatever the route said: otherwise the cache would hand
+ * one reader's cookie to the next.
+ */
+export const neverCacheCookies = createMiddleware<AppEnv>(async (c, next) => {
+  await next()
+  if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
+    c.header('Cache-Control', 'private, no-cache')
+  }
+})

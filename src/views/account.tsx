@@ -62,7 +62,7 @@ export function AccountPage(props: {
         </form>
       ) : (
         <p>
-          <a href="/support">Become a supporter</a>
+          <a href="/join">Become a supporter</a>
         </p>
       )}
 

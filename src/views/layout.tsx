@@ -43,13 +43,13 @@ export function Layout(props: LayoutProps) {
               <nav aria-label="Account">
                 {props.signedIn ? (
                   <>
-                    <a href="/support">Support us</a>
+                    <a href="/join">Support us</a>
                     {props.signedIn.role !== 'reader' ? <a href="/admin">Staff</a> : null}
                     <a href="/account">Your account</a>
                   </>
                 ) : (
                   <>
-                    <a href="/support">Support us</a>
+                    <a href="/join">Support us</a>
                     <a href="/auth/sign-in">Sign in</a>
                   </>
                 )}

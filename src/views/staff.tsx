@@ -9,6 +9,9 @@ export function StaffHome(props: { user: SessionUser }) {
         Signed in as {props.user.email} ({props.user.role}).
       </p>
       <ul>
+        <li>
+          <a href="/admin/articles">Articles</a>
+        </li>
         {props.user.role === 'admin' ? (
           <>
             <li>

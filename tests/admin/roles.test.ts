@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemoTiers } from '../../src/billing/tiers'
-import type { Role } from '../../src/db/schema'
+import { articles, type Role } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+
+/** An article that exists, for the routes that take an article id. */
+const ARTICLE = 'roles-article'
 
 /** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
 const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
@@ -28,6 +31,39 @@ const PROTECTED: { method: string; path: string; role: Role; example?: string }[
   { method: 'GET', path: '/api/admin/tiers', role: 'admin' },
   { method: 'POST', path: '/api/admin/tiers', role: 'admin' },
   { method: 'PATCH', path: '/api/admin/tiers/:id', role: 'admin', example: '/api/admin/tiers/reader' },
+  { method: 'GET', path: '/admin/articles', role: 'editor' },
+  { method: 'GET', path: '/admin/articles/new', role: 'editor' },
+  { method: 'POST', path: '/admin/articles/new', role: 'editor' },
+  { method: 'GET', path: '/admin/articles/:id', role: 'editor', example: `/admin/articles/${ARTICLE}` },
+  { method: 'POST', path: '/admin/articles/:id', role: 'editor', example: `/admin/articles/${ARTICLE}` },
+  {
+    method: 'POST',
+    path: '/admin/articles/:id/publish',
+    role: 'editor',
+    example: `/admin/articles/${ARTICLE}/publish`,
+  },
+  {
+    method: 'POST',
+    path: '/admin/articles/:id/unpublish',
+    role: 'editor',
+    example: `/admin/articles/${ARTICLE}/unpublish`,
+  },
+  { method: 'GET', path: '/api/admin/articles', role: 'editor' },
+  { method: 'POST', path: '/api/admin/articles', role: 'editor' },
+  { method: 'GET', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
+  { method: 'PUT', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
+  {
+    method: 'POST',
+    path: '/api/admin/articles/:id/publish',
+    role: 'editor',
+    example: `/api/admin/articles/${ARTICLE}/publish`,
+  },
+  {
+    method: 'POST',
+    path: '/api/admin/articles/:id/unpublish',
+    role: 'editor',
+    example: `/api/admin/articles/${ARTICLE}/unpublish`,
+  },
 ]
 
 /** Routes anyone may use. */
@@ -43,6 +79,11 @@ const PUBLIC = [
   'GET /dev/mailbox',
   'GET /dev/mailbox.json',
   'GET /support',
+  'GET /join',
+  'GET /articles/:slug',
+  'GET /api/articles/:slug',
+  'GET /api/entitlements',
+  'GET /api/entitlements/token',
   'POST /billing/checkout',
   'POST /billing/donate',
   'GET /billing/thanks',
@@ -75,6 +116,19 @@ beforeAll(async () => {
   })
   expect(promoted.status).toBe(200)
   await seedDemoTiers(t.services.db, new Date())
+  const now = new Date()
+  await t.services.db.insert(articles).values({
+    id: ARTICLE,
+    slug: 'roles-article',
+    title: 'Roles',
+    excerpt: 'Roles',
+    author: 'Test',
+    bodyMarkdown: 'Roles',
+    bodyHtml: '<p>Roles</p>',
+    access: 'public',
+    createdAt: now,
+    updatedAt: now,
+  })
 })
 afterAll(() => t.close())
 

@@ -264,7 +264,7 @@ describe('bad input', () => {
   })
 
   it('the support page lists the tiers and says TEST MODE', async () => {
-    const html = await (await w.t.app.request('/support')).text()
+    const html = await (await w.t.app.request('/join')).text()
     expect(html).toContain('TEST MODE')
     expect(html).toContain('$5.00 a month')
     expect(html).toContain('$150.00 a year')

@@ -103,6 +103,7 @@ describe('in production', () => {
         MAIL_FROM: 'The Ledger <news@ledger.example>',
         STRIPE_SECRET_KEY: 'sk_test_unused',
         STRIPE_WEBHOOK_SECRET: 'whsec_unused',
+        ENTITLEMENT_TOKEN_SECRET: 'production-entitlement-secret-0123456789',
       },
       fetch: async (_url, init) => {
         sent.push(String(init?.body))

@@ -4,12 +4,37 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPayload } from '../../src/billing/stand-in'
+import { verifyEntitlementToken } from '../../src/content/entitlement-token'
 import { startTestWorker, type TestWorker } from './harness'
 
 const WEBHOOK_SECRET = 'whsec_workerd_test'
+const TOKEN_SECRET = 'workerd-entitlement-secret-0123456789abcdef'
+
+/** Signs in through the mailed link inside workerd and returns the cookie ("masthead_session=…"). */
+async function signInWorker(email: string): Promise<string> {
+  const json = { 'Content-Type': 'application/json' }
+  await worker.fetch('/auth/sign-in', { method: 'POST', headers: json, body: JSON.stringify({ email }) })
+  const mailbox = await (await worker.fetch('/dev/mailbox.json')).json()
+  const mail = mailbox.messages.find((m: { to: string }) => m.to === email)
+  const token = mail.text.match(/\/auth\/verify\?token=([\w-]+)/)[1]
+  const confirmed = await worker.fetch('/auth/verify', {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ token }),
+  })
+  return confirmed.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('masthead_session='))!
+    .split(';')[0]!
+}
 let worker: TestWorker
 beforeAll(async () => {
-  worker = await startTestWorker({ STRIPE_SECRET_KEY: 'sk_test_workerd', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET })
+  worker = await startTestWorker({
+    STRIPE_SECRET_KEY: 'sk_test_workerd',
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    ADMIN_EMAILS: 'worker-editor@example.org',
+    ENTITLEMENT_TOKEN_SECRET: TOKEN_SECRET,
+  })
 })
 afterAll(() => worker?.stop())
 
@@ -153,6 +178,45 @@ describe('Stripe webhooks inside workerd', () => {
     // Nothing was stored: the genuine delivery is processed, not a duplicate.
     const genuine = await post(payload, signPayload(payload, WEBHOOK_SECRET, now()))
     expect(await genuine.json()).toEqual({ received: true, outcome: 'processed' })
+  })
+})
+
+describe('articles and entitlements inside workerd', () => {
+  it('an editor publishes Markdown, rendered safe; readers get a preview or the text, and a verifiable token', async () => {
+    const editor = { Cookie: await signInWorker('worker-editor@example.org'), 'Content-Type': 'application/json' }
+    const created = await worker.fetch('/api/admin/articles', {
+      method: 'POST',
+      headers: editor,
+      body: JSON.stringify({
+        title: 'Worker story',
+        excerpt: 'A teaser.',
+        author: 'W',
+        body: '**Bold** WORKER-BODY <script>alert(1)</script> [x](javascript:alert(1))',
+        access: 'members',
+      }),
+    })
+    expect(created.status).toBe(201)
+    const { article } = await created.json()
+    expect(article.bodyHtml).toContain('<strong>Bold</strong>')
+    expect(article.bodyHtml).not.toMatch(/<script|href="javascript/)
+    await worker.fetch(`/api/admin/articles/${article.id}/publish`, { method: 'POST', headers: editor })
+
+    const anonymous = await worker.fetch('/articles/worker-story')
+    expect(anonymous.headers.get('cache-control')).toBe('public, max-age=60')
+    const preview = await anonymous.text()
+    expect(preview).not.toContain('WORKER-BODY')
+    expect(preview).toContain('class="ad-slot"')
+
+    const reader = await signInWorker('worker-member@example.org')
+    const full = await worker.fetch('/api/articles/worker-story', { headers: { Cookie: reader } })
+    expect(full.headers.get('cache-control')).toBe('private, no-cache')
+    expect(await full.json()).toMatchObject({ access: 'full', ads: true })
+
+    const entitlements = await (await worker.fetch('/api/entitlements', { headers: { Cookie: reader } })).json()
+    expect(entitlements).toMatchObject({ signedIn: true, benefits: [], membership: { status: 'none' } })
+    const { token } = await (await worker.fetch('/api/entitlements/token', { headers: { Cookie: reader } })).json()
+    const claims = await verifyEntitlementToken(token, { issuer: 'http://localhost:8787', secret: TOKEN_SECRET })
+    expect(claims).toMatchObject({ benefits: [], status: 'none' })
   })
 })
 
