@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import { articlesAdmin } from './admin/articles'
 import { staff } from './admin/staff'
+import { supporters } from './admin/supporters'
 import { tiers } from './admin/tiers'
 import { account } from './auth/account'
 import { sameOriginOnly, session } from './auth/middleware'
@@ -40,6 +41,7 @@ export function createApp(services: ServiceProvider) {
   app.route('/', staff)
   app.route('/', tiers)
   app.route('/', articlesAdmin)
+  app.route('/', supporters)
   app.route('/', billing)
   app.route('/', webhooks)
   app.route('/', devMailboxRoutes)

@@ -1,4 +1,5 @@
 import { asc, inArray } from 'drizzle-orm'
+import { audit } from './audit'
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
 import { emailField } from '../auth/links'
@@ -74,5 +75,8 @@ async function changeRole(c: Context<AppEnv>, email: string, role: 'editor' | 'r
   if (target.role === 'admin') {
     throw new AppError('conflict', 'Admins are set by ADMIN_EMAILS and cannot be changed here.')
   }
-  return target.role === role ? target : setRole(db, clock.now(), target.id, role)
+  if (target.role === role) return target
+  const changed = await setRole(db, clock.now(), target.id, role)
+  await audit(db, clock.now(), c.var.user, 'role.changed', target.id, { from: target.role, to: role })
+  return changed
 }

@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono'
+import { audit } from './audit'
 import type { ZodType } from 'zod'
 import { requireRole } from '../auth/middleware'
 import { syncTierToStripe } from '../billing/stripe-sync'
@@ -63,6 +64,25 @@ async function syncAfterSave(c: Context<AppEnv>, tier: Tier): Promise<{ tier: Ti
     })
     return { tier, stripeSync: 'failed' }
   }
+}
+
+/** Saves go to the audit log with the fields that were set (tiers hold no personal data). */
+async function createAudited(c: Context<AppEnv>, fields: Parameters<typeof createTier>[2]): Promise<Tier> {
+  const { db, clock } = c.var.services
+  const tier = await createTier(db, clock.now(), fields)
+  await audit(db, clock.now(), c.var.user, 'tier.created', null, { tierId: tier.id, fields })
+  return tier
+}
+
+async function updateAudited(
+  c: Context<AppEnv>,
+  id: string,
+  fields: Parameters<typeof updateTier>[3],
+): Promise<Tier | null> {
+  const { db, clock } = c.var.services
+  const tier = await updateTier(db, clock.now(), id, fields)
+  if (tier) await audit(db, clock.now(), c.var.user, 'tier.updated', null, { tierId: tier.id, fields })
+  return tier
 }
 
 function savedRedirect(c: Context<AppEnv>, notice: 'created' | 'updated', stripeSync: StripeSync) {
@@ -147,7 +167,7 @@ tiers.post('/admin/tiers', async (c) => {
   if (!checked.data) return listPage(c, { values, errors: checked.errors }, 422)
   let tier: Tier
   try {
-    tier = await createTier(c.var.services.db, c.var.services.clock.now(), checked.data)
+    tier = await createAudited(c, checked.data)
   } catch (error) {
     if (error instanceof AppError && error.code === 'conflict') {
       return listPage(c, { values, errors: { id: error.message } }, 409)
@@ -189,7 +209,7 @@ tiers.post('/admin/tiers/:id', async (c) => {
   // The edit form has every field, so it is checked whole; the id comes from the path.
   const checked = checkForm(form, tierFieldsSchema(currencies(c)))
   if (!checked.data) return editPage(c, tier, typedValues(form, tierFormValues(tier)), checked.errors, 422)
-  const saved = await updateTier(c.var.services.db, c.var.services.clock.now(), tier.id, checked.data)
+  const saved = await updateAudited(c, tier.id, checked.data)
   if (!saved) throw new AppError('not_found', 'There is no tier with that id.')
   const { stripeSync } = await syncAfterSave(c, saved)
   return savedRedirect(c, 'updated', stripeSync)
@@ -202,14 +222,14 @@ tiers.get('/api/admin/tiers', async (c) => c.json({ tiers: await listTiers(c.var
 tiers.post('/api/admin/tiers', async (c) => {
   const parsed = newTierSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-  const tier = await createTier(c.var.services.db, c.var.services.clock.now(), parsed.data)
+  const tier = await createAudited(c, parsed.data)
   return c.json(await syncAfterSave(c, tier), 201)
 })
 
 tiers.patch('/api/admin/tiers/:id', async (c) => {
   const parsed = tierPatchSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-  const tier = await updateTier(c.var.services.db, c.var.services.clock.now(), c.req.param('id'), parsed.data)
+  const tier = await updateAudited(c, c.req.param('id'), parsed.data)
   if (!tier) throw new AppError('not_found', 'There is no tier with that id.')
   return c.json(await syncAfterSave(c, tier))
 })

@@ -5,7 +5,7 @@ import { stripeEvents } from '../db/schema'
 import { describeError, log } from '../http/log'
 import type { Services } from '../services'
 import { eventHandlers } from './events'
-import { STORED_EVENT, text, ts, type Effects, type EventHandler, type Write } from './events/context'
+import { idOf, STORED_EVENT, text, ts, type Effects, type EventHandler, type Write } from './events/context'
 
 export type EventOutcome = 'processed' | 'ignored' | 'duplicate'
 
@@ -35,8 +35,9 @@ export async function processEvent(
   const [stored] = await rowsOf<{ id: string }>(
     db,
     sql`with ${STORED_EVENT} as (
-        insert into ${stripeEvents} (id, type, stripe_created_at, outcome, received_at)
-        values (${text(event.id)}, ${text(event.type)}, ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
+        insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
+        values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},
+          ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
         on conflict do nothing returning id)${ctes(writes)}
       select id from ${STORED_EVENT}`,
   )
@@ -50,6 +51,13 @@ export async function processEvent(
       .catch((error) => log('warn', 'mail_send_failed', { stripeEvent: event.id, ...describeError(error) }))
   }
   return outcome
+}
+
+/** The customer an event is about, for the supporter's timeline. */
+function customerOf(event: Stripe.Event): string | null {
+  const object = event.data.object as { object?: string; id?: string; customer?: string | { id: string } | null }
+  if (object.object === 'customer') return object.id ?? null
+  return idOf(object.customer)
 }
 
 function ctes(writes: Write[]) {

@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { drizzle } from 'drizzle-orm/pglite'
 import { schema, type DatabaseHandle } from './client'
 
@@ -10,7 +11,8 @@ import { schema, type DatabaseHandle } from './client'
  * @param dataDir a folder to persist to, or undefined for an in-memory database
  */
 export async function openPglite(dataDir?: string): Promise<DatabaseHandle & { client: PGlite }> {
-  const client = await PGlite.create(dataDir)
+  // pg_trgm: the supporter list's search indexes (drizzle/0006_supporters.sql).
+  const client = await PGlite.create(dataDir, { extensions: { pg_trgm } })
   return {
     client,
     db: drizzle(client, { schema }),

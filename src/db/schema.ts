@@ -5,7 +5,19 @@
  * Every timestamp is timestamptz, stored in UTC.
  */
 import { sql } from 'drizzle-orm'
-import { boolean, check, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core'
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
 
@@ -18,6 +30,8 @@ export const users = pgTable(
   {
     id: text('id').primaryKey(),
     email: text('email').notNull().unique(),
+    /** Optional: only when a reader gives it (or a Patreon import brings it), so editors can search by it. */
+    name: text('name'),
     role: text('role', { enum: ROLES }).notNull().default('reader'),
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
@@ -211,6 +225,8 @@ export const payments = pgTable(
 export const stripeEvents = pgTable('stripe_events', {
   id: text('id').primaryKey(),
   type: text('type').notNull(),
+  /** The customer it is about, for the supporter's timeline; null for events about no customer. */
+  customerId: text('customer_id'),
   stripeCreatedAt: timestamptz('stripe_created_at').notNull(),
   /** processed, or ignored (unknown type, foreign product, unknown customer). */
   outcome: text('outcome').notNull(),
@@ -285,4 +301,70 @@ export const grants = pgTable(
     check('grants_source_valid', sql`${t.source} in ('comp', 'patreon')`),
     index('grants_user_id_idx').on(t.userId),
   ],
+)
+
+/**
+ * One row per account, kept by the database itself (triggers on every table
+ * it is derived from, drizzle/0006_supporters.sql): the editors' supporter
+ * list filters, sorts and pages this one table. Time-dependent states (grace
+ * periods, period ends, grant ends) are decided when queried, from the raw
+ * fields kept here (src/admin/supporters.ts).
+ */
+export const supporters = pgTable(
+  'supporters',
+  {
+    userId: text('user_id')
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    name: text('name'),
+    /** When support began (first subscription, grant or payment); null if it never did. */
+    since: timestamptz('since'),
+    /** stripe, comp, patreon or donation: the current membership's source, else the last one's. */
+    source: text('source'),
+    tierId: text('tier_id'),
+    interval: text('interval'),
+    /** The paid subscription's amount per interval, minor units. */
+    amount: integer('amount'),
+    currency: text('currency'),
+    subscriptionId: text('subscription_id'),
+    subStatus: text('sub_status'),
+    cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
+    currentPeriodEnd: timestamptz('current_period_end'),
+    pastDueSince: timestamptz('past_due_since'),
+    grantSource: text('grant_source'),
+    grantTierId: text('grant_tier_id'),
+    grantStartsAt: timestamptz('grant_starts_at'),
+    grantEndsAt: timestamptz('grant_ends_at'),
+    /** Payments net of refunds, minor units; `lifetime_currency` is null when they span currencies. */
+    lifetimeAmount: bigint('lifetime_amount', { mode: 'number' }).notNull().default(0),
+    lifetimeCurrency: text('lifetime_currency'),
+    lastPaymentAt: timestamptz('last_payment_at'),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    // The sort and search indexes are expressions and trigram indexes: drizzle/0006_supporters.sql.
+    index('supporters_lifetime_idx').on(t.lifetimeAmount, t.userId),
+  ],
+)
+
+/**
+ * Who did what to whom, append-only (a trigger refuses updates and deletes):
+ * views of a supporter's details, exports, role, tier and comp changes,
+ * imports. The actor's e-mail is copied so the record outlives the account.
+ */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: timestamptz('at').notNull(),
+    actorId: text('actor_id'),
+    actorEmail: text('actor_email'),
+    action: text('action').notNull(),
+    subjectUserId: text('subject_user_id'),
+    details: jsonb('details')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
+  },
+  (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_subject_idx').on(t.subjectUserId)],
 )

@@ -24,6 +24,28 @@ button { font: inherit; padding: .5rem 1rem; cursor: pointer; }
 .test-mode { margin: 0; padding: .4rem 1rem; text-align: center; font-weight: 700; background: #ffe08a; color: #1b1b1b; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #8884; }
+.table-scroll { overflow-x: auto; }
+main.wide, body.wide main { max-width: 64rem; }
+.filters { display: flex; flex-wrap: wrap; gap: 0 1rem; align-items: end; }
+.filters .filter { flex: 1 1 10rem; }
+.filters .filter.wide { flex-basis: 100%; }
+fieldset { border: 1px solid #8886; margin: 1rem 0; }
+label.choice { font-weight: 400; display: flex; gap: .5rem; align-items: baseline; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.ad-slot { border: 1px dashed #8888; padding: .5rem 1rem; margin: 1.5rem 0; text-align: center; }
+.support-prompt, .gate { border-left: 4px solid var(--accent); padding: .25rem 1rem; margin: 1.5rem 0; }
+ul.articles { list-style: none; padding: 0; }
+ul.articles h2 { margin-bottom: .25rem; }
+ol.timeline { padding-left: 1.25rem; }
+svg.trend { width: 100%; height: auto; max-width: 40rem; }
+svg.trend .axis { stroke: var(--muted); }
+svg.trend .series { stroke: var(--accent); stroke-width: 2; }
+svg.trend .point { fill: var(--accent); }
+svg.trend .label { fill: var(--muted); font-size: 12px; }
+.article-body img { max-width: 100%; height: auto; }
+.article-body pre { overflow-x: auto; }
 `.trimStart()
 
 export const assets = new Hono<AppEnv>().get('/assets/style.css', (c) => {

@@ -10,6 +10,12 @@ export function StaffHome(props: { user: SessionUser }) {
       </p>
       <ul>
         <li>
+          <a href="/admin/supporters">Supporters</a>
+        </li>
+        <li>
+          <a href="/admin/metrics">Metrics</a>
+        </li>
+        <li>
           <a href="/admin/articles">Articles</a>
         </li>
         {props.user.role === 'admin' ? (
@@ -19,6 +25,9 @@ export function StaffHome(props: { user: SessionUser }) {
             </li>
             <li>
               <a href="/admin/tiers">Tiers</a>
+            </li>
+            <li>
+              <a href="/admin/audit">Audit log</a>
             </li>
           </>
         ) : null}

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemoTiers } from '../../src/billing/tiers'
-import { articles, type Role } from '../../src/db/schema'
+import { articles, users, type Role } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
 
 /** An article that exists, for the routes that take an article id. */
 const ARTICLE = 'roles-article'
+/** An account that exists, for the routes that take a supporter id. */
+const SUPPORTER = 'roles-supporter'
 
 /** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
 const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
@@ -48,6 +50,34 @@ const PROTECTED: { method: string; path: string; role: Role; example?: string }[
     role: 'editor',
     example: `/admin/articles/${ARTICLE}/unpublish`,
   },
+  { method: 'GET', path: '/admin/supporters', role: 'editor' },
+  { method: 'GET', path: '/api/admin/supporters', role: 'editor' },
+  { method: 'GET', path: '/api/admin/supporters.csv', role: 'editor' },
+  { method: 'GET', path: '/admin/supporters/:id', role: 'editor', example: `/admin/supporters/${SUPPORTER}` },
+  { method: 'GET', path: '/api/admin/supporters/:id', role: 'editor', example: `/api/admin/supporters/${SUPPORTER}` },
+  {
+    method: 'POST',
+    path: '/admin/supporters/:id/comps',
+    role: 'editor',
+    example: `/admin/supporters/${SUPPORTER}/comps`,
+  },
+  {
+    method: 'POST',
+    path: '/api/admin/supporters/:id/comps',
+    role: 'editor',
+    example: `/api/admin/supporters/${SUPPORTER}/comps`,
+  },
+  { method: 'POST', path: '/admin/comps/:id/revoke', role: 'editor', example: '/admin/comps/no-such-comp/revoke' },
+  {
+    method: 'POST',
+    path: '/api/admin/comps/:id/revoke',
+    role: 'editor',
+    example: '/api/admin/comps/no-such-comp/revoke',
+  },
+  { method: 'GET', path: '/admin/metrics', role: 'editor' },
+  { method: 'GET', path: '/api/admin/metrics', role: 'editor' },
+  { method: 'GET', path: '/admin/audit', role: 'admin' },
+  { method: 'GET', path: '/api/admin/audit', role: 'admin' },
   { method: 'GET', path: '/api/admin/articles', role: 'editor' },
   { method: 'POST', path: '/api/admin/articles', role: 'editor' },
   { method: 'GET', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
@@ -117,6 +147,13 @@ beforeAll(async () => {
   expect(promoted.status).toBe(200)
   await seedDemoTiers(t.services.db, new Date())
   const now = new Date()
+  await t.services.db.insert(users).values({
+    id: SUPPORTER,
+    email: 'supporter@ledger.example',
+    role: 'reader',
+    createdAt: now,
+    updatedAt: now,
+  })
   await t.services.db.insert(articles).values({
     id: ARTICLE,
     slug: 'roles-article',

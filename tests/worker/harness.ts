@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import { unstable_startWorker } from 'wrangler'
 import { migratePgliteClient, migratePostgresUrl } from '../../src/db/migrate'
@@ -32,7 +33,7 @@ async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> 
     if (!url.password) url.password = 'unused-under-trust-auth'
     return { url: url.toString(), stop: database.drop }
   }
-  const pglite = await PGlite.create()
+  const pglite = await PGlite.create({ extensions: { pg_trgm } })
   await migratePgliteClient(pglite)
   const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 10 })
   await server.start()
