@@ -11,6 +11,7 @@ import { billing } from './billing/checkout'
 import { webhooks } from './billing/webhooks'
 import { content } from './content/routes'
 import { health } from './health'
+import { imports } from './imports/routes'
 import { notFound, onError } from './http/errors'
 import { accessLog, bodyLimit, neverCacheCookies, provideServices, secureHeaders } from './http/middleware'
 import type { AppEnv, ServiceProvider } from './services'
@@ -42,6 +43,7 @@ export function createApp(services: ServiceProvider) {
   app.route('/', tiers)
   app.route('/', articlesAdmin)
   app.route('/', supporters)
+  app.route('/', imports)
   app.route('/', billing)
   app.route('/', webhooks)
   app.route('/', devMailboxRoutes)

@@ -47,6 +47,10 @@ export const listQuerySchema = z.object({
     blankIsAbsent,
     z.enum(SOURCES, { error: `The source must be one of ${SOURCES.join(', ')}.` }).optional(),
   ),
+  patreon: z.preprocess(
+    blankIsAbsent,
+    z.enum(['moved', 'not_moved'], { error: 'Patreon must be moved or not_moved.' }).optional(),
+  ),
   since_from: z.preprocess(blankIsAbsent, day.optional()),
   since_to: z.preprocess(blankIsAbsent, day.optional()),
   sort: z.preprocess(blankIsAbsent, z.enum(SORTS, { error: `Sort by ${SORTS.join(', ')}.` }).default('since')),
@@ -76,7 +80,17 @@ export function parseListQuery(query: Record<string, string>): ListQuery {
 /** The filter as it was asked for, without paging, for the audit log and links. */
 export function filterOf(query: ListQuery): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const key of ['q', 'status', 'tier', 'interval', 'source', 'since_from', 'since_to', 'sort'] as const) {
+  for (const key of [
+    'q',
+    'status',
+    'tier',
+    'interval',
+    'source',
+    'patreon',
+    'since_from',
+    'since_to',
+    'sort',
+  ] as const) {
     const value = query[key]
     if (value !== undefined) out[key] = String(value)
   }
@@ -121,6 +135,10 @@ function whereOf(query: ListQuery, now: Date): SQL {
   if (query.tier) conditions.push(sql`coalesce(s.tier_id, s.grant_tier_id) = ${query.tier}`)
   if (query.interval) conditions.push(sql`s.interval = ${query.interval}`)
   if (query.source) conditions.push(sql`s.source = ${query.source}`)
+  // Imported patrons: who has moved over to a Stripe subscription, and who has not yet.
+  if (query.patreon) {
+    conditions.push(sql`s.patreon_status is not null and s.moved_from_patreon = ${query.patreon === 'moved'}`)
+  }
   if (query.since_from) conditions.push(sql`s.since >= ${`${query.since_from}T00:00:00Z`}::timestamptz`)
   if (query.since_to) conditions.push(sql`s.since < (${`${query.since_to}T00:00:00Z`}::timestamptz + interval '1 day')`)
   return sql.join(conditions, sql` and `)
@@ -140,6 +158,8 @@ export interface SupporterRow {
   lifetimeAmount: number
   lifetimeCurrency: string | null
   lastPaymentAt: Date | null
+  patreonStatus: string | null
+  movedFromPatreon: boolean
 }
 
 interface RawRow {
@@ -156,6 +176,8 @@ interface RawRow {
   lifetime_amount: number | string
   lifetime_currency: string | null
   last_payment_at: Date | string | null
+  patreon_status: string | null
+  moved_from_patreon: boolean
   k1: string | null
 }
 
@@ -176,6 +198,8 @@ function toRow(r: RawRow): SupporterRow {
     lifetimeAmount: Number(r.lifetime_amount),
     lifetimeCurrency: r.lifetime_currency,
     lastPaymentAt: asDate(r.last_payment_at),
+    patreonStatus: r.patreon_status,
+    movedFromPatreon: r.moved_from_patreon,
   }
 }
 
@@ -212,7 +236,7 @@ export async function listSupporters(
     db,
     sql`select s.user_id, s.email, s.name, ${statusSql(now)} as status, s.source,
         coalesce(s.tier_id, s.grant_tier_id) as tier_id, s.interval, s.amount, s.currency, s.since,
-        s.lifetime_amount, s.lifetime_currency, s.last_payment_at,
+        s.lifetime_amount, s.lifetime_currency, s.last_payment_at, s.patreon_status, s.moved_from_patreon,
         (${sortKey(query.sort)})::text as k1
       from supporters s
       where ${sql.join(where, sql` and `)}

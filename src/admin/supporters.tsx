@@ -111,6 +111,7 @@ const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
   { header: 'lifetime_amount', value: (r) => r.lifetimeAmount / 100 },
   { header: 'lifetime_currency', value: (r) => r.lifetimeCurrency },
   { header: 'last_payment', value: (r) => r.lastPaymentAt },
+  { header: 'patreon', value: (r) => (r.patreonStatus ? (r.movedFromPatreon ? 'moved' : r.patreonStatus) : null) },
 ]
 
 /** The current filter as CSV, streamed a thousand rows at a time; audited with the filter and the row count. */

@@ -41,7 +41,12 @@ export const billing = new Hono<AppEnv>()
 billing.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
 
 billing.get('/join', async (c) => {
-  const notice = c.req.query('checkout') === 'canceled' ? 'Checkout was canceled; nothing was charged.' : undefined
+  const notice =
+    c.req.query('checkout') === 'canceled'
+      ? 'Checkout was canceled; nothing was charged.'
+      : c.req.query('from') === 'patreon'
+        ? 'Welcome from Patreon: your tier is chosen below. Your Patreon membership runs until its paid time ends.'
+        : undefined
   return renderSupport(c, { notice })
 })
 
@@ -265,7 +270,13 @@ async function renderSupport(
   return page(
     c,
     'Join',
-    <SupportPage tiers={offers} user={c.var.user} currencies={config.SUPPORTED_CURRENCIES} {...messages} />,
+    <SupportPage
+      tiers={offers}
+      user={c.var.user}
+      currencies={config.SUPPORTED_CURRENCIES}
+      selected={c.req.query('tier')}
+      {...messages}
+    />,
     status,
   )
 }

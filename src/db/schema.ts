@@ -340,6 +340,9 @@ export const supporters = pgTable(
     lifetimeAmount: bigint('lifetime_amount', { mode: 'number' }).notNull().default(0),
     lifetimeCurrency: text('lifetime_currency'),
     lastPaymentAt: timestamptz('last_payment_at'),
+    /** From a Patreon import: the patron's status there, and whether they have since subscribed through Stripe. */
+    patreonStatus: text('patreon_status'),
+    movedFromPatreon: boolean('moved_from_patreon').notNull().default(false),
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [
@@ -368,3 +371,48 @@ export const auditLog = pgTable(
   },
   (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_subject_idx').on(t.subjectUserId)],
 )
+
+export const PATRON_STATUSES = ['active', 'declined', 'former', 'none'] as const
+
+/**
+ * What a Patreon import keeps of each patron: only what membership and the
+ * supporter history need. Address, phone, Discord, Twitter and "Additional
+ * Details" are never read from the export (src/imports/patreon-csv.ts).
+ */
+export const patreonMembers = pgTable(
+  'patreon_members',
+  {
+    userId: text('user_id')
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    patreonUserId: text('patreon_user_id'),
+    status: text('status', { enum: PATRON_STATUSES }).notNull(),
+    patreonTier: text('patreon_tier'),
+    tierId: text('tier_id').references(() => tiers.id, { onDelete: 'set null' }),
+    pledgeAmount: integer('pledge_amount'),
+    lifetimeAmount: integer('lifetime_amount'),
+    currency: text('currency'),
+    chargeFrequency: text('charge_frequency'),
+    patronSince: timestamptz('patron_since'),
+    lastChargeAt: timestamptz('last_charge_at'),
+    nextChargeAt: timestamptz('next_charge_at'),
+    accessExpiresAt: timestamptz('access_expires_at'),
+    /** When the invitation to continue through Stripe was sent. */
+    invitedAt: timestamptz('invited_at'),
+    importedAt: timestamptz('imported_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [check('patreon_members_status_valid', sql`${t.status} in ('active', 'declined', 'former', 'none')`)],
+)
+
+/**
+ * A previewed import waiting for confirmation: the parsed rows (never the
+ * uploaded file, which holds addresses and phone numbers) and the tier
+ * mapping. Deleted when committed; stale ones are refused after an hour.
+ */
+export const importBatches = pgTable('import_batches', {
+  id: text('id').primaryKey(),
+  createdBy: text('created_by').references(() => users.id, { onDelete: 'cascade' }),
+  rows: jsonb('rows').notNull(),
+  createdAt: timestamptz('created_at').notNull(),
+})

@@ -52,6 +52,13 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
+ * Admins' file uploads (a Patreon export can run to megabytes): the importer
+ * refuses files over 20 MiB with its own message; this bounds the request.
+ */
+const UPLOAD_PATHS = ['/admin/imports/', '/api/admin/imports/']
+const UPLOAD_MAX_BYTES = 21 * 1024 * 1024
+
+/**
  * Bodies larger than MAX_BODY_BYTES are refused before anyone reads them.
  * Bodyless methods skip it without touching `c.req.raw`: on Node that would
  * build a full Request per call, which cost two-thirds of a static route's
@@ -59,7 +66,8 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  */
 export const bodyLimit = createMiddleware<AppEnv>((c, next) => {
   if (BODYLESS_METHODS.has(c.req.method)) return next()
-  const maxSize = c.var.services.config.MAX_BODY_BYTES
+  const upload = UPLOAD_PATHS.some((p) => c.req.path.startsWith(p))
+  const maxSize = upload ? UPLOAD_MAX_BYTES : c.var.services.config.MAX_BODY_BYTES
   return honoBodyLimit({
     maxSize,
     onError: () => {

@@ -44,6 +44,7 @@ svg.trend .axis { stroke: var(--muted); }
 svg.trend .series { stroke: var(--accent); stroke-width: 2; }
 svg.trend .point { fill: var(--accent); }
 svg.trend .label { fill: var(--muted); font-size: 12px; }
+section.tier.selected { border: 2px solid var(--accent); padding: 0 1rem; }
 .article-body img { max-width: 100%; height: auto; }
 .article-body pre { overflow-x: auto; }
 `.trimStart()

@@ -27,6 +27,9 @@ export function StaffHome(props: { user: SessionUser }) {
               <a href="/admin/tiers">Tiers</a>
             </li>
             <li>
+              <a href="/admin/imports/patreon">Import from Patreon</a>
+            </li>
+            <li>
               <a href="/admin/audit">Audit log</a>
             </li>
           </>

@@ -16,6 +16,8 @@ export function SupportPage(props: {
   tiers: TierOffer[]
   user: SessionUser | null
   currencies: string[]
+  /** A tier chosen in advance (an invitation's link): shown first and marked. */
+  selected?: string | undefined
   error?: string | undefined
   notice?: string | undefined
 }) {
@@ -40,24 +42,26 @@ export function SupportPage(props: {
         </p>
       ) : null}
       {props.tiers.length === 0 ? <p>Memberships are not open yet.</p> : null}
-      {props.tiers.map((tier) => (
-        <section aria-labelledby={`tier-${tier.id}`}>
-          <h2 id={`tier-${tier.id}`}>{tier.name}</h2>
-          {tier.description ? <p>{tier.description}</p> : null}
-          <form method="post" action="/billing/checkout">
-            <input type="hidden" name="tier" value={tier.id} />
-            {emailField(`email-${tier.id}`, true)}
-            <p>
-              <button type="submit" name="interval" value="month">
-                {formatMoney(tier.monthlyAmount, tier.currency)} a month
-              </button>{' '}
-              <button type="submit" name="interval" value="year">
-                {formatMoney(tier.yearlyAmount, tier.currency)} a year
-              </button>
-            </p>
-          </form>
-        </section>
-      ))}
+      {[...props.tiers]
+        .sort((a, b) => Number(b.id === props.selected) - Number(a.id === props.selected))
+        .map((tier) => (
+          <section aria-labelledby={`tier-${tier.id}`} class={tier.id === props.selected ? 'tier selected' : 'tier'}>
+            <h2 id={`tier-${tier.id}`}>{tier.name}</h2>
+            {tier.description ? <p>{tier.description}</p> : null}
+            <form method="post" action="/billing/checkout">
+              <input type="hidden" name="tier" value={tier.id} />
+              {emailField(`email-${tier.id}`, true)}
+              <p>
+                <button type="submit" name="interval" value="month">
+                  {formatMoney(tier.monthlyAmount, tier.currency)} a month
+                </button>{' '}
+                <button type="submit" name="interval" value="year">
+                  {formatMoney(tier.yearlyAmount, tier.currency)} a year
+                </button>
+              </p>
+            </form>
+          </section>
+        ))}
       <section aria-labelledby="donate-heading">
         <h2 id="donate-heading">Give what you like</h2>
         <form method="post" action="/billing/donate">

@@ -84,6 +84,13 @@ export function SupportersPage(props: {
         />
         <Select name="interval" label="Interval" value={filter.interval} options={INTERVALS} />
         <Select name="source" label="Source" value={filter.source} options={SOURCES} labels={SOURCE_LABELS} />
+        <Select
+          name="patreon"
+          label="From Patreon"
+          value={filter.patreon}
+          options={['moved', 'not_moved']}
+          labels={{ moved: 'Moved over to Stripe', not_moved: 'Not moved yet' }}
+        />
         <div class="filter">
           <label for="f-since-from">Supporter since, from</label>
           <input id="f-since-from" name="since_from" type="date" value={filter.since_from ?? ''} />
@@ -132,7 +139,14 @@ export function SupportersPage(props: {
                   {r.tierId ? (tierNames[r.tierId] ?? r.tierId) : ''}
                   {r.interval ? ` (${r.interval})` : ''}
                 </td>
-                <td>{r.source ? (SOURCE_LABELS[r.source] ?? r.source) : ''}</td>
+                <td>
+                  {r.source ? (SOURCE_LABELS[r.source] ?? r.source) : ''}
+                  {r.patreonStatus ? (
+                    <div class="muted">
+                      {r.movedFromPatreon ? 'Moved over from Patreon' : 'On Patreon, not moved yet'}
+                    </div>
+                  ) : null}
+                </td>
                 <td>{day(r.since)}</td>
                 <td>
                   {r.lifetimeCurrency ? money(r.lifetimeAmount, r.lifetimeCurrency) : r.lifetimeAmount ? 'mixed' : ''}

@@ -174,6 +174,7 @@ describe('CSV export', () => {
       'lifetime_amount',
       'lifetime_currency',
       'last_payment',
+      'patreon',
     ])
     const utf8 = parse(
       new TextDecoder().decode(new Uint8Array(await (await get('/api/admin/supporters.csv?q=monthly')).arrayBuffer())),

@@ -1,0 +1,80 @@
+import { sql } from 'drizzle-orm'
+import { rowsOf, type Database } from '../db/client'
+import { patreonMembers } from '../db/schema'
+import { AppError } from '../http/errors'
+import { describeError, log } from '../http/log'
+import type { MailMessage, Mailer } from '../mail/mailer'
+import { escapeHtml } from '../util/html'
+
+/** Invitations go out at most this many at a time, and a batch at most once a minute. */
+export const INVITATION_BATCH = 100
+export const INVITATION_INTERVAL_MS = 60_000
+
+export function invitationMessage(
+  to: string,
+  publication: string,
+  appUrl: string,
+  tier: { id: string; name: string },
+): MailMessage {
+  const link = `${appUrl}/join?${new URLSearchParams({ tier: tier.id, from: 'patreon' })}`
+  const lines = [
+    `${publication} is leaving Patreon and now takes memberships directly.`,
+    `Your ${tier.name} membership carries on until your paid time runs out. To keep it after that, continue here (your tier is already chosen): ${link}`,
+    'If you do nothing, your membership simply ends when your Patreon payments stop. Thank you for your support.',
+  ]
+  return {
+    to,
+    subject: `Continue your ${publication} membership`,
+    text: `${lines.join('\n\n')}\n`,
+    html: `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">${lines
+      .map((l) => `<p>${escapeHtml(l)}</p>`)
+      .join('')}<p><a href="${escapeHtml(link)}">Continue my membership</a></p></body></html>`,
+  }
+}
+
+/**
+ * Invites imported active patrons who have not moved to Stripe yet and have
+ * not been invited, through the Mailer, a batch at a time. Each address is
+ * marked before its e-mail goes out, so a crash never sends one twice.
+ */
+export async function sendInvitations(
+  db: Database,
+  mailer: Mailer,
+  options: { now: Date; publication: string; appUrl: string; limit?: number },
+): Promise<{ sent: number; failed: number; remaining: number }> {
+  const { now } = options
+  const [last] = await rowsOf<{ at: Date | string | null }>(
+    db,
+    sql`select max(invited_at) as at from ${patreonMembers}`,
+  )
+  if (last?.at && now.getTime() - new Date(last.at).getTime() < INVITATION_INTERVAL_MS) {
+    const wait = Math.ceil((INVITATION_INTERVAL_MS - (now.getTime() - new Date(last.at).getTime())) / 1000)
+    throw new AppError('rate_limited', `Invitations go out a batch a minute. Try again in ${wait} seconds.`)
+  }
+  const limit = Math.min(options.limit ?? INVITATION_BATCH, INVITATION_BATCH)
+  const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null
+    and not exists (select 1 from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
+      where sc.user_id = pm.user_id and s.status in ('active', 'trialing', 'past_due'))`
+  const claimed = await rowsOf<{ email: string; tier_id: string; tier_name: string }>(
+    db,
+    sql`update patreon_members set invited_at = ${now.toISOString()}::timestamptz
+      from (select pm.user_id from patreon_members pm where ${due} order by pm.user_id limit ${limit} for update skip locked) pick,
+        users u, tiers t
+      where patreon_members.user_id = pick.user_id and u.id = pick.user_id and t.id = patreon_members.tier_id
+      returning u.email, t.id as tier_id, t.name as tier_name`,
+  )
+  let failed = 0
+  for (const row of claimed) {
+    await mailer
+      .send(invitationMessage(row.email, options.publication, options.appUrl, { id: row.tier_id, name: row.tier_name }))
+      .catch((error: unknown) => {
+        failed += 1
+        log('warn', 'invitation_failed', describeError(error))
+      })
+  }
+  const [left] = await rowsOf<{ n: number | string }>(
+    db,
+    sql`select count(*) as n from patreon_members pm where ${due}`,
+  )
+  return { sent: claimed.length - failed, failed, remaining: Number(left?.n ?? 0) }
+}

@@ -1,0 +1,371 @@
+import { eq, inArray, sql } from 'drizzle-orm'
+import type { SessionUser } from '../auth/sessions'
+import { audit } from '../admin/audit'
+import { LIVE_STATUSES } from '../billing/membership'
+import type { Config } from '../config'
+import type { Database } from '../db/client'
+import { grants, importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
+import { AppError } from '../http/errors'
+import { randomId } from '../util/random'
+import type { PatreonRow, RejectedRow } from './patreon-csv'
+
+/** Patreon tier name → Masthead tier id, chosen by the person importing; nothing is guessed. */
+export type TierMapping = Record<string, string>
+
+export type RowKind = 'new' | 'updated' | 'unchanged'
+
+/** What one row will do. */
+export interface PlannedRow {
+  row: PatreonRow
+  kind: RowKind
+  userId: string | null
+  /** The Patreon membership to hold, or null (a follower, a lapsed patron, or one Stripe already bills). */
+  grant: { tierId: string; endsAt: Date } | null
+  /** The member already pays through Stripe: Stripe wins, the Patreon membership is history only. */
+  stripeWins: boolean
+  /** The Masthead tier their Patreon tier maps to, if it is mapped (for the invitation's checkout). */
+  tierId: string | null
+}
+
+export interface ImportPlan {
+  counts: { new: number; updated: number; unchanged: number; rejected: number }
+  rejected: RejectedRow[]
+  planned: PlannedRow[]
+  /** Every Patreon tier that needs a Masthead tier, with how many rows use it and what it maps to. */
+  tiers: { name: string; rows: number; mappedTo: string | null }[]
+}
+
+const DAY_MS = 86_400_000
+
+/** Whether a row's membership still runs, and so needs its Patreon tier mapped. */
+function needsTier(row: PatreonRow, now: Date): boolean {
+  if (row.status === 'active' || row.status === 'declined') return true
+  return row.status === 'former' && row.accessExpiration !== null && row.accessExpiration > now
+}
+
+/**
+ * Until when a row's benefits last. Active: the next charge date (or access
+ * expiration) plus the grace period. Declined: the grace period only.
+ * Former, cancelled but not yet lapsed: until access expires (Ghost #16225).
+ */
+function benefitsUntil(row: PatreonRow, now: Date, graceDays: number): Date | null {
+  const grace = graceDays * DAY_MS
+  if (row.status === 'active') {
+    const paidThrough = row.nextChargeDate ?? row.accessExpiration ?? now
+    return new Date(Math.max(paidThrough.getTime(), now.getTime()) + grace)
+  }
+  if (row.status === 'declined') return new Date(now.getTime() + grace)
+  if (row.status === 'former' && row.accessExpiration && row.accessExpiration > now) return row.accessExpiration
+  return null
+}
+
+const same = (a: Date | null, b: Date | null) => (a?.getTime() ?? null) === (b?.getTime() ?? null)
+
+/**
+ * The dry run: which rows are new, updated, unchanged or rejected, without
+ * writing anything. Rows that need a tier and have no mapping are rejected.
+ */
+export async function planImport(
+  db: Database,
+  config: Pick<Config, 'PAST_DUE_GRACE_DAYS'>,
+  rows: PatreonRow[],
+  parseRejected: RejectedRow[],
+  mapping: TierMapping,
+  now: Date,
+): Promise<ImportPlan> {
+  const known = new Set((await db.select({ id: tiers.id }).from(tiers)).map((t) => t.id))
+  for (const [patreonTier, tierId] of Object.entries(mapping)) {
+    if (!known.has(tierId)) {
+      throw new AppError(
+        'validation_failed',
+        `The Patreon tier "${patreonTier}" is mapped to "${tierId}", which is not a tier here.`,
+      )
+    }
+  }
+
+  const tierUse = new Map<string, number>()
+  for (const row of rows) if (needsTier(row, now) && row.tier) tierUse.set(row.tier, (tierUse.get(row.tier) ?? 0) + 1)
+
+  const existing = await existingState(
+    db,
+    rows.map((r) => r.email),
+  )
+  const rejected: RejectedRow[] = [...parseRejected]
+  const planned: PlannedRow[] = []
+  for (const row of rows) {
+    let tierId: string | null = null
+    if (needsTier(row, now)) {
+      if (!row.tier) {
+        rejected.push({ line: row.line, reason: `The ${row.status} patron ${row.email} has no tier.` })
+        continue
+      }
+      tierId = mapping[row.tier] ?? null
+      if (!tierId) {
+        rejected.push({ line: row.line, reason: `The Patreon tier "${row.tier}" is not mapped to a Masthead tier.` })
+        continue
+      }
+    }
+    const current = existing.get(row.email)
+    const stripeWins = current?.paysThroughStripe ?? false
+    const until = benefitsUntil(row, now, config.PAST_DUE_GRACE_DAYS)
+    const grant = tierId && until && !stripeWins ? { tierId, endsAt: until } : null
+    const mappedTier = tierId ?? (row.tier ? (mapping[row.tier] ?? null) : null)
+    const member = current?.member
+    const kind: RowKind = !member
+      ? 'new'
+      : member.status === row.status &&
+          member.patreonTier === row.tier &&
+          member.tierId === mappedTier &&
+          member.pledgeAmount === row.pledgeAmount &&
+          member.lifetimeAmount === row.lifetimeAmount &&
+          member.currency === row.currency &&
+          same(member.patronSince, row.patronSince) &&
+          same(member.nextChargeAt, row.nextChargeDate) &&
+          same(member.accessExpiresAt, row.accessExpiration) &&
+          same(member.lastChargeAt, row.lastChargeDate)
+        ? 'unchanged'
+        : 'updated'
+    planned.push({ row, kind, userId: current?.userId ?? null, grant, stripeWins, tierId: mappedTier })
+  }
+  rejected.sort((a, b) => a.line - b.line)
+  const counts = { new: 0, updated: 0, unchanged: 0, rejected: rejected.length }
+  for (const p of planned) counts[p.kind] += 1
+  return {
+    counts,
+    rejected,
+    planned,
+    tiers: [...tierUse]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, n]) => ({ name, rows: n, mappedTo: mapping[name] ?? null })),
+  }
+}
+
+/** The accounts, Patreon rows and Stripe standing of the addresses in a file, a few thousand at a time. */
+async function existingState(db: Database, emails: string[]) {
+  const out = new Map<
+    string,
+    { userId: string; member: typeof patreonMembers.$inferSelect | null; paysThroughStripe: boolean }
+  >()
+  for (let i = 0; i < emails.length; i += 5000) {
+    const chunk = emails.slice(i, i + 5000)
+    const found = await db
+      .select({ id: users.id, email: users.email, member: patreonMembers })
+      .from(users)
+      .leftJoin(patreonMembers, eq(patreonMembers.userId, users.id))
+      .where(inArray(users.email, chunk))
+    const ids = found.map((f) => f.id)
+    const paying = ids.length
+      ? await db
+          .selectDistinct({ userId: stripeCustomers.userId })
+          .from(subscriptions)
+          .innerJoin(stripeCustomers, eq(stripeCustomers.customerId, subscriptions.customerId))
+          .where(sql`${stripeCustomers.userId} in ${ids} and ${subscriptions.status} in ${[...LIVE_STATUSES]}`)
+      : []
+    const payers = new Set(paying.map((p) => p.userId))
+    for (const f of found) out.set(f.email, { userId: f.id, member: f.member, paysThroughStripe: payers.has(f.id) })
+  }
+  return out
+}
+
+const BATCH = 1000
+
+/**
+ * Writes a plan in one transaction: all or nothing. Accounts are matched by
+ * e-mail (stored lowercase) and created when new; the Patreon membership is
+ * upserted (one per account), so importing the same or a newer export again
+ * updates rather than duplicates.
+ */
+export async function commitImport(
+  db: Database,
+  plan: ImportPlan,
+  now: Date,
+  actor: Pick<SessionUser, 'id' | 'email'> | null,
+  adminEmails: string[],
+): Promise<ImportPlan['counts']> {
+  if (plan.counts.rejected > 0) {
+    throw new AppError(
+      'validation_failed',
+      `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected (first: line ${plan.rejected[0]!.line}, ${plan.rejected[0]!.reason}). Fix the file or the tier mapping and try again.`,
+    )
+  }
+  await db.transaction(async (tx) => {
+    const rows = plan.planned
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const chunk = rows.slice(i, i + BATCH).filter((p) => p.userId === null)
+      if (chunk.length === 0) continue
+      await tx
+        .insert(users)
+        .values(
+          chunk.map((p) => ({
+            id: randomId(),
+            email: p.row.email,
+            name: p.row.name,
+            role: adminEmails.includes(p.row.email) ? ('admin' as const) : ('reader' as const),
+            createdAt: now,
+            updatedAt: now,
+          })),
+        )
+        .onConflictDoNothing({ target: users.email })
+    }
+    const ids = new Map<string, string>()
+    for (let i = 0; i < rows.length; i += 5000) {
+      const emails = rows.slice(i, i + 5000).map((p) => p.row.email)
+      for (const u of await tx
+        .select({ id: users.id, email: users.email })
+        .from(users)
+        .where(inArray(users.email, emails))) {
+        ids.set(u.email, u.id)
+      }
+    }
+    // A name from Patreon fills an empty one; it never overwrites what the reader gave.
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const named = rows.slice(i, i + BATCH).filter((p) => p.userId !== null && p.row.name)
+      if (named.length === 0) continue
+      await tx.execute(sql`update ${users} set name = v.name, updated_at = ${now.toISOString()}::timestamptz
+        from (values ${sql.join(
+          named.map((p) => sql`(${ids.get(p.row.email)!}::text, ${p.row.name}::text)`),
+          sql`, `,
+        )}) as v(id, name)
+        where ${users.id} = v.id and ${users.name} is null`)
+    }
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const chunk = rows.slice(i, i + BATCH)
+      await tx
+        .insert(patreonMembers)
+        .values(
+          chunk.map((p) => ({
+            userId: ids.get(p.row.email)!,
+            patreonUserId: p.row.patreonUserId,
+            status: p.row.status,
+            patreonTier: p.row.tier,
+            tierId: p.tierId,
+            pledgeAmount: p.row.pledgeAmount,
+            lifetimeAmount: p.row.lifetimeAmount,
+            currency: p.row.currency,
+            chargeFrequency: p.row.chargeFrequency,
+            patronSince: p.row.patronSince,
+            lastChargeAt: p.row.lastChargeDate,
+            nextChargeAt: p.row.nextChargeDate,
+            accessExpiresAt: p.row.accessExpiration,
+            importedAt: now,
+            updatedAt: now,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: patreonMembers.userId,
+          set: {
+            patreonUserId: sql`excluded.patreon_user_id`,
+            status: sql`excluded.status`,
+            patreonTier: sql`excluded.patreon_tier`,
+            tierId: sql`excluded.tier_id`,
+            pledgeAmount: sql`excluded.pledge_amount`,
+            lifetimeAmount: sql`excluded.lifetime_amount`,
+            currency: sql`excluded.currency`,
+            chargeFrequency: sql`excluded.charge_frequency`,
+            patronSince: sql`excluded.patron_since`,
+            lastChargeAt: sql`excluded.last_charge_at`,
+            nextChargeAt: sql`excluded.next_charge_at`,
+            accessExpiresAt: sql`excluded.access_expires_at`,
+            updatedAt: sql`excluded.updated_at`,
+          },
+        })
+      const withGrant = chunk.filter((p) => p.grant)
+      if (withGrant.length > 0) {
+        await tx
+          .insert(grants)
+          .values(
+            withGrant.map((p) => ({
+              id: randomId(),
+              userId: ids.get(p.row.email)!,
+              source: 'patreon' as const,
+              tierId: p.grant!.tierId,
+              startsAt: p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now,
+              endsAt: p.grant!.endsAt,
+              note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
+              grantedBy: actor?.id ?? null,
+              createdAt: now,
+              updatedAt: now,
+            })),
+          )
+          .onConflictDoUpdate({
+            target: grants.userId,
+            targetWhere: sql`${grants.source} = 'patreon'`,
+            set: {
+              tierId: sql`excluded.tier_id`,
+              endsAt: sql`excluded.ends_at`,
+              note: sql`excluded.note`,
+              revokedAt: null,
+              updatedAt: sql`excluded.updated_at`,
+            },
+          })
+      }
+      // A newer export that no longer grants anything ends an earlier Patreon membership now.
+      const without = chunk.filter((p) => !p.grant).map((p) => ids.get(p.row.email)!)
+      if (without.length > 0) {
+        await tx
+          .update(grants)
+          .set({ endsAt: now, updatedAt: now })
+          .where(
+            sql`${grants.source} = 'patreon' and ${grants.userId} in ${without}
+              and (${grants.endsAt} is null or ${grants.endsAt} > ${now.toISOString()}::timestamptz)`,
+          )
+      }
+    }
+    await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: rows.length })
+  })
+  return plan.counts
+}
+
+// ---------------------------------------------------------------- previews awaiting confirmation
+
+/** How long a preview waits for its confirmation. */
+export const PREVIEW_TTL_MS = 3600_000
+
+/** Keeps the parsed rows (never the file: it holds addresses) until the admin confirms. */
+export async function savePreview(
+  db: Database,
+  now: Date,
+  createdBy: string,
+  parsed: { rows: PatreonRow[]; rejected: RejectedRow[] },
+) {
+  const id = randomId()
+  await db.insert(importBatches).values({ id, createdBy, rows: parsed, createdAt: now })
+  return id
+}
+
+export async function loadPreview(
+  db: Database,
+  now: Date,
+  id: string,
+): Promise<{ rows: PatreonRow[]; rejected: RejectedRow[] }> {
+  const [batch] = await db.select().from(importBatches).where(eq(importBatches.id, id))
+  if (!batch || now.getTime() - batch.createdAt.getTime() > PREVIEW_TTL_MS) {
+    throw new AppError('not_found', 'This preview has expired or was already imported. Upload the file again.')
+  }
+  const stored = batch.rows as {
+    rows: (Omit<PatreonRow, DateKeys> & Record<DateKeys, string | null>)[]
+    rejected: RejectedRow[]
+  }
+  const date = (v: string | null) => (v === null ? null : new Date(v))
+  return {
+    rejected: stored.rejected,
+    rows: stored.rows.map((r) => ({
+      ...r,
+      patronSince: date(r.patronSince),
+      lastChargeDate: date(r.lastChargeDate),
+      nextChargeDate: date(r.nextChargeDate),
+      accessExpiration: date(r.accessExpiration),
+      lastUpdated: date(r.lastUpdated),
+    })),
+  }
+}
+
+type DateKeys = 'patronSince' | 'lastChargeDate' | 'nextChargeDate' | 'accessExpiration' | 'lastUpdated'
+
+export async function dropPreview(db: Database, id: string, now: Date) {
+  await db
+    .delete(importBatches)
+    .where(
+      sql`${importBatches.id} = ${id} or ${importBatches.createdAt} < ${new Date(now.getTime() - PREVIEW_TTL_MS).toISOString()}::timestamptz`,
+    )
+}

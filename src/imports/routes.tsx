@@ -1,0 +1,175 @@
+import { asc } from 'drizzle-orm'
+import { Hono, type Context } from 'hono'
+import { requireRole } from '../auth/middleware'
+import { tiers } from '../db/schema'
+import { AppError } from '../http/errors'
+import type { AppEnv } from '../services'
+import { PatreonPreviewPage, PatreonUploadPage } from '../views/imports'
+import { page } from '../views/layout'
+import { sendInvitations } from './invitations'
+import { PatreonCsvError, parsePatreonCsv, type PatreonParseResult } from './patreon-csv'
+import { commitImport, dropPreview, loadPreview, planImport, savePreview, type TierMapping } from './patreon-import'
+
+/**
+ * Moving from Patreon, for admins: upload → preview (dry run, tier mapping)
+ * → import, on pages and by API; and the invitations to continue via Stripe.
+ */
+export const imports = new Hono<AppEnv>()
+for (const path of ['/admin/imports/*', '/api/admin/imports/*']) imports.use(path, requireRole('admin'))
+
+const tierChoices = (c: Context<AppEnv>) =>
+  c.var.services.db.select({ id: tiers.id, name: tiers.name }).from(tiers).orderBy(asc(tiers.position))
+
+/** The uploaded file, read as bytes (the parser checks it is UTF-8 and a Patreon export). */
+async function readUpload(
+  c: Context<AppEnv>,
+): Promise<{ parsed: PatreonParseResult; fields: Record<string, unknown> }> {
+  const type = c.req.header('content-type') ?? ''
+  if (!type.includes('multipart/form-data')) {
+    throw new AppError('unsupported_media_type', 'Upload the CSV as multipart/form-data, in a field named "file".')
+  }
+  const form = await c.req.parseBody()
+  const file = form.file
+  if (!(file instanceof File) || file.size === 0) {
+    throw new AppError('validation_failed', 'Choose the CSV file exported from Patreon; the upload was empty.')
+  }
+  try {
+    return { parsed: parsePatreonCsv(new Uint8Array(await file.arrayBuffer())), fields: form }
+  } catch (error) {
+    if (error instanceof PatreonCsvError) throw new AppError('validation_failed', error.message)
+    throw error
+  }
+}
+
+/** A mapping from the preview form (pairs of patreon_tier and masthead_tier) or from JSON. */
+function mappingFromForm(body: Record<string, string | File | (string | File)[]>): TierMapping {
+  const list = (v: unknown) =>
+    (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string')
+  const names = list(body.patreon_tier)
+  const targets = list(body.masthead_tier)
+  const mapping: TierMapping = {}
+  names.forEach((name, i) => {
+    if (targets[i]) mapping[name] = targets[i]!
+  })
+  return mapping
+}
+
+function mappingFromJson(value: unknown): TierMapping {
+  if (value === undefined || value === '') return {}
+  let parsed: unknown = value
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value)
+    } catch {
+      throw new AppError('validation_failed', 'The mapping must be a JSON object of Patreon tier names to tier ids.')
+    }
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new AppError('validation_failed', 'The mapping must be a JSON object of Patreon tier names to tier ids.')
+  }
+  const mapping: TierMapping = {}
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string') throw new AppError('validation_failed', `The mapping for "${k}" must be a tier id.`)
+    mapping[k] = v
+  }
+  return mapping
+}
+
+/** Preselects a Masthead tier whose name is the Patreon tier's, for the admin to confirm or change. */
+async function suggestedMapping(c: Context<AppEnv>, parsed: PatreonParseResult): Promise<TierMapping> {
+  const choices = await tierChoices(c)
+  const mapping: TierMapping = {}
+  for (const row of parsed.rows) {
+    if (!row.tier || row.tier in mapping) continue
+    const same = choices.find((t) => t.name.toLowerCase() === row.tier!.toLowerCase())
+    if (same) mapping[row.tier] = same.id
+  }
+  return mapping
+}
+
+// ---------------------------------------------------------------- pages
+
+imports.get('/admin/imports/patreon', (c) =>
+  page(c, 'Import from Patreon', <PatreonUploadPage notice={c.req.query('notice')} />),
+)
+
+async function previewPage(
+  c: Context<AppEnv>,
+  batchId: string,
+  mapping: TierMapping,
+  error?: string,
+  status: 200 | 422 = 200,
+) {
+  const { db, config, clock } = c.var.services
+  const stored = await loadPreview(db, clock.now(), batchId)
+  const plan = await planImport(db, config, stored.rows, stored.rejected, mapping, clock.now())
+  return page(
+    c,
+    'Preview: Patreon import',
+    <PatreonPreviewPage batchId={batchId} plan={plan} tiers={await tierChoices(c)} error={error} />,
+    status,
+  )
+}
+
+imports.post('/admin/imports/patreon', async (c) => {
+  const { db, clock } = c.var.services
+  let parsed: PatreonParseResult
+  try {
+    parsed = (await readUpload(c)).parsed
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error
+    return page(c, 'Import from Patreon', <PatreonUploadPage error={error.message} />, error.status as 415 | 422)
+  }
+  const batchId = await savePreview(db, clock.now(), c.var.user!.id, parsed)
+  return previewPage(c, batchId, await suggestedMapping(c, parsed))
+})
+
+imports.post('/admin/imports/patreon/:batch', async (c) => {
+  const { db, config, clock } = c.var.services
+  const body = await c.req.parseBody({ all: true })
+  const mapping = mappingFromForm(body)
+  const batchId = c.req.param('batch')
+  if (body.action !== 'commit') return previewPage(c, batchId, mapping)
+  const stored = await loadPreview(db, clock.now(), batchId)
+  const plan = await planImport(db, config, stored.rows, stored.rejected, mapping, clock.now())
+  try {
+    const counts = await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
+    await dropPreview(db, batchId, clock.now())
+    const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
+    return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error
+    return previewPage(c, batchId, mapping, error.message, 422)
+  }
+})
+
+imports.post('/admin/imports/patreon-invitations', async (c) => {
+  const result = await invite(c)
+  const notice = `Sent ${result.sent} invitations${result.failed ? `, ${result.failed} failed` : ''}; ${result.remaining} to go.`
+  return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
+})
+
+// ---------------------------------------------------------------- API
+
+/**
+ * POST /api/admin/imports/patreon, multipart: `file`, optional `mapping`
+ * (JSON), optional `dry_run` ("true" to only preview). Answers the plan's
+ * counts and rejected rows; an import with any rejected row writes nothing.
+ */
+imports.post('/api/admin/imports/patreon', async (c) => {
+  const { db, config, clock } = c.var.services
+  const { parsed, fields } = await readUpload(c)
+  const mapping = mappingFromJson(fields.mapping)
+  const plan = await planImport(db, config, parsed.rows, parsed.rejected, mapping, clock.now())
+  const summary = { variant: parsed.variant, counts: plan.counts, rejected: plan.rejected, tiers: plan.tiers }
+  if (fields.dry_run === 'true' || fields.dry_run === '1') return c.json({ dryRun: true, ...summary })
+  await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
+  return c.json({ dryRun: false, ...summary })
+})
+
+imports.post('/api/admin/imports/patreon-invitations', async (c) => c.json(await invite(c)))
+
+function invite(c: Context<AppEnv>) {
+  const { db, mailer, config, clock } = c.var.services
+  return sendInvitations(db, mailer, { now: clock.now(), publication: config.PUBLICATION_NAME, appUrl: config.APP_URL })
+}
