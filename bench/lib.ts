@@ -404,3 +404,25 @@ export function cpuMeter(server: RunningServer, admin: postgres.Sql, local: bool
     },
   }
 }
+
+/**
+ * A scratch PostgreSQL database on the server in `target` for `fn`, migrated,
+ * and dropped afterwards whatever happens: for benchmarks that run Masthead's
+ * code in this process rather than through a server.
+ */
+export async function withScratchDatabase<T>(
+  target: Extract<DatabaseTarget, { kind: 'postgres' }>,
+  fn: (url: string, description: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
+  const database = await prepareDatabase({ ...target, scratch: true }, dir)
+  try {
+    const url = database.env.DATABASE_URL!
+    const { migratePostgresUrl } = await import('../src/db/migrate')
+    await migratePostgresUrl(url)
+    return await fn(url, database.description)
+  } finally {
+    await database.dispose()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

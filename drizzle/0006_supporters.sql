@@ -81,44 +81,66 @@ BEGIN
   PERFORM masthead_refresh_supporters(ARRAY(SELECT id FROM users));
 END $$;--> statement-breakpoint
 
+-- Statement-level triggers with transition tables: one insert per statement, however
+-- many rows it touched (a 50,000-row import, or a webhook's one-statement write).
 CREATE OR REPLACE FUNCTION masthead_mark_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO supporters_dirty VALUES (OLD.user_id) ON CONFLICT DO NOTHING;
-  END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO supporters_dirty VALUES (NEW.user_id) ON CONFLICT DO NOTHING;
+    INSERT INTO supporters_dirty SELECT DISTINCT user_id FROM new_rows ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    INSERT INTO supporters_dirty SELECT DISTINCT user_id FROM old_rows ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END $$;--> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION masthead_mark_by_customer() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO supporters_dirty
-  SELECT sc.user_id FROM stripe_customers sc
-  WHERE sc.customer_id IN (
-    CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.customer_id END,
-    CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.customer_id END)
-  ON CONFLICT DO NOTHING;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO supporters_dirty SELECT DISTINCT sc.user_id FROM new_rows n
+      JOIN stripe_customers sc ON sc.customer_id = n.customer_id ON CONFLICT DO NOTHING;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    INSERT INTO supporters_dirty SELECT DISTINCT sc.user_id FROM old_rows o
+      JOIN stripe_customers sc ON sc.customer_id = o.customer_id ON CONFLICT DO NOTHING;
+  END IF;
   RETURN NULL;
 END $$;--> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION masthead_mark_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO supporters_dirty VALUES (NEW.id) ON CONFLICT DO NOTHING;
+  INSERT INTO supporters_dirty SELECT id FROM new_rows ON CONFLICT DO NOTHING;
   RETURN NULL;
 END $$;--> statement-breakpoint
 
-CREATE TRIGGER supporters_users AFTER INSERT OR UPDATE OF email, name ON users
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_account();--> statement-breakpoint
-CREATE TRIGGER supporters_stripe_customers AFTER INSERT OR UPDATE OR DELETE ON stripe_customers
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
-CREATE TRIGGER supporters_grants AFTER INSERT OR UPDATE OR DELETE ON grants
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
-CREATE TRIGGER supporters_subscriptions AFTER INSERT OR UPDATE OR DELETE ON subscriptions
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
-CREATE TRIGGER supporters_payments AFTER INSERT OR UPDATE OR DELETE ON payments
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_users_insert AFTER INSERT ON users REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_account();--> statement-breakpoint
+CREATE TRIGGER supporters_users_update AFTER UPDATE ON users REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_account();--> statement-breakpoint
+CREATE TRIGGER supporters_stripe_customers_insert AFTER INSERT ON stripe_customers REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_stripe_customers_update AFTER UPDATE ON stripe_customers REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_stripe_customers_delete AFTER DELETE ON stripe_customers REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_grants_insert AFTER INSERT ON grants REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_grants_update AFTER UPDATE ON grants REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_grants_delete AFTER DELETE ON grants REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_subscriptions_insert AFTER INSERT ON subscriptions REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_subscriptions_update AFTER UPDATE ON subscriptions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_subscriptions_delete AFTER DELETE ON subscriptions REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_payments_insert AFTER INSERT ON payments REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_payments_update AFTER UPDATE ON payments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
+CREATE TRIGGER supporters_payments_delete AFTER DELETE ON payments REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_customer();--> statement-breakpoint
 
 -- A member who starts paying keeps only the paid membership: their current comps end,
 -- whichever comes first, the paid subscription or the link of its customer to the account.

@@ -59,8 +59,13 @@ BEGIN
     moved_from_patreon = excluded.moved_from_patreon, updated_at = excluded.updated_at;
 END $$;--> statement-breakpoint
 
-CREATE TRIGGER supporters_patreon_members AFTER INSERT OR UPDATE OR DELETE ON patreon_members
-  FOR EACH ROW EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_patreon_members_insert AFTER INSERT ON patreon_members REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_patreon_members_update AFTER UPDATE ON patreon_members
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
+CREATE TRIGGER supporters_patreon_members_delete AFTER DELETE ON patreon_members REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION masthead_mark_by_user();--> statement-breakpoint
 
 SELECT masthead_refresh_all_supporters();
 --> statement-breakpoint

@@ -167,7 +167,10 @@ async function existingState(db: Database, emails: string[]) {
   return out
 }
 
-const BATCH = 1000
+const BATCH = 5000
+
+/** A batch travels as one JSON parameter, unpacked by json_to_recordset: cheap to build and to parse, whatever its size. */
+const json = (value: unknown) => sql`${JSON.stringify(value)}::json`
 
 /**
  * Writes a plan in one transaction: all or nothing. Accounts are matched by
@@ -188,130 +191,95 @@ export async function commitImport(
       `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected (first: line ${plan.rejected[0]!.line}, ${plan.rejected[0]!.reason}). Fix the file or the tier mapping and try again.`,
     )
   }
+  const at = sql`${now.toISOString()}::timestamptz`
+  const iso = (d: Date | null) => (d ? d.toISOString() : null)
   await db.transaction(async (tx) => {
-    const rows = plan.planned
-    for (let i = 0; i < rows.length; i += BATCH) {
-      const chunk = rows.slice(i, i + BATCH).filter((p) => p.userId === null)
-      if (chunk.length === 0) continue
-      await tx
-        .insert(users)
-        .values(
-          chunk.map((p) => ({
-            id: randomId(),
-            email: p.row.email,
-            name: p.row.name,
-            role: adminEmails.includes(p.row.email) ? ('admin' as const) : ('reader' as const),
-            createdAt: now,
-            updatedAt: now,
-          })),
-        )
-        .onConflictDoNothing({ target: users.email })
-    }
-    const ids = new Map<string, string>()
-    for (let i = 0; i < rows.length; i += 5000) {
-      const emails = rows.slice(i, i + 5000).map((p) => p.row.email)
-      for (const u of await tx
-        .select({ id: users.id, email: users.email })
-        .from(users)
-        .where(inArray(users.email, emails))) {
-        ids.set(u.email, u.id)
+    for (let i = 0; i < plan.planned.length; i += BATCH) {
+      const chunk = plan.planned.slice(i, i + BATCH)
+      const fresh = chunk
+        .filter((p) => p.userId === null)
+        .map((p) => ({
+          id: randomId(),
+          email: p.row.email,
+          name: p.row.name,
+          role: adminEmails.includes(p.row.email) ? 'admin' : 'reader',
+        }))
+      if (fresh.length > 0) {
+        await tx.execute(sql`insert into ${users} (id, email, name, role, created_at, updated_at)
+          select r.id, r.email, r.name, r.role, ${at}, ${at}
+          from json_to_recordset(${json(fresh)}) as r(id text, email text, name text, role text)
+          on conflict (email) do nothing`)
       }
-    }
-    // A name from Patreon fills an empty one; it never overwrites what the reader gave.
-    for (let i = 0; i < rows.length; i += BATCH) {
-      const named = rows.slice(i, i + BATCH).filter((p) => p.userId !== null && p.row.name)
-      if (named.length === 0) continue
-      await tx.execute(sql`update ${users} set name = v.name, updated_at = ${now.toISOString()}::timestamptz
-        from (values ${sql.join(
-          named.map((p) => sql`(${ids.get(p.row.email)!}::text, ${p.row.name}::text)`),
-          sql`, `,
-        )}) as v(id, name)
-        where ${users.id} = v.id and ${users.name} is null`)
-    }
-    for (let i = 0; i < rows.length; i += BATCH) {
-      const chunk = rows.slice(i, i + BATCH)
-      await tx
-        .insert(patreonMembers)
-        .values(
-          chunk.map((p) => ({
-            userId: ids.get(p.row.email)!,
-            patreonUserId: p.row.patreonUserId,
-            status: p.row.status,
-            patreonTier: p.row.tier,
-            tierId: p.tierId,
-            pledgeAmount: p.row.pledgeAmount,
-            lifetimeAmount: p.row.lifetimeAmount,
-            currency: p.row.currency,
-            chargeFrequency: p.row.chargeFrequency,
-            patronSince: p.row.patronSince,
-            lastChargeAt: p.row.lastChargeDate,
-            nextChargeAt: p.row.nextChargeDate,
-            accessExpiresAt: p.row.accessExpiration,
-            importedAt: now,
-            updatedAt: now,
-          })),
-        )
-        .onConflictDoUpdate({
-          target: patreonMembers.userId,
-          set: {
-            patreonUserId: sql`excluded.patreon_user_id`,
-            status: sql`excluded.status`,
-            patreonTier: sql`excluded.patreon_tier`,
-            tierId: sql`excluded.tier_id`,
-            pledgeAmount: sql`excluded.pledge_amount`,
-            lifetimeAmount: sql`excluded.lifetime_amount`,
-            currency: sql`excluded.currency`,
-            chargeFrequency: sql`excluded.charge_frequency`,
-            patronSince: sql`excluded.patron_since`,
-            lastChargeAt: sql`excluded.last_charge_at`,
-            nextChargeAt: sql`excluded.next_charge_at`,
-            accessExpiresAt: sql`excluded.access_expires_at`,
-            updatedAt: sql`excluded.updated_at`,
-          },
-        })
-      const withGrant = chunk.filter((p) => p.grant)
-      if (withGrant.length > 0) {
-        await tx
-          .insert(grants)
-          .values(
-            withGrant.map((p) => ({
-              id: randomId(),
-              userId: ids.get(p.row.email)!,
-              source: 'patreon' as const,
-              tierId: p.grant!.tierId,
-              startsAt: p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now,
-              endsAt: p.grant!.endsAt,
-              note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
-              grantedBy: actor?.id ?? null,
-              createdAt: now,
-              updatedAt: now,
-            })),
-          )
-          .onConflictDoUpdate({
-            target: grants.userId,
-            targetWhere: sql`${grants.source} = 'patreon'`,
-            set: {
-              tierId: sql`excluded.tier_id`,
-              endsAt: sql`excluded.ends_at`,
-              note: sql`excluded.note`,
-              revokedAt: null,
-              updatedAt: sql`excluded.updated_at`,
-            },
-          })
+      // A name from Patreon fills an empty one; it never overwrites what the reader gave.
+      const named = chunk
+        .filter((p) => p.userId !== null && p.row.name)
+        .map((p) => ({ email: p.row.email, name: p.row.name }))
+      if (named.length > 0) {
+        await tx.execute(sql`update ${users} set name = r.name, updated_at = ${at}
+          from json_to_recordset(${json(named)}) as r(email text, name text)
+          where ${users.email} = r.email and ${users.name} is null`)
+      }
+      const members = chunk.map((p) => ({
+        email: p.row.email,
+        patreon_user_id: p.row.patreonUserId,
+        status: p.row.status,
+        patreon_tier: p.row.tier,
+        tier_id: p.tierId,
+        pledge_amount: p.row.pledgeAmount,
+        lifetime_amount: p.row.lifetimeAmount,
+        currency: p.row.currency,
+        charge_frequency: p.row.chargeFrequency,
+        patron_since: iso(p.row.patronSince),
+        last_charge_at: iso(p.row.lastChargeDate),
+        next_charge_at: iso(p.row.nextChargeDate),
+        access_expires_at: iso(p.row.accessExpiration),
+      }))
+      await tx.execute(sql`insert into ${patreonMembers} (user_id, patreon_user_id, status, patreon_tier, tier_id,
+          pledge_amount, lifetime_amount, currency, charge_frequency, patron_since, last_charge_at, next_charge_at,
+          access_expires_at, imported_at, updated_at)
+        select u.id, r.patreon_user_id, r.status, r.patreon_tier, r.tier_id, r.pledge_amount, r.lifetime_amount,
+          r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at, ${at}, ${at}
+        from json_to_recordset(${json(members)}) as r(email text, patreon_user_id text, status text, patreon_tier text,
+          tier_id text, pledge_amount integer, lifetime_amount integer, currency text, charge_frequency text,
+          patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz)
+        join ${users} u on u.email = r.email
+        on conflict (user_id) do update set
+          patreon_user_id = excluded.patreon_user_id, status = excluded.status, patreon_tier = excluded.patreon_tier,
+          tier_id = excluded.tier_id, pledge_amount = excluded.pledge_amount, lifetime_amount = excluded.lifetime_amount,
+          currency = excluded.currency, charge_frequency = excluded.charge_frequency, patron_since = excluded.patron_since,
+          last_charge_at = excluded.last_charge_at, next_charge_at = excluded.next_charge_at,
+          access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at`)
+      const granted = chunk
+        .filter((p) => p.grant)
+        .map((p) => ({
+          id: randomId(),
+          email: p.row.email,
+          tier_id: p.grant!.tierId,
+          starts_at: iso(p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now),
+          ends_at: iso(p.grant!.endsAt),
+          note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
+        }))
+      if (granted.length > 0) {
+        await tx.execute(sql`insert into ${grants} (id, user_id, source, tier_id, starts_at, ends_at, note, granted_by,
+            created_at, updated_at)
+          select r.id, u.id, 'patreon', r.tier_id, r.starts_at, r.ends_at, r.note, ${actor?.id ?? null}::text, ${at}, ${at}
+          from json_to_recordset(${json(granted)}) as r(id text, email text, tier_id text, starts_at timestamptz,
+            ends_at timestamptz, note text)
+          join ${users} u on u.email = r.email
+          on conflict (user_id) where source = 'patreon' do update set
+            tier_id = excluded.tier_id, ends_at = excluded.ends_at, note = excluded.note, revoked_at = null,
+            updated_at = excluded.updated_at`)
       }
       // A newer export that no longer grants anything ends an earlier Patreon membership now.
-      const without = chunk.filter((p) => !p.grant).map((p) => ids.get(p.row.email)!)
-      if (without.length > 0) {
-        await tx
-          .update(grants)
-          .set({ endsAt: now, updatedAt: now })
-          .where(
-            sql`${grants.source} = 'patreon' and ${grants.userId} in ${without}
-              and (${grants.endsAt} is null or ${grants.endsAt} > ${now.toISOString()}::timestamptz)`,
-          )
+      const ended = chunk.filter((p) => !p.grant).map((p) => p.row.email)
+      if (ended.length > 0) {
+        await tx.execute(sql`update ${grants} g set ends_at = ${at}, updated_at = ${at}
+          from ${users} u, json_array_elements_text(${json(ended)}) as e(email)
+          where u.email = e.email and g.user_id = u.id and g.source = 'patreon'
+            and (g.ends_at is null or g.ends_at > ${at})`)
       }
     }
-    await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: rows.length })
+    await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
   })
   return plan.counts
 }
