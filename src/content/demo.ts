@@ -2,13 +2,15 @@ import { count, eq } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import { articles, tiers, type AccessLevel } from '../db/schema'
 import { randomId } from '../util/random'
-import { excerptFrom, renderMarkdown } from './markdown'
+import { renderMarkdown } from './markdown'
 
 const DAY_MS = 86_400_000
 
 interface DemoArticle {
   slug: string
   title: string
+  /** The teaser everyone sees; the body is for those the access level admits. */
+  excerpt: string
   author: string
   access: AccessLevel
   tierIds?: string[]
@@ -21,6 +23,7 @@ interface DemoArticle {
 const DEMO_ARTICLES: DemoArticle[] = [
   {
     slug: 'council-approves-budget',
+    excerpt: 'Library hours come back and the road-repair fund grows, after four hours of public comment.',
     title: 'Council approves next year’s budget after a late-night session',
     author: 'Ana Ruiz',
     access: 'public',
@@ -36,6 +39,7 @@ Read the [full budget](https://example.org/budget) as published by the city.`,
   },
   {
     slug: 'inside-the-housing-authority',
+    excerpt: 'Thousands of families are waiting. We obtained the list and checked it.',
     title: 'Inside the housing authority’s waiting list',
     author: 'Sam Okafor',
     access: 'members',
@@ -46,16 +50,20 @@ Members can read the whole investigation, including how we checked the figures.`
   },
   {
     slug: 'police-overtime-records',
+    excerpt: 'Overtime pay has doubled in three years. The records show where it went.',
     title: 'Police overtime: what the records show',
     author: 'Jo Park',
     access: 'supporters',
     daysAgo: 5,
-    body: `Overtime pay doubled in three years. This reporting was paid for by our supporters.
+    body: `Overtime pay doubled in three years, from $4.1 million to $8.3 million, according to payroll records we obtained.
+
+Three units account for most of the increase. This reporting was paid for by our supporters.
 
 > "We were never told," said one council member.`,
   },
   {
     slug: 'patrons-briefing',
+    excerpt: 'What we are working on next, for our patrons first.',
     title: 'The patrons’ briefing: what we are working on next',
     author: 'The editors',
     access: 'tiers',
@@ -65,6 +73,7 @@ Members can read the whole investigation, including how we checked the figures.`
   },
   {
     slug: 'school-board-election-guide',
+    excerpt: 'Every candidate answered the same seven questions.',
     title: 'A guide to the school board election',
     author: 'Ana Ruiz',
     access: 'public',
@@ -90,7 +99,7 @@ export async function seedDemoArticles(db: Database, now: Date): Promise<number>
     author: a.author,
     bodyMarkdown: a.body,
     bodyHtml: renderMarkdown(a.body),
-    excerpt: excerptFrom(a.body),
+    excerpt: a.excerpt,
     access: a.access,
     accessTierIds: a.tierIds ?? [],
     earlyAccessUntil: a.earlyAccessDays ? new Date(now.getTime() + a.earlyAccessDays * DAY_MS) : null,
