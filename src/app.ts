@@ -13,7 +13,14 @@ import { content } from './content/routes'
 import { health } from './health'
 import { imports } from './imports/routes'
 import { notFound, onError } from './http/errors'
-import { accessLog, bodyLimit, neverCacheCookies, provideServices, secureHeaders } from './http/middleware'
+import {
+  accessLog,
+  bodyLimit,
+  neverCacheCookies,
+  provideServices,
+  secureHeaders,
+  stripeFormTargets,
+} from './http/middleware'
 import type { AppEnv, ServiceProvider } from './services'
 import { devMailboxRoutes } from './mail/routes'
 import { assets } from './views/assets'
@@ -26,6 +33,7 @@ export function createApp(services: ServiceProvider) {
   const app = new Hono<AppEnv>()
 
   app.use(requestId({ limitLength: 64 }))
+  app.use(stripeFormTargets)
   app.use(secureHeaders)
   app.use(accessLog)
   app.use(provideServices(services))

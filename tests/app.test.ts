@@ -32,8 +32,17 @@ describe('every response', () => {
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
     expect(res.headers.get('x-frame-options')).toBe('DENY')
-    expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(res.headers.get('referrer-policy')).toBe('same-origin')
     expect(res.headers.get('strict-transport-security')).toContain('max-age=')
+  })
+
+  it("lets forms go to this site and to Stripe's checkout and portal, and tells other sites nothing of where readers came from", async () => {
+    const res = await t.app.request('/join')
+    const formAction = res.headers.get('content-security-policy')?.match(/form-action ([^;]*)/)?.[1]
+    // Checkout and the portal answer a form post with a redirect there, and browsers check it.
+    expect(formAction).toBe("'self' https://checkout.stripe.com https://billing.stripe.com")
+    // 'no-referrer' would make browsers send Origin: null on this site's own form posts.
+    expect(res.headers.get('referrer-policy')).toBe('same-origin')
   })
 
   it('keeps a well-formed incoming request id, so logs can be joined with a proxy', async () => {

@@ -76,6 +76,8 @@ export const bodyLimit = createMiddleware<AppEnv>((c, next) => {
   })(c, next)
 })
 
+const STRIPE_HOSTED_PAGES = ['https://checkout.stripe.com', 'https://billing.stripe.com']
+
 /**
  * Strict headers on every response. The content security policy allows this
  * origin only: no third-party script, style, font, image or frame can load.
@@ -88,12 +90,17 @@ export const secureHeaders = honoSecureHeaders({
     imgSrc: ["'self'", 'data:'],
     fontSrc: ["'self'"],
     connectSrc: ["'self'"],
-    formAction: ["'self'"],
+    // Checkout and the billing portal answer a form post with a redirect to Stripe's hosted pages,
+    // and browsers hold redirects after a form post to form-action too. stripeFormTargets (below)
+    // adds a configured STRIPE_API_URL, where the local stand-in serves its pages.
+    formAction: ["'self'", ...STRIPE_HOSTED_PAGES],
     frameAncestors: ["'none'"],
     baseUri: ["'none'"],
     objectSrc: ["'none'"],
   },
-  referrerPolicy: 'no-referrer',
+  // Other sites learn nothing of where a reader came from. Not 'no-referrer': under it a browser
+  // sends `Origin: null` even on this site's own form posts, and sameOriginOnly must refuse those.
+  referrerPolicy: 'same-origin',
   xFrameOptions: 'DENY',
   strictTransportSecurity: 'max-age=31536000; includeSubDomains',
   permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
@@ -109,4 +116,19 @@ export const neverCacheCookies = createMiddleware<AppEnv>(async (c, next) => {
   if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
     c.header('Cache-Control', 'private, no-cache')
   }
+})
+
+/**
+ * With STRIPE_API_URL set (the local stand-in, or a Stripe-compatible test server), checkout and
+ * portal pages are served from that origin: let forms redirect there as they do to Stripe's.
+ * Registered before secureHeaders, so that it finishes after it and edits the header it set; the
+ * origin comes from the services that provideServices gives the request further in.
+ */
+export const stripeFormTargets = createMiddleware<AppEnv>(async (c, next) => {
+  await next()
+  const apiUrl = c.var.services?.config.STRIPE_API_URL
+  const csp = c.res.headers.get('content-security-policy')
+  if (!apiUrl || !csp) return
+  const origin = new URL(apiUrl).origin
+  c.res.headers.set('content-security-policy', csp.replace(/form-action ([^;]*)/, `form-action $1 ${origin}`))
 })

@@ -30,6 +30,8 @@ export function Layout(props: LayoutProps) {
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <title>{`${props.title} · ${site}`}</title>
           <link rel="stylesheet" href="/assets/style.css" />
+          {/* No favicon to fetch: browsers otherwise ask for /favicon.ico on every visit. */}
+          <link rel="icon" href="data:," />
         </head>
         <body>
           {props.testMode ? (

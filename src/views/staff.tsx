@@ -50,34 +50,36 @@ export function StaffPage(props: {
       <p>
         Editors see supporters and write articles. Admins also manage staff; they are set by <code>ADMIN_EMAILS</code>.
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">E-mail</th>
-            <th scope="col">Role</th>
-            <th scope="col">
-              <span class="muted">Action</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.staff.map((member) => (
+      <div class="table-scroll">
+        <table>
+          <thead>
             <tr>
-              <td>{member.email}</td>
-              <td>{member.role}</td>
-              <td>
-                {member.role === 'editor' ? (
-                  <form method="post" action="/admin/staff" class="inline">
-                    <input type="hidden" name="email" value={member.email} />
-                    <input type="hidden" name="role" value="reader" />
-                    <button type="submit">Remove editor role</button>
-                  </form>
-                ) : null}
-              </td>
+              <th scope="col">E-mail</th>
+              <th scope="col">Role</th>
+              <th scope="col">
+                <span class="muted">Action</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {props.staff.map((member) => (
+              <tr>
+                <td>{member.email}</td>
+                <td>{member.role}</td>
+                <td>
+                  {member.role === 'editor' ? (
+                    <form method="post" action="/admin/staff" class="inline">
+                      <input type="hidden" name="email" value={member.email} />
+                      <input type="hidden" name="role" value="reader" />
+                      <button type="submit">Remove editor role</button>
+                    </form>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <section aria-labelledby="promote-heading">
         <h2 id="promote-heading">Make someone an editor</h2>
         <p>They must have signed in once, so that their account exists.</p>

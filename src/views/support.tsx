@@ -74,10 +74,10 @@ export function SupportPage(props: {
           </select>
           <fieldset>
             <legend>How often</legend>
-            <label>
+            <label class="choice">
               <input type="radio" name="frequency" value="once" checked /> Once
             </label>
-            <label>
+            <label class="choice">
               <input type="radio" name="frequency" value="monthly" /> Every month
             </label>
           </fieldset>

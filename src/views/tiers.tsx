@@ -87,36 +87,38 @@ export function TiersPage(props: {
       {props.tiers.length === 0 ? (
         <p>There are no tiers yet.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Tier</th>
-              <th scope="col">Price</th>
-              <th scope="col">Benefits</th>
-              <th scope="col">Active</th>
-              <th scope="col">Stripe</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.tiers.map((tier) => (
+        <div class="table-scroll">
+          <table>
+            <thead>
               <tr>
-                <td>
-                  <a href={`/admin/tiers/${tier.id}`}>{tier.name}</a>
-                  <br />
-                  <span class="muted">{tier.id}</span>
-                </td>
-                <td>
-                  {priceLabel(tier.monthlyAmount, tier.currency, 'month')}
-                  <br />
-                  {priceLabel(tier.yearlyAmount, tier.currency, 'year')}
-                </td>
-                <td>{tier.benefits.map((b) => BENEFIT_LABELS[b] ?? b).join(', ') || 'None'}</td>
-                <td>{tier.active ? 'Yes' : 'No'}</td>
-                <td>{syncState(tier, props.stripe)}</td>
+                <th scope="col">Tier</th>
+                <th scope="col">Price</th>
+                <th scope="col">Benefits</th>
+                <th scope="col">Active</th>
+                <th scope="col">Stripe</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {props.tiers.map((tier) => (
+                <tr>
+                  <td>
+                    <a href={`/admin/tiers/${tier.id}`}>{tier.name}</a>
+                    <br />
+                    <span class="muted">{tier.id}</span>
+                  </td>
+                  <td>
+                    {priceLabel(tier.monthlyAmount, tier.currency, 'month')}
+                    <br />
+                    {priceLabel(tier.yearlyAmount, tier.currency, 'year')}
+                  </td>
+                  <td>{tier.benefits.map((b) => BENEFIT_LABELS[b] ?? b).join(', ') || 'None'}</td>
+                  <td>{tier.active ? 'Yes' : 'No'}</td>
+                  <td>{syncState(tier, props.stripe)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <section aria-labelledby="new-tier-heading">
         <h2 id="new-tier-heading">New tier</h2>
@@ -248,14 +250,14 @@ function TierForm(props: {
       <fieldset aria-describedby={errors.benefits ? `${id('benefits')}-error` : undefined}>
         <legend>Benefits</legend>
         {BENEFITS.map((benefit) => (
-          <label>
+          <label class="choice">
             <input type="checkbox" name="benefits" value={benefit} checked={values.benefits.includes(benefit)} />{' '}
             {BENEFIT_LABELS[benefit]}
           </label>
         ))}
         <FieldError id={`${id('benefits')}-error`} error={errors.benefits} />
       </fieldset>
-      <label>
+      <label class="choice">
         <input type="checkbox" name="active" value="on" checked={values.active} /> Active (readers can buy it)
       </label>
       <FieldError id={`${id('active')}-error`} error={errors.active} />

@@ -50,6 +50,17 @@ describe('becoming a supporter', () => {
     expect(account).toContain('<form method="post" action="/billing/portal">')
   })
 
+  it("lets the join page's forms redirect to the stand-in's hosted pages (STRIPE_API_URL)", async () => {
+    const res = await w.t.app.request('/join')
+    const formAction = res.headers.get('content-security-policy')?.match(/form-action ([^;]*)/)?.[1]
+    expect(formAction?.split(' ')).toEqual([
+      "'self'",
+      'https://checkout.stripe.com',
+      'https://billing.stripe.com',
+      new URL(w.standIn.url).origin,
+    ])
+  })
+
   it('is not sold a second subscription: the member is sent to the portal instead', async () => {
     const cookie = await signIn(w.t.app, 'member@example.org')
     const res = await checkout({ tier: 'patron', interval: 'year' }, cookie)

@@ -30,7 +30,7 @@ const day = (unix: number | null) => (unix === null ? '—' : new Date(unix * 10
 function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)} · Stripe stand-in</title>
+<link rel="icon" href="data:,"><title>${esc(title)} · Stripe stand-in</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0;color:#1a1a1a;background:#f6f8fa}
 .banner{background:#ffd33d;color:#1a1a1a;font-weight:700;text-align:center;padding:.6rem 1rem}
