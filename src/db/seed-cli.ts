@@ -4,13 +4,9 @@
  * `npm start` does, and migrates it first. PGlite allows one process at a time: stop the server
  * before seeding its DATA_DIR. Development only: faker is a devDependency.
  */
-import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config'
-import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './client'
-import { migratePgliteClient, migratePostgresUrl } from './migrate'
-import { openPglite } from './pglite'
+import { openCliDatabase, type CliDatabase } from './cli-database'
 import { seedSupporters } from './seed'
 
 const MAX_SUPPORTERS = 1_000_000
@@ -62,23 +58,10 @@ function parse(argv: string[]): { supporters: number; seed: number } {
   }
 }
 
-async function open(): Promise<DatabaseHandle & { label: string }> {
-  const config = loadConfig(process.env)
-  if (config.DATABASE_URL) {
-    await migratePostgresUrl(config.DATABASE_URL)
-    return { ...connectPostgres(config.DATABASE_URL, { max: 1 }), label: describePostgresUrl(config.DATABASE_URL) }
-  }
-  const dir = resolve(config.DATA_DIR, 'pglite')
-  mkdirSync(dir, { recursive: true })
-  const handle = await openPglite(dir)
-  await migratePgliteClient(handle.client)
-  return { ...handle, label: `embedded PGlite at ${dir}` }
-}
-
 const options = parse(process.argv.slice(2))
-let database: (DatabaseHandle & { label: string }) | undefined
+let database: CliDatabase | undefined
 try {
-  database = await open()
+  database = await openCliDatabase(loadConfig(process.env), { max: 1 })
   console.log(`Seeding ${options.supporters.toLocaleString('en-US')} supporters into ${database.label}`)
   const made = await seedSupporters(database.db, {
     supporters: options.supporters,

@@ -6,13 +6,10 @@
  * Uses DATABASE_URL, or the embedded PGlite database under DATA_DIR (stop
  * `npm start` first: PGlite allows one process at a time).
  */
-import { mkdirSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config'
-import { connectPostgres, describePostgresUrl, type DatabaseHandle } from '../db/client'
-import { migratePgliteClient, migratePostgresUrl } from '../db/migrate'
-import { openPglite } from '../db/pglite'
+import { openCliDatabase } from '../db/cli-database'
 import { AppError } from '../http/errors'
 import { createServices, systemClock } from '../services'
 import { sendInvitations } from './invitations'
@@ -57,18 +54,6 @@ function readMapping(path: string | undefined): TierMapping {
   return value as TierMapping
 }
 
-async function open(config: Config): Promise<DatabaseHandle & { label: string }> {
-  if (config.DATABASE_URL) {
-    await migratePostgresUrl(config.DATABASE_URL)
-    return { ...connectPostgres(config.DATABASE_URL, { max: 2 }), label: describePostgresUrl(config.DATABASE_URL) }
-  }
-  const dir = resolve(config.DATA_DIR, 'pglite')
-  mkdirSync(dir, { recursive: true })
-  const handle = await openPglite(dir)
-  await migratePgliteClient(handle.client)
-  return { ...handle, label: `embedded PGlite at ${dir}` }
-}
-
 let config: Config
 try {
   config = loadConfig(process.env)
@@ -83,7 +68,7 @@ try {
   fail(`Could not read ${file}: ${error instanceof Error ? error.message : String(error)}`, 2)
 }
 
-const database = await open(config)
+const database = await openCliDatabase(config, { max: 2 })
 try {
   const parsed = (() => {
     try {
