@@ -255,17 +255,36 @@ describe.runIf(hasChromium)('journeys in a real browser', () => {
     await shot(page, 'mobile-light-join-signed-out')
     expect(problems).toEqual([])
 
-    // The keyboard alone: tab to the address, type it, press Enter.
-    await page.goto(`${app.url}/auth/sign-in`)
-    let focused = ''
-    for (let i = 0; i < 15 && focused !== 'email'; i++) {
-      await page.keyboard.press('Tab')
-      focused = await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name ?? '')
+    // The keyboard alone, with a focus ring to see where one is: sign in, then start joining a tier.
+    const tabTo = async (wanted: (el: { name: string; text: string }) => boolean, limit = 30) => {
+      for (let i = 0; i < limit; i++) {
+        await page.keyboard.press('Tab')
+        const active = await page.evaluate(() => {
+          const el = document.activeElement as HTMLInputElement | null
+          const style = el ? getComputedStyle(el) : null
+          return {
+            name: el?.name ?? '',
+            text: el?.textContent?.trim() ?? '',
+            ring: !!style && style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0,
+          }
+        })
+        if (wanted(active)) return active
+      }
+      throw new Error('the keyboard never reached the field')
     }
-    expect(focused).toBe('email')
+    await page.goto(`${app.url}/auth/sign-in`)
+    expect((await tabTo((el) => el.name === 'email')).ring).toBe(true)
     await page.keyboard.type('keyboard@journeys.example')
     await page.keyboard.press('Enter')
     await page.getByRole('heading', { name: 'Check your e-mail' }).waitFor()
+
+    await page.goto(`${app.url}/join`)
+    await tabTo((el) => el.name === 'email')
+    await page.keyboard.type('keyboard@journeys.example')
+    const button = await tabTo((el) => el.text.endsWith('a month'))
+    expect(button.ring).toBe(true)
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Subscribe' }).waitFor()
     await signedOut.close()
   })
 })
