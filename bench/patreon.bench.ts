@@ -124,7 +124,7 @@ export default {
             `the re-import found ${again.counts.unchanged} unchanged. COPY loaded ${copied} rows.`,
         )
         ctx.note(
-          'The commit writes, in one transaction and batches of 1,000: the accounts (users), the names, the ' +
+          'The commit writes, in one transaction and batches of 5,000 rows (each batch one JSON parameter per statement, unpacked by json_to_recordset; rows carry account ids, so no statement looks accounts up by e-mail): the accounts (users), the names, the ' +
             'patreon_members rows, the Patreon memberships (grants), and the audit entry; triggers mark every touched ' +
             "account for the supporter list. COPY writes the same rows' stored fields into one table with no index, " +
             `no trigger and no account matching. Ratio: commit ÷ COPY = ${(commitMs / copyMs).toFixed(1)}.`,

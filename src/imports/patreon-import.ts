@@ -3,7 +3,7 @@ import type { SessionUser } from '../auth/sessions'
 import { audit } from '../admin/audit'
 import { LIVE_STATUSES } from '../billing/membership'
 import type { Config } from '../config'
-import type { Database } from '../db/client'
+import { rowsOf, type Database } from '../db/client'
 import { grants, importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
@@ -191,97 +191,143 @@ export async function commitImport(
       `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected (first: line ${plan.rejected[0]!.line}, ${plan.rejected[0]!.reason}). Fix the file or the tier mapping and try again.`,
     )
   }
+  try {
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < plan.planned.length; i += BATCH) {
+        await commitBatch(tx, plan.planned.slice(i, i + BATCH), now, actor, adminEmails)
+      }
+      await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
+    })
+  } catch (error) {
+    // An account deleted between the preview and the commit: the plan no longer holds.
+    if (isForeignKeyViolation(error)) {
+      throw new AppError(
+        'conflict',
+        'Nothing was imported: accounts changed while the import was being prepared. Preview the file again.',
+      )
+    }
+    throw error
+  }
+  return plan.counts
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | null
+  return e?.code === '23503' || e?.cause?.code === '23503'
+}
+
+/**
+ * One batch's writes. Rows carry account ids, not e-mails: the plan knows the existing accounts, new
+ * ones get their ids here, so no statement has to find accounts by e-mail again. An address that
+ * signed up since the plan keeps its account; an account deleted since then fails a foreign key,
+ * and with it the transaction.
+ */
+async function commitBatch(
+  tx: Database,
+  chunk: PlannedRow[],
+  now: Date,
+  actor: Pick<SessionUser, 'id' | 'email'> | null,
+  adminEmails: string[],
+) {
   const at = sql`${now.toISOString()}::timestamptz`
   const iso = (d: Date | null) => (d ? d.toISOString() : null)
-  await db.transaction(async (tx) => {
-    for (let i = 0; i < plan.planned.length; i += BATCH) {
-      const chunk = plan.planned.slice(i, i + BATCH)
-      const fresh = chunk
-        .filter((p) => p.userId === null)
-        .map((p) => ({
-          id: randomId(),
-          email: p.row.email,
-          name: p.row.name,
-          role: adminEmails.includes(p.row.email) ? 'admin' : 'reader',
-        }))
-      if (fresh.length > 0) {
-        await tx.execute(sql`insert into ${users} (id, email, name, role, created_at, updated_at)
-          select r.id, r.email, r.name, r.role, ${at}, ${at}
-          from json_to_recordset(${json(fresh)}) as r(id text, email text, name text, role text)
-          on conflict (email) do nothing`)
-      }
-      // A name from Patreon fills an empty one; it never overwrites what the reader gave.
-      const named = chunk
-        .filter((p) => p.userId !== null && p.row.name)
-        .map((p) => ({ email: p.row.email, name: p.row.name }))
-      if (named.length > 0) {
-        await tx.execute(sql`update ${users} set name = r.name, updated_at = ${at}
-          from json_to_recordset(${json(named)}) as r(email text, name text)
-          where ${users.email} = r.email and ${users.name} is null`)
-      }
-      const members = chunk.map((p) => ({
-        email: p.row.email,
-        patreon_user_id: p.row.patreonUserId,
-        status: p.row.status,
-        patreon_tier: p.row.tier,
-        tier_id: p.tierId,
-        pledge_amount: p.row.pledgeAmount,
-        lifetime_amount: p.row.lifetimeAmount,
-        currency: p.row.currency,
-        charge_frequency: p.row.chargeFrequency,
-        patron_since: iso(p.row.patronSince),
-        last_charge_at: iso(p.row.lastChargeDate),
-        next_charge_at: iso(p.row.nextChargeDate),
-        access_expires_at: iso(p.row.accessExpiration),
-      }))
-      await tx.execute(sql`insert into ${patreonMembers} (user_id, patreon_user_id, status, patreon_tier, tier_id,
-          pledge_amount, lifetime_amount, currency, charge_frequency, patron_since, last_charge_at, next_charge_at,
-          access_expires_at, imported_at, updated_at)
-        select u.id, r.patreon_user_id, r.status, r.patreon_tier, r.tier_id, r.pledge_amount, r.lifetime_amount,
-          r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at, ${at}, ${at}
-        from json_to_recordset(${json(members)}) as r(email text, patreon_user_id text, status text, patreon_tier text,
-          tier_id text, pledge_amount integer, lifetime_amount integer, currency text, charge_frequency text,
-          patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz)
-        join ${users} u on u.email = r.email
-        on conflict (user_id) do update set
-          patreon_user_id = excluded.patreon_user_id, status = excluded.status, patreon_tier = excluded.patreon_tier,
-          tier_id = excluded.tier_id, pledge_amount = excluded.pledge_amount, lifetime_amount = excluded.lifetime_amount,
-          currency = excluded.currency, charge_frequency = excluded.charge_frequency, patron_since = excluded.patron_since,
-          last_charge_at = excluded.last_charge_at, next_charge_at = excluded.next_charge_at,
-          access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at`)
-      const granted = chunk
-        .filter((p) => p.grant)
-        .map((p) => ({
-          id: randomId(),
-          email: p.row.email,
-          tier_id: p.grant!.tierId,
-          starts_at: iso(p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now),
-          ends_at: iso(p.grant!.endsAt),
-          note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
-        }))
-      if (granted.length > 0) {
-        await tx.execute(sql`insert into ${grants} (id, user_id, source, tier_id, starts_at, ends_at, note, granted_by,
-            created_at, updated_at)
-          select r.id, u.id, 'patreon', r.tier_id, r.starts_at, r.ends_at, r.note, ${actor?.id ?? null}::text, ${at}, ${at}
-          from json_to_recordset(${json(granted)}) as r(id text, email text, tier_id text, starts_at timestamptz,
-            ends_at timestamptz, note text)
-          join ${users} u on u.email = r.email
-          on conflict (user_id) where source = 'patreon' do update set
-            tier_id = excluded.tier_id, ends_at = excluded.ends_at, note = excluded.note, revoked_at = null,
-            updated_at = excluded.updated_at`)
-      }
-      // A newer export that no longer grants anything ends an earlier Patreon membership now.
-      const ended = chunk.filter((p) => !p.grant).map((p) => p.row.email)
-      if (ended.length > 0) {
-        await tx.execute(sql`update ${grants} g set ends_at = ${at}, updated_at = ${at}
-          from ${users} u, json_array_elements_text(${json(ended)}) as e(email)
-          where u.email = e.email and g.user_id = u.id and g.source = 'patreon'
-            and (g.ends_at is null or g.ends_at > ${at})`)
+  const ids = new Map<PlannedRow, string>()
+  const fresh = chunk
+    .filter((p) => p.userId === null)
+    .map((p) => {
+      const id = randomId()
+      ids.set(p, id)
+      return { id, email: p.row.email, name: p.row.name, role: adminEmails.includes(p.row.email) ? 'admin' : 'reader' }
+    })
+  const idOf = (p: PlannedRow) => p.userId ?? ids.get(p)!
+  if (fresh.length > 0) {
+    const made = await rowsOf<{ email: string }>(
+      tx,
+      sql`insert into ${users} (id, email, name, role, created_at, updated_at)
+        select r.id, r.email, r.name, r.role, ${at}, ${at}
+        from json_to_recordset(${json(fresh)}) as r(id text, email text, name text, role text)
+        on conflict (email) do nothing
+        returning email`,
+    )
+    if (made.length !== fresh.length) {
+      // Someone signed up with one of these addresses since the plan: use their account.
+      const createdHere = new Set(made.map((m) => m.email))
+      const others = fresh.filter((f) => !createdHere.has(f.email)).map((f) => f.email)
+      const found = await tx
+        .select({ id: users.id, email: users.email })
+        .from(users)
+        .where(inArray(users.email, others))
+      const idByEmail = new Map(found.map((f) => [f.email, f.id]))
+      for (const p of chunk) {
+        const id = p.userId === null ? idByEmail.get(p.row.email) : undefined
+        if (id) ids.set(p, id)
       }
     }
-    await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
-  })
-  return plan.counts
+  }
+  // A name from Patreon fills an empty one; it never overwrites what the reader gave.
+  const named = chunk.filter((p) => p.userId !== null && p.row.name).map((p) => ({ id: p.userId, name: p.row.name }))
+  if (named.length > 0) {
+    await tx.execute(sql`update ${users} set name = r.name, updated_at = ${at}
+      from json_to_recordset(${json(named)}) as r(id text, name text)
+      where ${users.id} = r.id and ${users.name} is null`)
+  }
+  const members = chunk.map((p) => ({
+    user_id: idOf(p),
+    patreon_user_id: p.row.patreonUserId,
+    status: p.row.status,
+    patreon_tier: p.row.tier,
+    tier_id: p.tierId,
+    pledge_amount: p.row.pledgeAmount,
+    lifetime_amount: p.row.lifetimeAmount,
+    currency: p.row.currency,
+    charge_frequency: p.row.chargeFrequency,
+    patron_since: iso(p.row.patronSince),
+    last_charge_at: iso(p.row.lastChargeDate),
+    next_charge_at: iso(p.row.nextChargeDate),
+    access_expires_at: iso(p.row.accessExpiration),
+  }))
+  await tx.execute(sql`insert into ${patreonMembers} (user_id, patreon_user_id, status, patreon_tier, tier_id,
+      pledge_amount, lifetime_amount, currency, charge_frequency, patron_since, last_charge_at, next_charge_at,
+      access_expires_at, imported_at, updated_at)
+    select r.user_id, r.patreon_user_id, r.status, r.patreon_tier, r.tier_id, r.pledge_amount, r.lifetime_amount,
+      r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at, ${at}, ${at}
+    from json_to_recordset(${json(members)}) as r(user_id text, patreon_user_id text, status text, patreon_tier text,
+      tier_id text, pledge_amount integer, lifetime_amount integer, currency text, charge_frequency text,
+      patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz)
+    on conflict (user_id) do update set
+      patreon_user_id = excluded.patreon_user_id, status = excluded.status, patreon_tier = excluded.patreon_tier,
+      tier_id = excluded.tier_id, pledge_amount = excluded.pledge_amount, lifetime_amount = excluded.lifetime_amount,
+      currency = excluded.currency, charge_frequency = excluded.charge_frequency, patron_since = excluded.patron_since,
+      last_charge_at = excluded.last_charge_at, next_charge_at = excluded.next_charge_at,
+      access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at`)
+  const granted = chunk
+    .filter((p) => p.grant)
+    .map((p) => ({
+      id: randomId(),
+      user_id: idOf(p),
+      tier_id: p.grant!.tierId,
+      starts_at: iso(p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now),
+      ends_at: iso(p.grant!.endsAt),
+      note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
+    }))
+  if (granted.length > 0) {
+    await tx.execute(sql`insert into ${grants} (id, user_id, source, tier_id, starts_at, ends_at, note, granted_by,
+        created_at, updated_at)
+      select r.id, r.user_id, 'patreon', r.tier_id, r.starts_at, r.ends_at, r.note, ${actor?.id ?? null}::text, ${at}, ${at}
+      from json_to_recordset(${json(granted)}) as r(id text, user_id text, tier_id text, starts_at timestamptz,
+        ends_at timestamptz, note text)
+      on conflict (user_id) where source = 'patreon' do update set
+        tier_id = excluded.tier_id, ends_at = excluded.ends_at, note = excluded.note, revoked_at = null,
+        updated_at = excluded.updated_at`)
+  }
+  // A newer export that no longer grants anything ends an earlier Patreon membership now. Only accounts
+  // that existed before this import can have one.
+  const ended = chunk.filter((p) => !p.grant && p.userId !== null).map((p) => p.userId)
+  if (ended.length > 0) {
+    await tx.execute(sql`update ${grants} g set ends_at = ${at}, updated_at = ${at}
+      from json_array_elements_text(${json(ended)}) as e(user_id)
+      where g.user_id = e.user_id and g.source = 'patreon' and (g.ends_at is null or g.ends_at > ${at})`)
+  }
 }
 
 // ---------------------------------------------------------------- previews awaiting confirmation

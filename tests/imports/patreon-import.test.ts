@@ -7,6 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { loadEntitlements } from '../../src/billing/entitlements'
 import { rowsOf } from '../../src/db/client'
 import { auditLog, grants, patreonMembers, supporters, users } from '../../src/db/schema'
+import { AppError } from '../../src/http/errors'
+import { parsePatreonCsv } from '../../src/imports/patreon-csv'
+import { commitImport, planImport } from '../../src/imports/patreon-import'
 import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -192,6 +195,35 @@ describe('the import', () => {
     }
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(before)
     expect(await userByEmail('ada@halfway.example')).toBeUndefined()
+  })
+
+  it('an address that signs up after the plan keeps its account; an account deleted after it stops the import (409)', async () => {
+    const { config, clock } = w.t.services
+    const csv = fixture('current.csv').toString('utf8').replaceAll('@example.com', '@race.example')
+    const parsed = parsePatreonCsv(new TextEncoder().encode(csv))
+    const before = { users: await countOf('users'), members: await countOf('patreon_members') }
+
+    // A reader signs up with one of the file's addresses after the preview.
+    const plan = await planImport(db(), config, parsed.rows, parsed.rejected, MAPPING, clock.now())
+    await signIn(w.t.app, 'ada@race.example')
+    const ada = await userByEmail('ada@race.example')
+    await commitImport(db(), plan, clock.now(), null, [])
+    // One account per new address, Ada's being the one she made herself.
+    expect(await countOf('users')).toBe(before.users + plan.planned.filter((p) => p.userId === null).length)
+    const [member] = await db().select().from(patreonMembers).where(eq(patreonMembers.userId, ada!.id))
+    expect(member?.status).toBe('active')
+
+    // The next export is planned against Ada's account, which is then deleted: nothing of it is written.
+    const newer = csv.replaceAll('@race.example', '@race2.example').replace('ada@race2.example', 'ada@race.example')
+    const next = parsePatreonCsv(new TextEncoder().encode(newer))
+    const replanned = await planImport(db(), config, next.rows, next.rejected, MAPPING, clock.now())
+    await db().delete(users).where(eq(users.id, ada!.id))
+    const counted = { users: await countOf('users'), members: await countOf('patreon_members') }
+    const gone = await commitImport(db(), replanned, clock.now(), null, []).catch((error: unknown) => error)
+    expect(gone).toBeInstanceOf(AppError)
+    expect(gone).toMatchObject({ code: 'conflict', message: expect.stringContaining('Preview the file again') })
+    expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(counted)
+    expect(await userByEmail('alan@race2.example')).toBeUndefined()
   })
 
   it('never stores the address, phone, Discord, Twitter or "Additional Details" columns anywhere', async () => {
