@@ -218,37 +218,87 @@ function decodeCursor(cursor: string): [string | null, string] {
   throw new AppError('validation_failed', 'The page cursor is not valid: start again from the first page.')
 }
 
-/** One page of rows after `query.cursor`, in the requested order. */
-export async function listSupporters(
-  db: Database,
-  query: ListQuery,
-  now: Date,
-): Promise<{ rows: SupporterRow[]; nextCursor: string | null }> {
+/** The columns of a list row, from a relation aliased `s` (the table, or the searched rows). */
+function rowColumns(query: ListQuery, now: Date): SQL {
+  return sql`s.user_id, s.email, s.name, ${statusSql(now)} as status, s.source,
+    coalesce(s.tier_id, s.grant_tier_id) as tier_id, s.interval, s.amount, s.currency, s.since,
+    s.lifetime_amount, s.lifetime_currency, s.last_payment_at, s.patreon_status, s.moved_from_patreon,
+    (${sortKey(query.sort)})::text as k1`
+}
+
+/** Rows after `query.cursor`, in the requested order: a condition on the sort key and the user id. */
+function afterCursor(query: ListQuery): SQL {
+  if (!query.cursor) return sql`true`
   const order = ORDER[query.sort]
-  const where = [whereOf(query, now)]
-  if (query.cursor) {
-    const [k1, id] = decodeCursor(query.cursor)
-    const comparison = sql.raw(order.direction === 'desc' ? '<' : '>')
-    where.push(sql`(${sortKey(query.sort)}, s.user_id) ${comparison} (${k1}::${sql.raw(order.type)}, ${id}::text)`)
-  }
-  const direction = sql.raw(order.direction)
-  const rows = await rowsOf<RawRow>(
-    db,
-    sql`select s.user_id, s.email, s.name, ${statusSql(now)} as status, s.source,
-        coalesce(s.tier_id, s.grant_tier_id) as tier_id, s.interval, s.amount, s.currency, s.since,
-        s.lifetime_amount, s.lifetime_currency, s.last_payment_at, s.patreon_status, s.moved_from_patreon,
-        (${sortKey(query.sort)})::text as k1
-      from supporters s
-      where ${sql.join(where, sql` and `)}
-      order by ${orderBy(query.sort, direction)}
-      limit ${query.limit + 1}`,
-  )
+  const [k1, id] = decodeCursor(query.cursor)
+  const comparison = sql.raw(order.direction === 'desc' ? '<' : '>')
+  return sql`(${sortKey(query.sort)}, s.user_id) ${comparison} (${k1}::${sql.raw(order.type)}, ${id}::text)`
+}
+
+function pageOf(rows: RawRow[], query: ListQuery): { rows: SupporterRow[]; nextCursor: string | null } {
   const page = rows.slice(0, query.limit)
   const last = page.at(-1)
   return {
     rows: page.map(toRow),
     nextCursor: rows.length > query.limit && last ? encodeCursor(last.k1, last.user_id) : null,
   }
+}
+
+/** One page of rows after `query.cursor`, in the requested order. */
+export async function listSupporters(
+  db: Database,
+  query: ListQuery,
+  now: Date,
+): Promise<{ rows: SupporterRow[]; nextCursor: string | null }> {
+  const direction = sql.raw(ORDER[query.sort].direction)
+  const rows = await rowsOf<RawRow>(
+    db,
+    sql`select ${rowColumns(query, now)}
+      from supporters s
+      where ${whereOf(query, now)} and ${afterCursor(query)}
+      order by ${orderBy(query.sort, direction)}
+      limit ${query.limit + 1}`,
+  )
+  return pageOf(rows, query)
+}
+
+/** Search terms this long use the trigram indexes, and so match a small part of the table. */
+const INDEXED_SEARCH = 3
+
+/**
+ * A page and the count for its filter, as the list page and API show them. With a search term the
+ * trigram search is the costly part, so it runs once: the matching rows are kept (few, for a term
+ * of three or more characters) and both the count and the page are taken from them, in one
+ * statement. Without one, the page walks a sort index and stops early, and the count is a query of
+ * its own, run alongside it.
+ */
+export async function supporterPage(
+  db: Database,
+  query: ListQuery,
+  now: Date,
+): Promise<{ rows: SupporterRow[]; nextCursor: string | null; count: number }> {
+  if (!query.q || query.q.length < INDEXED_SEARCH) {
+    const [list, count] = await Promise.all([listSupporters(db, query, now), countSupporters(db, query, now)])
+    return { ...list, count }
+  }
+  const direction = sql.raw(ORDER[query.sort].direction)
+  // `left join … on true` keeps one row, holding the count, when the page itself is empty.
+  const rows = await rowsOf<RawRow & { total: number | string; sk: unknown }>(
+    db,
+    sql`with matched as materialized (select * from supporters s where ${whereOf(query, now)}),
+      page as (
+        select ${rowColumns(query, now)}, ${sortKey(query.sort)} as sk
+        from matched s
+        where ${afterCursor(query)}
+        order by ${orderBy(query.sort, direction)}
+        limit ${query.limit + 1}
+      )
+      select (select count(*) from matched) as total, page.*
+      from (select 1) as one left join page on true
+      order by page.sk ${direction}, page.user_id ${direction}`,
+  )
+  const count = Number(rows[0]?.total ?? 0)
+  return { ...pageOf(rows[0]?.user_id === null || rows[0]?.user_id === undefined ? [] : rows, query), count }
 }
 
 /** The first sort key; indexed as an expression (drizzle/0006_supporters.sql). */

@@ -16,7 +16,7 @@ import {
   allSupporters,
   countSupporters,
   filterOf,
-  listSupporters,
+  supporterPage,
   parseListQuery,
   refreshSupporters,
   stripeDashboardUrl,
@@ -68,11 +68,8 @@ supporters.get('/admin/supporters', async (c) => {
   }
   const now = clock.now()
   await refreshSupporters(db)
-  const [list, count, tierList] = await Promise.all([
-    listSupporters(db, query, now),
-    countSupporters(db, query, now),
-    tierChoices(c),
-  ])
+  const [list, tierList] = await Promise.all([supporterPage(db, query, now), tierChoices(c)])
+  const count = list.count
   return page(
     c,
     'Supporters',
@@ -94,8 +91,8 @@ supporters.get('/api/admin/supporters', async (c) => {
   const query = parseListQuery(c.req.query())
   const now = clock.now()
   await refreshSupporters(db)
-  const [list, count] = await Promise.all([listSupporters(db, query, now), countSupporters(db, query, now)])
-  return c.json({ supporters: list.rows, count, nextCursor: list.nextCursor })
+  const list = await supporterPage(db, query, now)
+  return c.json({ supporters: list.rows, count: list.count, nextCursor: list.nextCursor })
 })
 
 const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [

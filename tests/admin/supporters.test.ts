@@ -111,6 +111,32 @@ describe('the supporter list', () => {
     expect(byLifetime.supporters[0].email).toBe('yearly@dash.example')
   })
 
+  it('a searched list (one statement for page and count) pages like the plain one, with the count on every page', async () => {
+    const term = 'dash.example' // long enough for the trigram search; every fixture address has it
+    const everyone = (await list({ q: term, limit: '100' })).supporters.map((s: { userId: string }) => s.userId)
+    expect(everyone.length).toBeGreaterThan(4)
+    for (const sort of ['since', 'lifetime', 'name']) {
+      const plain: string[] = []
+      let cursor: string | undefined
+      do {
+        const page = await list({ sort, limit: '2', ...(cursor ? { cursor } : {}) })
+        plain.push(...page.supporters.map((s: { userId: string }) => s.userId))
+        cursor = page.nextCursor ?? undefined
+      } while (cursor)
+      const searched: string[] = []
+      cursor = undefined
+      do {
+        const page = await list({ q: term, sort, limit: '2', ...(cursor ? { cursor } : {}) })
+        expect(page.count).toBe(everyone.length)
+        searched.push(...page.supporters.map((s: { userId: string }) => s.userId))
+        cursor = page.nextCursor ?? undefined
+      } while (cursor)
+      // The same order as the unsearched list, keeping only the matching rows.
+      expect(searched).toEqual(plain.filter((id) => everyone.includes(id)))
+    }
+    expect(await list({ q: 'nobody-matches-this' })).toMatchObject({ supporters: [], count: 0, nextCursor: null })
+  })
+
   it('refuses bad parameters with 422 and a message', async () => {
     for (const [query, message] of [
       [
