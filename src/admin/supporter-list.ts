@@ -297,8 +297,13 @@ export async function supporterPage(
       from (select 1) as one left join page on true
       order by page.sk ${direction}, page.user_id ${direction}`,
   )
-  const count = Number(rows[0]?.total ?? 0)
-  return { ...pageOf(rows[0]?.user_id === null || rows[0]?.user_id === undefined ? [] : rows, query), count }
+  return {
+    ...pageOf(
+      rows.filter((r) => r.user_id !== null),
+      query,
+    ),
+    count: Number(rows[0]?.total ?? 0),
+  }
 }
 
 /** The first sort key; indexed as an expression (drizzle/0006_supporters.sql). */

@@ -12,6 +12,7 @@ import {
   launchBrowser,
   layoutProblems,
   shot,
+  signInLink,
   signInThroughPages,
   startApp,
   type Browser,
@@ -63,7 +64,6 @@ describe.runIf(hasChromium)('journeys in a real browser', () => {
     await shot(page, '1-sign-in')
     await page.getByRole('button', { name: 'Send me a sign-in link' }).click()
     await page.getByRole('heading', { name: 'Check your e-mail' }).waitFor()
-    const { signInLink } = await import('./harness')
     await page.goto(await signInLink(app.url, READER))
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.waitForURL(`${app.url}${ARTICLE}`)
