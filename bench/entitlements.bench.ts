@@ -144,7 +144,7 @@ async function makeSupporter(sql: postgres.Sql): Promise<string> {
   await sql`insert into users (id, email, role, created_at, updated_at) values (${userId}, 'bench@example.org', 'reader', ${now}, ${now})`
   await sql`insert into stripe_customers (customer_id, user_id, created_at) values ('cus_bench', ${userId}, ${now})`
   await sql`insert into subscriptions (id, customer_id, tier_id, price_id, interval, amount, currency, status,
-      cancel_at_period_end, current_period_end, stripe_created_at, fetched_at, updated_at)
+      cancel_at_period_end, current_period_end, stripe_created_at, snapshot_at, updated_at)
     values ('sub_bench', 'cus_bench', 'bench-tier', 'price_bench', 'month', 500, 'usd', 'active', false, ${later}, ${now}, ${now}, ${now})`
   await sql`insert into payments (id, kind, customer_id, amount, currency, occurred_at)
     values ('pi_bench', 'donation', 'cus_bench', 1500, 'usd', ${now})`

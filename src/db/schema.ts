@@ -160,8 +160,8 @@ export const stripeCustomers = pgTable(
 )
 
 /**
- * Masthead's copy of each subscription, always overwritten with Stripe's
- * latest state (re-fetched on every event), so delivery order cannot matter.
+ * Masthead's copy of each subscription: the most recent state Stripe has
+ * sent or been asked for, so delivery order cannot matter (snapshot_at).
  */
 export const subscriptions = pgTable(
   'subscriptions',
@@ -184,10 +184,14 @@ export const subscriptions = pgTable(
     /** The failed invoice the member was told about, so they are told once. */
     notifiedInvoiceId: text('notified_invoice_id'),
     /**
-     * When the stored state was asked of Stripe. Two deliveries for one
-     * subscription may commit in either order; the later read wins.
+     * The Stripe second the stored state is from: the `created` of the event
+     * whose snapshot it is, or of the event that prompted a re-fetch. A later
+     * second replaces it; a snapshot of the same second is settled by asking
+     * Stripe (src/billing/events/subscription-sync.ts).
      */
-    fetchedAt: timestamptz('fetched_at').notNull(),
+    snapshotAt: timestamptz('snapshot_at').notNull(),
+    /** Set when the stored state was re-fetched from Stripe: of two reads for one second, the later one wins. */
+    fetchedAt: timestamptz('fetched_at'),
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [index('subscriptions_customer_id_idx').on(t.customerId)],

@@ -303,7 +303,7 @@ class Generator {
       endedAt,
       stripeCreatedAt: created,
       pastDueSince,
-      fetchedAt: now,
+      snapshotAt: now,
       updatedAt: now,
     })
     for (let n = Math.max(0, paid - MAX_PAYMENTS); n < paid; n++) {

@@ -4,7 +4,7 @@ import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
 import { membershipOf } from '../../src/billing/membership'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
-import { signIn } from '../helpers/auth'
+import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Events are only recorded by the stand-in; each test delivers them itself.
@@ -14,18 +14,47 @@ async function deliverAll(events: Stripe.Event[]) {
   for (const event of events) expect((await w.deliver(event)).status).toBe(200)
 }
 
-/** A member's whole life, as Stripe reports it: checkout → paid → failed → recovered → cancel at period end → ended. */
-async function lifecycle(email: string) {
+/**
+ * A member's whole life, as Stripe reports it: checkout → paid → failed → recovered → cancel at period end → ended.
+ * By default it all happens within one second, so every subscription snapshot after the first shares a second with
+ * the stored one; with `secondsApart`, a second passes between steps, as it would with Stripe.
+ */
+async function lifecycle(email: string, { secondsApart = false } = {}) {
   const cookie = await signIn(w.t.app, email)
   const start = w.standIn.events().length
   const sessionId = await startTierCheckout(w, cookie, 'patron', 'month')
-  await w.standIn.completeCheckout(sessionId)
-  const subscriptionId = (await w.stripe.checkout.sessions.retrieve(sessionId)).subscription as string
-  await w.standIn.failPayment(subscriptionId)
-  await w.standIn.recoverPayment(subscriptionId)
-  await w.standIn.setCancelAtPeriodEnd(subscriptionId, true)
-  await w.standIn.endSubscription(subscriptionId)
-  return { cookie, subscriptionId, events: w.standIn.events().slice(start) }
+  let elapsed = 0
+  const step = async (action: () => Promise<unknown>) => {
+    await action()
+    if (secondsApart) (w.clock.advance(1000), (elapsed += 1000))
+  }
+  try {
+    await step(() => w.standIn.completeCheckout(sessionId))
+    const subscriptionId = (await w.stripe.checkout.sessions.retrieve(sessionId)).subscription as string
+    await step(() => w.standIn.failPayment(subscriptionId))
+    await step(() => w.standIn.recoverPayment(subscriptionId))
+    await step(() => w.standIn.setCancelAtPeriodEnd(subscriptionId, true))
+    await step(() => w.standIn.endSubscription(subscriptionId))
+    return { cookie, subscriptionId, events: w.standIn.events().slice(start) }
+  } finally {
+    w.clock.advance(-elapsed)
+  }
+}
+
+/** Counts the app's reads of subscriptions from Stripe while `run` runs. */
+async function countingReads<T>(run: () => Promise<T>): Promise<{ result: T; reads: number }> {
+  const stripe = w.t.services.stripe!
+  const original = stripe.subscriptions.retrieve
+  let reads = 0
+  stripe.subscriptions.retrieve = ((...args: Parameters<typeof original>) => {
+    reads += 1
+    return original.apply(stripe.subscriptions, args)
+  }) as typeof original
+  try {
+    return { result: await run(), reads }
+  } finally {
+    stripe.subscriptions.retrieve = original
+  }
 }
 
 describe('webhook signatures', () => {
@@ -92,6 +121,75 @@ describe('the lifecycle', () => {
       ),
       { numRuns: 25 },
     )
+  })
+})
+
+describe('ordering by the events’ own snapshots', () => {
+  it('a second apart, every order ends in the same state and Stripe is never asked (property test)', async () => {
+    const { events } = await lifecycle('seconds-apart@example.org', { secondsApart: true })
+    await w.reset()
+    const inOrder = await countingReads(() => deliverAll(events))
+    expect(inOrder.reads).toBe(0)
+    const expected = await w.snapshot()
+    expect(expected).toMatchObject({ subscriptions: [{ status: 'canceled', cancelAtPeriodEnd: true }] })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(events, { minLength: events.length }),
+        fc.array(fc.nat({ max: events.length - 1 }), { maxLength: 4 }),
+        async (order, repeats) => {
+          await w.reset()
+          const { reads } = await countingReads(() => deliverAll([...order, ...repeats.map((i) => events[i]!)]))
+          expect(reads).toBe(0)
+          expect(await w.snapshot()).toEqual(expected)
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it('an older snapshot delivered late changes nothing; one from the same second is settled by asking Stripe', async () => {
+    const { subscriptionId, events } = await lifecycle('late@example.org', { secondsApart: true })
+    await w.reset()
+    const changes = events.filter((e) => e.type.startsWith('customer.subscription.'))
+    const last = changes.at(-1)!
+    await deliverAll([last])
+    const stored = async () =>
+      (await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)))[0]
+    expect(await stored()).toMatchObject({ status: 'canceled', fetchedAt: null })
+    const late = await countingReads(() => deliverAll(changes.slice(0, -1)))
+    expect(late.reads).toBe(0)
+    expect(await stored()).toMatchObject({ status: 'canceled', fetchedAt: null })
+
+    // Stripe's `created` counts whole seconds: a second event from the last one's second cannot be ordered by it.
+    const sameSecond = structuredClone(changes[0]!)
+    sameSecond.id = `${sameSecond.id}_again`
+    sameSecond.created = last.created
+    const settled = await countingReads(async () => (await w.deliver(sameSecond)).json())
+    expect(settled).toMatchObject({ result: { outcome: 'processed' }, reads: 1 })
+    expect(await stored()).toMatchObject({ status: 'canceled', fetchedAt: w.clock.now() })
+  })
+
+  it('a failed payment is e-mailed once, whichever of its two events comes first', async () => {
+    for (const first of ['invoice.payment_failed', 'customer.subscription.updated']) {
+      const email = `told-once-${first}@example.org`
+      const cookie = await signIn(w.t.app, email)
+      const sessionId = await startTierCheckout(w, cookie, 'reader', 'month')
+      await w.standIn.completeCheckout(sessionId)
+      const subscriptionId = (await w.stripe.checkout.sessions.retrieve(sessionId)).subscription as string
+      await deliverAll(w.standIn.events().filter((e) => JSON.stringify(e).includes(subscriptionId)))
+      const before = (await lastMailTo(w.t.app, email)).count
+      w.clock.advance(1000)
+      const start = w.standIn.events().length
+      await w.standIn.failPayment(subscriptionId)
+      w.clock.advance(-1000)
+      const failure = w.standIn.events().slice(start)
+      expect(failure.map((e) => e.type).sort()).toEqual(['customer.subscription.updated', 'invoice.payment_failed'])
+      const ordered = [...failure].sort((a, b) => (a.type === first ? -1 : b.type === first ? 1 : 0))
+      await deliverAll([...ordered, ...ordered])
+      const told = await lastMailTo(w.t.app, email)
+      expect(told.count, `${first} first`).toBe(before + 1)
+      expect(told.message?.subject).toBe('Your Masthead membership payment did not go through')
+    }
   })
 })
 
@@ -218,46 +316,61 @@ describe('customers', () => {
 
 describe('a failure while handling an event', () => {
   it('answers 500 so Stripe retries, and leaves nothing behind', async () => {
-    const { events } = await lifecycle('flaky@example.org')
+    const { subscriptionId, events } = await lifecycle('flaky@example.org')
     await w.reset()
-    const event = events.find((e) => e.type === 'invoice.paid')!
+    // Two snapshots from the same second: the second cannot be ordered, so Stripe is asked, and Stripe is down.
+    const [first, second] = events.filter((e) => e.type.startsWith('customer.subscription.'))
+    expect(first!.created).toBe(second!.created)
+    expect((await w.deliver(first!)).status).toBe(200)
+    const before = await w.snapshot()
+    const eventsBefore = await w.t.services.db.select().from(stripeEvents)
     const stripe = w.t.services.stripe!
     const original = stripe.subscriptions.retrieve.bind(stripe.subscriptions)
-    stripe.subscriptions.retrieve = (() => Promise.reject(new Error('network down'))) as typeof original
+    let asked = 0
+    stripe.subscriptions.retrieve = (() => {
+      asked += 1
+      return Promise.reject(new Error('network down'))
+    }) as typeof original
     try {
-      const res = await w.deliver(event)
+      const res = await w.deliver(second!)
       expect(res.status).toBe(500)
     } finally {
       stripe.subscriptions.retrieve = original
     }
-    expect(await w.t.services.db.select().from(stripeEvents)).toEqual([])
-    expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
-    expect((await w.deliver(event)).status).toBe(200)
+    expect(asked).toBe(1)
+    expect(await w.t.services.db.select().from(stripeEvents)).toEqual(eventsBefore)
+    expect(await w.snapshot()).toEqual(before)
+    expect((await w.deliver(second!)).status).toBe(200)
+    const [row] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    expect(row?.fetchedAt, 'settled by a read from Stripe').not.toBeNull()
   })
 
   it('a write failing part-way through an event leaves none of its writes, and a retry succeeds', async () => {
     const { events } = await lifecycle('halfway@example.org')
     await w.reset()
-    // invoice.paid writes the customer link, the subscription and then the payment; the payment write fails.
-    const event = events.find((e) => e.type === 'invoice.paid')!
+    // customer.subscription.created links the customer to the account named in its metadata, then stores the
+    // subscription; the subscription write fails.
+    const event = events.find((e) => e.type === 'customer.subscription.created')!
+    const customerId = (event.data.object as Stripe.Subscription).customer as string
     const { db } = w.t.services
-    const linksBefore = await db.select().from(stripeCustomers)
-    await db.execute(sql`create function refuse_payment() returns trigger language plpgsql as $$
-      begin raise exception 'payments are refused'; end $$`)
+    await db.delete(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
+    await db.execute(sql`create function refuse_subscription() returns trigger language plpgsql as $$
+      begin raise exception 'subscriptions are refused'; end $$`)
     await db.execute(
-      sql`create trigger refuse_payment before insert on payments for each row execute function refuse_payment()`,
+      sql`create trigger refuse_subscription before insert on subscriptions for each row execute function refuse_subscription()`,
     )
     try {
       expect((await w.deliver(event)).status).toBe(500)
     } finally {
-      await db.execute(sql`drop trigger refuse_payment on payments`)
-      await db.execute(sql`drop function refuse_payment()`)
+      await db.execute(sql`drop trigger refuse_subscription on subscriptions`)
+      await db.execute(sql`drop function refuse_subscription()`)
     }
     expect(await db.select().from(stripeEvents)).toEqual([])
-    expect(await db.select().from(stripeCustomers)).toEqual(linksBefore)
+    expect(await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))).toEqual([])
     expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
     expect((await w.deliver(event)).status).toBe(200)
     expect(await db.select().from(stripeEvents)).toHaveLength(1)
-    expect((await w.snapshot()) as { payments: unknown[] }).toMatchObject({ payments: [expect.anything()] })
+    expect(await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))).toHaveLength(1)
+    expect((await w.snapshot()) as { subscriptions: unknown[] }).toMatchObject({ subscriptions: [expect.anything()] })
   })
 })

@@ -70,7 +70,11 @@ export function useBillingWorld(options: { live?: boolean; env?: Record<string, 
       },
       snapshot: async () => {
         const db = t.services.db
-        const subs = (await db.select().from(subscriptions)).map(({ updatedAt: _u, pastDueSince: _p, ...rest }) => rest)
+        // Bookkeeping left out: when rows were written, which snapshot or read they came from, and which
+        // failed invoice a member was told about (told when Masthead saw it past due, which depends on order).
+        const subs = (await db.select().from(subscriptions)).map(
+          ({ updatedAt: _u, pastDueSince: _p, snapshotAt: _s, fetchedAt: _f, notifiedInvoiceId: _n, ...rest }) => rest,
+        )
         const ledger = await db.select().from(payments)
         const sort = <T extends { id: string }>(rows: T[]) => rows.sort((a, b) => a.id.localeCompare(b.id))
         return { subscriptions: sort(subs), payments: sort(ledger) }

@@ -1,51 +1,38 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import type { Database } from '../../db/client'
 import { payments } from '../../db/schema'
 import { isMastheads } from '../stripe'
 import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
-import { fetchSubscription, linkCustomer, storeSubscription, type FetchedSubscription } from './subscription-sync'
-
-interface PreparedCheckout {
-  session: Stripe.Checkout.Session
-  fetched: FetchedSubscription | null
-  customer: Stripe.Customer | Stripe.DeletedCustomer | null
-}
+import { linkCustomer } from './subscription-sync'
 
 /**
- * checkout.session.completed and .async_payment_succeeded. A subscription
- * checkout links the customer to the account (creating the account for a
- * signed-out reader) and stores the subscription; a one-time donation is
- * recorded once the session is paid, never before. The session is taken from
- * the signed event: each of these events carries the session as it was when
- * that step completed, and nothing later changes what it says was paid.
+ * checkout.session.completed and .async_payment_succeeded. The session is
+ * taken from the signed event: each of these events carries the session as
+ * it was when that step completed, and nothing later changes what it says was
+ * paid. The customer is linked to the account that started the checkout, or
+ * else to the account for the e-mail given at checkout, created for a
+ * signed-out reader. A one-time donation is recorded once the session is
+ * paid, never before. A subscription's state is not taken from here: it
+ * comes with Stripe's customer.subscription.* events.
  */
-export const checkoutPaid = (db: Database) =>
-  handler<PreparedCheckout>({
-    async prepare(ctx, event) {
-      const session = event.data.object as Stripe.Checkout.Session
-      if (!isMastheads(session.metadata)) return null
-      const subscriptionId = idOf(session.subscription)
-      const fetched = subscriptionId ? await fetchSubscription(ctx, db, subscriptionId) : null
-      if (session.mode === 'subscription' && !fetched) return null
-      const customerId = idOf(session.customer)
-      const customer = !fetched && customerId ? await ctx.stripe.customers.retrieve(customerId) : null
-      return { session, fetched, customer }
-    },
-    writes(ctx, _event, { session, fetched, customer }) {
-      const customerId = idOf(session.customer)
-      return [
-        ...(customerId
-          ? linkCustomer(ctx, customerId, {
-              userId: session.client_reference_id,
-              customer: fetched?.customer ?? customer,
-            })
-          : []),
-        ...(fetched ? storeSubscription(ctx, fetched) : []),
-        ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
-      ]
-    },
-  })
+export const checkoutPaid = handler<Stripe.Checkout.Session>({
+  prepare: async (_ctx, event) => {
+    const session = event.data.object as Stripe.Checkout.Session
+    return isMastheads(session.metadata) ? session : null
+  },
+  writes(ctx, _event, session) {
+    const customerId = idOf(session.customer)
+    return [
+      ...(customerId
+        ? linkCustomer(ctx, customerId, {
+            userId: session.client_reference_id,
+            email: session.customer_details?.email ?? session.customer_email,
+          })
+        : []),
+      ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
+    ]
+  },
+})
 
 function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Write[] {
   const paymentIntentId = idOf(session.payment_intent)

@@ -29,16 +29,22 @@ export interface Write {
 }
 
 /**
- * One kind of event. `prepare` reads what it needs from Stripe before
- * anything is written (it re-fetches rather than trusting the payload's
- * snapshot) and returns null to ignore the event. `writes` are the event's
- * effects, run as a single statement together with the insert of the event
- * id, so they commit or fail together (see process-event.ts). `after` runs
- * once that statement has committed, only for the delivery that stored it.
+ * One kind of event. `prepare` decides from the signed event (and, only
+ * where the event cannot say, from Stripe: `asksStripe`) what the event means,
+ * and returns null to ignore it. `writes` are the event's effects, run as a
+ * single statement together with the insert of the event id, so they commit
+ * or fail together (see process-event.ts). If that statement fails because
+ * the event's subscription snapshot shares a second with the stored one,
+ * `settle` re-reads the subscription from Stripe and the statement runs once
+ * more with that. `after` runs once the statement has committed, only for
+ * the delivery that stored it.
  */
 export interface EventHandler<Prepared = unknown> {
+  /** prepare calls Stripe: duplicates are turned away before it, not after. */
+  asksStripe?: boolean
   prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
   writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
+  settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
   after?(db: Database, ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
 }
 

@@ -34,6 +34,7 @@ interface PreparedRefund {
  * already in the ledger, or one by a customer linked to an account.
  */
 export const chargeRefunded = handler<PreparedRefund>({
+  asksStripe: true,
   async prepare(ctx, event) {
     const charge = await ctx.stripe.charges.retrieve((event.data.object as Stripe.Charge).id)
     const paymentIntentId = idOf(charge.payment_intent)

@@ -9,10 +9,9 @@ import { subscriptionChanged } from './subscriptions'
 /** The events Masthead acts on, by type; any other type is acknowledged and ignored. */
 export function eventHandlers(db: Database): Partial<Record<Stripe.Event.Type, EventHandler>> {
   const subscription = subscriptionChanged(db)
-  const paid = checkoutPaid(db)
   return {
-    'checkout.session.completed': paid,
-    'checkout.session.async_payment_succeeded': paid,
+    'checkout.session.completed': checkoutPaid,
+    'checkout.session.async_payment_succeeded': checkoutPaid,
     'checkout.session.async_payment_failed': checkoutPaymentFailed,
     'customer.subscription.created': subscription,
     'customer.subscription.updated': subscription,

@@ -6,29 +6,43 @@ import { randomId } from '../../util/random'
 import { isMastheads } from '../stripe'
 import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 
-/** A subscription re-fetched from Stripe, with its customer (for linking a new account). */
-export interface FetchedSubscription {
+/**
+ * A subscription as one source saw it, and how recent that is. An event's
+ * own snapshot is as of the event's `created` second; a re-fetch is as of
+ * the moment Stripe was asked, which is after the event that prompted it.
+ */
+export interface SubscriptionState {
   subscription: Stripe.Subscription
-  customer: Stripe.Customer | Stripe.DeletedCustomer | null
-  /** When it was asked for: Stripe's answer is at least this recent. */
-  fetchedAt: Date
+  /** The Stripe second of the event this state came with, or that prompted the re-fetch. */
+  second: Date
+  /** Set for a re-fetch: when it was asked for (Stripe's answer is at least this recent). */
+  fetchedAt: Date | null
 }
 
 /**
- * Re-fetches a subscription, with its customer in the same call, and decides
- * whether it is Masthead's. Subscriptions to other products on a shared
- * Stripe account are ignored (Ghost PR #20243).
+ * The subscription as the event carries it, if it is Masthead's. Stripe's
+ * snapshot is exact as of the event; storeSubscription keeps whichever state
+ * is from the later second and asks Stripe when two share a second.
+ * Subscriptions to other products on a shared Stripe account are ignored
+ * (Ghost PR #20243).
  */
-export async function fetchSubscription(
+export async function snapshotOf(db: Database, event: Stripe.Event): Promise<SubscriptionState | null> {
+  const subscription = event.data.object as Stripe.Subscription
+  if (!(await isOurs(db, subscription))) return null
+  return { subscription, second: new Date(event.created * 1000), fetchedAt: null }
+}
+
+/** The subscription as Stripe has it now, for an event whose snapshot could not be ordered. */
+export async function refetchSubscription(
   ctx: EventContext,
   db: Database,
+  event: Stripe.Event,
   subscriptionId: string,
-): Promise<FetchedSubscription | null> {
+): Promise<SubscriptionState | null> {
   const fetchedAt = ctx.clock.now()
-  const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId, { expand: ['customer'] })
+  const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId)
   if (!(await isOurs(db, subscription))) return null
-  const customer = typeof subscription.customer === 'string' ? null : subscription.customer
-  return { subscription, customer, fetchedAt }
+  return { subscription, second: new Date(event.created * 1000), fetchedAt }
 }
 
 /** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
@@ -53,7 +67,7 @@ const tierOwnsPrice = (priceId: string) =>
 export function linkCustomer(
   ctx: EventContext,
   customerId: string,
-  hints: { userId?: string | null | undefined; customer?: Stripe.Customer | Stripe.DeletedCustomer | null },
+  hints: { userId?: string | null | undefined; email?: string | null | undefined },
 ): Write[] {
   const now = ts(ctx.now)
   if (hints.userId) {
@@ -68,9 +82,8 @@ export function linkCustomer(
       },
     ]
   }
-  const customer = hints.customer
-  if (!customer || customer.deleted || !customer.email) return []
-  const email = customer.email.trim().toLowerCase()
+  if (!hints.email) return []
+  const email = hints.email.trim().toLowerCase()
   const role = ctx.config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
   const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
   return [
@@ -93,12 +106,19 @@ export function linkCustomer(
 }
 
 /**
- * Overwrites Masthead's copy with the subscription as Stripe had it when it
- * was fetched, unless a later read is already stored (concurrent deliveries
- * for one subscription may commit in either order).
+ * Overwrites Masthead's copy with `state` if it is the more recent: a
+ * snapshot from a later second than the stored one, or a re-fetch for the
+ * same or a later second that was asked for after the stored one. A
+ * snapshot from the same second as the stored state cannot be ordered
+ * (Stripe's `created` counts whole seconds), so the upsert raises
+ * masthead_snapshot_tie, the whole statement fails, and processEvent asks
+ * Stripe instead. Concurrent deliveries meet in the conflict clause, which
+ * sees the latest committed row. Whatever order Stripe delivers in, the
+ * events of the last second decide, and the last of them is settled by a
+ * read from Stripe: the stored state converges to Stripe's.
  */
-export function storeSubscription(ctx: EventContext, fetched: FetchedSubscription): Write[] {
-  const { subscription, fetchedAt } = fetched
+export function storeSubscription(ctx: EventContext, state: SubscriptionState): Write[] {
+  const { subscription, second, fetchedAt } = state
   const item = subscription.items.data[0]
   if (!item) return []
   const price = item.price
@@ -108,16 +128,20 @@ export function storeSubscription(ctx: EventContext, fetched: FetchedSubscriptio
     where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${text(metadataTier)}
     order by (${tiers.id} = ${text(metadataTier)}) limit 1)`
   const endedAt = subscription.ended_at ? new Date(subscription.ended_at * 1000) : null
+  const sameSecond = fetchedAt
+    ? sql`coalesce(${subscriptions}.fetched_at, '-infinity') <= excluded.fetched_at`
+    : sql`masthead_snapshot_tie(excluded.id)`
   return [
     {
       name: 'subscription',
       query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, currency, status,
-          cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, fetched_at, updated_at)
+          cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, snapshot_at, fetched_at,
+          updated_at)
         select ${text(subscription.id)}, ${text(idOf(subscription.customer))}, ${tierId}, ${text(price.id)},
           ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int((price.unit_amount ?? 0) * (item.quantity ?? 1))},
           ${text(price.currency)}, ${text(subscription.status)}, ${bool(subscription.cancel_at_period_end)},
           ${ts(new Date(item.current_period_end * 1000))}, ${ts(endedAt)}, ${ts(new Date(subscription.created * 1000))},
-          ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
+          ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(second)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
         where ${whenStored}
         on conflict (id) do update set
           customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
@@ -127,17 +151,20 @@ export function storeSubscription(ctx: EventContext, fetched: FetchedSubscriptio
           -- The grace period runs from the first time it was seen past due.
           past_due_since = case when excluded.status = 'past_due'
             then coalesce(${subscriptions}.past_due_since, excluded.past_due_since) end,
-          fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
-        where ${subscriptions}.fetched_at <= excluded.fetched_at`,
+          snapshot_at = excluded.snapshot_at, fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
+        where case
+          when ${subscriptions}.snapshot_at < excluded.snapshot_at then true
+          when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
+          else false end`,
     },
   ]
 }
 
-/** What every event about a subscription does: link its customer, then store it. */
-export function applySubscription(ctx: EventContext, fetched: FetchedSubscription): Write[] {
-  const { subscription, customer } = fetched
+/** What every event about a subscription does: link its customer to the account named at checkout, then store it. */
+export function applySubscription(ctx: EventContext, state: SubscriptionState): Write[] {
+  const { subscription } = state
   return [
-    ...linkCustomer(ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id, customer }),
-    ...storeSubscription(ctx, fetched),
+    ...linkCustomer(ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id }),
+    ...storeSubscription(ctx, state),
   ]
 }

@@ -65,6 +65,8 @@ export interface StripeStandIn {
   deleteCustomer(id: string): Promise<void>
   /** Re-signs any payload the way Stripe does; returns the Stripe-Signature header value. */
   sign(payload: string, timestamp?: number): string
+  /** How many API requests it has answered (the hosted pages not counted). */
+  apiRequests(): number
   close(): Promise<void>
 }
 
@@ -79,7 +81,12 @@ export async function startStripeStandIn(options: StandInOptions = {}): Promise<
   let url = ''
   const app = createStandInApp({ store, events, lifecycle, checkout, baseUrl: () => url, secretKey })
 
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server
+  let apiRequests = 0
+  const fetch: typeof app.fetch = (request, ...rest) => {
+    if (new URL(request.url).pathname.startsWith('/v1/')) apiRequests += 1
+    return app.fetch(request, ...rest)
+  }
+  const server = createAdaptorServer({ fetch, hostname: host }) as Server
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, host, () => {
@@ -116,6 +123,7 @@ export async function startStripeStandIn(options: StandInOptions = {}): Promise<
     updateCustomer: (id, fields) => step(() => lifecycle.updateCustomer(id, fields)),
     deleteCustomer: (id) => step(() => lifecycle.deleteCustomer(id)),
     sign: (payload, timestamp) => signPayload(payload, webhookSecret, timestamp ?? store.unix()),
+    apiRequests: () => apiRequests,
     close: async () => {
       await events.idle()
       await new Promise<void>((resolve) => {
