@@ -206,12 +206,20 @@ async function makeWorkload(
     clock.advance(after)
     for (const [i, id] of subscriptionIds.entries()) if (rule(i)) await step(id)
   }
-  await each(30 * DAY_MS, () => true, (id) => standIn.renew(id))
+  await each(
+    30 * DAY_MS,
+    () => true,
+    (id) => standIn.renew(id),
+  )
   await each(DAY_MS, RECOVERS, (id) => standIn.failPayment(id))
   await each(2 * DAY_MS, RECOVERS, (id) => standIn.recoverPayment(id))
   await each(DAY_MS, STAYS_PAST_DUE, (id) => standIn.failPayment(id))
   // Only active subscriptions renew.
-  await each(26 * DAY_MS, (i) => !STAYS_PAST_DUE(i), (id) => standIn.renew(id))
+  await each(
+    26 * DAY_MS,
+    (i) => !STAYS_PAST_DUE(i),
+    (id) => standIn.renew(id),
+  )
   await each(DAY_MS, WAVERS, (id) => standIn.setCancelAtPeriodEnd(id, true))
   await each(DAY_MS, WAVERS, (id) => standIn.setCancelAtPeriodEnd(id, false))
   await each(DAY_MS, CANCELS, (id) => standIn.setCancelAtPeriodEnd(id, true))
