@@ -38,7 +38,7 @@ export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
           select 1 from subscriptions sub join stripe_customers sc on sc.customer_id = sub.customer_id
           where sc.user_id = s.user_id and sub.ended_at > ${at} - interval '30 days' and sub.ended_at <= ${at}
         union all
-          select 1 from grants g where g.user_id = s.user_id
+          select 1 from all_grants g where g.user_id = s.user_id
             and least(coalesce(g.ends_at, 'infinity'), coalesce(g.revoked_at, 'infinity')) > ${at} - interval '30 days'
             and least(coalesce(g.ends_at, 'infinity'), coalesce(g.revoked_at, 'infinity')) <= ${at})) as churned`,
   )
@@ -59,7 +59,7 @@ export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
           from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
           where s.status not in ('incomplete', 'incomplete_expired')
         union all
-        select g.user_id, g.starts_at, least(coalesce(g.ends_at, 'infinity'), coalesce(g.revoked_at, 'infinity')) from grants g)
+        select g.user_id, g.starts_at, least(coalesce(g.ends_at, 'infinity'), coalesce(g.revoked_at, 'infinity')) from all_grants g)
       select months.m as month, count(distinct spans.user_id) as active
       from months left join spans on spans.from_t <= months.m and spans.to_t > months.m
       group by months.m order by months.m`,

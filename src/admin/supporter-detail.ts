@@ -1,8 +1,8 @@
-import { eq, sql } from 'drizzle-orm'
+import { eq, getViewSelectedFields, sql } from 'drizzle-orm'
 import { loadEntitlements, type Entitlements } from '../billing/entitlements'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
-import { grants, stripeCustomers, tiers, users } from '../db/schema'
+import { allGrants, stripeCustomers, tiers, users } from '../db/schema'
 
 export interface TimelineEntry {
   at: Date
@@ -43,10 +43,10 @@ export async function timelineOf(db: Database, userId: string, limit = 300): Pro
       union all
       select g.created_at, g.source || '.granted',
           jsonb_build_object('grantId', g.id, 'tierId', g.tier_id, 'startsAt', g.starts_at, 'endsAt', g.ends_at, 'note', g.note)
-        from grants g where g.user_id = ${userId}
+        from all_grants g where g.user_id = ${userId}
       union all
       select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id)
-        from grants g where g.user_id = ${userId} and g.revoked_at is not null
+        from all_grants g where g.user_id = ${userId} and g.revoked_at is not null
       union all
       select a.at, a.action, a.details || jsonb_build_object('by', a.actor_email)
         from audit_log a where a.subject_user_id = ${userId}
@@ -64,7 +64,7 @@ export interface SupporterDetail {
   user: { id: string; email: string; name: string | null; role: string; createdAt: Date }
   entitlements: Entitlements
   customerIds: string[]
-  grants: (typeof grants.$inferSelect & { tierName: string | null })[]
+  grants: (typeof allGrants.$inferSelect & { tierName: string | null })[]
   timeline: TimelineEntry[]
 }
 
@@ -83,18 +83,18 @@ export async function supporterDetail(
     loadEntitlements(db, userId, now, config),
     db.select({ id: stripeCustomers.customerId }).from(stripeCustomers).where(eq(stripeCustomers.userId, userId)),
     db
-      .select({ grant: grants, tierName: tiers.name })
-      .from(grants)
-      .leftJoin(tiers, eq(tiers.id, grants.tierId))
-      .where(eq(grants.userId, userId))
-      .orderBy(sql`${grants.createdAt} desc`),
+      .select({ ...getViewSelectedFields(allGrants), tierName: tiers.name })
+      .from(allGrants)
+      .leftJoin(tiers, eq(tiers.id, allGrants.tierId))
+      .where(eq(allGrants.userId, userId))
+      .orderBy(sql`${allGrants.createdAt} desc`),
     timelineOf(db, userId),
   ])
   return {
     user,
     entitlements,
     customerIds: customers.map((c) => c.id),
-    grants: userGrants.map((g) => ({ ...g.grant, tierName: g.tierName })),
+    grants: userGrants,
     timeline,
   }
 }

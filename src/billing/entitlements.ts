@@ -192,7 +192,7 @@ export function entitlementFactsSql(userId: string): string {
       select json_agg(json_build_object(
         'id', g.id, 'source', g.source, 'tierId', g.tier_id, 'tierName', t.name, 'tierBenefits', t.benefits,
         'startsAt', g.starts_at, 'endsAt', g.ends_at))
-      from grants g
+      from all_grants g
       left join tiers t on t.id = g.tier_id
       where g.user_id = ${userId} and g.revoked_at is null), '[]'::json),
     'lastDonationAt', (

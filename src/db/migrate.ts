@@ -13,13 +13,13 @@ export const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.me
 // applying the same migration at once.
 const MIGRATION_LOCK = 727_274_001
 
-/** Applies pending migrations to a PostgreSQL server, one process at a time. */
-export async function migratePostgresUrl(url: string): Promise<void> {
+/** Applies pending migrations to a PostgreSQL server, one process at a time. `folder`: tests of a migration's data changes. */
+export async function migratePostgresUrl(url: string, folder = migrationsFolder): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`
     try {
-      await migratePostgres(drizzlePostgres(sql), { migrationsFolder })
+      await migratePostgres(drizzlePostgres(sql), { migrationsFolder: folder })
     } finally {
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`
     }
@@ -29,6 +29,6 @@ export async function migratePostgresUrl(url: string): Promise<void> {
 }
 
 /** Applies pending migrations to an embedded PGlite database. */
-export async function migratePgliteClient(client: PGlite): Promise<void> {
-  await migratePglite(drizzlePglite(client), { migrationsFolder })
+export async function migratePgliteClient(client: PGlite, folder = migrationsFolder): Promise<void> {
+  await migratePglite(drizzlePglite(client), { migrationsFolder: folder })
 }

@@ -14,6 +14,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  pgView,
   primaryKey,
   text,
   timestamp,
@@ -278,9 +279,10 @@ export const GRANT_SOURCES = ['comp', 'patreon'] as const
 export type GrantSource = (typeof GRANT_SOURCES)[number]
 
 /**
- * Memberships that Stripe does not bill: a comp granted by an editor, or a
- * patron brought over from Patreon until their paid-through date. A paid
- * Stripe membership always takes precedence (src/billing/entitlements.ts).
+ * Comps: memberships an editor grants without Stripe billing them. A
+ * Patreon membership is kept on its patreon_members row instead, and
+ * `allGrants` reads the two as one. A paid Stripe membership always takes
+ * precedence (src/billing/entitlements.ts).
  */
 export const grants = pgTable(
   'grants',
@@ -302,7 +304,7 @@ export const grants = pgTable(
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [
-    check('grants_source_valid', sql`${t.source} in ('comp', 'patreon')`),
+    check('grants_source_valid', sql`${t.source} = 'comp'`),
     index('grants_user_id_idx').on(t.userId),
   ],
 )
@@ -401,6 +403,14 @@ export const patreonMembers = pgTable(
     lastChargeAt: timestamptz('last_charge_at'),
     nextChargeAt: timestamptz('next_charge_at'),
     accessExpiresAt: timestamptz('access_expires_at'),
+    /**
+     * The membership the import granted, of `tier_id`'s benefits: from the
+     * first import that granted one until the paid-through date plus the
+     * grace period. Null when no import has granted one (former patrons,
+     * free members, members whose Stripe subscription wins).
+     */
+    accessStartsAt: timestamptz('access_starts_at'),
+    accessEndsAt: timestamptz('access_ends_at'),
     /** When the invitation to continue through Stripe was sent. */
     invitedAt: timestamptz('invited_at'),
     importedAt: timestamptz('imported_at').notNull(),
@@ -420,3 +430,24 @@ export const importBatches = pgTable('import_batches', {
   rows: jsonb('rows').notNull(),
   createdAt: timestamptz('created_at').notNull(),
 })
+
+/**
+ * Every membership not billed by Stripe, read as one: comps (`grants`) and
+ * Patreon memberships (`patreon_members` rows with access), with the same
+ * columns; a Patreon membership's id is `patreon:<user id>`. A view, defined
+ * in drizzle/0010_patreon_access.sql; read-only.
+ */
+export const allGrants = pgView('all_grants', {
+  id: text('id').notNull(),
+  userId: text('user_id').notNull(),
+  source: text('source', { enum: GRANT_SOURCES }).notNull(),
+  tierId: text('tier_id'),
+  startsAt: timestamptz('starts_at').notNull(),
+  endsAt: timestamptz('ends_at'),
+  note: text('note'),
+  grantedBy: text('granted_by'),
+  revokedAt: timestamptz('revoked_at'),
+  revokedBy: text('revoked_by'),
+  createdAt: timestamptz('created_at').notNull(),
+  updatedAt: timestamptz('updated_at').notNull(),
+}).existing()

@@ -71,8 +71,8 @@ try {
   })
   const n = (value: number) => value.toLocaleString('en-US')
   console.log(
-    `Made ${n(made.users)} accounts, ${n(made.subscriptions)} subscriptions, ${n(made.payments)} payments and ` +
-      `${n(made.grants)} grants in ${made.seconds.toFixed(1)} s.`,
+    `Made ${n(made.users)} accounts, ${n(made.subscriptions)} subscriptions, ${n(made.payments)} payments, ` +
+      `${n(made.grants)} comps and ${n(made.patrons)} Patreon memberships in ${made.seconds.toFixed(1)} s.`,
   )
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message)

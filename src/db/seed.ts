@@ -11,7 +11,16 @@ import { asc, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { seedDemoTiers } from '../billing/tiers'
 import { rowsOf, type Database } from './client'
-import { grants, payments, stripeCustomers, subscriptions, tiers, users, type Interval } from './schema'
+import {
+  grants,
+  patreonMembers,
+  payments,
+  stripeCustomers,
+  subscriptions,
+  tiers,
+  users,
+  type Interval,
+} from './schema'
 
 export interface SeedOptions {
   supporters: number
@@ -27,7 +36,10 @@ export interface SeedResult {
   users: number
   subscriptions: number
   payments: number
+  /** Comps. */
   grants: number
+  /** Patreon memberships (patreon_members rows). */
+  patrons: number
   seconds: number
 }
 
@@ -86,9 +98,10 @@ interface Batch {
   subscriptions: (typeof subscriptions.$inferInsert)[]
   payments: (typeof payments.$inferInsert)[]
   grants: (typeof grants.$inferInsert)[]
+  patrons: (typeof patreonMembers.$inferInsert)[]
 }
 
-const emptyBatch = (): Batch => ({ users: [], customers: [], subscriptions: [], payments: [], grants: [] })
+const emptyBatch = (): Batch => ({ users: [], customers: [], subscriptions: [], payments: [], grants: [], patrons: [] })
 
 function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month + 1, 0)).getUTCDate()
@@ -141,7 +154,7 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
   faker.setDefaultRefDate(now)
   const generator = new Generator(faker, now, tierList)
 
-  const totals = { users: 0, subscriptions: 0, payments: 0, grants: 0 }
+  const totals = { users: 0, subscriptions: 0, payments: 0, grants: 0, patrons: 0 }
   for (let from = first; from < first + options.supporters; from += ACCOUNTS_PER_TRANSACTION) {
     const to = Math.min(from + ACCOUNTS_PER_TRANSACTION, first + options.supporters)
     const batch = emptyBatch()
@@ -153,11 +166,13 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
       await insertAll(tx, subscriptions, batch.subscriptions)
       await insertAll(tx, payments, batch.payments)
       await insertAll(tx, grants, batch.grants)
+      await insertAll(tx, patreonMembers, batch.patrons)
     })
     totals.users += batch.users.length
     totals.subscriptions += batch.subscriptions.length
     totals.payments += batch.payments.length
     totals.grants += batch.grants.length
+    totals.patrons += batch.patrons.length
     const elapsed = ((performance.now() - started) / 1000).toFixed(1)
     log(
       `${(to - first).toLocaleString('en-US')} of ${options.supporters.toLocaleString('en-US')} accounts written (${elapsed} s)`,
@@ -167,7 +182,7 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
   // Tables filled in one go have no statistics until autovacuum gets to them, and without them the
   // planner expects many customers per account and scans every subscription for each one: the
   // refresh of 100,000 accounts took over ten minutes instead of seconds.
-  await db.execute(sql`analyze users, stripe_customers, subscriptions, payments, grants, supporters_dirty`)
+  await db.execute(sql`analyze users, stripe_customers, subscriptions, payments, grants, patreon_members, supporters_dirty`)
   const refreshStarted = performance.now()
   const [refreshed] = await rowsOf<{ n: number | string }>(db, sql`select masthead_refresh_dirty_supporters() as n`)
   const refreshSeconds = (performance.now() - refreshStarted) / 1000
@@ -374,15 +389,19 @@ class Generator {
     const endsAt = lapsed
       ? this.between(new Date(importedAt.getTime() + DAY), this.now)
       : new Date(this.now.getTime() + this.faker.number.int({ min: 1, max: 31 }) * DAY)
-    batch.grants.push({
-      id: `grant_seed_${i}`,
+    const tier = this.tier()
+    batch.patrons.push({
       userId,
-      source: 'patreon',
-      tierId: this.tier().id,
-      startsAt: importedAt,
-      endsAt,
-      note: 'Imported from Patreon',
-      createdAt: importedAt,
+      status: endsAt > this.now ? 'active' : 'former',
+      patreonTier: `Patreon ${tier.id}`,
+      tierId: tier.id,
+      pledgeAmount: tier.monthlyAmount,
+      currency: tier.currency,
+      chargeFrequency: 'monthly',
+      patronSince: importedAt,
+      accessStartsAt: importedAt,
+      accessEndsAt: endsAt,
+      importedAt,
       updatedAt: importedAt,
     })
     return importedAt

@@ -4,7 +4,7 @@ import { audit } from '../admin/audit'
 import { LIVE_STATUSES } from '../billing/membership'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
-import { grants, importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
+import { importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
 import type { PatreonRow, RejectedRow } from './patreon-csv'
@@ -271,6 +271,7 @@ async function commitBatch(
       from json_to_recordset(${json(named)}) as r(id text, name text)
       where ${users.id} = r.id and ${users.name} is null`)
   }
+  // The Patreon membership is part of the row (access_starts_at .. access_ends_at), read through the all_grants view.
   const members = chunk.map((p) => ({
     user_id: idOf(p),
     patreon_user_id: p.row.patreonUserId,
@@ -285,49 +286,32 @@ async function commitBatch(
     last_charge_at: iso(p.row.lastChargeDate),
     next_charge_at: iso(p.row.nextChargeDate),
     access_expires_at: iso(p.row.accessExpiration),
+    access_starts_at: p.grant ? iso(p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now) : null,
+    access_ends_at: p.grant ? iso(p.grant.endsAt) : null,
   }))
-  await tx.execute(sql`insert into ${patreonMembers} (user_id, patreon_user_id, status, patreon_tier, tier_id,
+  const pm = patreonMembers
+  await tx.execute(sql`insert into ${pm} (user_id, patreon_user_id, status, patreon_tier, tier_id,
       pledge_amount, lifetime_amount, currency, charge_frequency, patron_since, last_charge_at, next_charge_at,
-      access_expires_at, imported_at, updated_at)
+      access_expires_at, access_starts_at, access_ends_at, imported_at, updated_at)
     select r.user_id, r.patreon_user_id, r.status, r.patreon_tier, r.tier_id, r.pledge_amount, r.lifetime_amount,
-      r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at, ${at}, ${at}
+      r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at,
+      r.access_starts_at, r.access_ends_at, ${at}, ${at}
     from json_to_recordset(${json(members)}) as r(user_id text, patreon_user_id text, status text, patreon_tier text,
       tier_id text, pledge_amount integer, lifetime_amount integer, currency text, charge_frequency text,
-      patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz)
+      patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz,
+      access_starts_at timestamptz, access_ends_at timestamptz)
     on conflict (user_id) do update set
       patreon_user_id = excluded.patreon_user_id, status = excluded.status, patreon_tier = excluded.patreon_tier,
       tier_id = excluded.tier_id, pledge_amount = excluded.pledge_amount, lifetime_amount = excluded.lifetime_amount,
       currency = excluded.currency, charge_frequency = excluded.charge_frequency, patron_since = excluded.patron_since,
       last_charge_at = excluded.last_charge_at, next_charge_at = excluded.next_charge_at,
-      access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at`)
-  const granted = chunk
-    .filter((p) => p.grant)
-    .map((p) => ({
-      id: randomId(),
-      user_id: idOf(p),
-      tier_id: p.grant!.tierId,
-      starts_at: iso(p.row.patronSince && p.row.patronSince < now ? p.row.patronSince : now),
-      ends_at: iso(p.grant!.endsAt),
-      note: p.row.tier ? `Patreon tier: ${p.row.tier}` : null,
-    }))
-  if (granted.length > 0) {
-    await tx.execute(sql`insert into ${grants} (id, user_id, source, tier_id, starts_at, ends_at, note, granted_by,
-        created_at, updated_at)
-      select r.id, r.user_id, 'patreon', r.tier_id, r.starts_at, r.ends_at, r.note, ${actor?.id ?? null}::text, ${at}, ${at}
-      from json_to_recordset(${json(granted)}) as r(id text, user_id text, tier_id text, starts_at timestamptz,
-        ends_at timestamptz, note text)
-      on conflict (user_id) where source = 'patreon' do update set
-        tier_id = excluded.tier_id, ends_at = excluded.ends_at, note = excluded.note, revoked_at = null,
-        updated_at = excluded.updated_at`)
-  }
-  // A newer export that no longer grants anything ends an earlier Patreon membership now. Only accounts
-  // that existed before this import can have one.
-  const ended = chunk.filter((p) => !p.grant && p.userId !== null).map((p) => p.userId)
-  if (ended.length > 0) {
-    await tx.execute(sql`update ${grants} g set ends_at = ${at}, updated_at = ${at}
-      from json_array_elements_text(${json(ended)}) as e(user_id)
-      where g.user_id = e.user_id and g.source = 'patreon' and (g.ends_at is null or g.ends_at > ${at})`)
-  }
+      access_expires_at = excluded.access_expires_at,
+      -- A membership granted again keeps its first start; a newer export that no longer grants one ends it now.
+      access_starts_at = case when excluded.access_ends_at is not null
+        then coalesce(${pm.accessStartsAt}, excluded.access_starts_at) else ${pm.accessStartsAt} end,
+      access_ends_at = case when excluded.access_ends_at is not null then excluded.access_ends_at
+        when ${pm.accessEndsAt} > ${at} then ${at} else ${pm.accessEndsAt} end,
+      updated_at = excluded.updated_at`)
 }
 
 // ---------------------------------------------------------------- previews awaiting confirmation

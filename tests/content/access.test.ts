@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest'
 import { createArticle, setPublished } from '../../src/content/articles'
-import { grants, type AccessLevel } from '../../src/db/schema'
+import { grants, patreonMembers, type AccessLevel } from '../../src/db/schema'
 import { randomId } from '../../src/util/random'
 import { signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
@@ -80,16 +80,23 @@ async function grant(email: string, source: 'comp' | 'patreon', tierId: string, 
   const cookie = await signIn(w.t.app, email)
   const me = await (await w.t.app.request('/api/account', { headers: { Cookie: cookie } })).json()
   const now = w.clock.now()
-  await w.t.services.db.insert(grants).values({
-    id: randomId(),
-    userId: me.user.id,
-    source,
-    tierId,
-    startsAt: new Date(now.getTime() - DAY),
-    endsAt,
-    createdAt: now,
-    updatedAt: now,
-  })
+  const startsAt = new Date(now.getTime() - DAY)
+  if (source === 'comp') {
+    await w.t.services.db
+      .insert(grants)
+      .values({ id: randomId(), userId: me.user.id, source, tierId, startsAt, endsAt, createdAt: now, updatedAt: now })
+  } else {
+    // As a Patreon import keeps it: on the patron's patreon_members row.
+    await w.t.services.db.insert(patreonMembers).values({
+      userId: me.user.id,
+      status: 'active',
+      tierId,
+      accessStartsAt: startsAt,
+      accessEndsAt: endsAt,
+      importedAt: now,
+      updatedAt: now,
+    })
+  }
   return cookie
 }
 

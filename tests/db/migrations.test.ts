@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
-import { migrationsFolder } from '../../src/db/migrate'
-import { createTestDatabase } from '../helpers/db'
+import { connectPostgres, type Database } from '../../src/db/client'
+import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
+import { openPglite } from '../../src/db/pglite'
+import { allGrants, grants, patreonMembers } from '../../src/db/schema'
+import { createServerDatabase, createTestDatabase } from '../helpers/db'
 
 const run = promisify(execFile)
 const root = join(import.meta.dirname, '../..')
@@ -70,4 +73,89 @@ describe('migrations', () => {
       await database.close()
     }
   })
+
+  it('0010 moves Patreon grants onto the patrons’ patreon_members rows and keeps comps where they are', async () => {
+    // A database as it was before 0010, with the rows a Patreon import and an editor made then.
+    const before = join(scratch, 'before-0010')
+    rmSync(before, { recursive: true, force: true })
+    cpSync(migrationsFolder, before, { recursive: true })
+    const journalFile = join(before, 'meta/_journal.json')
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number; tag: string }[] }
+    journal.entries = journal.entries.filter((e) => e.idx < 10)
+    writeFileSync(journalFile, JSON.stringify(journal))
+
+    const serverUrl = process.env.TEST_DATABASE_URL
+    const server = serverUrl ? await createServerDatabase(serverUrl) : null
+    const pglite = server ? null : await openPglite()
+    const handle = server ? connectPostgres(server.url, { max: 1 }) : null
+    const db = (handle?.db ?? pglite!.db) as Database
+    const migrate = (folder: string) =>
+      server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
+    try {
+      await migrate(before)
+      const t = '2026-06-01T00:00:00Z'
+      await db.execute(sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, created_at, updated_at)
+        values ('reader', 'Reader', 'usd', 500, 5000, ${t}, ${t})`)
+      await db.execute(sql`insert into users (id, email, role, created_at, updated_at) values
+        ('imported', 'imported@example.org', 'reader', ${t}, ${t}),
+        ('seeded', 'seeded@example.org', 'reader', ${t}, ${t}),
+        ('comped', 'comped@example.org', 'reader', ${t}, ${t})`)
+      await db.execute(sql`insert into patreon_members (user_id, status, patreon_tier, tier_id, imported_at, updated_at)
+        values ('imported', 'active', 'Gold', 'reader', ${t}, ${t})`)
+      await db.execute(sql`insert into grants (id, user_id, source, tier_id, starts_at, ends_at, note, created_at, updated_at) values
+        ('g1', 'imported', 'patreon', 'reader', '2025-01-01T00:00:00Z', '2099-01-08T00:00:00Z', 'Patreon tier: Gold', ${t}, ${t}),
+        ('g2', 'seeded', 'patreon', 'reader', '2025-02-01T00:00:00Z', '2026-01-01T00:00:00Z', null, ${t}, ${t}),
+        ('g3', 'comped', 'comp', 'reader', '2025-03-01T00:00:00Z', null, 'Press pass', ${t}, ${t})`)
+
+      await migrate(migrationsFolder)
+
+      const members = await db
+        .select({
+          userId: patreonMembers.userId,
+          status: patreonMembers.status,
+          startsAt: patreonMembers.accessStartsAt,
+          endsAt: patreonMembers.accessEndsAt,
+        })
+        .from(patreonMembers)
+        .orderBy(patreonMembers.userId)
+      expect(members).toEqual([
+        {
+          userId: 'imported',
+          status: 'active',
+          startsAt: new Date('2025-01-01T00:00:00Z'),
+          endsAt: new Date('2099-01-08T00:00:00Z'),
+        },
+        // Lapsed, and without a row of its own before: it gets one, as a former patron.
+        {
+          userId: 'seeded',
+          status: 'former',
+          startsAt: new Date('2025-02-01T00:00:00Z'),
+          endsAt: new Date('2026-01-01T00:00:00Z'),
+        },
+      ])
+      expect((await db.select({ id: grants.id }).from(grants)).map((g) => g.id)).toEqual(['g3'])
+      const all = await db
+        .select({ id: allGrants.id, source: allGrants.source, note: allGrants.note })
+        .from(allGrants)
+        .orderBy(allGrants.id)
+      expect(all).toEqual([
+        { id: 'g3', source: 'comp', note: 'Press pass' },
+        { id: 'patreon:imported', source: 'patreon', note: 'Patreon tier: Gold' },
+        { id: 'patreon:seeded', source: 'patreon', note: null },
+      ])
+      const refused = await db
+        .execute(sql`insert into grants (id, user_id, source, starts_at, created_at, updated_at)
+          values ('g4', 'comped', 'patreon', ${t}, ${t}, ${t})`)
+        .then(
+          () => null,
+          (error: unknown) => error,
+        )
+      expect(refused, 'grants now hold comps only').toBeInstanceOf(Error)
+    } finally {
+      await handle?.close()
+      await server?.drop()
+      await pglite?.close()
+    }
+  })
 })
+

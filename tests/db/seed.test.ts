@@ -39,6 +39,7 @@ describe('seedSupporters', () => {
     expect(await count(sql`select count(*) as n from subscriptions`)).toBe(result.subscriptions)
     expect(await count(sql`select count(*) as n from payments`)).toBe(result.payments)
     expect(await count(sql`select count(*) as n from grants`)).toBe(result.grants)
+    expect(await count(sql`select count(*) as n from patreon_members`)).toBe(result.patrons)
     expect(await count(sql`select count(*) as n from tiers where id in ('reader', 'patron')`)).toBe(2)
   })
 
@@ -48,10 +49,10 @@ describe('seedSupporters', () => {
     const donors = await share(sql`select count(*) as n from stripe_customers sc
       where not exists (select 1 from subscriptions s where s.customer_id = sc.customer_id)`)
     const comps = await share(sql`select count(distinct user_id) as n from grants where source = 'comp'`)
-    const patrons = await share(sql`select count(distinct user_id) as n from grants where source = 'patreon'`)
+    const patrons = await share(sql`select count(distinct user_id) as n from patreon_members`)
     const neverPaid = await share(sql`select count(*) as n from users u
       where not exists (select 1 from stripe_customers sc where sc.user_id = u.id)
-        and not exists (select 1 from grants g where g.user_id = u.id)`)
+        and not exists (select 1 from all_grants g where g.user_id = u.id)`)
     expect(subscribers).toBeGreaterThan(0.45)
     expect(subscribers).toBeLessThan(0.65)
     expect(donors).toBeGreaterThan(0.05)

@@ -6,7 +6,7 @@ import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadEntitlements } from '../../src/billing/entitlements'
 import { rowsOf } from '../../src/db/client'
-import { auditLog, grants, patreonMembers, supporters, users } from '../../src/db/schema'
+import { allGrants, auditLog, patreonMembers, supporters, users } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'
 import { parsePatreonCsv } from '../../src/imports/patreon-csv'
 import { commitImport, planImport } from '../../src/imports/patreon-import'
@@ -31,7 +31,7 @@ function upload(file: Uint8Array | string, fields: Record<string, string> = {}, 
 
 const db = () => w.t.services.db
 const userByEmail = async (email: string) => (await db().select().from(users).where(eq(users.email, email)))[0]
-const countOf = async (table: 'users' | 'grants' | 'patreon_members') =>
+const countOf = async (table: 'users' | 'all_grants' | 'patreon_members') =>
   Number((await rowsOf<{ n: string }>(db(), sql`select count(*) as n from ${sql.raw(table)}`))[0]!.n)
 
 beforeAll(async () => {
@@ -124,14 +124,14 @@ describe('the import', () => {
   it('importing the same export again changes nothing and duplicates nothing', async () => {
     const counts = {
       users: await countOf('users'),
-      grants: await countOf('grants'),
+      grants: await countOf('all_grants'),
       members: await countOf('patreon_members'),
     }
     const res = await upload(fixture('current.csv'), { mapping: JSON.stringify(MAPPING) })
     expect((await res.json()).counts).toEqual({ new: 0, updated: 0, unchanged: 7, rejected: 0 })
     expect({
       users: await countOf('users'),
-      grants: await countOf('grants'),
+      grants: await countOf('all_grants'),
       members: await countOf('patreon_members'),
     }).toEqual(counts)
   })
@@ -151,7 +151,9 @@ describe('the import', () => {
       DONATION_BENEFIT_DAYS: 90,
     })
     expect(ent.benefits).toEqual([])
-    expect(await db().select().from(grants).where(eq(grants.userId, ada!.id))).toHaveLength(1)
+    // The membership is kept for the supporter's history, ended as of this import.
+    const [ended] = await db().select().from(allGrants).where(eq(allGrants.userId, ada!.id))
+    expect(ended).toMatchObject({ source: 'patreon', endsAt: w.clock.now() })
     await upload(fixture('current.csv'), { mapping: JSON.stringify(MAPPING) }) // back as it was
   })
 
@@ -170,7 +172,7 @@ describe('the import', () => {
     const csv = fixture('current.csv').toString('utf8').replace('juergen@example.de', 'payer@import.example')
     expect((await upload(csv, { mapping: JSON.stringify(MAPPING) })).status).toBe(200)
     const payer = await userByEmail('payer@import.example')
-    expect(await db().select().from(grants).where(eq(grants.userId, payer!.id))).toEqual([])
+    expect(await db().select().from(allGrants).where(eq(allGrants.userId, payer!.id))).toEqual([])
     const [member] = await db().select().from(patreonMembers).where(eq(patreonMembers.userId, payer!.id))
     expect(member).toMatchObject({ status: 'active', patreonTier: 'Reader' })
     const list = await (
@@ -182,16 +184,17 @@ describe('the import', () => {
   it('a failure part-way through leaves nothing written', async () => {
     const csv = fixture('current.csv').toString('utf8').replaceAll('@example.com', '@halfway.example')
     const before = { users: await countOf('users'), members: await countOf('patreon_members') }
-    await db().execute(sql`create function refuse_grant() returns trigger language plpgsql as $$
-      begin raise exception 'grants are refused'; end $$`)
+    // The accounts are written first, then the Patreon memberships, which fail.
+    await db().execute(sql`create function refuse_patron() returns trigger language plpgsql as $$
+      begin raise exception 'patrons are refused'; end $$`)
     await db().execute(
-      sql`create trigger refuse_grant before insert on grants for each row execute function refuse_grant()`,
+      sql`create trigger refuse_patron before insert on patreon_members for each row execute function refuse_patron()`,
     )
     try {
       expect((await upload(csv, { mapping: JSON.stringify(MAPPING) })).status).toBe(500)
     } finally {
-      await db().execute(sql`drop trigger refuse_grant on grants`)
-      await db().execute(sql`drop function refuse_grant()`)
+      await db().execute(sql`drop trigger refuse_patron on patreon_members`)
+      await db().execute(sql`drop function refuse_patron()`)
     }
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(before)
     expect(await userByEmail('ada@halfway.example')).toBeUndefined()
