@@ -303,10 +303,7 @@ export const grants = pgTable(
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
-  (t) => [
-    check('grants_source_valid', sql`${t.source} = 'comp'`),
-    index('grants_user_id_idx').on(t.userId),
-  ],
+  (t) => [check('grants_source_valid', sql`${t.source} = 'comp'`), index('grants_user_id_idx').on(t.userId)],
 )
 
 /**

@@ -11,16 +11,7 @@ import { asc, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { seedDemoTiers } from '../billing/tiers'
 import { rowsOf, type Database } from './client'
-import {
-  grants,
-  patreonMembers,
-  payments,
-  stripeCustomers,
-  subscriptions,
-  tiers,
-  users,
-  type Interval,
-} from './schema'
+import { grants, patreonMembers, payments, stripeCustomers, subscriptions, tiers, users, type Interval } from './schema'
 
 export interface SeedOptions {
   supporters: number
@@ -182,7 +173,9 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
   // Tables filled in one go have no statistics until autovacuum gets to them, and without them the
   // planner expects many customers per account and scans every subscription for each one: the
   // refresh of 100,000 accounts took over ten minutes instead of seconds.
-  await db.execute(sql`analyze users, stripe_customers, subscriptions, payments, grants, patreon_members, supporters_dirty`)
+  await db.execute(
+    sql`analyze users, stripe_customers, subscriptions, payments, grants, patreon_members, supporters_dirty`,
+  )
   const refreshStarted = performance.now()
   const [refreshed] = await rowsOf<{ n: number | string }>(db, sql`select masthead_refresh_dirty_supporters() as n`)
   const refreshSeconds = (performance.now() - refreshStarted) / 1000

@@ -144,8 +144,10 @@ describe('migrations', () => {
         { id: 'patreon:seeded', source: 'patreon', note: null },
       ])
       const refused = await db
-        .execute(sql`insert into grants (id, user_id, source, starts_at, created_at, updated_at)
-          values ('g4', 'comped', 'patreon', ${t}, ${t}, ${t})`)
+        .execute(
+          sql`insert into grants (id, user_id, source, starts_at, created_at, updated_at)
+          values ('g4', 'comped', 'patreon', ${t}, ${t}, ${t})`,
+        )
         .then(
           () => null,
           (error: unknown) => error,
@@ -158,4 +160,3 @@ describe('migrations', () => {
     }
   })
 })
-
