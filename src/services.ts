@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import type { RequestIdVariables } from 'hono/request-id'
 import type { Session, SessionUser } from './auth/sessions'
-import { createStripe, type Stripe } from './billing/stripe'
+import { createStripe, createWebhookCrypto, type Stripe, type WebhookCrypto } from './billing/stripe'
 import type { Entitlements } from './billing/entitlements'
 import type { Config } from './config'
 import type { Database } from './db/client'
@@ -34,6 +34,8 @@ export interface Services {
   mailer: Mailer
   /** Null when no Stripe key is configured: billing routes then answer 503. */
   stripe: Stripe | null
+  /** Checks Stripe's webhook signatures (Web Crypto, keys imported once per services). */
+  webhookCrypto: WebhookCrypto
 }
 
 /**
@@ -53,7 +55,15 @@ export function createServices(parts: {
   const fetchFn = parts.fetch ?? ((input, init) => fetch(input, init))
   const mailer = parts.mailer ?? createMailer(parts.config, parts.db, clock, fetchFn)
   const stripe = parts.stripe === undefined ? createStripe(parts.config) : parts.stripe
-  return { config: parts.config, db: parts.db, sessionDb: parts.sessionDb ?? parts.db, clock, mailer, stripe }
+  return {
+    config: parts.config,
+    db: parts.db,
+    sessionDb: parts.sessionDb ?? parts.db,
+    clock,
+    mailer,
+    stripe,
+    webhookCrypto: createWebhookCrypto(),
+  }
 }
 
 /** Services for one request, and how to let go of them once it has been answered. */

@@ -4,7 +4,6 @@ import { AppError } from '../http/errors'
 import { log } from '../http/log'
 import type { AppEnv } from '../services'
 import { processEvent } from './process-event'
-import { webhookCrypto } from './stripe'
 
 /**
  * POST /webhooks/stripe. The signature is checked on the raw body (with Web
@@ -26,7 +25,7 @@ export const webhooks = new Hono<AppEnv>().post('/webhooks/stripe', async (c) =>
       signature,
       config.STRIPE_WEBHOOK_SECRET,
       undefined,
-      webhookCrypto,
+      services.webhookCrypto,
       // The injected clock (in milliseconds), so that the signature's age is checked against the app's time.
       services.clock.now().getTime(),
     )
