@@ -119,6 +119,24 @@ describe('the import', () => {
     expect((await ent('edsger@shortest.example.nl')).benefits).toEqual([])
     const [audit] = await db().select().from(auditLog).where(eq(auditLog.action, 'patreon.imported'))
     expect(audit).toMatchObject({ actorEmail: 'admin@import.example', details: { rows: 7 } })
+    // The supporter page lists the Patreon membership with the comps, and its timeline says when it came.
+    const ada = await userByEmail('ada@example.com')
+    const detail = await (
+      await w.t.app.request(`/api/admin/supporters/${ada!.id}`, { headers: { Cookie: admin } })
+    ).json()
+    expect(detail.grants).toEqual([
+      expect.objectContaining({
+        id: `patreon:${ada!.id}`,
+        source: 'patreon',
+        tierName: 'Reader',
+        note: 'Patreon tier: Reader',
+        endsAt: new Date(now.getTime() + 7 * DAY).toISOString(),
+      }),
+    ])
+    expect(detail.timeline.map((e: { kind: string }) => e.kind)).toContain('patreon.granted')
+    const page = await (await w.t.app.request(`/admin/supporters/${ada!.id}`, { headers: { Cookie: admin } })).text()
+    expect(page).toContain('Patreon import: Reader')
+    expect(page).toContain('Imported from Patreon')
   })
 
   it('importing the same export again changes nothing and duplicates nothing', async () => {
