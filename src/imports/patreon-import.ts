@@ -111,9 +111,15 @@ export async function planImport(
     const grant = tierId && until && !stripeWins ? { tierId, endsAt: until } : null
     const mappedTier = tierId ?? (row.tier ? (mapping[row.tier] ?? null) : null)
     const member = current?.member
+    // The stored membership already says what this row would: the same tier granted, or none running. An
+    // unchanged row is not written again, so a stale export cannot restart a grace period counted from now.
+    const sameGrant = grant
+      ? member?.accessStartsAt != null && member.tierId === grant.tierId
+      : member?.accessEndsAt == null || member.accessEndsAt <= now
     const kind: RowKind = !member
       ? 'new'
-      : member.status === row.status &&
+      : sameGrant &&
+          member.status === row.status &&
           member.patreonTier === row.tier &&
           member.tierId === mappedTier &&
           member.pledgeAmount === row.pledgeAmount &&
@@ -176,7 +182,7 @@ const json = (value: unknown) => sql`${JSON.stringify(value)}::json`
  * Writes a plan in one transaction: all or nothing. Accounts are matched by
  * e-mail (stored lowercase) and created when new; the Patreon membership is
  * upserted (one per account), so importing the same or a newer export again
- * updates rather than duplicates.
+ * updates rather than duplicates. Unchanged rows are not written at all.
  */
 export async function commitImport(
   db: Database,
@@ -191,21 +197,31 @@ export async function commitImport(
       `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected (first: line ${plan.rejected[0]!.line}, ${plan.rejected[0]!.reason}). Fix the file or the tier mapping and try again.`,
     )
   }
+  const accountsChanged = () =>
+    new AppError(
+      'conflict',
+      'Nothing was imported: accounts changed while the import was being prepared. Preview the file again.',
+    )
   try {
     await db.transaction(async (tx) => {
-      for (let i = 0; i < plan.planned.length; i += BATCH) {
-        await commitBatch(tx, plan.planned.slice(i, i + BATCH), now, actor, adminEmails)
+      // An account deleted between the preview and the commit: the plan no longer holds. A row that is written
+      // finds out by its foreign key; for the unchanged rows, which are not written, one count asks.
+      const kept = plan.planned.filter((p) => p.kind === 'unchanged').map((p) => p.userId)
+      if (kept.length > 0) {
+        const [found] = await rowsOf<{ n: number | string }>(
+          tx,
+          sql`select count(*) as n from ${users} where ${users.id} in (select json_array_elements_text(${json(kept)}))`,
+        )
+        if (Number(found?.n) !== kept.length) throw accountsChanged()
+      }
+      const changed = plan.planned.filter((p) => p.kind !== 'unchanged')
+      for (let i = 0; i < changed.length; i += BATCH) {
+        await commitBatch(tx, changed.slice(i, i + BATCH), now, actor, adminEmails)
       }
       await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
     })
   } catch (error) {
-    // An account deleted between the preview and the commit: the plan no longer holds.
-    if (isForeignKeyViolation(error)) {
-      throw new AppError(
-        'conflict',
-        'Nothing was imported: accounts changed while the import was being prepared. Preview the file again.',
-      )
-    }
+    if (isForeignKeyViolation(error)) throw accountsChanged()
     throw error
   }
   return plan.counts

@@ -154,6 +154,23 @@ describe('the import', () => {
     }).toEqual(counts)
   })
 
+  it('the same export again days later restarts no grace period and extends no membership', async () => {
+    const rules = { PAST_DUE_GRACE_DAYS: 7, DONATION_BENEFIT_DAYS: 90 }
+    const until = async (email: string) =>
+      (await loadEntitlements(db(), (await userByEmail(email))!.id, w.clock.now(), rules)).membership?.until
+    // Alan is a declined patron (the grace period only); Ada's next charge date has passed (grace from the import).
+    const before = { alan: await until('alan@bletchley.example'), ada: await until('ada@example.com') }
+    expect(before.alan).toBeInstanceOf(Date)
+    w.clock.advance(3 * DAY)
+    try {
+      const res = await upload(fixture('current.csv'), { mapping: JSON.stringify(MAPPING) })
+      expect((await res.json()).counts).toEqual({ new: 0, updated: 0, unchanged: 7, rejected: 0 })
+      expect({ alan: await until('alan@bletchley.example'), ada: await until('ada@example.com') }).toEqual(before)
+    } finally {
+      w.clock.advance(-3 * DAY)
+    }
+  })
+
   it('a newer export updates: a patron who left loses the Patreon membership', async () => {
     const newer = fixture('current.csv')
       .toString('utf8')
@@ -245,6 +262,36 @@ describe('the import', () => {
     expect(gone).toMatchObject({ code: 'conflict', message: expect.stringContaining('Preview the file again') })
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(counted)
     expect(await userByEmail('alan@race2.example')).toBeUndefined()
+    expect(replanned.planned.find((p) => p.row.email === 'ada@race.example')?.kind, 'found by the count').toBe(
+      'unchanged',
+    )
+
+    // A row that changed is written, and the foreign key finds its account gone: the same 409.
+    const own = csv
+      .replaceAll('@race.example', '@race3.example')
+      .replace('alan@bletchley.example', 'alan@race3.example')
+    const first = parsePatreonCsv(new TextEncoder().encode(own))
+    await commitImport(
+      db(),
+      await planImport(db(), config, first.rows, [], MAPPING, clock.now()),
+      clock.now(),
+      null,
+      [],
+    )
+    const changed = parsePatreonCsv(
+      new TextEncoder().encode(
+        own.replace('alan@race3.example,turing_machine,Declined', 'alan@race3.example,turing_machine,Former'),
+      ),
+    )
+    const replannedAgain = await planImport(db(), config, changed.rows, changed.rejected, MAPPING, clock.now())
+    expect(replannedAgain.planned.find((p) => p.row.email === 'alan@race3.example')?.kind).toBe('updated')
+    await db()
+      .delete(users)
+      .where(eq(users.id, (await userByEmail('alan@race3.example'))!.id))
+    const counted2 = { users: await countOf('users'), members: await countOf('patreon_members') }
+    const refused = await commitImport(db(), replannedAgain, clock.now(), null, []).catch((error: unknown) => error)
+    expect(refused).toMatchObject({ code: 'conflict', message: expect.stringContaining('Preview the file again') })
+    expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(counted2)
   })
 
   it('never stores the address, phone, Discord, Twitter or "Additional Details" columns anywhere', async () => {
