@@ -198,7 +198,10 @@ export function entitlementFactsSql(userId: string): string {
     'lastDonationAt', (
       select max(p.occurred_at) from payments p
       join stripe_customers sc on sc.customer_id = p.customer_id
-      where sc.user_id = ${userId} and p.kind = 'donation'))`
+      where sc.user_id = ${userId} and p.kind = 'donation'
+        -- a donation refunded in full no longer counts (refund rows hold the amount refunded, negative)
+        and p.amount + coalesce((select sum(r.amount) from payments r
+          where r.kind = 'refund' and r.payment_intent_id = p.payment_intent_id), 0) > 0))`
 }
 
 /** The facts of the account whose id follows: `${FACTS_OF}${userId}${AS_SUBJECT}`. */

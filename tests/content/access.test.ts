@@ -256,6 +256,30 @@ describe('GET /api/entitlements', () => {
     }
   })
 
+  it('a donation refunded in full stops hiding the support prompts; a partial refund does not', async () => {
+    const donor = await signIn(w.t.app, 'refunded-donor@access.example')
+    const res = await w.t.app.request('/billing/donate', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Cookie: donor },
+      body: JSON.stringify({ amount: 2000, currency: 'usd' }),
+    })
+    const sessionId = ((await res.json()) as { url: string }).url.split('/').pop()!
+    await w.standIn.completeCheckout(sessionId)
+    const paymentIntent = (await w.stripe.checkout.sessions.retrieve(sessionId)).payment_intent as string
+    const benefits = async () =>
+      (
+        (await (await w.t.app.request('/api/entitlements', { headers: { Cookie: donor } })).json()) as {
+          benefits: string[]
+        }
+      ).benefits
+    expect(await benefits()).toEqual(['hideSupportPrompts'])
+    await w.standIn.refund(paymentIntent, 500)
+    expect(await benefits()).toEqual(['hideSupportPrompts'])
+    await w.standIn.refund(paymentIntent, 1500)
+    expect(await benefits()).toEqual([])
+    expect(w.standIn.deliveries().every((d) => d.status === 200)).toBe(true)
+  })
+
   it('a comp gives way to a paid membership: only the paid one counts', async () => {
     const cookie = cookies['comp (patron)']!
     const sessionId = await startTierCheckout(w, cookie, 'reader', 'month')
