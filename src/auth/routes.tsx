@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import * as z from 'zod'
+import { pushEmailToStripe } from '../billing/customers'
 import { AppError, wantsJson } from '../http/errors'
 import { clientIp } from '../http/client-ip'
 import { fieldErrors, readBody, validationError } from '../http/input'
@@ -99,6 +100,11 @@ auth.post('/auth/verify', async (c) => {
       const { id, email, role } = outcome.user
       if (wantsJson(c)) return c.json({ user: { id, email, role } })
       return c.redirect(outcome.next, 303)
+    }
+    if (services.stripe) {
+      await pushEmailToStripe(db, services.stripe, outcome.userId, outcome.email, (error) =>
+        log('warn', 'stripe_customer_email_not_updated', { requestId: c.get('requestId'), ...describeError(error) }),
+      )
     }
     // Tell the old address, so a hijacked account does not change hands silently.
     await services.mailer

@@ -42,12 +42,12 @@ export async function changeEmail(
   now: Date,
   userId: string | null,
   email: string,
-): Promise<{ email: string; previousEmail: string }> {
+): Promise<{ userId: string; email: string; previousEmail: string }> {
   const [before] = userId ? await db.select().from(users).where(eq(users.id, userId)) : []
   if (!before) throw new AppError('invalid_token', 'This link belongs to an account that no longer exists.')
   const taken = await findUserByEmail(db, email)
   if (taken && taken.id !== before.id)
     throw new AppError('conflict', 'That address already belongs to another account.')
   await db.update(users).set({ email, updatedAt: now }).where(eq(users.id, before.id))
-  return { email, previousEmail: before.email }
+  return { userId: before.id, email, previousEmail: before.email }
 }

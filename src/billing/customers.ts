@@ -17,6 +17,35 @@ export async function customerIdOf(db: Database, userId: string): Promise<string
   return row?.id ?? null
 }
 
+/**
+ * Gives the account's Stripe customers its new address, so that Stripe's
+ * receipts and the billing portal follow the account. The account has
+ * already changed: a customer Stripe cannot update is logged and left, and
+ * the next change tries again.
+ */
+export async function pushEmailToStripe(
+  db: Database,
+  stripe: Stripe,
+  userId: string,
+  email: string,
+  onFailure: (error: unknown) => void,
+): Promise<number> {
+  const linked = await db
+    .select({ id: stripeCustomers.customerId })
+    .from(stripeCustomers)
+    .where(eq(stripeCustomers.userId, userId))
+  let updated = 0
+  for (const { id } of linked) {
+    try {
+      await stripe.customers.update(id, { email })
+      updated += 1
+    } catch (error) {
+      onFailure(error)
+    }
+  }
+  return updated
+}
+
 /** Reuses the account's Stripe customer, or creates one (marked as Masthead's) and links it. */
 export async function ensureCustomer(db: Database, stripe: Stripe, now: Date, user: SessionUser): Promise<string> {
   const existing = await customerIdOf(db, user.id)

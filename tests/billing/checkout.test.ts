@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { payments, stripeCustomers, subscriptions, users } from '../../src/db/schema'
-import { signIn } from '../helpers/auth'
-import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+import { confirmLink, lastMailTo, signIn } from '../helpers/auth'
+import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 const w = useBillingWorld({ live: true })
 
@@ -287,5 +287,58 @@ describe('the subscriptions table', () => {
     const rows = await w.t.services.db.select().from(subscriptions)
     expect(rows.length).toBeGreaterThan(0)
     for (const row of rows) expect(['reader', 'patron', null]).toContain(row.tierId)
+  })
+})
+
+describe('a member’s new e-mail address', () => {
+  async function changeAddress(cookie: string, to: string) {
+    const started = await w.t.app.request('/api/account/email', {
+      method: 'POST',
+      headers: json(cookie),
+      body: JSON.stringify({ email: to }),
+    })
+    expect(started.status).toBe(202) // accepted: the new address must confirm it
+    return confirmLink(w.t.app, (await lastMailTo(w.t.app, to)).token!)
+  }
+
+  it('reaches their Stripe customer once confirmed, so receipts follow the account', async () => {
+    const cookie = await signIn(w.t.app, 'moving@example.org')
+    await w.standIn.completeCheckout(await startTierCheckout(w, cookie, 'reader', 'month'))
+    const [link] = await w.t.services.db
+      .select()
+      .from(stripeCustomers)
+      .innerJoin(users, eq(users.id, stripeCustomers.userId))
+      .where(eq(users.email, 'moving@example.org'))
+    const customerId = link!.stripe_customers.customerId
+    expect((await w.stripe.customers.retrieve(customerId)) as { email: string }).toMatchObject({
+      email: 'moving@example.org',
+    })
+    expect((await changeAddress(cookie, 'moved@example.org')).status).toBe(303)
+    expect((await w.stripe.customers.retrieve(customerId)) as { email: string }).toMatchObject({
+      email: 'moved@example.org',
+    })
+  })
+
+  it('still changes the account when Stripe cannot be reached, and the next change tries again', async () => {
+    const cookie = await signIn(w.t.app, 'offline@example.org')
+    await w.standIn.completeCheckout(await startTierCheckout(w, cookie, 'reader', 'month'))
+    const stripe = w.t.services.stripe!
+    const original = stripe.customers.update
+    stripe.customers.update = (() => Promise.reject(new Error('network down'))) as unknown as typeof original
+    try {
+      expect((await changeAddress(cookie, 'offline2@example.org')).status).toBe(303)
+    } finally {
+      stripe.customers.update = original
+    }
+    const me = await (await w.t.app.request('/api/account', { headers: { Cookie: cookie } })).json()
+    expect(me.user.email).toBe('offline2@example.org')
+    const [link] = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, me.user.id))
+    expect((await w.stripe.customers.retrieve(link!.customerId)) as { email: string }).toMatchObject({
+      email: 'offline@example.org',
+    })
+    expect((await changeAddress(cookie, 'offline3@example.org')).status).toBe(303)
+    expect((await w.stripe.customers.retrieve(link!.customerId)) as { email: string }).toMatchObject({
+      email: 'offline3@example.org',
+    })
   })
 })
