@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { auditLog, grants, users } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
-import { startTierCheckout, useBillingWorld } from '../helpers/billing'
+import { donate, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // The editors' dashboard over real memberships made through the Stripe stand-in.
 const w = useBillingWorld({ live: true, env: { ADMIN_EMAILS: 'admin@dash.example' } })
@@ -301,13 +301,7 @@ describe('comps', () => {
 
 describe('metrics', () => {
   it('active supporters, MRR per currency with yearly prices / 12, new and lapsed, donations, a 12-month trend', async () => {
-    const donor = await signIn(w.t.app, 'donor@dash.example')
-    const res = await w.t.app.request('/billing/donate', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Cookie: donor },
-      body: JSON.stringify({ amount: 2500, currency: 'usd' }),
-    })
-    await w.standIn.completeCheckout(((await res.json()) as { url: string }).url.split('/').pop()!)
+    await donate(w, await signIn(w.t.app, 'donor@dash.example'), 2500)
     const metrics = await (await get('/api/admin/metrics')).json()
     // monthly 500 + yearly 15000/12 = 1250 + past due 500 + comped-then-paid 500
     expect(metrics.mrr).toEqual([{ currency: 'usd', amount: 500 + 1250 + 500 + 500 }])

@@ -3,7 +3,7 @@ import { createArticle, setPublished } from '../../src/content/articles'
 import { grants, patreonMembers, type AccessLevel } from '../../src/db/schema'
 import { randomId } from '../../src/util/random'
 import { signIn } from '../helpers/auth'
-import { startTierCheckout, useBillingWorld } from '../helpers/billing'
+import { donate, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Every kind of reader × every kind of article, through the real app: pages and API.
 const w = useBillingWorld({ live: true, env: { PAST_DUE_GRACE_DAYS: '7', DONATION_BENEFIT_DAYS: '90' } })
@@ -143,13 +143,7 @@ beforeAll(async () => {
   )
 
   const donor = await signIn(w.t.app, 'donor@access.example')
-  const res = await w.t.app.request('/billing/donate', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Cookie: donor },
-    body: JSON.stringify({ amount: 1500, currency: 'usd' }),
-  })
-  const { url } = (await res.json()) as { url: string }
-  await w.standIn.completeCheckout(url.split('/').pop()!)
+  await donate(w, donor, 1500)
   cookies['recent donor'] = donor
   expect(w.standIn.deliveries().every((d) => d.status === 200)).toBe(true)
 }, 60_000)
@@ -258,13 +252,7 @@ describe('GET /api/entitlements', () => {
 
   it('a donation refunded in full stops hiding the support prompts; a partial refund does not', async () => {
     const donor = await signIn(w.t.app, 'refunded-donor@access.example')
-    const res = await w.t.app.request('/billing/donate', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Cookie: donor },
-      body: JSON.stringify({ amount: 2000, currency: 'usd' }),
-    })
-    const sessionId = ((await res.json()) as { url: string }).url.split('/').pop()!
-    await w.standIn.completeCheckout(sessionId)
+    const sessionId = await donate(w, donor, 2000)
     const paymentIntent = (await w.stripe.checkout.sessions.retrieve(sessionId)).payment_intent as string
     const benefits = async () =>
       (

@@ -108,3 +108,15 @@ export async function startTierCheckout(world: BillingWorld, cookie: string, tie
   if (kind !== 'checkout') throw new Error(`expected a checkout, got ${kind}`)
   return sessionIdOf(url)
 }
+
+/** A signed-in reader gives a one-time donation (minor units) through the app and pays; returns the Checkout Session id. */
+export async function donate(world: BillingWorld, cookie: string, amount: number, currency = 'usd') {
+  const res = await world.t.app.request('/billing/donate', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Cookie: cookie },
+    body: JSON.stringify({ amount, currency }),
+  })
+  const sessionId = sessionIdOf(((await res.json()) as { url: string }).url)
+  await world.standIn.completeCheckout(sessionId)
+  return sessionId
+}
