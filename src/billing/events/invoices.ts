@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { rowsOf, type Database } from '../../db/client'
-import { payments, stripeCustomers, subscriptions, tiers, users } from '../../db/schema'
+import { payments, stripeCustomers, subscriptions, users } from '../../db/schema'
 import { paymentFailedMessage } from '../messages'
 import { isMastheads } from '../stripe'
 import { handler, idOf, int, text, ts, whenStored, type Effects, type EventContext } from './context'
+import { isOurPrice } from './subscription-sync'
 
 interface PreparedInvoice {
   invoice: Stripe.Invoice
@@ -21,16 +22,9 @@ async function prepareInvoice(db: Database, event: Stripe.Event): Promise<Prepar
   const details = invoice.parent?.subscription_details
   const subscriptionId = idOf(details?.subscription)
   if (!subscriptionId) return null // one-off invoices are not Masthead's
-  if (isMastheads(details?.metadata)) return { invoice, subscriptionId }
-  const price = invoice.lines?.data[0]?.pricing?.price_details?.price
-  const priceId = idOf(price)
-  if (!priceId) return null
-  if (typeof price !== 'string' && isMastheads(price?.metadata)) return { invoice, subscriptionId }
-  const [tier] = await db
-    .select({ id: tiers.id })
-    .from(tiers)
-    .where(sql`${tiers.stripeMonthlyPriceId} = ${priceId} or ${tiers.stripeYearlyPriceId} = ${priceId}`)
-  return tier ? { invoice, subscriptionId } : null
+  const ours =
+    isMastheads(details?.metadata) || (await isOurPrice(db, invoice.lines?.data[0]?.pricing?.price_details?.price))
+  return ours ? { invoice, subscriptionId } : null
 }
 
 /**

@@ -47,11 +47,17 @@ export async function refetchSubscription(
 
 /** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
 async function isOurs(db: Database, subscription: Stripe.Subscription): Promise<boolean> {
-  if (isMastheads(subscription.metadata)) return true
-  const price = subscription.items.data[0]?.price
+  return isMastheads(subscription.metadata) || isOurPrice(db, subscription.items.data[0]?.price)
+}
+
+/** A price Masthead marked, or one a tier owns (made before the marking); an id alone is looked up. */
+export async function isOurPrice(db: Database, price: string | Stripe.Price | null | undefined): Promise<boolean> {
   if (!price) return false
-  if (isMastheads(price.metadata)) return true
-  const [tier] = await db.select({ id: tiers.id }).from(tiers).where(tierOwnsPrice(price.id))
+  if (typeof price !== 'string' && isMastheads(price.metadata)) return true
+  const [tier] = await db
+    .select({ id: tiers.id })
+    .from(tiers)
+    .where(tierOwnsPrice(idOf(price)!))
   return tier !== undefined
 }
 
