@@ -2,10 +2,10 @@ import { performance } from 'node:perf_hooks'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
-import { seedDemoTiers } from '../src/billing/tiers'
+import { seedDemoTiers } from '../src/billing/tiers/tiers'
 import { connectPostgres } from '../src/db/client'
 import { parsePatreonCsv } from '../src/imports/patreon-csv'
-import { patreonCsvFixture } from '../src/imports/patreon-fixture'
+import { patreonCsvFixture } from '../src/dev/patreon-fixture'
 import { commitImport, planImport } from '../src/imports/patreon-import'
 import { withScratchDatabase, type Benchmark, type DatabaseTarget, type Row } from './lib'
 
@@ -22,7 +22,7 @@ const seconds = (ms: number) => Math.round(ms / 10) / 100
 export default {
   name: 'patreon',
   description:
-    `A ${ROWS.toLocaleString('en')}-row Patreon members export (src/imports/patreon-fixture.ts, current header variant) ` +
+    `A ${ROWS.toLocaleString('en')}-row Patreon members export (src/dev/patreon-fixture.ts, current header variant) ` +
     'imported on PostgreSQL: parse, dry run, and the commit in one transaction; then `COPY` of the same rows into a ' +
     `table of the same stored fields, for the ratio. Target: commit ≤ ${TARGET_COMMIT_SECONDS} s.`,
   async run(ctx) {

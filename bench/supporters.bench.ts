@@ -3,9 +3,9 @@ import { get } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
-import { parseListQuery, supporterPage } from '../src/admin/supporter-list'
+import { parseListQuery, supporterPage } from '../src/supporters/list'
 import { connectPostgres, schema } from '../src/db/client'
-import { seedSupporters } from '../src/db/seed'
+import { seedSupporters } from '../src/dev/seed-supporters'
 import { randomId } from '../src/util/random'
 import { withServer, type Benchmark, type DatabaseTarget, type Row, type RunningServer } from './lib'
 
@@ -67,7 +67,7 @@ export default {
       ctx.note(
         `Server: \`tsx src/node.ts\` as \`npm start\` runs it (postgres.js pool of 4, one access-log line per request ` +
           `to a file), on ${server.database}; the server migrates it on start. Data: \`seedSupporters\` ` +
-          `(src/db/seed.ts, seed ${SEED}) made ${n(seeded.users)} accounts, ${n(seeded.subscriptions)} subscriptions, ` +
+          `(src/dev/seed-supporters.ts, seed ${SEED}) made ${n(seeded.users)} accounts, ${n(seeded.subscriptions)} subscriptions, ` +
           `${n(seeded.payments)} payments and ${n(seeded.grants)} grants in ${seeded.seconds.toFixed(1)} s ` +
           '(batched inserts through the triggers, `analyze`, then one `masthead_refresh_dirty_supporters()`), ' +
           'plus one editor account with a session, written straight to the database.',

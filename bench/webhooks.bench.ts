@@ -4,9 +4,9 @@ import { performance } from 'node:perf_hooks'
 import { eq } from 'drizzle-orm'
 import postgres from 'postgres'
 import Stripe from 'stripe'
-import { startStripeStandIn, type StripeStandIn } from '../src/billing/stand-in'
-import { syncAllToStripe } from '../src/billing/stripe-sync'
-import { seedDemoTiers } from '../src/billing/tiers'
+import { startStripeStandIn, type StripeStandIn } from '../src/dev/stripe-stand-in'
+import { syncAllToStripe } from '../src/billing/tiers/stripe-sync'
+import { seedDemoTiers } from '../src/billing/tiers/tiers'
 import { loadConfig } from '../src/config'
 import { connectPostgres, type Database } from '../src/db/client'
 import { tiers } from '../src/db/schema'
@@ -485,7 +485,7 @@ async function measure(
       `Processes, all on this machine's ${cores} cores: the Masthead server, \`tsx src/node.ts\` in its own process as \`npm start\` ` +
         `runs it (postgres.js pool of ${poolSize}, named prepared statements; one log line per webhook, to a file), with ` +
         'STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET ' +
-        'and STRIPE_API_URL pointing at the local Stripe stand-in (src/billing/stand-in, `deliver: null`), which runs in the ' +
+        'and STRIPE_API_URL pointing at the local Stripe stand-in (src/dev/stripe-stand-in, `deliver: null`), which runs in the ' +
         'bench process together with the load generator; and PostgreSQL.',
     )
     ctx.note(

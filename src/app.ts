@@ -1,16 +1,16 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
-import { articlesAdmin } from './admin/articles'
-import { staff } from './admin/staff'
-import { supporters } from './admin/supporters'
-import { tiers } from './admin/tiers'
-import { account } from './auth/account'
-import { sameOriginOnly, session } from './auth/middleware'
-import { auth } from './auth/routes'
-import { billing } from './billing/checkout'
-import { webhooks } from './billing/webhooks'
-import { content } from './content/routes'
-import { health } from './health'
+import { articlesAdmin } from './articles/editor-routes'
+import { staff } from './staff/routes'
+import { supporters } from './supporters/routes'
+import { tiers } from './billing/tiers/routes'
+import { account } from './accounts/account-routes'
+import { sameOriginOnly, session } from './accounts/session'
+import { auth } from './accounts/sign-in-routes'
+import { billing } from './billing/checkout-routes'
+import { webhooks } from './billing/webhooks/routes'
+import { content } from './articles/routes'
+import { health } from './http/health'
 import { imports } from './imports/routes'
 import { notFound, onError } from './http/errors'
 import {
@@ -22,8 +22,8 @@ import {
   stripeFormTargets,
 } from './http/middleware'
 import type { AppEnv, ServiceProvider } from './services'
-import { devMailboxRoutes } from './mail/routes'
-import { assets } from './views/assets'
+import { devMailboxRoutes } from './mail/dev-mailbox'
+import { assets } from './ui/stylesheet'
 
 /**
  * The composition root, shared by the Worker entry (src/worker.ts) and the

@@ -13,9 +13,9 @@ import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { openPglite } from './db/pglite'
 import { describeError, log } from './http/log'
-import { syncAllToStripe } from './billing/stripe-sync'
-import { seedDemoTiers } from './billing/tiers'
-import { seedDemoArticles } from './content/demo'
+import { syncAllToStripe } from './billing/tiers/stripe-sync'
+import { seedDemoTiers } from './billing/tiers/tiers'
+import { seedDemoArticles } from './dev/demo-articles'
 import { createServices, systemClock } from './services'
 
 async function openDatabase(
@@ -50,7 +50,7 @@ async function startStripe(config: Config, db: DatabaseHandle['db']) {
     const label = config.STRIPE_SECRET_KEY ? `Stripe${where}` : 'not configured'
     return { config, label, afterListen: async () => {}, close: async () => {} }
   }
-  const { startStripeStandIn } = await import('./billing/stand-in')
+  const { startStripeStandIn } = await import('./dev/stripe-stand-in')
   const appHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
   const standIn = await startStripeStandIn({
     deliver: `http://${appHost}:${config.PORT}/webhooks/stripe`,

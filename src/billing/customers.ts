@@ -1,9 +1,9 @@
 import { desc, eq } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import type { SessionUser } from '../auth/sessions'
+import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
 import { stripeCustomers } from '../db/schema'
-import { LIVE_STATUSES } from './membership'
+import { LIVE_STATUSES } from '../entitlements/membership'
 import { MASTHEAD_METADATA } from './stripe'
 
 /** The account's Stripe customer, if it has one. */

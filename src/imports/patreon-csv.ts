@@ -1,5 +1,5 @@
 import { CsvError, parse } from 'csv-parse/sync'
-import { parseMajorUnits } from '../billing/money'
+import { parseMajorUnits } from '../util/money'
 
 /**
  * Reads the "members" CSV a Patreon creator exports, so their patrons can become Masthead members.

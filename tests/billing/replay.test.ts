@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { replayEvents } from '../../src/billing/replay'
+import { replayEvents } from '../../src/billing/webhooks/replay'
 import { stripeEvents } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startStripeStandIn, type StripeStandIn } from '../../src/billing/stand-in'
+import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
 import type { Stripe } from '../../src/billing/stripe'
 import {
   pledgeProductId,
@@ -8,9 +8,9 @@ import {
   priceLookupKey,
   syncAllToStripe,
   syncTierToStripe,
-} from '../../src/billing/stripe-sync'
-import { createTier, DEMO_TIERS, getTier, listTiers, seedDemoTiers, updateTier } from '../../src/billing/tiers'
-import { parseMajorUnits, toMajorUnits } from '../../src/billing/money'
+} from '../../src/billing/tiers/stripe-sync'
+import { createTier, DEMO_TIERS, getTier, listTiers, seedDemoTiers, updateTier } from '../../src/billing/tiers/tiers'
+import { parseMajorUnits, toMajorUnits } from '../../src/util/money'
 import { stripeObjects, tiers } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'
 import { createTestApp, type TestApp } from '../helpers/app'

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll } from 'vitest'
 import type Stripe from 'stripe'
-import { syncAllToStripe } from '../../src/billing/stripe-sync'
-import { seedDemoTiers } from '../../src/billing/tiers'
-import { startStripeStandIn, type StripeStandIn } from '../../src/billing/stand-in'
+import { syncAllToStripe } from '../../src/billing/tiers/stripe-sync'
+import { seedDemoTiers } from '../../src/billing/tiers/tiers'
+import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
 import { payments, stripeEvents, subscriptions } from '../../src/db/schema'
 import { createTestApp, fixedClock, type TestApp } from './app'
 

@@ -9,7 +9,7 @@ import {
   type PatreonImportLimits,
   type PatreonParseResult,
 } from '../../src/imports/patreon-csv'
-import { PATREON_HEADERS, patreonCsvFixture } from '../../src/imports/patreon-fixture'
+import { PATREON_HEADERS, patreonCsvFixture } from '../../src/dev/patreon-fixture'
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}.csv`, import.meta.url), 'utf8')
 const withBomAndCrlf = (csv: string) => '\uFEFF' + csv.replaceAll('\n', '\r\n')

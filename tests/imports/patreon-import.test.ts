@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { loadEntitlements } from '../../src/billing/entitlements'
+import { loadEntitlements } from '../../src/entitlements/entitlements'
 import { rowsOf } from '../../src/db/client'
 import { allGrants, auditLog, patreonMembers, supporters, users } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'
@@ -427,7 +427,7 @@ describe('invitations', () => {
 
 describe('npm run import:patreon', () => {
   it('explains its usage, and dry-runs a file into a database', () => {
-    const usage = spawnSync(process.execPath, ['--import', 'tsx', 'src/imports/patreon-cli.ts'], { encoding: 'utf8' })
+    const usage = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/import-patreon.ts'], { encoding: 'utf8' })
     expect(usage.status).toBe(2)
     expect(usage.stderr).toContain('Usage: npm run import:patreon -- members.csv')
     const dir = mkdtempSync(join(tmpdir(), 'masthead-import-'))
@@ -439,7 +439,7 @@ describe('npm run import:patreon', () => {
         [
           '--import',
           'tsx',
-          'src/imports/patreon-cli.ts',
+          'src/cli/import-patreon.ts',
           'tests/imports/fixtures/current.csv',
           '--dry-run',
           '--map',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { signInMessage } from '../../src/auth/messages'
+import { signInMessage } from '../../src/accounts/messages'
 import { createResendMailer, MailError } from '../../src/mail/mailer'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { requestLink } from '../helpers/auth'

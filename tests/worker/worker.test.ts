@@ -3,8 +3,8 @@
  * running inside workerd, reaching PostgreSQL through its Hyperdrive binding.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { signPayload } from '../../src/billing/stand-in'
-import { verifyEntitlementToken } from '../../src/content/entitlement-token'
+import { signPayload } from '../../src/dev/stripe-stand-in'
+import { verifyEntitlementToken } from '../../src/entitlements/token'
 import { startTestWorker, type TestWorker } from './harness'
 
 const WEBHOOK_SECRET = 'whsec_workerd_test'

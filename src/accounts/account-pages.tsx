@@ -1,0 +1,149 @@
+import { Field } from '../ui/field'
+import type { SessionUser } from './sessions'
+import type { Membership } from '../entitlements/membership'
+import { formatMoney } from '../util/money'
+
+const NOTICES: Record<string, string> = {
+  'email-changed': 'Your e-mail address has been changed.',
+  'email-sent': 'We sent a link to your new address. Follow it within 15 minutes to finish the change.',
+}
+
+const day = (d: Date) => d.toISOString().slice(0, 10)
+
+function describeMembership(m: Membership): string {
+  const what =
+    m.tierName && m.amount !== null && m.currency
+      ? `${m.tierName}, ${formatMoney(m.amount, m.currency)} a ${m.interval}`
+      : ''
+  switch (m.status) {
+    case 'active':
+    case 'trialing':
+      return `${what}. Thank you for your support.`
+    case 'past_due':
+      return `${what}. Your last payment did not go through; please update your card.`
+    case 'canceled_at_period_end':
+      return `${what}. Canceled: your benefits continue until ${m.until ? day(m.until) : 'the end of the period'}.`
+    case 'incomplete':
+      return 'Your first payment has not gone through yet.'
+    case 'ended':
+      return 'Your membership has ended.'
+    default:
+      return 'You are not a paying supporter yet.'
+  }
+}
+
+export function AccountPage(props: {
+  membership: Membership
+  hasBillingAccount: boolean
+  user: SessionUser
+  notice?: string | undefined
+  emailError?: string | undefined
+  newEmail?: string | undefined
+  deleteError?: string | undefined
+}) {
+  const { user } = props
+  const notice = props.notice ? NOTICES[props.notice] : undefined
+  return (
+    <>
+      <h1>Your account</h1>
+      {notice ? <p role="status">{notice}</p> : null}
+      <dl>
+        <dt>E-mail</dt>
+        <dd>{user.email}</dd>
+        <dt>Role</dt>
+        <dd>{user.role}</dd>
+        <dt>Membership</dt>
+        <dd>{describeMembership(props.membership)}</dd>
+      </dl>
+      {props.hasBillingAccount ? (
+        <form method="post" action="/billing/portal">
+          <button type="submit">Manage billing</button>
+          <span class="muted"> Change tier, update your card, see invoices or cancel.</span>
+        </form>
+      ) : (
+        <p>
+          <a href="/join">Become a supporter</a>
+        </p>
+      )}
+
+      <section aria-labelledby="email-heading">
+        <h2 id="email-heading">Change e-mail address</h2>
+        <form method="post" action="/account/email" novalidate>
+          <Field
+            id="new-email"
+            name="email"
+            type="email"
+            label="New e-mail address"
+            autocomplete="email"
+            required
+            value={props.newEmail}
+            error={props.emailError}
+          />
+          <p>
+            <button type="submit">Send a confirmation link</button>
+          </p>
+        </form>
+      </section>
+
+      <section aria-labelledby="data-heading">
+        <h2 id="data-heading">Your data</h2>
+        <p>
+          <a href="/account/data" download>
+            Download everything we hold about you (JSON)
+          </a>
+        </p>
+      </section>
+
+      <section aria-labelledby="sessions-heading">
+        <h2 id="sessions-heading">Signing out</h2>
+        <form method="post" action="/auth/sign-out" class="inline">
+          <button type="submit">Sign out</button>
+        </form>{' '}
+        <form method="post" action="/auth/sign-out-everywhere" class="inline">
+          <button type="submit">Sign out of all devices</button>
+        </form>
+      </section>
+
+      <section aria-labelledby="delete-heading">
+        <h2 id="delete-heading">Delete your account</h2>
+        <p>
+          This removes your e-mail address and everything tied to it. It cannot be undone. Records of payments that the
+          law requires us to keep are kept without your name or address.
+        </p>
+        <form method="post" action="/account/delete" novalidate>
+          <Field
+            id="confirm-delete"
+            name="confirm"
+            label="Type DELETE to confirm"
+            autocomplete="off"
+            error={props.deleteError}
+          />
+          <p>
+            <button type="submit">Delete my account</button>
+          </p>
+        </form>
+      </section>
+    </>
+  )
+}
+
+export function EmailChangeSent() {
+  return (
+    <>
+      <h1>Check your new inbox</h1>
+      <p>{NOTICES['email-sent']}</p>
+      <p>
+        <a href="/account">Back to your account</a>
+      </p>
+    </>
+  )
+}
+
+export function AccountDeleted() {
+  return (
+    <>
+      <h1>Your account has been deleted</h1>
+      <p>We no longer hold your e-mail address. Thank you for reading.</p>
+    </>
+  )
+}

@@ -1,0 +1,128 @@
+/**
+ * Sessions, behind plain functions. Lucia v3 is deprecated upstream, so it is
+ * used here and nowhere else: replacing it means rewriting this file only.
+ */
+import { DrizzlePostgreSQLAdapter } from '@lucia-auth/adapter-drizzle'
+import { sql } from 'drizzle-orm'
+import type { Context } from 'hono'
+import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from 'lucia'
+import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } from '../entitlements/entitlements'
+import type { Config } from '../config'
+import { rowsOf, type Database } from '../db/client'
+import { sessions, users, type Role } from '../db/schema'
+
+export const SESSION_COOKIE = 'masthead_session'
+
+export interface SessionUser {
+  id: string
+  email: string
+  role: Role
+}
+
+export interface Session {
+  id: string
+  userId: string
+  expiresAt: Date
+}
+
+declare module 'lucia' {
+  interface Register {
+    Lucia: ReturnType<typeof lucia>
+    DatabaseUserAttributes: { email: string; role: Role; facts: EntitlementFacts }
+  }
+}
+
+interface SessionRow {
+  id: string
+  user_id: string
+  expires_at: Date | string
+  email: string
+  role: Role
+  facts: unknown
+}
+
+/** The session, its account and the account's entitlement facts, for the session id that follows. */
+const SESSION_WITH_FACTS = sql.raw(`select s.id, s.user_id, s.expires_at, u.email, u.role,
+    ${entitlementFactsSql('u.id')} as facts
+  from sessions s join users u on u.id = s.user_id
+  where s.id = `)
+
+/**
+ * The Drizzle adapter, but the session lookup also reads the account's
+ * entitlement facts in the same statement: every signed-in request learns
+ * who it is and what they may read in one database round trip.
+ */
+class EntitledSessionAdapter extends DrizzlePostgreSQLAdapter {
+  constructor(private readonly database: Database) {
+    super(database, sessions, users)
+  }
+
+  override async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
+    const [row] = await rowsOf<SessionRow>(this.database, sql`${SESSION_WITH_FACTS}${sessionId}`)
+    if (!row) return [null, null]
+    return [
+      { id: row.id, userId: row.user_id, expiresAt: new Date(row.expires_at), attributes: {} },
+      { id: row.user_id, attributes: { email: row.email, role: row.role, facts: parseEntitlementFacts(row.facts) } },
+    ]
+  }
+}
+
+/** Secure cookies everywhere but plain-http localhost, where browsers would drop them. */
+export function cookieIsSecure(config: Config): boolean {
+  const url = new URL(config.APP_URL)
+  return !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+}
+
+// Built per call: the database handle is per request on Workers, and Lucia holds it.
+function lucia(db: Database, config: Config) {
+  return new Lucia(new EntitledSessionAdapter(db), {
+    // Sliding expiry: a session used in its second half is extended to 30 days again.
+    sessionExpiresIn: new TimeSpan(30, 'd'),
+    sessionCookie: { name: SESSION_COOKIE, attributes: { secure: cookieIsSecure(config), sameSite: 'lax' } },
+    getUserAttributes: (attributes) => ({ email: attributes.email, role: attributes.role, facts: attributes.facts }),
+  })
+}
+
+export async function createSession(db: Database, config: Config, userId: string): Promise<Session> {
+  const session = await lucia(db, config).createSession(userId, {})
+  return { id: session.id, userId: session.userId, expiresAt: session.expiresAt }
+}
+
+/** The session and its user, or nulls for an unknown, expired or tampered id. `fresh` means the cookie must be re-sent. */
+export async function validateSession(
+  db: Database,
+  config: Config,
+  sessionId: string,
+): Promise<
+  | { session: Session & { fresh: boolean }; user: SessionUser; facts: EntitlementFacts }
+  | { session: null; user: null; facts: null }
+> {
+  const result = await lucia(db, config).validateSession(sessionId)
+  if (!result.session) return { session: null, user: null, facts: null }
+  const { session, user } = result
+  return {
+    session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt, fresh: session.fresh },
+    user: { id: user.id, email: user.email, role: user.role },
+    facts: user.facts,
+  }
+}
+
+export async function invalidateSession(db: Database, config: Config, sessionId: string): Promise<void> {
+  await lucia(db, config).invalidateSession(sessionId)
+}
+
+export async function invalidateUserSessions(db: Database, config: Config, userId: string): Promise<void> {
+  await lucia(db, config).invalidateUserSessions(userId)
+}
+
+export function readSessionCookie(db: Database, config: Config, cookieHeader: string): string | null {
+  return lucia(db, config).readSessionCookie(cookieHeader)
+}
+
+export function setSessionCookie(c: Context, db: Database, config: Config, sessionId: string): void {
+  c.header('Set-Cookie', lucia(db, config).createSessionCookie(sessionId).serialize(), { append: true })
+}
+
+export function clearSessionCookie(c: Context, db: Database, config: Config): void {
+  c.header('Set-Cookie', lucia(db, config).createBlankSessionCookie().serialize(), { append: true })
+}

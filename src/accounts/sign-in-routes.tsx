@@ -1,0 +1,138 @@
+import { Hono } from 'hono'
+import * as z from 'zod'
+import { pushEmailToStripe } from '../billing/customers'
+import { AppError, wantsJson } from '../http/errors'
+import { clientIp } from '../http/client-ip'
+import { fieldErrors, readBody, validationError } from '../http/input'
+import { describeError, log } from '../http/log'
+import type { AppEnv } from '../services'
+import { CheckMail, ConfirmLink, LinkProblem, SignInForm } from './sign-in-pages'
+import { page } from '../ui/layout'
+import { consumeEmailToken, peekEmailToken } from './email-tokens'
+import { emailField, safeNextPath, sendEmailLink } from './links'
+import { emailChangedNotice, signInMessage } from './messages'
+import { requireUser } from './session'
+import { hitRateLimit } from './rate-limit'
+import {
+  clearSessionCookie,
+  createSession,
+  invalidateSession,
+  invalidateUserSessions,
+  setSessionCookie,
+} from './sessions'
+import { changeEmail, signInUser } from './users'
+
+const signInInput = z.object({ email: emailField, next: z.string().optional() })
+const tokenInput = z.object({ token: z.string({ error: 'The link is incomplete.' }).min(10).max(200) })
+
+export const auth = new Hono<AppEnv>()
+
+auth.get('/auth/sign-in', (c) => {
+  const next = c.req.query('next')
+  const reason = c.req.query('reason')
+  return page(c, 'Sign in', <SignInForm next={next ? safeNextPath(next) : undefined} reason={reason} />)
+})
+
+/** The same answer whether or not the address has an account: nobody can learn who reads here. */
+auth.post('/auth/sign-in', async (c) => {
+  const { services } = c.var
+  const body = await readBody(c)
+  const parsed = signInInput.safeParse(body)
+  if (!parsed.success) {
+    const errors = fieldErrors(parsed.error)
+    if (wantsJson(c)) throw validationError(errors)
+    const next = typeof body.next === 'string' ? safeNextPath(body.next) : undefined
+    return page(c, 'Sign in', <SignInForm email={String(body.email ?? '')} next={next} error={errors.email} />, 422)
+  }
+  const { email } = parsed.data
+  const now = services.clock.now()
+  const rule = { limit: services.config.SIGN_IN_LIMIT, windowMs: services.config.SIGN_IN_WINDOW_MINUTES * 60_000 }
+  await hitRateLimit(services.db, now, { scope: 'sign-in:ip', subject: clientIp(c), ...rule })
+  await hitRateLimit(services.db, now, { scope: 'sign-in:email', subject: email, ...rule })
+
+  const nextPath = safeNextPath(parsed.data.next)
+  await sendEmailLink(services, c.get('requestId'), { purpose: 'sign_in', email, nextPath }, (link) =>
+    signInMessage(email, services.config.PUBLICATION_NAME, link),
+  )
+  if (wantsJson(c)) {
+    return c.json({ ok: true, message: 'If that address can receive e-mail, a sign-in link is on its way.' }, 202)
+  }
+  return page(c, 'Check your e-mail', <CheckMail />)
+})
+
+/** Opening the link only shows a button; mail scanners that fetch it use nothing up. */
+auth.get('/auth/verify', async (c) => {
+  c.header('Cache-Control', 'no-store')
+  const { db, clock } = c.var.services
+  try {
+    const token = await peekEmailToken(db, clock.now(), c.req.query('token') ?? '')
+    return page(c, 'Confirm', <ConfirmLink token={c.req.query('token') ?? ''} purpose={token.purpose} />)
+  } catch (error) {
+    if (error instanceof AppError && !wantsJson(c)) {
+      return page(c, 'Link problem', <LinkProblem message={error.message} />, error.status)
+    }
+    throw error
+  }
+})
+
+auth.post('/auth/verify', async (c) => {
+  c.header('Cache-Control', 'no-store')
+  const { services } = c.var
+  const { db, config, clock } = services
+  const parsed = tokenInput.safeParse(await readBody(c))
+  if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+  const now = clock.now()
+  try {
+    // One transaction: the token is used up only if the sign-in or change completes.
+    const outcome = await db.transaction(async (tx) => {
+      const token = await consumeEmailToken(tx, now, parsed.data.token)
+      if (token.purpose === 'sign_in') {
+        const user = await signInUser(tx, config, now, token.email)
+        const session = await createSession(tx, config, user.id)
+        return { kind: 'signed_in' as const, user, session, next: safeNextPath(token.nextPath) }
+      }
+      const change = await changeEmail(tx, now, token.userId, token.email)
+      return { kind: 'email_changed' as const, ...change }
+    })
+
+    if (outcome.kind === 'signed_in') {
+      setSessionCookie(c, db, config, outcome.session.id)
+      const { id, email, role } = outcome.user
+      if (wantsJson(c)) return c.json({ user: { id, email, role } })
+      return c.redirect(outcome.next, 303)
+    }
+    if (services.stripe) {
+      await pushEmailToStripe(db, services.stripe, outcome.userId, outcome.email, (error) =>
+        log('warn', 'stripe_customer_email_not_updated', { requestId: c.get('requestId'), ...describeError(error) }),
+      )
+    }
+    // Tell the old address, so a hijacked account does not change hands silently.
+    await services.mailer
+      .send(emailChangedNotice(outcome.previousEmail, config.PUBLICATION_NAME))
+      .catch((error) => log('warn', 'mail_send_failed', { requestId: c.get('requestId'), ...describeError(error) }))
+    if (wantsJson(c)) return c.json({ ok: true, email: outcome.email })
+    return c.redirect('/account?notice=email-changed', 303)
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'invalid_token' && !wantsJson(c)) {
+      return page(c, 'Link problem', <LinkProblem message={error.message} />, error.status)
+    }
+    throw error
+  }
+})
+
+auth.post('/auth/sign-out', async (c) => {
+  const { db, config } = c.var.services
+  const session = c.var.session
+  if (session) await invalidateSession(db, config, session.id)
+  clearSessionCookie(c, db, config)
+  if (wantsJson(c)) return c.json({ ok: true })
+  return c.redirect('/', 303)
+})
+
+auth.post('/auth/sign-out-everywhere', requireUser, async (c) => {
+  const { db, config } = c.var.services
+  await invalidateUserSessions(db, config, c.var.user!.id)
+  clearSessionCookie(c, db, config)
+  if (wantsJson(c)) return c.json({ ok: true })
+  return c.redirect('/', 303)
+})

@@ -1,0 +1,282 @@
+import { and, asc, eq } from 'drizzle-orm'
+import { Hono, type Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import Stripe from 'stripe'
+import * as z from 'zod'
+import { emailField } from '../accounts/links'
+import { requireUser } from '../accounts/session'
+import { findUserByEmail } from '../accounts/users'
+import { tiers, INTERVALS } from '../db/schema'
+import { AppError, wantsJson } from '../http/errors'
+import { fieldErrors, readBody, validationError } from '../http/input'
+import { describeError, log } from '../http/log'
+import type { AppEnv, Services } from '../services'
+import { page } from '../ui/layout'
+import { SupportPage } from './join-page'
+import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
+import { membershipOf } from '../entitlements/membership'
+import { majorUnits, minorUnits } from '../util/money'
+import { MASTHEAD_METADATA } from './stripe'
+import { pledgeProductId } from './tiers/stripe-sync'
+
+const checkoutInput = z.object({
+  tier: z.string({ error: 'Choose a tier.' }).min(1, 'Choose a tier.').max(64),
+  interval: z.enum(INTERVALS, { error: 'The interval must be month or year.' }),
+  email: emailField.optional(),
+})
+
+const donationInput = (amount: z.ZodType<number>) =>
+  z.object({
+    amount,
+    currency: z.string({ error: 'Choose a currency.' }).trim().toLowerCase(),
+    frequency: z.enum(['once', 'monthly'], { error: 'The frequency must be once or monthly.' }).default('once'),
+    email: emailField.optional(),
+  })
+
+/** Readers paying: the support page, checkout for tiers, donations and pledges, and the billing portal. */
+export const billing = new Hono<AppEnv>()
+
+/** The page used to live here; links to it keep working. */
+billing.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
+
+billing.get('/join', async (c) => {
+  const notice =
+    c.req.query('checkout') === 'canceled'
+      ? 'Checkout was canceled; nothing was charged.'
+      : c.req.query('from') === 'patreon'
+        ? 'Welcome from Patreon: your tier is chosen below. Your Patreon membership runs until its paid time ends.'
+        : undefined
+  return renderSupport(c, { notice })
+})
+
+billing.post('/billing/checkout', async (c) => {
+  const { services } = c.var
+  const stripe = stripeOf(services)
+  const input = await parse(c, checkoutInput, await readBody(c))
+  const [tier] = await services.db
+    .select()
+    .from(tiers)
+    .where(and(eq(tiers.id, input.tier), eq(tiers.active, true)))
+  if (!tier) throw await formError(c, new AppError('validation_failed', `There is no tier called "${input.tier}".`))
+  const priceId = input.interval === 'month' ? tier.stripeMonthlyPriceId : tier.stripeYearlyPriceId
+  if (!priceId) throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
+  return startSubscription(c, stripe, input.email, {
+    line_items: [{ price: priceId, quantity: 1 }],
+    metadata: { ...MASTHEAD_METADATA, kind: 'tier', tier_id: tier.id },
+    subscription_data: { metadata: { ...MASTHEAD_METADATA, tier_id: tier.id } },
+  })
+})
+
+billing.post('/billing/donate', async (c) => {
+  const { services } = c.var
+  const { config } = services
+  const stripe = stripeOf(services)
+  const body = await readBody(c)
+  // API clients send integer minor units; people type "12.50" in a form.
+  const input = await parse(c, donationInput(wantsJson(c) ? minorUnits : majorUnits), body)
+  if (!config.SUPPORTED_CURRENCIES.includes(input.currency)) {
+    const list = config.SUPPORTED_CURRENCIES.map((x) => x.toUpperCase()).join(', ')
+    throw await formError(c, new AppError('validation_failed', `We accept ${list}.`))
+  }
+  if (input.amount < config.DONATION_MIN || input.amount > config.DONATION_MAX) {
+    const range = `between ${config.DONATION_MIN / 100} and ${config.DONATION_MAX / 100} ${input.currency.toUpperCase()}`
+    throw await formError(c, new AppError('validation_failed', `The amount must be ${range}.`))
+  }
+  if (input.frequency === 'monthly') {
+    const pledgeProduct = await pledgeProductId(services.db)
+    if (!pledgeProduct)
+      throw new AppError('payments_unavailable', 'Monthly pledges are not open yet. Please try again later.')
+    return startSubscription(c, stripe, input.email, {
+      line_items: [
+        {
+          price_data: {
+            currency: input.currency,
+            unit_amount: input.amount,
+            product: pledgeProduct,
+            recurring: { interval: 'month' },
+          },
+          quantity: 1,
+        },
+      ],
+      metadata: { ...MASTHEAD_METADATA, kind: 'pledge' },
+      subscription_data: { metadata: { ...MASTHEAD_METADATA, kind: 'pledge' } },
+    })
+  }
+  const user = c.var.user
+  const customer = user ? await withStripe(() => ensureCustomer(services.db, stripe, services.clock.now(), user)) : null
+  const session = await withStripe(() =>
+    stripe.checkout.sessions.create({
+      mode: 'payment',
+      submit_type: 'donate',
+      ...(customer ? { customer } : input.email ? { customer_email: input.email } : {}),
+      ...(user ? { client_reference_id: user.id } : {}),
+      line_items: [
+        {
+          price_data: {
+            currency: input.currency,
+            unit_amount: input.amount,
+            product_data: { name: `Donation to ${config.PUBLICATION_NAME}`, metadata: { ...MASTHEAD_METADATA } },
+          },
+          quantity: 1,
+        },
+      ],
+      metadata: { ...MASTHEAD_METADATA, kind: 'donation' },
+      payment_intent_data: { metadata: { ...MASTHEAD_METADATA, kind: 'donation' } },
+      ...returnUrls(services),
+    }),
+  )
+  return redirectTo(c, session.url!, 'checkout')
+})
+
+billing.post('/billing/portal', requireUser, async (c) => {
+  const { services } = c.var
+  const stripe = stripeOf(services)
+  const customer = await customerIdOf(services.db, c.var.user!.id)
+  if (!customer) throw new AppError('not_found', 'You have no billing account yet: become a supporter first.')
+  return openPortal(c, stripe, customer)
+})
+
+billing.get('/billing/thanks', (c) =>
+  page(
+    c,
+    'Thank you',
+    <>
+      <h1>Thank you</h1>
+      <p>Your payment went through. Your membership shows on your account within a minute.</p>
+      <p>
+        <a href="/account">Your account</a>
+      </p>
+    </>,
+  ),
+)
+
+/** Subscription checkout for a tier or a pledge, unless the reader already pays: then the portal. */
+async function startSubscription(
+  c: Context<AppEnv>,
+  stripe: Stripe,
+  email: string | undefined,
+  params: Pick<Stripe.Checkout.SessionCreateParams, 'line_items' | 'metadata' | 'subscription_data'>,
+) {
+  const { services } = c.var
+  const user = c.var.user
+  const now = services.clock.now()
+  if (!user && !email) {
+    throw await formError(c, new AppError('validation_failed', 'Enter your e-mail address, or sign in first.'))
+  }
+  if (user) {
+    const customer = await withStripe(() => ensureCustomer(services.db, stripe, now, user))
+    if (await withStripe(() => hasLiveSubscription(stripe, customer, now))) return openPortal(c, stripe, customer)
+    const session = await withStripe(() =>
+      stripe.checkout.sessions.create({
+        mode: 'subscription',
+        customer,
+        client_reference_id: user.id,
+        ...params,
+        subscription_data: { metadata: { ...params.subscription_data?.metadata, user_id: user.id } },
+        ...returnUrls(services),
+      }),
+    )
+    return redirectTo(c, session.url!, 'checkout')
+  }
+  // Signed out: the account is created or linked when the checkout completes.
+  const existing = await findUserByEmail(services.db, email!)
+  if (existing) {
+    const membership = await membershipOf(services.db, existing.id, now, services.config.PAST_DUE_GRACE_DAYS)
+    if (membership.entitled || membership.status === 'incomplete') {
+      throw await formError(
+        c,
+        new AppError('conflict', 'Sign in first to change or renew the membership of this address.'),
+      )
+    }
+  }
+  const session = await withStripe(() =>
+    stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer_email: email!,
+      ...params,
+      ...returnUrls(services),
+    }),
+  )
+  return redirectTo(c, session.url!, 'checkout')
+}
+
+async function openPortal(c: Context<AppEnv>, stripe: Stripe, customer: string) {
+  const { config } = c.var.services
+  const session = await withStripe(() =>
+    stripe.billingPortal.sessions.create({ customer, return_url: `${config.APP_URL}/account` }),
+  )
+  return redirectTo(c, session.url, 'portal')
+}
+
+const returnUrls = ({ config }: Services) => ({
+  success_url: `${config.APP_URL}/billing/thanks?session_id={CHECKOUT_SESSION_ID}`,
+  cancel_url: `${config.APP_URL}/join?checkout=canceled`,
+})
+
+/** People are sent on; JSON clients get the URL (and whether it is a checkout or the portal). */
+function redirectTo(c: Context<AppEnv>, url: string, kind: 'checkout' | 'portal') {
+  if (wantsJson(c)) return c.json({ url, kind })
+  return c.redirect(url, 303)
+}
+
+function stripeOf(services: Services): Stripe {
+  if (!services.stripe) throw new AppError('payments_unavailable', 'Payments are not set up on this server yet.')
+  return services.stripe
+}
+
+/** Stripe being down or refusing is not the reader's fault: 503 with a plain message, details in the log. */
+async function withStripe<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeError) {
+      log('warn', 'stripe_call_failed', { ...describeError(error), stripeCode: error.code, status: error.statusCode })
+      throw new AppError(
+        'payments_unavailable',
+        'Payments are unavailable right now. Please try again in a few minutes.',
+      )
+    }
+    throw error
+  }
+}
+
+async function parse<T>(c: Context<AppEnv>, schema: z.ZodType<T>, body: Record<string, unknown>): Promise<T> {
+  const parsed = schema.safeParse(body)
+  if (parsed.success) return parsed.data
+  throw await formError(c, validationError(fieldErrors(parsed.error)))
+}
+
+/**
+ * A form's mistake re-renders the support page with the message; a JSON
+ * client gets the error itself. Returned as an error so callers can `throw`.
+ */
+async function formError(c: Context<AppEnv>, error: AppError): Promise<Error> {
+  if (wantsJson(c)) return error
+  return new HTTPException(error.status, { res: await renderSupport(c, { error: error.message }, error.status) })
+}
+
+async function renderSupport(
+  c: Context<AppEnv>,
+  messages: { error?: string | undefined; notice?: string | undefined },
+  status: ContentfulStatusCode = 200,
+) {
+  const { db, config } = c.var.services
+  const offers = await db
+    .select()
+    .from(tiers)
+    .where(eq(tiers.active, true))
+    .orderBy(asc(tiers.position), asc(tiers.name))
+  return page(
+    c,
+    'Join',
+    <SupportPage
+      tiers={offers}
+      user={c.var.user}
+      currencies={config.SUPPORTED_CURRENCIES}
+      selected={c.req.query('tier')}
+      {...messages}
+    />,
+    status,
+  )
+}

@@ -1,0 +1,235 @@
+import { Hono, type Context } from 'hono'
+import { audit } from '../../audit/audit'
+import type { ZodType } from 'zod'
+import { requireRole } from '../../accounts/session'
+import { syncTierToStripe } from './stripe-sync'
+import {
+  createTier,
+  getTier,
+  listTiers,
+  newTierSchema,
+  tierFieldsSchema,
+  tierFormInput,
+  tierPatchSchema,
+  updateTier,
+  type Tier,
+  type TierForm,
+} from './tiers'
+import { AppError } from '../../http/errors'
+import { fieldErrors, readBody, validationError, type FieldErrors } from '../../http/input'
+import { log } from '../../http/log'
+import type { AppEnv } from '../../services'
+import { page } from '../../ui/layout'
+import {
+  emptyTierForm,
+  TierEditPage,
+  tierFormValues,
+  TiersPage,
+  type StripeState,
+  type TierFormValues,
+} from './pages'
+
+/** What became of the Stripe side of a save. A failure never undoes the save. */
+type StripeSync = 'synced' | 'failed' | 'not_configured'
+
+/** Tier management for admins (/admin/tiers), with its API twin (/api/admin/tiers). */
+export const tiers = new Hono<AppEnv>()
+for (const path of ['/admin/tiers', '/admin/tiers/*', '/api/admin/tiers', '/api/admin/tiers/*']) {
+  tiers.use(path, requireRole('admin'))
+}
+
+const stripeState = (c: Context<AppEnv>): StripeState => (c.var.services.stripe ? 'configured' : 'not_configured')
+const currencies = (c: Context<AppEnv>) => c.var.services.config.SUPPORTED_CURRENCIES
+
+/**
+ * Saves are Masthead's, Stripe follows: after a save the tier is synced, and
+ * if Stripe is unreachable or refuses, the admin is told and can save again
+ * (the sync is idempotent) or run `npm run stripe:sync` later.
+ */
+async function syncAfterSave(c: Context<AppEnv>, tier: Tier): Promise<{ tier: Tier; stripeSync: StripeSync }> {
+  const { stripe, db, clock } = c.var.services
+  if (!stripe) return { tier, stripeSync: 'not_configured' }
+  try {
+    await syncTierToStripe(stripe, db, clock.now(), tier)
+    return { tier: (await getTier(db, tier.id)) ?? tier, stripeSync: 'synced' }
+  } catch (error) {
+    // Tiers hold no personal data; the error's type, code and message say what Stripe objected to.
+    log('warn', 'stripe_sync_failed', {
+      requestId: c.get('requestId'),
+      tierId: tier.id,
+      // Stripe's errors are all named Error; their `type` says which kind (StripeConnectionError, …).
+      errorType: (error as { type?: unknown } | null)?.type ?? (error instanceof Error ? error.name : typeof error),
+      code: (error as { code?: unknown } | null)?.code,
+      message: error instanceof Error ? error.message : undefined,
+    })
+    return { tier, stripeSync: 'failed' }
+  }
+}
+
+/** Saves go to the audit log with the fields that were set (tiers hold no personal data). */
+async function createAudited(c: Context<AppEnv>, fields: Parameters<typeof createTier>[2]): Promise<Tier> {
+  const { db, clock } = c.var.services
+  const tier = await createTier(db, clock.now(), fields)
+  await audit(db, clock.now(), c.var.user, 'tier.created', null, { tierId: tier.id, fields })
+  return tier
+}
+
+async function updateAudited(
+  c: Context<AppEnv>,
+  id: string,
+  fields: Parameters<typeof updateTier>[3],
+): Promise<Tier | null> {
+  const { db, clock } = c.var.services
+  const tier = await updateTier(db, clock.now(), id, fields)
+  if (tier) await audit(db, clock.now(), c.var.user, 'tier.updated', null, { tierId: tier.id, fields })
+  return tier
+}
+
+function savedRedirect(c: Context<AppEnv>, notice: 'created' | 'updated', stripeSync: StripeSync) {
+  const query = new URLSearchParams({ notice })
+  if (stripeSync === 'failed') query.set('stripe', 'failed')
+  return c.redirect(`/admin/tiers?${query}`, 303)
+}
+
+/** The tier form, keeping repeated fields (the benefits checkboxes) that readBody would collapse. */
+async function readTierForm(c: Context<AppEnv>): Promise<TierForm> {
+  const type = c.req.header('content-type') ?? ''
+  if (!type.includes('application/x-www-form-urlencoded') && !type.includes('multipart/form-data')) {
+    throw new AppError('unsupported_media_type', 'Send the tier form as a form.')
+  }
+  const out: TierForm = {}
+  for (const [key, value] of Object.entries(await c.req.parseBody({ all: true }))) {
+    if (typeof value === 'string') out[key] = value
+    else if (Array.isArray(value)) out[key] = value.filter((v): v is string => typeof v === 'string')
+  }
+  return out
+}
+
+/** What the person typed, to put back into a form shown again with its errors. */
+function typedValues(form: TierForm, fallback: TierFormValues): TierFormValues {
+  const text = (key: keyof TierFormValues) => {
+    const value = form[key]
+    return Array.isArray(value) ? (value[0] ?? '') : (value ?? String(fallback[key]))
+  }
+  return {
+    id: text('id'),
+    name: text('name'),
+    description: text('description'),
+    currency: text('currency'),
+    monthlyAmount: text('monthlyAmount'),
+    yearlyAmount: text('yearlyAmount'),
+    position: text('position'),
+    active: form.active !== undefined,
+    benefits: form.benefits === undefined ? [] : Array.isArray(form.benefits) ? form.benefits : [form.benefits],
+  }
+}
+
+/** Checks a posted form with the API's schema; amount errors come from reading major units. */
+function checkForm<T>(
+  form: TierForm,
+  schema: ZodType<T>,
+): { data: T; errors: null } | { data: null; errors: FieldErrors } {
+  const { input, errors } = tierFormInput(form)
+  const parsed = schema.safeParse(input)
+  const all = { ...(parsed.success ? {} : fieldErrors(parsed.error)), ...errors }
+  if (parsed.success && Object.keys(errors).length === 0) return { data: parsed.data, errors: null }
+  return { data: null, errors: all }
+}
+
+// ---------------------------------------------------------------- pages
+
+const listPage = async (
+  c: Context<AppEnv>,
+  form?: { values: TierFormValues; errors: FieldErrors },
+  status: 200 | 409 | 422 = 200,
+) =>
+  page(
+    c,
+    'Tiers',
+    <TiersPage
+      tiers={await listTiers(c.var.services.db)}
+      stripe={stripeState(c)}
+      currencies={currencies(c)}
+      form={form?.values ?? emptyTierForm(currencies(c)[0] ?? 'usd')}
+      errors={form?.errors}
+      notice={form ? undefined : c.req.query('notice')}
+      stripeFailed={!form && c.req.query('stripe') === 'failed'}
+    />,
+    status,
+  )
+
+tiers.get('/admin/tiers', (c) => listPage(c))
+
+tiers.post('/admin/tiers', async (c) => {
+  const form = await readTierForm(c)
+  const values = typedValues(form, emptyTierForm(''))
+  const checked = checkForm(form, newTierSchema(currencies(c)))
+  if (!checked.data) return listPage(c, { values, errors: checked.errors }, 422)
+  let tier: Tier
+  try {
+    tier = await createAudited(c, checked.data)
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'conflict') {
+      return listPage(c, { values, errors: { id: error.message } }, 409)
+    }
+    throw error
+  }
+  const { stripeSync } = await syncAfterSave(c, tier)
+  return savedRedirect(c, 'created', stripeSync)
+})
+
+async function findTier(c: Context<AppEnv>): Promise<Tier> {
+  const tier = await getTier(c.var.services.db, c.req.param('id') ?? '')
+  if (!tier) throw new AppError('not_found', 'There is no tier with that id.')
+  return tier
+}
+
+const editPage = (
+  c: Context<AppEnv>,
+  tier: Tier,
+  values: TierFormValues,
+  errors?: FieldErrors,
+  status: 200 | 422 = 200,
+) =>
+  page(
+    c,
+    `Tier: ${tier.name}`,
+    <TierEditPage tier={tier} stripe={stripeState(c)} currencies={currencies(c)} form={values} errors={errors} />,
+    status,
+  )
+
+tiers.get('/admin/tiers/:id', async (c) => {
+  const tier = await findTier(c)
+  return editPage(c, tier, tierFormValues(tier))
+})
+
+tiers.post('/admin/tiers/:id', async (c) => {
+  const tier = await findTier(c)
+  const form = await readTierForm(c)
+  // The edit form has every field, so it is checked whole; the id comes from the path.
+  const checked = checkForm(form, tierFieldsSchema(currencies(c)))
+  if (!checked.data) return editPage(c, tier, typedValues(form, tierFormValues(tier)), checked.errors, 422)
+  const saved = await updateAudited(c, tier.id, checked.data)
+  if (!saved) throw new AppError('not_found', 'There is no tier with that id.')
+  const { stripeSync } = await syncAfterSave(c, saved)
+  return savedRedirect(c, 'updated', stripeSync)
+})
+
+// ---------------------------------------------------------------- API
+
+tiers.get('/api/admin/tiers', async (c) => c.json({ tiers: await listTiers(c.var.services.db) }))
+
+tiers.post('/api/admin/tiers', async (c) => {
+  const parsed = newTierSchema(currencies(c)).safeParse(await readBody(c))
+  if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+  const tier = await createAudited(c, parsed.data)
+  return c.json(await syncAfterSave(c, tier), 201)
+})
+
+tiers.patch('/api/admin/tiers/:id', async (c) => {
+  const parsed = tierPatchSchema(currencies(c)).safeParse(await readBody(c))
+  if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+  const tier = await updateAudited(c, c.req.param('id'), parsed.data)
+  if (!tier) throw new AppError('not_found', 'There is no tier with that id.')
+  return c.json(await syncAfterSave(c, tier))
+})

@@ -1,0 +1,53 @@
+import { sql } from 'drizzle-orm'
+import type Stripe from 'stripe'
+import { payments } from '../../../db/schema'
+import { isMastheads } from '../../stripe'
+import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { linkCustomer } from './subscription-sync'
+
+/**
+ * checkout.session.completed and .async_payment_succeeded. The session is
+ * taken from the signed event: each of these events carries the session as
+ * it was when that step completed, and nothing later changes what it says was
+ * paid. The customer is linked to the account that started the checkout, or
+ * else to the account for the e-mail given at checkout, created for a
+ * signed-out reader. A one-time donation is recorded once the session is
+ * paid, never before. A subscription's state is not taken from here: it
+ * comes with Stripe's customer.subscription.* events.
+ */
+export const checkoutPaid = handler<Stripe.Checkout.Session>({
+  prepare: async (_ctx, event) => {
+    const session = event.data.object as Stripe.Checkout.Session
+    return isMastheads(session.metadata) ? session : null
+  },
+  writes(ctx, _event, session) {
+    const customerId = idOf(session.customer)
+    return [
+      ...(customerId
+        ? linkCustomer(ctx, customerId, {
+            userId: session.client_reference_id,
+            email: session.customer_details?.email ?? session.customer_email,
+          })
+        : []),
+      ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
+    ]
+  },
+})
+
+function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Write[] {
+  const paymentIntentId = idOf(session.payment_intent)
+  if (!paymentIntentId || !session.amount_total || !session.currency) return []
+  return [
+    {
+      name: 'donation',
+      query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, currency, occurred_at)
+        select ${text(paymentIntentId)}, 'donation', ${text(idOf(session.customer))}, ${text(paymentIntentId)},
+          ${int(session.amount_total)}, ${text(session.currency)}, ${ts(ctx.now)}
+        where ${whenStored}
+        on conflict do nothing`,
+    },
+  ]
+}
+
+/** checkout.session.async_payment_failed: nothing was paid, so nothing is granted; the event is only recorded. */
+export const checkoutPaymentFailed = handler<true>({ prepare: async () => true, writes: () => [] })

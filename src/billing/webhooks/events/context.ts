@@ -1,0 +1,67 @@
+import { sql, type SQL } from 'drizzle-orm'
+import type Stripe from 'stripe'
+import type { Config } from '../../../config'
+import type { Database } from '../../../db/client'
+import type { MailMessage } from '../../../mail/mailer'
+import type { Clock } from '../../../services'
+
+export interface EventContext {
+  stripe: Stripe
+  config: Config
+  /** When the event was taken up; `clock` for readings taken later (the time of a re-fetch). */
+  now: Date
+  clock: Clock
+}
+
+/** Side effects that must wait until the event has been stored. */
+export interface Effects {
+  mail?: MailMessage[]
+}
+
+/**
+ * One data-modifying step of an event's statement, as `name as (query)`.
+ * The query must write only `when(STORED)`: if the event id was already
+ * stored (a concurrent duplicate), the statement writes nothing at all.
+ */
+export interface Write {
+  name: string
+  query: SQL
+}
+
+/**
+ * One kind of event. `prepare` decides from the signed event (and, only
+ * where the event cannot say, from Stripe: `asksStripe`) what the event means,
+ * and returns null to ignore it. `writes` are the event's effects, run as a
+ * single statement together with the insert of the event id, so they commit
+ * or fail together (see process-event.ts). If that statement fails because
+ * the event's subscription snapshot shares a second with the stored one,
+ * `settle` re-reads the subscription from Stripe and the statement runs once
+ * more with that. `after` runs once the statement has committed, only for
+ * the delivery that stored it.
+ */
+export interface EventHandler<Prepared = unknown> {
+  /** prepare calls Stripe: duplicates are turned away before it, not after. */
+  asksStripe?: boolean
+  prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
+  writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
+  settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
+  after?(db: Database, ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
+}
+
+export const handler = <P>(h: EventHandler<P>) => h as EventHandler<unknown>
+
+/** The CTE holding the event's id when this delivery stored it, and nothing when it was already there. */
+export const STORED_EVENT = sql.raw('stored_event')
+
+/** The guard every write carries: only if this delivery stored the event. */
+export const whenStored = sql`exists (select 1 from ${STORED_EVENT})`
+
+/** Parameters typed for Postgres: in `insert … select`, an untyped parameter would be text. */
+export const ts = (value: Date | null) => sql`${value ? value.toISOString() : null}::timestamptz`
+export const int = (value: number | null) => sql`${value}::integer`
+export const bool = (value: boolean) => sql`${value}::boolean`
+export const text = (value: string | null | undefined) => sql`${value ?? null}::text`
+
+/** The id of an expandable field, whether Stripe sent the id or the object. */
+export const idOf = (value: string | { id: string } | null | undefined): string | null =>
+  value == null ? null : typeof value === 'string' ? value : value.id

@@ -1,0 +1,176 @@
+import { sql } from 'drizzle-orm'
+import type Stripe from 'stripe'
+import type { Database } from '../../../db/client'
+import { stripeCustomers, subscriptions, tiers, users } from '../../../db/schema'
+import { randomId } from '../../../util/random'
+import { isMastheads } from '../../stripe'
+import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+
+/**
+ * A subscription as one source saw it, and how recent that is. An event's
+ * own snapshot is as of the event's `created` second; a re-fetch is as of
+ * the moment Stripe was asked, which is after the event that prompted it.
+ */
+export interface SubscriptionState {
+  subscription: Stripe.Subscription
+  /** The Stripe second of the event this state came with, or that prompted the re-fetch. */
+  second: Date
+  /** Set for a re-fetch: when it was asked for (Stripe's answer is at least this recent). */
+  fetchedAt: Date | null
+}
+
+/**
+ * The subscription as the event carries it, if it is Masthead's. Stripe's
+ * snapshot is exact as of the event; storeSubscription keeps whichever state
+ * is from the later second and asks Stripe when two share a second.
+ * Subscriptions to other products on a shared Stripe account are ignored
+ * (Ghost PR #20243).
+ */
+export async function snapshotOf(db: Database, event: Stripe.Event): Promise<SubscriptionState | null> {
+  const subscription = event.data.object as Stripe.Subscription
+  if (!(await isOurs(db, subscription))) return null
+  return { subscription, second: new Date(event.created * 1000), fetchedAt: null }
+}
+
+/** The subscription as Stripe has it now, for an event whose snapshot could not be ordered. */
+export async function refetchSubscription(
+  ctx: EventContext,
+  db: Database,
+  event: Stripe.Event,
+  subscriptionId: string,
+): Promise<SubscriptionState | null> {
+  const fetchedAt = ctx.clock.now()
+  const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId)
+  if (!(await isOurs(db, subscription))) return null
+  return { subscription, second: new Date(event.created * 1000), fetchedAt }
+}
+
+/** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
+async function isOurs(db: Database, subscription: Stripe.Subscription): Promise<boolean> {
+  return isMastheads(subscription.metadata) || isOurPrice(db, subscription.items.data[0]?.price)
+}
+
+/** A price Masthead marked, or one a tier owns (made before the marking); an id alone is looked up. */
+export async function isOurPrice(db: Database, price: string | Stripe.Price | null | undefined): Promise<boolean> {
+  if (!price) return false
+  if (typeof price !== 'string' && isMastheads(price.metadata)) return true
+  const [tier] = await db
+    .select({ id: tiers.id })
+    .from(tiers)
+    .where(tierOwnsPrice(idOf(price)!))
+  return tier !== undefined
+}
+
+const tierOwnsPrice = (priceId: string) =>
+  sql`${tiers.stripeMonthlyPriceId} = ${priceId} or ${tiers.stripeYearlyPriceId} = ${priceId}`
+
+/**
+ * Links a Stripe customer to an account: the one Masthead named when it
+ * started the checkout, else the account for the customer's e-mail, created
+ * if new (a signed-out reader who paid). The first link wins, and a customer
+ * that is already linked creates no account.
+ */
+export function linkCustomer(
+  ctx: EventContext,
+  customerId: string,
+  hints: { userId?: string | null | undefined; email?: string | null | undefined },
+): Write[] {
+  const now = ts(ctx.now)
+  if (hints.userId) {
+    // Only if that account still exists.
+    return [
+      {
+        name: 'link',
+        query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+          select ${text(customerId)}, ${users.id}, ${now} from ${users}
+          where ${users.id} = ${text(hints.userId)} and ${whenStored}
+          on conflict do nothing`,
+      },
+    ]
+  }
+  if (!hints.email) return []
+  const email = hints.email.trim().toLowerCase()
+  const role = ctx.config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
+  const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
+  return [
+    { name: 'known_account', query: sql`select id from ${users} where email = ${text(email)}` },
+    {
+      name: 'new_account',
+      query: sql`insert into ${users} (id, email, role, created_at, updated_at)
+        select ${text(randomId())}, ${text(email)}, ${text(role)}, ${now}, ${now}
+        where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
+        on conflict (email) do nothing returning id`,
+    },
+    {
+      name: 'link',
+      query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+        select ${text(customerId)}, id, ${now} from (select id from known_account union all select id from new_account) account
+        where ${whenStored} and ${unlinked}
+        on conflict do nothing`,
+    },
+  ]
+}
+
+/**
+ * Overwrites Masthead's copy with `state` if it is the more recent: a
+ * snapshot from a later second than the stored one, or a re-fetch for the
+ * same or a later second that was asked for after the stored one. A
+ * snapshot from the same second as the stored state cannot be ordered
+ * (Stripe's `created` counts whole seconds), so the upsert raises
+ * masthead_snapshot_tie, the whole statement fails, and processEvent asks
+ * Stripe instead. Concurrent deliveries meet in the conflict clause, which
+ * sees the latest committed row. Whatever order Stripe delivers in, the
+ * events of the last second decide, and the last of them is settled by a
+ * read from Stripe: the stored state converges to Stripe's.
+ */
+export function storeSubscription(ctx: EventContext, state: SubscriptionState): Write[] {
+  const { subscription, second, fetchedAt } = state
+  const item = subscription.items.data[0]
+  if (!item) return []
+  const price = item.price
+  const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null
+  // The tier whose price this is, else the tier named in the metadata (a price since replaced).
+  const tierId = sql`(select ${tiers.id} from ${tiers}
+    where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${text(metadataTier)}
+    order by (${tiers.id} = ${text(metadataTier)}) limit 1)`
+  const endedAt = subscription.ended_at ? new Date(subscription.ended_at * 1000) : null
+  const sameSecond = fetchedAt
+    ? sql`coalesce(${subscriptions}.fetched_at, '-infinity') <= excluded.fetched_at`
+    : sql`masthead_snapshot_tie(excluded.id)`
+  return [
+    {
+      name: 'subscription',
+      query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, currency, status,
+          cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, snapshot_at, fetched_at,
+          updated_at)
+        select ${text(subscription.id)}, ${text(idOf(subscription.customer))}, ${tierId}, ${text(price.id)},
+          ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int((price.unit_amount ?? 0) * (item.quantity ?? 1))},
+          ${text(price.currency)}, ${text(subscription.status)}, ${bool(subscription.cancel_at_period_end)},
+          ${ts(new Date(item.current_period_end * 1000))}, ${ts(endedAt)}, ${ts(new Date(subscription.created * 1000))},
+          ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(second)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
+        where ${whenStored}
+        on conflict (id) do update set
+          customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
+          interval = excluded.interval, amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+          cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
+          ended_at = excluded.ended_at, stripe_created_at = excluded.stripe_created_at,
+          -- The grace period runs from the first time it was seen past due.
+          past_due_since = case when excluded.status = 'past_due'
+            then coalesce(${subscriptions}.past_due_since, excluded.past_due_since) end,
+          snapshot_at = excluded.snapshot_at, fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
+        where case
+          when ${subscriptions}.snapshot_at < excluded.snapshot_at then true
+          when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
+          else false end`,
+    },
+  ]
+}
+
+/** What every event about a subscription does: link its customer to the account named at checkout, then store it. */
+export function applySubscription(ctx: EventContext, state: SubscriptionState): Write[] {
+  const { subscription } = state
+  return [
+    ...linkCustomer(ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id }),
+    ...storeSubscription(ctx, state),
+  ]
+}

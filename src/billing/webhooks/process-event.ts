@@ -1,0 +1,115 @@
+import { sql } from 'drizzle-orm'
+import type Stripe from 'stripe'
+import { rowsOf, type Database } from '../../db/client'
+import { stripeEvents } from '../../db/schema'
+import { describeError, log } from '../../http/log'
+import type { Services } from '../../services'
+import { eventHandlers } from './events'
+import {
+  idOf,
+  STORED_EVENT,
+  text,
+  ts,
+  type Effects,
+  type EventContext,
+  type EventHandler,
+  type Write,
+} from './events/context'
+
+export type EventOutcome = 'processed' | 'ignored' | 'duplicate'
+
+/**
+ * Handles one verified Stripe event. The event id and its effects are
+ * written by one statement (data-modifying CTEs, every write guarded on the
+ * event's insert), which Postgres runs atomically: a duplicate changes
+ * nothing, a failure leaves nothing behind (and the caller answers 500, so
+ * Stripe retries), and it costs one round trip instead of a transaction's
+ * five or more. Effects come from the signed event itself; Stripe is asked
+ * only when the event cannot be ordered against the stored state (a
+ * subscription snapshot from the same second: the statement fails, the
+ * handler re-reads the subscription, and the statement runs again) or does
+ * not say enough (a refund). Mail goes out only after the statement has
+ * committed; a mail failure is logged, not retried.
+ */
+export async function processEvent(
+  services: Services & { stripe: Stripe },
+  event: Stripe.Event,
+): Promise<EventOutcome> {
+  const { db, stripe, config, clock } = services
+  const handler: EventHandler | undefined = eventHandlers(db)[event.type]
+  if (handler?.asksStripe && (await isStored(db, event))) return 'duplicate' // before asking Stripe anything
+
+  const ctx = { stripe, config, now: clock.now(), clock }
+  let prepared = handler ? await handler.prepare(ctx, event) : null
+  let stored: boolean
+  try {
+    stored = await store(db, ctx, event, handler, prepared)
+  } catch (error) {
+    if (!handler?.settle || prepared === null || !isSnapshotTie(error)) throw error
+    if (await isStored(db, event)) return 'duplicate' // a concurrent delivery of the same event won
+    prepared = await handler.settle(ctx, event, prepared)
+    stored = await store(db, ctx, event, handler, prepared)
+  }
+  if (!stored) return 'duplicate'
+
+  let effects: Effects | void = undefined
+  if (handler?.after && prepared !== null) effects = await handler.after(db, ctx, event, prepared)
+  for (const message of effects?.mail ?? []) {
+    await services.mailer
+      .send(message)
+      .catch((error) => log('warn', 'mail_send_failed', { stripeEvent: event.id, ...describeError(error) }))
+  }
+  return prepared === null ? 'ignored' : 'processed'
+}
+
+async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {
+  const [seen] = await rowsOf(db, sql`select 1 from ${stripeEvents} where id = ${text(event.id)}`)
+  return seen !== undefined
+}
+
+/** The one statement: the event's id, then its writes. False if the id was already stored. */
+async function store(
+  db: Database,
+  ctx: EventContext,
+  event: Stripe.Event,
+  handler: EventHandler | undefined,
+  prepared: unknown,
+): Promise<boolean> {
+  const outcome = prepared === null ? 'ignored' : 'processed'
+  const writes = handler && prepared !== null ? handler.writes(ctx, event, prepared) : []
+  const [stored] = await rowsOf<{ id: string }>(
+    db,
+    sql`with ${STORED_EVENT} as (
+        insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
+        values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},
+          ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
+        on conflict do nothing returning id)${ctes(writes)}
+      select id from ${STORED_EVENT}`,
+  )
+  return stored !== undefined
+}
+
+/** The error masthead_snapshot_tie raises (drizzle/0009_subscription_snapshots.sql). */
+function isSnapshotTie(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | null
+  return e?.code === 'MH001' || e?.cause?.code === 'MH001'
+}
+
+/** The customer an event is about, for the supporter's timeline. */
+function customerOf(event: Stripe.Event): string | null {
+  const object = event.data.object as { object?: string; id?: string; customer?: string | { id: string } | null }
+  if (object.object === 'customer') return object.id ?? null
+  return idOf(object.customer)
+}
+
+function ctes(writes: Write[]) {
+  const names = new Set<string>()
+  for (const { name } of writes) {
+    if (!/^[a-z_]+$/.test(name) || names.has(name)) throw new Error(`bad or repeated write name: ${name}`)
+    names.add(name)
+  }
+  return sql.join(
+    writes.map((w) => sql`, ${sql.raw(w.name)} as (${w.query})`),
+    sql``,
+  )
+}

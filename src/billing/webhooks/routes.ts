@@ -1,0 +1,39 @@
+import { Hono } from 'hono'
+import type Stripe from 'stripe'
+import { AppError } from '../../http/errors'
+import { log } from '../../http/log'
+import type { AppEnv } from '../../services'
+import { processEvent } from './process-event'
+
+/**
+ * POST /webhooks/stripe. The signature is checked on the raw body (with Web
+ * Crypto, so it works on Workers); nothing is stored for a missing or bad one.
+ */
+export const webhooks = new Hono<AppEnv>().post('/webhooks/stripe', async (c) => {
+  const { services } = c.var
+  const { stripe, config } = services
+  if (!stripe || !config.STRIPE_WEBHOOK_SECRET) {
+    throw new AppError('misconfigured', 'Stripe is not configured on this server.')
+  }
+  const signature = c.req.header('stripe-signature')
+  if (!signature) throw new AppError('bad_request', 'The Stripe-Signature header is missing.')
+  const payload = await c.req.text()
+  let event: Stripe.Event
+  try {
+    event = await stripe.webhooks.constructEventAsync(
+      payload,
+      signature,
+      config.STRIPE_WEBHOOK_SECRET,
+      undefined,
+      services.webhookCrypto,
+      // The injected clock (in milliseconds), so that the signature's age is checked against the app's time.
+      services.clock.now().getTime(),
+    )
+  } catch {
+    log('warn', 'stripe_webhook_rejected', { requestId: c.get('requestId'), reason: 'signature' })
+    throw new AppError('bad_request', 'The Stripe signature does not match this request.')
+  }
+  const outcome = await processEvent({ ...services, stripe }, event)
+  c.set('logFields', { stripeEvent: event.id, type: event.type, outcome })
+  return c.json({ received: true, outcome })
+})

@@ -1,0 +1,114 @@
+/**
+ * `npm run import:patreon -- members.csv [--dry-run] [--map tiers.json] [--invite]`:
+ * imports a Patreon members export. --map names a JSON file of Patreon tier
+ * names to Masthead tier ids ({"Gold": "patron"}); rows whose tier is not
+ * mapped are rejected, never guessed, and any rejected row stops the import.
+ * Uses DATABASE_URL, or the embedded PGlite database under DATA_DIR (stop
+ * `npm start` first: PGlite allows one process at a time).
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, type Config } from '../config'
+import { openCliDatabase } from './database'
+import { AppError } from '../http/errors'
+import { createServices, systemClock } from '../services'
+import { sendInvitations } from '../imports/invitations'
+import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
+import { commitImport, planImport, type TierMapping } from '../imports/patreon-import'
+
+const USAGE = 'Usage: npm run import:patreon -- members.csv [--dry-run] [--map tiers.json] [--invite]'
+
+function fail(message: string, code = 1): never {
+  console.error(message)
+  process.exit(code)
+}
+
+let args
+try {
+  args = parseArgs({
+    allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean' }, map: { type: 'string' }, invite: { type: 'boolean' } },
+  })
+} catch (error) {
+  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
+}
+const [file, ...extra] = args.positionals
+if (!file || extra.length > 0) fail(USAGE, 2)
+
+function readMapping(path: string | undefined): TierMapping {
+  if (!path) return {}
+  let value: unknown
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    fail(`Could not read the tier mapping ${path}: ${error instanceof Error ? error.message : String(error)}`, 2)
+  }
+  if (
+    !value ||
+    typeof value !== 'object' ||
+    Array.isArray(value) ||
+    !Object.values(value).every((v) => typeof v === 'string')
+  ) {
+    fail(`${path} must be a JSON object of Patreon tier names to tier ids, like {"Gold": "patron"}.`, 2)
+  }
+  return value as TierMapping
+}
+
+let config: Config
+try {
+  config = loadConfig(process.env)
+} catch (error) {
+  fail(error instanceof ConfigError ? error.message : String(error))
+}
+const mapping = readMapping(args.values.map)
+let bytes: Uint8Array
+try {
+  bytes = readFileSync(file)
+} catch (error) {
+  fail(`Could not read ${file}: ${error instanceof Error ? error.message : String(error)}`, 2)
+}
+
+const database = await openCliDatabase(config, { max: 2 })
+try {
+  const parsed = (() => {
+    try {
+      return parsePatreonCsv(bytes)
+    } catch (error) {
+      if (error instanceof PatreonCsvError) fail(`${file}: ${error.message}`)
+      throw error
+    }
+  })()
+  const now = systemClock.now()
+  const plan = await planImport(database.db, config, parsed.rows, parsed.rejected, mapping, now)
+  console.log(
+    `${file} (${parsed.variant} Patreon export) into ${database.label}: ${plan.counts.new} new, ` +
+      `${plan.counts.updated} updated, ${plan.counts.unchanged} unchanged, ${plan.counts.rejected} rejected.`,
+  )
+  for (const t of plan.tiers)
+    console.log(
+      `  Patreon tier "${t.name}" (${t.rows} ${t.rows === 1 ? 'row' : 'rows'}) → ${t.mappedTo ?? 'NOT MAPPED'}`,
+    )
+  for (const r of plan.rejected.slice(0, 50)) console.log(`  line ${r.line}: ${r.reason}`)
+  if (plan.rejected.length > 50) console.log(`  … and ${plan.rejected.length - 50} more rejected rows.`)
+  if (args.values['dry-run']) {
+    console.log('Dry run: nothing was written.')
+  } else {
+    const counts = await commitImport(database.db, plan, now, null, config.ADMIN_EMAILS)
+    console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction.`)
+    if (args.values.invite) {
+      const services = createServices({ config, db: database.db })
+      const sent = await sendInvitations(database.db, services.mailer, {
+        now,
+        publication: config.PUBLICATION_NAME,
+        appUrl: config.APP_URL,
+      })
+      console.log(
+        `Invitations: ${sent.sent} sent, ${sent.failed} failed, ${sent.remaining} still to invite (run again in a minute).`,
+      )
+    }
+  }
+} catch (error) {
+  fail(error instanceof AppError ? error.message : `The import failed, and nothing was written: ${String(error)}`)
+} finally {
+  await database.close()
+}

@@ -1,0 +1,53 @@
+import { Hono } from 'hono'
+import { createMiddleware } from 'hono/factory'
+import { AppError } from '../http/errors'
+import type { AppEnv } from '../services'
+import { page } from '../ui/layout'
+import { listDevMailbox } from './mailer'
+
+/** Development only: these routes do not exist in production, or when a real provider sends the mail. */
+const developmentOnly = createMiddleware<AppEnv>(async (c, next) => {
+  const { config } = c.var.services
+  if (config.APP_ENV === 'production' || config.RESEND_API_KEY) {
+    throw new AppError('not_found', `There is nothing at ${c.req.path}.`)
+  }
+  await next()
+})
+
+const LINK = /https?:\/\/[^\s<>"]+/g
+
+export const devMailboxRoutes = new Hono<AppEnv>()
+devMailboxRoutes.use('/dev/*', developmentOnly)
+
+devMailboxRoutes.get('/dev/mailbox.json', async (c) => {
+  c.header('Cache-Control', 'no-store')
+  return c.json({ messages: await listDevMailbox(c.var.services.db) })
+})
+
+devMailboxRoutes.get('/dev/mailbox', async (c) => {
+  c.header('Cache-Control', 'no-store')
+  const messages = await listDevMailbox(c.var.services.db)
+  return page(
+    c,
+    'Development mailbox',
+    <>
+      <h1>Development mailbox</h1>
+      <p class="muted">Mail that would have been sent, newest first. This page does not exist in production.</p>
+      {messages.length === 0 ? <p>No mail yet.</p> : null}
+      {messages.map((m) => (
+        <article>
+          <h2>{m.subject}</h2>
+          <p class="muted">
+            To {m.to} · <time datetime={m.createdAt.toISOString()}>{m.createdAt.toISOString()}</time>
+          </p>
+          <pre>{m.text}</pre>
+          {(m.text.match(LINK) ?? []).map((href) => (
+            <p>
+              <a href={href}>Open link</a>
+            </p>
+          ))}
+        </article>
+      ))}
+    </>,
+  )
+})

@@ -1,0 +1,100 @@
+import { eq, getViewSelectedFields, sql } from 'drizzle-orm'
+import { loadEntitlements, type Entitlements } from '../entitlements/entitlements'
+import type { Config } from '../config'
+import { rowsOf, type Database } from '../db/client'
+import { allGrants, stripeCustomers, tiers, users } from '../db/schema'
+
+export interface TimelineEntry {
+  at: Date
+  kind: string
+  details: Record<string, unknown>
+}
+
+/** Stripe events worth a line of their own; payments have their own lines. */
+const TIMELINE_EVENTS = [
+  'checkout.session.completed',
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'invoice.payment_failed',
+]
+
+/**
+ * A supporter's history, newest first: sign-up, subscription changes and
+ * failures (from the Stripe events Masthead processed), payments, donations
+ * and refunds, comps and Patreon memberships, and staff actions about them.
+ */
+export async function timelineOf(db: Database, userId: string, limit = 300): Promise<TimelineEntry[]> {
+  const rows = await rowsOf<{ at: Date | string; kind: string; details: unknown }>(
+    db,
+    sql`select at, kind, details from (
+      select u.created_at as at, 'account.created' as kind, '{}'::jsonb as details from users u where u.id = ${userId}
+      union all
+      select e.stripe_created_at, 'stripe.' || e.type, jsonb_build_object('eventId', e.id)
+        from stripe_events e join stripe_customers sc on sc.customer_id = e.customer_id
+        where sc.user_id = ${userId} and e.outcome = 'processed'
+          and e.type in (${sql.join(
+            TIMELINE_EVENTS.map((t) => sql`${t}`),
+            sql`, `,
+          )})
+      union all
+      select p.occurred_at, 'payment.' || p.kind, jsonb_build_object('amount', p.amount, 'currency', p.currency, 'id', p.id)
+        from payments p join stripe_customers sc on sc.customer_id = p.customer_id where sc.user_id = ${userId}
+      union all
+      select g.created_at, g.source || '.granted',
+          jsonb_build_object('grantId', g.id, 'tierId', g.tier_id, 'startsAt', g.starts_at, 'endsAt', g.ends_at, 'note', g.note)
+        from all_grants g where g.user_id = ${userId}
+      union all
+      select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id)
+        from all_grants g where g.user_id = ${userId} and g.revoked_at is not null
+      union all
+      select a.at, a.action, a.details || jsonb_build_object('by', a.actor_email)
+        from audit_log a where a.subject_user_id = ${userId}
+          and a.action not in ('supporter.viewed', 'comp.granted', 'comp.revoked')
+    ) t order by at desc limit ${limit}`,
+  )
+  return rows.map((r) => ({
+    at: new Date(r.at),
+    kind: r.kind,
+    details: (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as Record<string, unknown>,
+  }))
+}
+
+export interface SupporterDetail {
+  user: { id: string; email: string; name: string | null; role: string; createdAt: Date }
+  entitlements: Entitlements
+  customerIds: string[]
+  grants: (typeof allGrants.$inferSelect & { tierName: string | null })[]
+  timeline: TimelineEntry[]
+}
+
+export async function supporterDetail(
+  db: Database,
+  config: Config,
+  userId: string,
+  now: Date,
+): Promise<SupporterDetail | null> {
+  const [user] = await db
+    .select({ id: users.id, email: users.email, name: users.name, role: users.role, createdAt: users.createdAt })
+    .from(users)
+    .where(eq(users.id, userId))
+  if (!user) return null
+  const [entitlements, customers, userGrants, timeline] = await Promise.all([
+    loadEntitlements(db, userId, now, config),
+    db.select({ id: stripeCustomers.customerId }).from(stripeCustomers).where(eq(stripeCustomers.userId, userId)),
+    db
+      .select({ ...getViewSelectedFields(allGrants), tierName: tiers.name })
+      .from(allGrants)
+      .leftJoin(tiers, eq(tiers.id, allGrants.tierId))
+      .where(eq(allGrants.userId, userId))
+      .orderBy(sql`${allGrants.createdAt} desc`),
+    timelineOf(db, userId),
+  ])
+  return {
+    user,
+    entitlements,
+    customerIds: customers.map((c) => c.id),
+    grants: userGrants,
+    timeline,
+  }
+}

@@ -1,0 +1,166 @@
+import { sql } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rowsOf } from '../../src/db/client'
+import { seedSupporters, type SeedResult } from '../../src/dev/seed-supporters'
+import { createTestDatabase, type TestDatabase } from '../helpers/db'
+
+const SUPPORTERS = 300
+const SEED = 42
+const now = new Date()
+
+let test: TestDatabase
+let result: SeedResult
+
+beforeAll(async () => {
+  test = await createTestDatabase()
+  result = await seedSupporters(test.db, { supporters: SUPPORTERS, now, seed: SEED })
+})
+
+afterAll(async () => {
+  await test?.close()
+})
+
+const count = async (query: ReturnType<typeof sql>) =>
+  Number((await rowsOf<{ n: number | string }>(test.db, query))[0]?.n ?? 0)
+
+/** E-mails of seeded accounts in the order they were made. */
+const emailsOf = async (db: TestDatabase['db']) =>
+  (
+    await rowsOf<{ email: string }>(
+      db,
+      sql`select email from users where id like 'seed\_%' order by substring(id from 6)::int`,
+    )
+  ).map((r) => r.email)
+
+describe('seedSupporters', () => {
+  it('makes the accounts asked for, with the rows it reports', async () => {
+    expect(result.users).toBe(SUPPORTERS)
+    expect(await count(sql`select count(*) as n from users`)).toBe(SUPPORTERS)
+    expect(await count(sql`select count(*) as n from subscriptions`)).toBe(result.subscriptions)
+    expect(await count(sql`select count(*) as n from payments`)).toBe(result.payments)
+    expect(await count(sql`select count(*) as n from grants`)).toBe(result.grants)
+    expect(await count(sql`select count(*) as n from patreon_members`)).toBe(result.patrons)
+    expect(await count(sql`select count(*) as n from tiers where id in ('reader', 'patron')`)).toBe(2)
+  })
+
+  it('mixes subscribers, donors, comps, Patreon patrons and readers who never paid, roughly as planned', async () => {
+    const share = async (query: ReturnType<typeof sql>) => (await count(query)) / SUPPORTERS
+    const subscribers = await share(sql`select count(*) as n from subscriptions`)
+    const donors = await share(sql`select count(*) as n from stripe_customers sc
+      where not exists (select 1 from subscriptions s where s.customer_id = sc.customer_id)`)
+    const comps = await share(sql`select count(distinct user_id) as n from grants where source = 'comp'`)
+    const patrons = await share(sql`select count(distinct user_id) as n from patreon_members`)
+    const neverPaid = await share(sql`select count(*) as n from users u
+      where not exists (select 1 from stripe_customers sc where sc.user_id = u.id)
+        and not exists (select 1 from all_grants g where g.user_id = u.id)`)
+    expect(subscribers).toBeGreaterThan(0.45)
+    expect(subscribers).toBeLessThan(0.65)
+    expect(donors).toBeGreaterThan(0.05)
+    expect(donors).toBeLessThan(0.16)
+    expect(comps).toBeGreaterThan(0.01)
+    expect(comps).toBeLessThan(0.1)
+    expect(patrons).toBeGreaterThan(0.01)
+    expect(patrons).toBeLessThan(0.1)
+    expect(neverPaid).toBeGreaterThan(0.17)
+    expect(neverPaid).toBeLessThan(0.33)
+    expect(subscribers + donors + comps + patrons + neverPaid).toBeCloseTo(1, 5)
+  })
+
+  it('writes subscriptions that are consistent with their status and the tiers', async () => {
+    const statuses = await rowsOf<{ status: string; n: number | string }>(
+      test.db,
+      sql`select status, count(*) as n from subscriptions group by status`,
+    )
+    expect(statuses.map((r) => r.status).sort()).toEqual(['active', 'canceled', 'past_due', 'trialing'])
+    expect(await count(sql`select count(*) as n from subscriptions where cancel_at_period_end`)).toBeGreaterThan(0)
+    // Live subscriptions run into the future; ended ones say when; past due ones since when.
+    expect(
+      await count(sql`select count(*) as n from subscriptions
+        where status <> 'canceled' and (current_period_end <= ${now.toISOString()}::timestamptz or ended_at is not null)`),
+    ).toBe(0)
+    expect(
+      await count(sql`select count(*) as n from subscriptions
+        where status = 'canceled' and (ended_at is null or ended_at > ${now.toISOString()}::timestamptz)`),
+    ).toBe(0)
+    expect(
+      await count(
+        sql`select count(*) as n from subscriptions where (status = 'past_due') <> (past_due_since is not null)`,
+      ),
+    ).toBe(0)
+    // Amounts and currencies are the tier's price for the interval.
+    expect(
+      await count(sql`select count(*) as n from subscriptions s join tiers t on t.id = s.tier_id
+        where s.currency <> t.currency
+          or s.amount <> case s.interval when 'month' then t.monthly_amount else t.yearly_amount end`),
+    ).toBe(0)
+    expect(await count(sql`select count(*) as n from subscriptions where interval = 'month'`)).toBeGreaterThan(
+      (await count(sql`select count(*) as n from subscriptions where interval = 'year'`)) * 2,
+    )
+  })
+
+  it('records payments in the past, at most 36 invoices per subscriber', async () => {
+    expect(
+      await count(sql`select count(*) as n from payments where occurred_at > ${now.toISOString()}::timestamptz`),
+    ).toBe(0)
+    expect(
+      await count(sql`select count(*) as n from (select subscription_id from payments where kind = 'subscription'
+        group by subscription_id having count(*) > 36) t`),
+    ).toBe(0)
+    expect(await count(sql`select count(*) as n from payments where kind = 'donation'`)).toBeGreaterThan(0)
+    expect(
+      await count(sql`select count(*) as n from subscriptions where status = 'trialing' and id in
+      (select subscription_id from payments)`),
+    ).toBe(0)
+  })
+
+  it('leaves every account with an up-to-date supporters row', async () => {
+    expect(await count(sql`select count(*) as n from supporters_dirty`)).toBe(0)
+    expect(
+      await count(sql`select count(*) as n from users u left join supporters s on s.user_id = u.id
+        where s.user_id is null or s.email <> u.email or s.name is distinct from u.name`),
+    ).toBe(0)
+    const sources = await rowsOf<{ source: string }>(
+      test.db,
+      sql`select distinct source from supporters where source is not null order by source`,
+    )
+    expect(sources.map((r) => r.source)).toEqual(['comp', 'donation', 'patreon', 'stripe'])
+  })
+
+  it('gives each supporter a lifetime amount equal to the sum of their payments', async () => {
+    const sampled = await rowsOf<{ user_id: string; lifetime_amount: number | string; paid: number | string }>(
+      test.db,
+      sql`select s.user_id, s.lifetime_amount,
+          (select coalesce(sum(p.amount), 0) from payments p join stripe_customers sc on sc.customer_id = p.customer_id
+            where sc.user_id = s.user_id) as paid
+        from supporters s where s.lifetime_amount > 0 order by s.user_id limit 12`,
+    )
+    expect(sampled.length).toBe(12)
+    for (const row of sampled) expect(Number(row.lifetime_amount), row.user_id).toBe(Number(row.paid))
+  })
+
+  it('makes lowercase, unique e-mails and names for about 60 % of accounts', async () => {
+    const emails = await emailsOf(test.db)
+    expect(new Set(emails).size).toBe(SUPPORTERS)
+    for (const email of emails) expect(email).toMatch(/^[a-z0-9._'-]+\.\d+@example\.org$/)
+    const named = await count(sql`select count(*) as n from users where name is not null`)
+    expect(named / SUPPORTERS).toBeGreaterThan(0.45)
+    expect(named / SUPPORTERS).toBeLessThan(0.75)
+  })
+
+  it('makes the same people from the same seed, and continues the numbering when run again', async () => {
+    const other = await createTestDatabase()
+    try {
+      await seedSupporters(other.db, { supporters: 50, now, seed: SEED })
+      expect(await emailsOf(other.db)).toEqual((await emailsOf(test.db)).slice(0, 50))
+      const again = await seedSupporters(other.db, { supporters: 20, now, seed: SEED })
+      expect(again.users).toBe(20)
+      const ids = await rowsOf<{ id: string }>(
+        other.db,
+        sql`select id from users order by substring(id from 6)::int desc limit 1`,
+      )
+      expect(ids[0]?.id).toBe('seed_69')
+    } finally {
+      await other.close()
+    }
+  })
+})
