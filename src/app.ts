@@ -1,64 +1,104 @@
 import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
-import { articlesAdmin } from './articles/editor-routes'
-import { staff } from './staff/routes'
-import { supporters } from './supporters/routes'
-import { tiers } from './billing/tiers/routes'
-import { account } from './accounts/account-routes'
-import { sameOriginOnly, session } from './accounts/session'
-import { auth } from './accounts/sign-in-routes'
-import { billing } from './billing/checkout-routes'
-import { webhooks } from './billing/webhooks/routes'
-import { content } from './articles/routes'
-import { health } from './http/health'
-import { imports } from './imports/routes'
+import { accountApi, accountPages } from './accounts/account-routes'
+import { session } from './accounts/session'
+import { signIn } from './accounts/sign-in-routes'
+import { articleEditorApi, articleEditorPages } from './articles/editor-routes'
+import { articleApi, articlePages } from './articles/routes'
+import { auditApi, auditPages } from './audit/routes'
+import { billing, joinPages } from './billing/checkout-routes'
+import { tierApi, tierPages } from './billing/tiers/routes'
+import { stripeWebhooks } from './billing/webhooks/routes'
+import { entitlementsApi } from './entitlements/routes'
+import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
+import { health } from './http/health'
 import {
   accessLog,
   bodyLimit,
   neverCacheCookies,
   provideServices,
+  sameOriginOnly,
   secureHeaders,
   stripeFormTargets,
 } from './http/middleware'
+import { importApi, importPages } from './imports/routes'
+import { devMailbox } from './mail/dev-mailbox'
 import type { AppEnv, ServiceProvider } from './services'
-import { devMailboxRoutes } from './mail/dev-mailbox'
+import { staffApi, staffHome, staffPages } from './staff/routes'
+import { supporterApi, supporterPages } from './supporters/routes'
 import { assets } from './ui/stylesheet'
 
 /**
  * The composition root, shared by the Worker entry (src/worker.ts) and the
- * Node entry (src/node.ts). They differ only in the `services` they provide.
+ * Node entry (src/node.ts); they differ only in the `services` they provide.
+ *
+ * Policy is decided here, at the door: who each prefix answers (people get
+ * pages, the default; machines get JSON; forms and API clients share /auth and
+ * /billing), and what runs before each router, by where it is mounted (Hono
+ * runs middleware and routes in the order they are registered). Each router
+ * declares its own guard (requireRole) and, for uploads, its own body limit.
+ * To serve Masthead under a base path, give `basePath`: every route, door and
+ * middleware moves with it.
  */
-export function createApp(services: ServiceProvider) {
-  const app = new Hono<AppEnv>()
+export function createApp(services: ServiceProvider, options: { basePath?: string } = {}) {
+  const root = new Hono<AppEnv>()
+  const app = options.basePath ? root.basePath(options.basePath) : root
 
-  app.use(requestId({ limitLength: 64 }))
-  app.use(stripeFormTargets)
-  app.use(secureHeaders)
-  app.use(accessLog)
-  app.use(provideServices(services))
-  app.use(bodyLimit)
-  app.use(sameOriginOnly)
-  app.use(neverCacheCookies)
-  app.use(session)
+  // Who answers where, decided before anything can fail, so that errors too come in the kind expected.
+  app.use('/api/*', answers('machines'))
+  app.use('/webhooks/*', answers('machines'))
+  app.use('/healthz', answers('machines'))
+  app.use('/auth/*', answers('either'))
+  app.use('/billing/*', answers('either'))
 
-  app.route('/', health)
-  app.route('/', assets)
-  app.route('/', content)
-  app.route('/', auth)
-  app.route('/', account)
-  app.route('/', staff)
-  app.route('/', tiers)
-  app.route('/', articlesAdmin)
-  app.route('/', supporters)
-  app.route('/', imports)
-  app.route('/', billing)
-  app.route('/', webhooks)
-  app.route('/', devMailboxRoutes)
+  app.use(requestId({ limitLength: 64 }), stripeFormTargets, secureHeaders, accessLog, provideServices(services))
 
-  app.notFound(notFound)
-  app.onError(onError)
-  return app
+  // For machines: no cookies, so no session lookup and no same-origin check.
+  app.route('/healthz', health)
+  app.route('/assets', assets)
+  app.route('/webhooks', stripeWebhooks) // signed by Stripe; its own (default) body limit
+
+  // For people and their API clients: CSRF check, then who is asking.
+  app.use(sameOriginOnly, neverCacheCookies, session)
+
+  // Uploads carry their own body limit, so they come before the default one.
+  app.route('/admin/imports', importPages)
+  app.route('/api/admin/imports', importApi)
+  app.use(bodyLimit())
+
+  // Pages.
+  app.route('/', articlePages) // / and /articles/:slug
+  app.route('/', joinPages) // /join, /support
+  app.route('/auth', signIn)
+  app.route('/billing', billing)
+  app.route('/account', accountPages)
+  app.route('/dev', devMailbox)
+
+  // The staff area. Routers for admins declare their guard; supporters (editors
+  // and up) is mounted at /admin itself, so it comes last.
+  app.route('/admin', staffHome)
+  app.route('/admin/staff', staffPages)
+  app.route('/admin/tiers', tierPages)
+  app.route('/admin/articles', articleEditorPages)
+  app.route('/admin/audit', auditPages)
+  app.route('/admin', supporterPages)
+
+  // The JSON API: the same features for API clients.
+  const api = new Hono<AppEnv>()
+  api.route('/account', accountApi)
+  api.route('/articles', articleApi)
+  api.route('/entitlements', entitlementsApi)
+  api.route('/admin/staff', staffApi)
+  api.route('/admin/tiers', tierApi)
+  api.route('/admin/articles', articleEditorApi)
+  api.route('/admin/audit', auditApi)
+  api.route('/admin', supporterApi)
+  app.route('/api', api)
+
+  root.notFound(notFound)
+  root.onError(onError)
+  return root
 }
 
 export type App = ReturnType<typeof createApp>

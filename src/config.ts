@@ -220,3 +220,6 @@ export function loadConfig(source: Record<string, unknown>): Config {
   })
   throw new ConfigError(problems)
 }
+
+/** Live Stripe keys move real money; anything else shows the TEST MODE banner. */
+export const isTestMode = (config: Config) => !config.STRIPE_SECRET_KEY?.startsWith('sk_live_')

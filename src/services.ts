@@ -4,6 +4,7 @@ import type { Session, SessionUser } from './accounts/sessions'
 import { createStripe, createWebhookCrypto, type Stripe, type WebhookCrypto } from './billing/stripe'
 import type { Entitlements } from './entitlements/entitlements'
 import type { Config } from './config'
+import type { Audience } from './http/doors'
 import type { Database } from './db/client'
 import { createMailer, type Mailer } from './mail/mailer'
 
@@ -82,11 +83,13 @@ export type AppEnv = {
   Bindings: Record<string, unknown>
   Variables: RequestIdVariables & {
     services: Services
-    /** The signed-in account, or null; set by the session middleware (src/auth/middleware.ts). */
+    /** The signed-in account, or null; set by the session middleware (src/accounts/session.ts). */
     user: SessionUser | null
     session: Session | null
-    /** What the reader may read and whether they see ads; the empty set when signed out (src/billing/entitlements.ts). */
+    /** What the reader may read and whether they see ads; the empty set when signed out (src/entitlements/entitlements.ts). */
     entitlements: Entitlements
+    /** Whether errors and guards answer a page or JSON; set where the router is mounted (src/http/doors.ts). */
+    audience?: Audience
     /** Extra fields for this request's access-log line (no personal data), so a handler need not log a second line. */
     logFields?: Record<string, string | number | boolean>
   }

@@ -1,5 +1,5 @@
-import { eq, inArray, or } from 'drizzle-orm'
-import type { Database } from '../db/client'
+import { eq, inArray, or, sql } from 'drizzle-orm'
+import { rowsOf, type Database } from '../db/client'
 import { devMailbox, emailTokens, payments, sessions, stripeCustomers, subscriptions, users } from '../db/schema'
 
 /**
@@ -60,4 +60,10 @@ export async function deleteAccount(db: Database, userId: string): Promise<boole
     await tx.delete(devMailbox).where(eq(devMailbox.to, user.email))
     return true
   })
+}
+
+/** Whether the account has a Stripe customer, so the account page offers the billing portal. */
+export async function hasBillingAccount(db: Database, userId: string): Promise<boolean> {
+  const [row] = await rowsOf(db, sql`select 1 from ${stripeCustomers} where ${stripeCustomers.userId} = ${userId} limit 1`)
+  return row !== undefined
 }

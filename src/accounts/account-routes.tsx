@@ -1,61 +1,52 @@
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
-import { customerIdOf } from '../billing/customers'
-import { membershipOf } from '../entitlements/membership'
 import { AppError } from '../http/errors'
-import { fieldErrors, readBody, validationError } from '../http/input'
+import { answerFormError, type RenderForm } from '../http/forms'
+import { requireRole } from '../http/guards'
+import { emailField, fieldErrors, readBody, validationError } from '../http/input'
 import type { AppEnv } from '../services'
 import { AccountDeleted, AccountPage, EmailChangeSent } from './account-pages'
 import { page } from '../ui/layout'
-import { deleteAccount, exportAccount } from './account-data'
-import { emailField, sendEmailLink } from './links'
+import { deleteAccount, exportAccount, hasBillingAccount } from './account-data'
+import { sendEmailLink } from './links'
 import { changeEmailMessage } from './messages'
-import { requireUser } from './session'
 import { hitRateLimit } from './rate-limit'
 import { clearSessionCookie } from './sessions'
 
 const changeEmailInput = z.object({ email: emailField })
+const SAME_ADDRESS = 'That is already your e-mail address.'
 const deleteInput = z.object({
   confirm: z.string({ error: 'Type DELETE to confirm.' }).refine((v) => v.trim().toUpperCase() === 'DELETE', {
     error: 'Type DELETE to confirm.',
   }),
 })
 
-/** The signed-in reader's own account: pages under /account, JSON under /api/account. */
-export const account = new Hono<AppEnv>()
-account.use('/account', requireUser)
-account.use('/account/*', requireUser)
-account.use('/api/account', requireUser)
-account.use('/api/account/*', requireUser)
+/** The signed-in reader's own account, as pages under /account. */
+export const accountPages = new Hono<AppEnv>().use(requireRole('reader'))
 
-account.get('/account', (c) => accountPage(c, { notice: c.req.query('notice') }))
+/** The same for API clients, under /api/account. */
+export const accountApi = new Hono<AppEnv>().use(requireRole('reader'))
 
-account.get('/api/account', async (c) => {
-  const { db, clock, config } = c.var.services
-  const membership = await membershipOf(db, c.var.user!.id, clock.now(), config.PAST_DUE_GRACE_DAYS)
-  return c.json({ user: c.var.user, membership })
-})
+accountPages.get('/', (c) => accountPage(c, { notice: c.req.query('notice') }))
 
-account.post('/account/email', async (c) => {
+accountApi.get('/', (c) => c.json({ user: c.var.user, membership: c.var.entitlements.paid }))
+
+accountPages.post('/email', async (c) => {
   const body = await readBody(c)
+  const newEmail = String(body.email ?? '')
+  const rerender: RenderForm = (errors, status) =>
+    accountPage(c, { emailError: errors.email ?? errors.form, newEmail }, status as 422)
   const parsed = changeEmailInput.safeParse(body)
-  const problem = parsed.success
-    ? parsed.data.email === c.var.user!.email
-      ? 'That is already your e-mail address.'
-      : undefined
-    : fieldErrors(parsed.error).email
-  if (problem || !parsed.success) {
-    const newEmail = String(body.email ?? '')
-    return accountPage(c, { emailError: problem, newEmail }, 422)
-  }
+  if (!parsed.success) return answerFormError(c, fieldErrors(parsed.error), rerender)
+  if (parsed.data.email === c.var.user!.email) return answerFormError(c, { email: SAME_ADDRESS }, rerender)
   await requestEmailChange(c, parsed.data.email)
   return page(c, 'Check your new inbox', <EmailChangeSent />)
 })
 
-account.post('/api/account/email', async (c) => {
+accountApi.post('/email', async (c) => {
   const parsed = changeEmailInput.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-  if (parsed.data.email === c.var.user!.email) throw validationError({ email: 'That is already your e-mail address.' })
+  if (parsed.data.email === c.var.user!.email) throw validationError({ email: SAME_ADDRESS })
   await requestEmailChange(c, parsed.data.email)
   return c.json({ ok: true, message: 'A confirmation link was sent to the new address.' }, 202)
 })
@@ -68,20 +59,21 @@ const download = async (c: Context<AppEnv>) => {
   c.header('Content-Disposition', 'attachment; filename="my-account-data.json"')
   return c.json(data)
 }
-account.get('/account/data', download)
-account.get('/api/account/data', download)
+accountPages.get('/data', download)
+accountApi.get('/data', download)
 
-account.post('/account/delete', async (c) => {
+accountPages.post('/delete', async (c) => {
   const parsed = deleteInput.safeParse(await readBody(c))
   if (!parsed.success) {
-    const error = fieldErrors(parsed.error).confirm
-    return accountPage(c, { deleteError: error }, 422)
+    return answerFormError(c, fieldErrors(parsed.error), (errors, status) =>
+      accountPage(c, { deleteError: errors.confirm }, status as 422),
+    )
   }
   await removeAccount(c)
   return page(c, 'Account deleted', <AccountDeleted />)
 })
 
-account.delete('/api/account', async (c) => {
+accountApi.delete('/', async (c) => {
   await removeAccount(c)
   return c.json({ ok: true })
 })
@@ -94,20 +86,18 @@ async function removeAccount(c: Context<AppEnv>) {
   c.set('session', null)
 }
 
-/** The account page with the member's billing state, and whatever the form needs to say. */
+/** The account page with the member's billing state (read with the session), and whatever the form needs to say. */
 async function accountPage(
   c: Context<AppEnv>,
   extra: Omit<Parameters<typeof AccountPage>[0], 'user' | 'membership' | 'hasBillingAccount'>,
   status: 200 | 422 = 200,
 ) {
-  const { db, clock, config } = c.var.services
   const user = c.var.user!
-  const membership = await membershipOf(db, user.id, clock.now(), config.PAST_DUE_GRACE_DAYS)
-  const hasBillingAccount = (await customerIdOf(db, user.id)) !== null
+  const hasBilling = await hasBillingAccount(c.var.services.db, user.id)
   return page(
     c,
     'Your account',
-    <AccountPage user={user} membership={membership} hasBillingAccount={hasBillingAccount} {...extra} />,
+    <AccountPage user={user} membership={c.var.entitlements.paid} hasBillingAccount={hasBilling} {...extra} />,
     status,
   )
 }

@@ -1,17 +1,8 @@
-import * as z from 'zod'
 import { AppError } from '../http/errors'
 import { describeError, log } from '../http/log'
 import type { MailMessage } from '../mail/mailer'
 import type { Services } from '../services'
 import { discardEmailToken, issueEmailToken, type EmailTokenPurpose } from './email-tokens'
-
-export const emailField = z
-  .string({ error: 'Enter your e-mail address.' })
-  .trim()
-  .toLowerCase()
-  .min(1, 'Enter your e-mail address.')
-  .max(254, 'That e-mail address is too long.')
-  .pipe(z.email({ error: 'Enter a valid e-mail address, like name@example.org.' }))
 
 /**
  * Where to go after signing in: a path on this site, never another site.

@@ -39,7 +39,7 @@ export async function hitRateLimit(db: Database, now: Date, rule: RateLimit): Pr
     throw new AppError(
       'rate_limited',
       `Too many attempts. Please wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`,
-      { 'Retry-After': String(retryAfter) },
+      { headers: { 'Retry-After': String(retryAfter) } },
     )
   }
 }

@@ -1,17 +1,18 @@
 import { Hono } from 'hono'
 import * as z from 'zod'
-import { pushEmailToStripe } from '../billing/customers'
-import { AppError, wantsJson } from '../http/errors'
+import { wantsJson } from '../http/doors'
+import { AppError } from '../http/errors'
 import { clientIp } from '../http/client-ip'
-import { fieldErrors, readBody, validationError } from '../http/input'
+import { answerFormError } from '../http/forms'
+import { requireRole } from '../http/guards'
+import { emailField, fieldErrors, readBody, validationError } from '../http/input'
 import { describeError, log } from '../http/log'
 import type { AppEnv } from '../services'
 import { CheckMail, ConfirmLink, LinkProblem, SignInForm } from './sign-in-pages'
 import { page } from '../ui/layout'
 import { consumeEmailToken, peekEmailToken } from './email-tokens'
-import { emailField, safeNextPath, sendEmailLink } from './links'
+import { safeNextPath, sendEmailLink } from './links'
 import { emailChangedNotice, signInMessage } from './messages'
-import { requireUser } from './session'
 import { hitRateLimit } from './rate-limit'
 import {
   clearSessionCookie,
@@ -20,29 +21,33 @@ import {
   invalidateUserSessions,
   setSessionCookie,
 } from './sessions'
-import { changeEmail, signInUser } from './users'
+import { changeEmail, pushEmailToStripe, signInUser } from './users'
 
 const signInInput = z.object({ email: emailField, next: z.string().optional() })
 const tokenInput = z.object({ token: z.string({ error: 'The link is incomplete.' }).min(10).max(200) })
 
-export const auth = new Hono<AppEnv>()
+/**
+ * Signing in and out by e-mailed link, under /auth. Forms post here and API
+ * clients too: app.ts mounts it for either, so answers follow the request.
+ */
+export const signIn = new Hono<AppEnv>()
 
-auth.get('/auth/sign-in', (c) => {
+signIn.get('/sign-in', (c) => {
   const next = c.req.query('next')
   const reason = c.req.query('reason')
   return page(c, 'Sign in', <SignInForm next={next ? safeNextPath(next) : undefined} reason={reason} />)
 })
 
 /** The same answer whether or not the address has an account: nobody can learn who reads here. */
-auth.post('/auth/sign-in', async (c) => {
+signIn.post('/sign-in', async (c) => {
   const { services } = c.var
   const body = await readBody(c)
   const parsed = signInInput.safeParse(body)
   if (!parsed.success) {
-    const errors = fieldErrors(parsed.error)
-    if (wantsJson(c)) throw validationError(errors)
     const next = typeof body.next === 'string' ? safeNextPath(body.next) : undefined
-    return page(c, 'Sign in', <SignInForm email={String(body.email ?? '')} next={next} error={errors.email} />, 422)
+    return answerFormError(c, fieldErrors(parsed.error), (errors, status) =>
+      page(c, 'Sign in', <SignInForm email={String(body.email ?? '')} next={next} error={errors.email} />, status),
+    )
   }
   const { email } = parsed.data
   const now = services.clock.now()
@@ -61,7 +66,7 @@ auth.post('/auth/sign-in', async (c) => {
 })
 
 /** Opening the link only shows a button; mail scanners that fetch it use nothing up. */
-auth.get('/auth/verify', async (c) => {
+signIn.get('/verify', async (c) => {
   c.header('Cache-Control', 'no-store')
   const { db, clock } = c.var.services
   try {
@@ -75,7 +80,7 @@ auth.get('/auth/verify', async (c) => {
   }
 })
 
-auth.post('/auth/verify', async (c) => {
+signIn.post('/verify', async (c) => {
   c.header('Cache-Control', 'no-store')
   const { services } = c.var
   const { db, config, clock } = services
@@ -120,7 +125,7 @@ auth.post('/auth/verify', async (c) => {
   }
 })
 
-auth.post('/auth/sign-out', async (c) => {
+signIn.post('/sign-out', async (c) => {
   const { db, config } = c.var.services
   const session = c.var.session
   if (session) await invalidateSession(db, config, session.id)
@@ -129,7 +134,8 @@ auth.post('/auth/sign-out', async (c) => {
   return c.redirect('/', 303)
 })
 
-auth.post('/auth/sign-out-everywhere', requireUser, async (c) => {
+// The one route here that needs an account.
+signIn.post('/sign-out-everywhere', requireRole('reader'), async (c) => {
   const { db, config } = c.var.services
   await invalidateUserSessions(db, config, c.var.user!.id)
   clearSessionCookie(c, db, config)

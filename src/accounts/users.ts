@@ -1,11 +1,27 @@
 import { eq } from 'drizzle-orm'
+import type Stripe from 'stripe'
 import type { Config } from '../config'
 import type { Database } from '../db/client'
 import { AppError } from '../http/errors'
-import { users, type Role } from '../db/schema'
+import { stripeCustomers, users, type Role } from '../db/schema'
 import { randomId } from '../util/random'
 
 export type User = typeof users.$inferSelect
+
+/**
+ * A new account, as every path that creates one writes it (sign-in, a
+ * signed-out reader's paid checkout, a Patreon import): a fresh id, the
+ * address lower-cased, and the role, admin for an address in ADMIN_EMAILS.
+ */
+export function newAccount(
+  config: Pick<Config, 'ADMIN_EMAILS'>,
+  now: Date,
+  fields: { email: string; name?: string | null },
+): typeof users.$inferInsert & { id: string; email: string; role: Role; name: string | null } {
+  const email = fields.email.trim().toLowerCase()
+  const role: Role = config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
+  return { id: randomId(), email, name: fields.name ?? null, role, createdAt: now, updatedAt: now }
+}
 
 export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
   const [user] = await db.select().from(users).where(eq(users.email, email))
@@ -17,16 +33,12 @@ export async function findUserByEmail(db: Database, email: string): Promise<User
  * Addresses in ADMIN_EMAILS become admins here, on sign-in.
  */
 export async function signInUser(db: Database, config: Config, now: Date, email: string): Promise<User> {
-  const wantsAdmin = config.ADMIN_EMAILS.includes(email)
-  const [created] = await db
-    .insert(users)
-    .values({ id: randomId(), email, role: wantsAdmin ? 'admin' : 'reader', createdAt: now, updatedAt: now })
-    .onConflictDoNothing({ target: users.email })
-    .returning()
+  const account = newAccount(config, now, { email })
+  const [created] = await db.insert(users).values(account).onConflictDoNothing({ target: users.email }).returning()
   if (created) return created
-  const existing = await findUserByEmail(db, email)
+  const existing = await findUserByEmail(db, account.email)
   if (!existing) throw new Error('account vanished during sign-in')
-  if (wantsAdmin && existing.role !== 'admin') return setRole(db, now, existing.id, 'admin')
+  if (account.role === 'admin' && existing.role !== 'admin') return setRole(db, now, existing.id, 'admin')
   return existing
 }
 
@@ -50,4 +62,33 @@ export async function changeEmail(
     throw new AppError('conflict', 'That address already belongs to another account.')
   await db.update(users).set({ email, updatedAt: now }).where(eq(users.id, before.id))
   return { userId: before.id, email, previousEmail: before.email }
+}
+
+/**
+ * Gives the account's Stripe customers its new address, so that Stripe's
+ * receipts and the billing portal follow the account. The account has
+ * already changed: a customer Stripe cannot update is logged and left, and
+ * the next change tries again.
+ */
+export async function pushEmailToStripe(
+  db: Database,
+  stripe: Stripe,
+  userId: string,
+  email: string,
+  onFailure: (error: unknown) => void,
+): Promise<number> {
+  const linked = await db
+    .select({ id: stripeCustomers.customerId })
+    .from(stripeCustomers)
+    .where(eq(stripeCustomers.userId, userId))
+  let updated = 0
+  for (const { id } of linked) {
+    try {
+      await stripe.customers.update(id, { email })
+      updated += 1
+    } catch (error) {
+      onFailure(error)
+    }
+  }
+  return updated
 }

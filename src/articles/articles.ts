@@ -3,6 +3,7 @@ import * as z from 'zod'
 import type { Entitlements } from '../entitlements/entitlements'
 import type { Database } from '../db/client'
 import { ACCESS_LEVELS, articles, tiers, type AccessLevel } from '../db/schema'
+import { isPgError } from '../db/pg-errors'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
 import { excerptFrom, renderMarkdown } from './markdown'
@@ -48,13 +49,6 @@ export function accessFor(
       return article.accessTierIds.some((id) => tierIds.includes(id)) ? 'full' : 'preview'
   }
 }
-
-/** Ad slots, for readers whose benefits do not include adFree. */
-export const showsAds = (entitlements: Entitlements) => !entitlements.benefits.includes('adFree')
-
-/** Requests for support: not for ad-free readers, nor for recent donors (hideSupportPrompts). */
-export const showsSupportPrompts = (entitlements: Entitlements) =>
-  !entitlements.benefits.includes('adFree') && !entitlements.benefits.includes('hideSupportPrompts')
 
 // ---------------------------------------------------------------- input
 
@@ -161,24 +155,10 @@ async function prepare(db: Database, fields: ArticleFields) {
 }
 
 /** A 422 naming the field, for the form to show beside it. */
-export class ArticleFieldError extends AppError {
-  constructor(
-    readonly field: string,
-    message: string,
-    code: 'validation_failed' | 'conflict' = 'validation_failed',
-  ) {
-    super(code, message)
-  }
-}
-const fieldError = (field: string, message: string) => new ArticleFieldError(field, message)
-
-const isUniqueViolation = (error: unknown) => {
-  const e = error as { code?: string; cause?: { code?: string } } | null
-  return e?.code === '23505' || e?.cause?.code === '23505'
-}
+const fieldError = (field: string, message: string) => new AppError('validation_failed', message, { field })
 
 const slugTaken = (slug: string) =>
-  new ArticleFieldError('slug', `Another article already uses the slug "${slug}". Choose another.`, 'conflict')
+  new AppError('conflict', `Another article already uses the slug "${slug}". Choose another.`, { field: 'slug' })
 
 export async function createArticle(db: Database, now: Date, fields: ArticleFields): Promise<Article> {
   const values = await prepare(db, fields)
@@ -189,7 +169,7 @@ export async function createArticle(db: Database, now: Date, fields: ArticleFiel
       .returning()
     return row!
   } catch (error) {
-    if (isUniqueViolation(error)) throw slugTaken(values.slug)
+    if (isPgError(error, 'uniqueViolation')) throw slugTaken(values.slug)
     throw error
   }
 }
@@ -205,7 +185,7 @@ export async function updateArticle(db: Database, now: Date, id: string, fields:
     if (!row) throw new AppError('not_found', 'There is no article with that id.')
     return row
   } catch (error) {
-    if (isUniqueViolation(error)) throw slugTaken(values.slug)
+    if (isPgError(error, 'uniqueViolation')) throw slugTaken(values.slug)
     throw error
   }
 }

@@ -1,8 +1,6 @@
 import { asc } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
-import { requireRole } from '../accounts/session'
 import {
-  ArticleFieldError,
   articleFieldsSchema,
   createArticle,
   getArticle,
@@ -14,6 +12,8 @@ import {
 } from './articles'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
+import { answerFormError, submitForm, type RenderForm } from '../http/forms'
+import { requireRole } from '../http/guards'
 import { fieldErrors, readBody, validationError, type FieldErrors } from '../http/input'
 import type { AppEnv } from '../services'
 import {
@@ -25,11 +25,11 @@ import {
 } from './editor-pages'
 import { page } from '../ui/layout'
 
-/** Editors write and publish articles (/admin/articles), with an API twin (/api/admin/articles). */
-export const articlesAdmin = new Hono<AppEnv>()
-for (const path of ['/admin/articles', '/admin/articles/*', '/api/admin/articles', '/api/admin/articles/*']) {
-  articlesAdmin.use(path, requireRole('editor'))
-}
+/** Editors write and publish articles: /admin/articles. */
+export const articleEditorPages = new Hono<AppEnv>().use(requireRole('editor'))
+
+/** The same for API clients: /api/admin/articles. */
+export const articleEditorApi = new Hono<AppEnv>().use(requireRole('editor'))
 
 const NOTICES: Record<string, string> = {
   created: 'Draft saved.',
@@ -84,18 +84,6 @@ function check(input: unknown): Checked {
   return parsed.success ? { fields: parsed.data, errors: null } : { fields: null, errors: fieldErrors(parsed.error) }
 }
 
-/** Saves, turning a field-level refusal (unknown tier, slug taken) into the form's error for that field. */
-async function saveOrFieldError(
-  save: () => Promise<Article>,
-): Promise<Article | { field: string; error: ArticleFieldError }> {
-  try {
-    return await save()
-  } catch (error) {
-    if (error instanceof ArticleFieldError) return { field: error.field, error }
-    throw error
-  }
-}
-
 const editPage = async (
   c: Context<AppEnv>,
   article: Article | null,
@@ -118,7 +106,7 @@ const editPage = async (
 
 // ---------------------------------------------------------------- pages
 
-articlesAdmin.get('/admin/articles', async (c) => {
+articleEditorPages.get('/', async (c) => {
   const { db, clock } = c.var.services
   return page(
     c,
@@ -131,55 +119,57 @@ articlesAdmin.get('/admin/articles', async (c) => {
   )
 })
 
-articlesAdmin.get('/admin/articles/new', (c) => editPage(c, null, emptyArticleForm))
+articleEditorPages.get('/new', (c) => editPage(c, null, emptyArticleForm))
 
-articlesAdmin.post('/admin/articles/new', async (c) => {
+articleEditorPages.post('/new', async (c) => {
   const form = await readArticleForm(c)
+  const rerender: RenderForm = (errors, status) => editPage(c, null, form, errors, status as 409 | 422)
   const checked = check(form)
-  if (!checked.fields) return editPage(c, null, form, checked.errors, 422)
+  if (!checked.fields) return answerFormError(c, checked.errors, rerender)
   const { fields } = checked
-  const saved = await saveOrFieldError(() => createArticle(c.var.services.db, c.var.services.clock.now(), fields))
-  if ('error' in saved) {
-    return editPage(c, null, form, { [saved.field]: saved.error.message }, saved.error.code === 'conflict' ? 409 : 422)
-  }
-  return c.redirect(`/admin/articles/${saved.id}?notice=created`, 303)
+  return submitForm(
+    c,
+    async () => {
+      const saved = await createArticle(c.var.services.db, c.var.services.clock.now(), fields)
+      return c.redirect(`/admin/articles/${saved.id}?notice=created`, 303)
+    },
+    rerender,
+  )
 })
 
-articlesAdmin.get('/admin/articles/:id', async (c) => {
+articleEditorPages.get('/:id', async (c) => {
   const article = await findArticle(c)
   return editPage(c, article, articleFormValues(article))
 })
 
-articlesAdmin.post('/admin/articles/:id', async (c) => {
+articleEditorPages.post('/:id', async (c) => {
   const article = await findArticle(c)
   const form = await readArticleForm(c)
+  const rerender: RenderForm = (errors, status) => editPage(c, article, form, errors, status as 409 | 422)
   const checked = check(form)
-  if (!checked.fields) return editPage(c, article, form, checked.errors, 422)
+  if (!checked.fields) return answerFormError(c, checked.errors, rerender)
   const { fields } = checked
   const { db, clock } = c.var.services
-  const saved = await saveOrFieldError(() => updateArticle(db, clock.now(), article.id, fields))
-  if ('error' in saved) {
-    return editPage(
-      c,
-      article,
-      form,
-      { [saved.field]: saved.error.message },
-      saved.error.code === 'conflict' ? 409 : 422,
-    )
-  }
-  return c.redirect(`/admin/articles/${saved.id}?notice=updated`, 303)
+  return submitForm(
+    c,
+    async () => {
+      const saved = await updateArticle(db, clock.now(), article.id, fields)
+      return c.redirect(`/admin/articles/${saved.id}?notice=updated`, 303)
+    },
+    rerender,
+  )
 })
 
 for (const [action, published] of [
   ['publish', true],
   ['unpublish', false],
 ] as const) {
-  articlesAdmin.post(`/admin/articles/:id/${action}`, async (c) => {
+  articleEditorPages.post(`/:id/${action}`, async (c) => {
     const article = await findArticle(c)
     await setPublished(c.var.services.db, c.var.services.clock.now(), article.id, published)
     return c.redirect(`/admin/articles/${article.id}?notice=${action}ed`, 303)
   })
-  articlesAdmin.post(`/api/admin/articles/:id/${action}`, async (c) => {
+  articleEditorApi.post(`/:id/${action}`, async (c) => {
     const article = await findArticle(c)
     return c.json({ article: await setPublished(c.var.services.db, c.var.services.clock.now(), article.id, published) })
   })
@@ -187,19 +177,19 @@ for (const [action, published] of [
 
 // ---------------------------------------------------------------- API
 
-articlesAdmin.get('/api/admin/articles', async (c) => c.json({ articles: await listAllArticles(c.var.services.db) }))
+articleEditorApi.get('/', async (c) => c.json({ articles: await listAllArticles(c.var.services.db) }))
 
-articlesAdmin.post('/api/admin/articles', async (c) => {
+articleEditorApi.post('/', async (c) => {
   const checked = check(await readBody(c))
   if (!checked.fields) throw validationError(checked.errors)
   const article = await createArticle(c.var.services.db, c.var.services.clock.now(), checked.fields)
   return c.json({ article }, 201)
 })
 
-articlesAdmin.get('/api/admin/articles/:id', async (c) => c.json({ article: await findArticle(c) }))
+articleEditorApi.get('/:id', async (c) => c.json({ article: await findArticle(c) }))
 
 /** A whole article: every field is sent, as on the form. */
-articlesAdmin.put('/api/admin/articles/:id', async (c) => {
+articleEditorApi.put('/:id', async (c) => {
   const article = await findArticle(c)
   const checked = check(await readBody(c))
   if (!checked.fields) throw validationError(checked.errors)

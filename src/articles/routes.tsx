@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono'
-import type { Entitlements } from '../entitlements/entitlements'
+import { showsAds, showsSupportPrompts, type Entitlements } from '../entitlements/entitlements'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
 import { ArticlePage, HomePage, type ArticleView } from './pages'
@@ -8,18 +8,15 @@ import {
   accessFor,
   latestArticles,
   publishedArticle,
-  showsAds,
-  showsSupportPrompts,
   type Article,
   type Viewer,
 } from './articles'
-import { issueEntitlementToken } from '../entitlements/token'
 
-/**
- * What readers see: the front page, articles (pages and JSON), and their
- * entitlements (JSON and as a signed token for the publication's own site).
- */
-export const content = new Hono<AppEnv>()
+/** What readers see: the front page and articles (/ and /articles/:slug). */
+export const articlePages = new Hono<AppEnv>()
+
+/** Articles for API clients (/api/articles/:slug): the body only with full access. */
+export const articleApi = new Hono<AppEnv>()
 
 const viewerOf = (c: Context<AppEnv>): Viewer => ({
   signedIn: c.var.user !== null,
@@ -45,7 +42,7 @@ const chrome = (entitlements: Entitlements) => ({
   supportPrompts: showsSupportPrompts(entitlements),
 })
 
-content.get('/', async (c) => {
+articlePages.get('/', async (c) => {
   const { db, clock, config } = c.var.services
   const now = clock.now()
   const viewer = viewerOf(c)
@@ -76,7 +73,7 @@ function gateOf(article: Article, viewer: Viewer, now: Date): ArticleView['gate'
   return 'support'
 }
 
-content.get('/articles/:slug', async (c) => {
+articlePages.get('/articles/:slug', async (c) => {
   const now = c.var.services.clock.now()
   const article = await findArticle(c)
   const viewer = viewerOf(c)
@@ -94,8 +91,7 @@ content.get('/articles/:slug', async (c) => {
   )
 })
 
-/** An article for API clients: the body (sanitized HTML) only with full access. */
-content.get('/api/articles/:slug', async (c) => {
+articleApi.get('/:slug', async (c) => {
   const now = c.var.services.clock.now()
   const article = await findArticle(c)
   const viewer = viewerOf(c)
@@ -115,42 +111,4 @@ content.get('/api/articles/:slug', async (c) => {
     access,
     ads: showsAds(viewer.entitlements),
   })
-})
-
-/** The reader's benefits and membership; the empty set, not an error, for anonymous readers. */
-content.get('/api/entitlements', (c) => {
-  const { entitlements } = c.var
-  const { membership } = entitlements
-  c.header('Cache-Control', 'private, no-store')
-  c.header('Vary', 'Cookie')
-  return c.json({
-    signedIn: c.var.user !== null,
-    benefits: entitlements.benefits,
-    tiers: entitlements.tierIds,
-    ads: showsAds(entitlements),
-    supportPrompts: showsSupportPrompts(entitlements),
-    membership: {
-      status: membership.status,
-      source: membership.source,
-      entitled: membership.entitled,
-      until: membership.until,
-      tierId: membership.tierId,
-      tierName: membership.tierName,
-    },
-    donorUntil: entitlements.donorUntil,
-  })
-})
-
-/** The same benefits as a short-lived signed token, for the publication's site or CDN to verify on its own. */
-content.get('/api/entitlements/token', async (c) => {
-  const { config, clock } = c.var.services
-  const { token, claims } = await issueEntitlementToken(c.var.entitlements, {
-    issuer: config.APP_URL,
-    secret: config.ENTITLEMENT_TOKEN_SECRET,
-    now: clock.now(),
-    ttlSeconds: config.ENTITLEMENT_TOKEN_TTL_SECONDS,
-  })
-  c.header('Cache-Control', 'private, no-store')
-  c.header('Vary', 'Cookie')
-  return c.json({ token, expiresAt: new Date(claims.exp * 1000).toISOString(), benefits: claims.benefits })
 })

@@ -1,21 +1,21 @@
 import { and, asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
-import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import Stripe from 'stripe'
 import * as z from 'zod'
-import { emailField } from '../accounts/links'
-import { requireUser } from '../accounts/session'
 import { findUserByEmail } from '../accounts/users'
 import { tiers, INTERVALS } from '../db/schema'
-import { AppError, wantsJson } from '../http/errors'
-import { fieldErrors, readBody, validationError } from '../http/input'
+import { wantsJson } from '../http/doors'
+import { AppError } from '../http/errors'
+import { answerFormError } from '../http/forms'
+import { requireRole } from '../http/guards'
+import { emailField, fieldErrors, readBody, type FieldErrors } from '../http/input'
 import { describeError, log } from '../http/log'
 import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
 import { SupportPage } from './join-page'
 import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
-import { membershipOf } from '../entitlements/membership'
+import { paidMembershipOf } from '../entitlements/entitlements'
 import { majorUnits, minorUnits } from '../util/money'
 import { MASTHEAD_METADATA } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
@@ -34,13 +34,16 @@ const donationInput = (amount: z.ZodType<number>) =>
     email: emailField.optional(),
   })
 
-/** Readers paying: the support page, checkout for tiers, donations and pledges, and the billing portal. */
+/** The join page, /join (and /support, where it used to live). */
+export const joinPages = new Hono<AppEnv>()
+
+/** Readers paying, under /billing: checkout for tiers, donations and pledges, and the billing portal. Forms and API clients both post here. */
 export const billing = new Hono<AppEnv>()
 
 /** The page used to live here; links to it keep working. */
-billing.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
+joinPages.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
 
-billing.get('/join', async (c) => {
+joinPages.get('/join', async (c) => {
   const notice =
     c.req.query('checkout') === 'canceled'
       ? 'Checkout was canceled; nothing was charged.'
@@ -50,15 +53,17 @@ billing.get('/join', async (c) => {
   return renderSupport(c, { notice })
 })
 
-billing.post('/billing/checkout', async (c) => {
+billing.post('/checkout', async (c) => {
   const { services } = c.var
   const stripe = stripeOf(services)
-  const input = await parse(c, checkoutInput, await readBody(c))
+  const parsed = checkoutInput.safeParse(await readBody(c))
+  if (!parsed.success) return formError(c, fieldErrors(parsed.error))
+  const input = parsed.data
   const [tier] = await services.db
     .select()
     .from(tiers)
     .where(and(eq(tiers.id, input.tier), eq(tiers.active, true)))
-  if (!tier) throw await formError(c, new AppError('validation_failed', `There is no tier called "${input.tier}".`))
+  if (!tier) return formError(c, new AppError('validation_failed', `There is no tier called "${input.tier}".`))
   const priceId = input.interval === 'month' ? tier.stripeMonthlyPriceId : tier.stripeYearlyPriceId
   if (!priceId) throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
   return startSubscription(c, stripe, input.email, {
@@ -68,20 +73,22 @@ billing.post('/billing/checkout', async (c) => {
   })
 })
 
-billing.post('/billing/donate', async (c) => {
+billing.post('/donate', async (c) => {
   const { services } = c.var
   const { config } = services
   const stripe = stripeOf(services)
   const body = await readBody(c)
   // API clients send integer minor units; people type "12.50" in a form.
-  const input = await parse(c, donationInput(wantsJson(c) ? minorUnits : majorUnits), body)
+  const parsed = donationInput(wantsJson(c) ? minorUnits : majorUnits).safeParse(body)
+  if (!parsed.success) return formError(c, fieldErrors(parsed.error))
+  const input = parsed.data
   if (!config.SUPPORTED_CURRENCIES.includes(input.currency)) {
     const list = config.SUPPORTED_CURRENCIES.map((x) => x.toUpperCase()).join(', ')
-    throw await formError(c, new AppError('validation_failed', `We accept ${list}.`))
+    return formError(c, new AppError('validation_failed', `We accept ${list}.`))
   }
   if (input.amount < config.DONATION_MIN || input.amount > config.DONATION_MAX) {
     const range = `between ${config.DONATION_MIN / 100} and ${config.DONATION_MAX / 100} ${input.currency.toUpperCase()}`
-    throw await formError(c, new AppError('validation_failed', `The amount must be ${range}.`))
+    return formError(c, new AppError('validation_failed', `The amount must be ${range}.`))
   }
   if (input.frequency === 'monthly') {
     const pledgeProduct = await pledgeProductId(services.db)
@@ -129,7 +136,8 @@ billing.post('/billing/donate', async (c) => {
   return redirectTo(c, session.url!, 'checkout')
 })
 
-billing.post('/billing/portal', requireUser, async (c) => {
+// The one route here that needs an account.
+billing.post('/portal', requireRole('reader'), async (c) => {
   const { services } = c.var
   const stripe = stripeOf(services)
   const customer = await customerIdOf(services.db, c.var.user!.id)
@@ -137,7 +145,7 @@ billing.post('/billing/portal', requireUser, async (c) => {
   return openPortal(c, stripe, customer)
 })
 
-billing.get('/billing/thanks', (c) =>
+billing.get('/thanks', (c) =>
   page(
     c,
     'Thank you',
@@ -162,7 +170,7 @@ async function startSubscription(
   const user = c.var.user
   const now = services.clock.now()
   if (!user && !email) {
-    throw await formError(c, new AppError('validation_failed', 'Enter your e-mail address, or sign in first.'))
+    return formError(c, new AppError('validation_failed', 'Enter your e-mail address, or sign in first.'))
   }
   if (user) {
     const customer = await withStripe(() => ensureCustomer(services.db, stripe, now, user))
@@ -182,12 +190,9 @@ async function startSubscription(
   // Signed out: the account is created or linked when the checkout completes.
   const existing = await findUserByEmail(services.db, email!)
   if (existing) {
-    const membership = await membershipOf(services.db, existing.id, now, services.config.PAST_DUE_GRACE_DAYS)
+    const membership = await paidMembershipOf(services.db, existing.id, now, services.config)
     if (membership.entitled || membership.status === 'incomplete') {
-      throw await formError(
-        c,
-        new AppError('conflict', 'Sign in first to change or renew the membership of this address.'),
-      )
+      return formError(c, new AppError('conflict', 'Sign in first to change or renew the membership of this address.'))
     }
   }
   const session = await withStripe(() =>
@@ -241,19 +246,11 @@ async function withStripe<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-async function parse<T>(c: Context<AppEnv>, schema: z.ZodType<T>, body: Record<string, unknown>): Promise<T> {
-  const parsed = schema.safeParse(body)
-  if (parsed.success) return parsed.data
-  throw await formError(c, validationError(fieldErrors(parsed.error)))
-}
-
-/**
- * A form's mistake re-renders the support page with the message; a JSON
- * client gets the error itself. Returned as an error so callers can `throw`.
- */
-async function formError(c: Context<AppEnv>, error: AppError): Promise<Error> {
-  if (wantsJson(c)) return error
-  return new HTTPException(error.status, { res: await renderSupport(c, { error: error.message }, error.status) })
+/** A mistake in a checkout or donation form: the join page again with the message, or the error for API clients. */
+function formError(c: Context<AppEnv>, problem: AppError | FieldErrors) {
+  return answerFormError(c, problem, (errors, status) =>
+    renderSupport(c, { error: Object.values(errors)[0] }, status),
+  )
 }
 
 async function renderSupport(

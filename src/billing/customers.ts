@@ -3,7 +3,7 @@ import type Stripe from 'stripe'
 import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
 import { stripeCustomers } from '../db/schema'
-import { LIVE_STATUSES } from '../entitlements/membership'
+import { LIVE_STATUSES } from '../db/statuses'
 import { MASTHEAD_METADATA } from './stripe'
 
 /** The account's Stripe customer, if it has one. */
@@ -15,35 +15,6 @@ export async function customerIdOf(db: Database, userId: string): Promise<string
     .orderBy(desc(stripeCustomers.createdAt))
     .limit(1)
   return row?.id ?? null
-}
-
-/**
- * Gives the account's Stripe customers its new address, so that Stripe's
- * receipts and the billing portal follow the account. The account has
- * already changed: a customer Stripe cannot update is logged and left, and
- * the next change tries again.
- */
-export async function pushEmailToStripe(
-  db: Database,
-  stripe: Stripe,
-  userId: string,
-  email: string,
-  onFailure: (error: unknown) => void,
-): Promise<number> {
-  const linked = await db
-    .select({ id: stripeCustomers.customerId })
-    .from(stripeCustomers)
-    .where(eq(stripeCustomers.userId, userId))
-  let updated = 0
-  for (const { id } of linked) {
-    try {
-      await stripe.customers.update(id, { email })
-      updated += 1
-    } catch (error) {
-      onFailure(error)
-    }
-  }
-  return updated
 }
 
 /** Reuses the account's Stripe customer, or creates one (marked as Masthead's) and links it. */
@@ -71,7 +42,7 @@ const INCOMPLETE_BLOCKS_FOR_MS = 23 * 3600 * 1000
  */
 export async function hasLiveSubscription(stripe: Stripe, customerId: string, now: Date): Promise<boolean> {
   for await (const sub of stripe.subscriptions.list({ customer: customerId, status: 'all', limit: 100 })) {
-    if (!LIVE_STATUSES.has(sub.status)) continue
+    if (!(LIVE_STATUSES as readonly string[]).includes(sub.status)) continue
     if (sub.status === 'incomplete' && now.getTime() - sub.created * 1000 > INCOMPLETE_BLOCKS_FOR_MS) continue
     return true
   }

@@ -51,9 +51,6 @@ export function createWebhookCrypto(subtle: SubtleCrypto = crypto.subtle): Webho
   return Stripe.createSubtleCryptoProvider(caching as SubtleCrypto)
 }
 
-/** Live keys move real money; anything else shows the TEST MODE banner. */
-export const isTestMode = (config: Config) => !config.STRIPE_SECRET_KEY?.startsWith('sk_live_')
-
 /** Metadata on every Stripe object Masthead creates, so that it can tell its own from others'. */
 export const MASTHEAD_METADATA = { masthead: '1' } as const
 export const isMastheads = (metadata: Record<string, string> | null | undefined) => metadata?.masthead === '1'

@@ -4,11 +4,11 @@
  * run any number of times; the admin pages sync single tiers on save, so this
  * is for a new Stripe account, a new database, or a save whose sync failed.
  */
-import { ConfigError, loadConfig } from '../config'
+import { ConfigError, isTestMode, loadConfig } from '../config'
 import { connectPostgres, describePostgresUrl } from '../db/client'
 import { redactText } from '../http/log'
 import { systemClock } from '../services'
-import { createStripe, isTestMode } from '../billing/stripe'
+import { createStripe } from '../billing/stripe'
 import { syncAllToStripe } from '../billing/tiers/stripe-sync'
 
 const missing = (

@@ -1,6 +1,5 @@
-import type { Database } from '../db/client'
-import type { Benefit } from '../db/schema'
-import { bestPaidMembership, loadEntitlementFacts, type CurrentMembership } from './entitlements'
+import type { Benefit, GrantSource } from '../db/schema'
+import type { SubscriptionFact } from './facts'
 
 /**
  * What a member is, derived from their subscription: the one place that turns
@@ -11,9 +10,6 @@ export type MembershipStatus =
 
 /** A custom monthly pledge has no tier; it gets what a recurring contribution gets. */
 export const PLEDGE_BENEFITS: Benefit[] = ['hideSupportPrompts', 'supportersOnlyContent']
-
-/** Stripe statuses under which a second subscription must not be sold. */
-export const LIVE_STATUSES = new Set(['active', 'trialing', 'past_due', 'incomplete'])
 
 export interface SubscriptionState {
   status: string
@@ -44,11 +40,60 @@ export function membershipStatus(sub: SubscriptionState, now: Date, graceDays: n
   }
 }
 
+export type MembershipSource = 'stripe' | GrantSource
+
+export interface CurrentMembership {
+  status: MembershipStatus
+  source: MembershipSource | null
+  entitled: boolean
+  /** Benefits last until then (null: no end known, or none). */
+  until: Date | null
+  tierId: string | null
+  tierName: string | null
+  interval: string | null
+  amount: number | null
+  currency: string | null
+  subscriptionId: string | null
+}
+
+export const NO_MEMBERSHIP: CurrentMembership = {
+  status: 'none',
+  source: null,
+  entitled: false,
+  until: null,
+  tierId: null,
+  tierName: null,
+  interval: null,
+  amount: null,
+  currency: null,
+  subscriptionId: null,
+}
+
+/** A paid membership and the benefits it gives. */
 export type Membership = CurrentMembership & { benefits: Benefit[] }
 
-/** The member's paid (Stripe) membership only, whatever comps or imports they also have. */
-export async function membershipOf(db: Database, userId: string, now: Date, graceDays: number): Promise<Membership> {
-  const facts = await loadEntitlementFacts(db, userId)
-  const { membership, benefits } = bestPaidMembership(facts.subscriptions, now, graceDays)
-  return { ...membership, benefits }
+/** The reader's best Stripe subscription: an entitled one first, then the most recent. */
+export function bestPaidMembership(subscriptions: SubscriptionFact[], now: Date, graceDays: number): Membership {
+  let best: { membership: CurrentMembership; benefits: Benefit[] } = { membership: NO_MEMBERSHIP, benefits: [] }
+  const newestFirst = [...subscriptions].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+  for (const sub of newestFirst) {
+    const state = membershipStatus(sub, now, graceDays)
+    const candidate = {
+      membership: {
+        ...state,
+        source: 'stripe' as const,
+        tierId: sub.tierId,
+        tierName: sub.tierName ?? (sub.tierId ? null : 'Monthly pledge'),
+        interval: sub.interval,
+        amount: sub.amount,
+        currency: sub.currency,
+        subscriptionId: sub.id,
+      },
+      benefits: state.entitled ? (sub.tierBenefits ?? PLEDGE_BENEFITS) : [],
+    }
+    if (best.membership === NO_MEMBERSHIP || (candidate.membership.entitled && !best.membership.entitled)) {
+      best = candidate
+    }
+  }
+  return { ...best.membership, benefits: best.benefits }
 }

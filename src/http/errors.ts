@@ -3,8 +3,8 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../services'
 import { ErrorPage } from '../ui/error-page'
-import { isTestMode } from '../billing/stripe'
-import { ConfigError } from '../config'
+import { ConfigError, isTestMode } from '../config'
+import { wantsJson } from './doors'
 import { describeError, log } from './log'
 
 /** Every error Masthead answers with, and its HTTP status. */
@@ -29,38 +29,31 @@ const STATUS = {
 
 export type ErrorCode = keyof typeof STATUS
 
-/** The one error type handlers throw; `onError` turns it into the response. */
+/**
+ * The one error type handlers throw; `onError` turns it into the response.
+ * `field` names the form field it is about, so that a form shown again can
+ * put the message beside that field (src/http/forms.ts).
+ */
 export class AppError extends Error {
   readonly status: ContentfulStatusCode
+  readonly headers: Record<string, string>
+  readonly field: string | undefined
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly headers: Record<string, string> = {},
+    options: { headers?: Record<string, string>; field?: string } = {},
   ) {
     super(message)
     this.name = 'AppError'
     this.status = STATUS[code]
+    this.headers = options.headers ?? {}
+    this.field = options.field
   }
 }
 
 const codeForStatus = (status: number): ErrorCode =>
   (Object.entries(STATUS).find(([, s]) => s === status)?.[0] as ErrorCode | undefined) ??
   (status >= 500 ? 'internal_error' : 'bad_request')
-
-/**
- * API clients get JSON, people get a page. /auth/* and /billing/* serve both:
- * forms post there too, so they answer JSON only to a client that sends or asks for JSON.
- */
-export function wantsJson(c: Context): boolean {
-  const path = c.req.path
-  if (path.startsWith('/api/') || path.startsWith('/webhooks/') || path === '/healthz') return true
-  if (path.startsWith('/auth/') || path.startsWith('/billing/')) {
-    const accept = c.req.header('accept') ?? ''
-    const type = c.req.header('content-type') ?? ''
-    return type.includes('application/json') || (accept.includes('application/json') && !accept.includes('text/html'))
-  }
-  return false
-}
 
 export function errorResponse(c: Context<AppEnv>, error: AppError): Response | Promise<Response> {
   const requestId = c.get('requestId')
@@ -82,8 +75,6 @@ export function errorResponse(c: Context<AppEnv>, error: AppError): Response | P
 
 export function onError(err: Error, c: Context<AppEnv>): Response | Promise<Response> {
   if (err instanceof AppError) return errorResponse(c, err)
-  // A handler that already rendered its answer (a form shown again with its errors).
-  if (err instanceof HTTPException && err.res) return err.getResponse()
   if (err instanceof HTTPException && err.status < 500) {
     const status = err.status as ContentfulStatusCode
     return errorResponse(c, new AppError(codeForStatus(status), err.message || 'The request could not be handled.'))

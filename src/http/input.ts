@@ -1,5 +1,5 @@
 import type { Context } from 'hono'
-import type { z } from 'zod'
+import * as z from 'zod'
 import { AppError } from './errors'
 
 /**
@@ -41,3 +41,12 @@ export function validationError(errors: FieldErrors): AppError {
   const message = Object.values(errors)[0] ?? 'The request is not valid.'
   return new AppError('validation_failed', message)
 }
+
+/** An e-mail address from a form or JSON, as every address is stored: trimmed and lower-cased. */
+export const emailField = z
+  .string({ error: 'Enter your e-mail address.' })
+  .trim()
+  .toLowerCase()
+  .min(1, 'Enter your e-mail address.')
+  .max(254, 'That e-mail address is too long.')
+  .pipe(z.email({ error: 'Enter a valid e-mail address, like name@example.org.' }))

@@ -49,32 +49,28 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   })
 })
 
-const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+/** Methods that carry no body and change nothing. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
- * Admins' file uploads (a Patreon export can run to megabytes): the importer
- * refuses files over 20 MiB with its own message; this bounds the request.
+ * Bodies larger than `maxBytes` (by default MAX_BODY_BYTES) are refused with
+ * 413 before anyone reads them. app.ts puts the default in front of every
+ * router for people; a router that takes uploads declares its own and is
+ * mounted before it. Bodyless methods skip it without touching `c.req.raw`:
+ * on Node that would build a full Request per call, which cost two-thirds of
+ * a static route's throughput (BENCHMARKS.md).
  */
-const UPLOAD_PATHS = ['/admin/imports/', '/api/admin/imports/']
-const UPLOAD_MAX_BYTES = 21 * 1024 * 1024
-
-/**
- * Bodies larger than MAX_BODY_BYTES are refused before anyone reads them.
- * Bodyless methods skip it without touching `c.req.raw`: on Node that would
- * build a full Request per call, which cost two-thirds of a static route's
- * throughput (BENCHMARKS.md).
- */
-export const bodyLimit = createMiddleware<AppEnv>((c, next) => {
-  if (BODYLESS_METHODS.has(c.req.method)) return next()
-  const upload = UPLOAD_PATHS.some((p) => c.req.path.startsWith(p))
-  const maxSize = upload ? UPLOAD_MAX_BYTES : c.var.services.config.MAX_BODY_BYTES
-  return honoBodyLimit({
-    maxSize,
-    onError: () => {
-      throw new AppError('payload_too_large', `The request body is larger than the ${maxSize} bytes allowed.`)
-    },
-  })(c, next)
-})
+export const bodyLimit = (maxBytes?: number) =>
+  createMiddleware<AppEnv>((c, next) => {
+    if (SAFE_METHODS.has(c.req.method)) return next()
+    const maxSize = maxBytes ?? c.var.services.config.MAX_BODY_BYTES
+    return honoBodyLimit({
+      maxSize,
+      onError: () => {
+        throw new AppError('payload_too_large', `The request body is larger than the ${maxSize} bytes allowed.`)
+      },
+    })(c, next)
+  })
 
 const STRIPE_HOSTED_PAGES = ['https://checkout.stripe.com', 'https://billing.stripe.com']
 
@@ -131,4 +127,23 @@ export const stripeFormTargets = createMiddleware<AppEnv>(async (c, next) => {
   if (!apiUrl || !csp) return
   const origin = new URL(apiUrl).origin
   c.res.headers.set('content-security-policy', csp.replace(/form-action ([^;]*)/, `form-action $1 ${origin}`))
+})
+
+/**
+ * CSRF protection for every state change: a browser always says where a
+ * request comes from (Origin, or Sec-Fetch-Site), and it must be this site.
+ * app.ts mounts Stripe's webhooks before it: they carry no cookies and are signed.
+ */
+export const sameOriginOnly = createMiddleware<AppEnv>(async (c, next) => {
+  if (SAFE_METHODS.has(c.req.method)) return next()
+  const origin = c.req.header('origin')
+  const allowed = [new URL(c.var.services.config.APP_URL).origin, new URL(c.req.url).origin]
+  const fetchSite = c.req.header('sec-fetch-site')
+  const foreign = origin
+    ? origin === 'null' || !allowed.includes(origin)
+    : fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none'
+  if (foreign) {
+    throw new AppError('forbidden', 'This request came from another site, so it was refused. Try again from this site.')
+  }
+  return next()
 })

@@ -1,10 +1,12 @@
 import { eq, inArray, sql } from 'drizzle-orm'
 import type { SessionUser } from '../accounts/sessions'
+import { newAccount } from '../accounts/users'
 import { audit } from '../audit/audit'
-import { LIVE_STATUSES } from '../entitlements/membership'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
+import { isPgError } from '../db/pg-errors'
+import { inList, LIVE_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
 import type { PatreonRow, RejectedRow } from './patreon-csv'
@@ -165,7 +167,7 @@ async function existingState(db: Database, emails: string[]) {
           .selectDistinct({ userId: stripeCustomers.userId })
           .from(subscriptions)
           .innerJoin(stripeCustomers, eq(stripeCustomers.customerId, subscriptions.customerId))
-          .where(sql`${stripeCustomers.userId} in ${ids} and ${subscriptions.status} in ${[...LIVE_STATUSES]}`)
+          .where(sql`${stripeCustomers.userId} in ${ids} and ${subscriptions.status} in ${inList(LIVE_STATUSES)}`)
       : []
     const payers = new Set(paying.map((p) => p.userId))
     for (const f of found) out.set(f.email, { userId: f.id, member: f.member, paysThroughStripe: payers.has(f.id) })
@@ -216,20 +218,15 @@ export async function commitImport(
       }
       const changed = plan.planned.filter((p) => p.kind !== 'unchanged')
       for (let i = 0; i < changed.length; i += BATCH) {
-        await commitBatch(tx, changed.slice(i, i + BATCH), now, actor, adminEmails)
+        await commitBatch(tx, changed.slice(i, i + BATCH), now, actor, { ADMIN_EMAILS: adminEmails })
       }
       await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
     })
   } catch (error) {
-    if (isForeignKeyViolation(error)) throw accountsChanged()
+    if (isPgError(error, 'foreignKeyViolation')) throw accountsChanged()
     throw error
   }
   return plan.counts
-}
-
-function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: string; cause?: { code?: string } } | null
-  return e?.code === '23503' || e?.cause?.code === '23503'
 }
 
 /**
@@ -243,7 +240,7 @@ async function commitBatch(
   chunk: PlannedRow[],
   now: Date,
   actor: Pick<SessionUser, 'id' | 'email'> | null,
-  adminEmails: string[],
+  config: Pick<Config, 'ADMIN_EMAILS'>,
 ) {
   const at = sql`${now.toISOString()}::timestamptz`
   const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -251,9 +248,9 @@ async function commitBatch(
   const fresh = chunk
     .filter((p) => p.userId === null)
     .map((p) => {
-      const id = randomId()
+      const { id, email, name, role } = newAccount(config, now, { email: p.row.email, name: p.row.name })
       ids.set(p, id)
-      return { id, email: p.row.email, name: p.row.name, role: adminEmails.includes(p.row.email) ? 'admin' : 'reader' }
+      return { id, email, name, role }
     })
   const idOf = (p: PlannedRow) => p.userId ?? ids.get(p)!
   if (fresh.length > 0) {

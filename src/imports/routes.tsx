@@ -1,6 +1,8 @@
 import { asc } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
-import { requireRole } from '../accounts/session'
+import { submitForm } from '../http/forms'
+import { requireRole } from '../http/guards'
+import { bodyLimit } from '../http/middleware'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
@@ -11,11 +13,20 @@ import { PatreonCsvError, parsePatreonCsv, type PatreonParseResult } from './pat
 import { commitImport, dropPreview, loadPreview, planImport, savePreview, type TierMapping } from './patreon-import'
 
 /**
- * Moving from Patreon, for admins: upload → preview (dry run, tier mapping)
- * → import, on pages and by API; and the invitations to continue via Stripe.
+ * A Patreon export can run to megabytes: the parser refuses files over 20 MiB
+ * with its own message, and this bounds the request.
  */
-export const imports = new Hono<AppEnv>()
-for (const path of ['/admin/imports/*', '/api/admin/imports/*']) imports.use(path, requireRole('admin'))
+const UPLOAD_MAX_BYTES = 21 * 1024 * 1024
+
+/**
+ * Moving from Patreon, for admins, /admin/imports: upload → preview (dry run,
+ * tier mapping) → import; and the invitations to continue via Stripe. Its body
+ * limit is the upload's, so app.ts mounts it before the default limit.
+ */
+export const importPages = new Hono<AppEnv>().use(requireRole('admin'), bodyLimit(UPLOAD_MAX_BYTES))
+
+/** The same for API clients: /api/admin/imports. */
+export const importApi = new Hono<AppEnv>().use(requireRole('admin'), bodyLimit(UPLOAD_MAX_BYTES))
 
 const tierChoices = (c: Context<AppEnv>) =>
   c.var.services.db.select({ id: tiers.id, name: tiers.name }).from(tiers).orderBy(asc(tiers.position))
@@ -89,7 +100,7 @@ async function suggestedMapping(c: Context<AppEnv>, parsed: PatreonParseResult):
 
 // ---------------------------------------------------------------- pages
 
-imports.get('/admin/imports/patreon', (c) =>
+importPages.get('/patreon', (c) =>
   page(c, 'Import from Patreon', <PatreonUploadPage notice={c.req.query('notice')} />),
 )
 
@@ -111,20 +122,21 @@ async function previewPage(
   )
 }
 
-imports.post('/admin/imports/patreon', async (c) => {
+importPages.post('/patreon', async (c) => {
   const { db, clock } = c.var.services
-  let parsed: PatreonParseResult
-  try {
-    parsed = (await readUpload(c)).parsed
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error
-    return page(c, 'Import from Patreon', <PatreonUploadPage error={error.message} />, error.status as 415 | 422)
-  }
-  const batchId = await savePreview(db, clock.now(), c.var.user!.id, parsed)
-  return previewPage(c, batchId, await suggestedMapping(c, parsed))
+  return submitForm(
+    c,
+    async () => {
+      const { parsed } = await readUpload(c)
+      const batchId = await savePreview(db, clock.now(), c.var.user!.id, parsed)
+      return previewPage(c, batchId, await suggestedMapping(c, parsed))
+    },
+    (errors, status) =>
+      page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status as 415 | 422),
+  )
 })
 
-imports.post('/admin/imports/patreon/:batch', async (c) => {
+importPages.post('/patreon/:batch', async (c) => {
   const { db, config, clock } = c.var.services
   const body = await c.req.parseBody({ all: true })
   const mapping = mappingFromForm(body)
@@ -132,18 +144,19 @@ imports.post('/admin/imports/patreon/:batch', async (c) => {
   if (body.action !== 'commit') return previewPage(c, batchId, mapping)
   const stored = await loadPreview(db, clock.now(), batchId)
   const plan = await planImport(db, config, stored.rows, stored.rejected, mapping, clock.now())
-  try {
-    const counts = await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
-    await dropPreview(db, batchId, clock.now())
-    const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
-    return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error
-    return previewPage(c, batchId, mapping, error.message, 422)
-  }
+  return submitForm(
+    c,
+    async () => {
+      const counts = await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
+      await dropPreview(db, batchId, clock.now())
+      const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
+      return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
+    },
+    (errors) => previewPage(c, batchId, mapping, Object.values(errors)[0], 422),
+  )
 })
 
-imports.post('/admin/imports/patreon-invitations', async (c) => {
+importPages.post('/patreon-invitations', async (c) => {
   const result = await invite(c)
   const notice = `Sent ${result.sent} invitations${result.failed ? `, ${result.failed} failed` : ''}; ${result.remaining} to go.`
   return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
@@ -156,7 +169,7 @@ imports.post('/admin/imports/patreon-invitations', async (c) => {
  * (JSON), optional `dry_run` ("true" to only preview). Answers the plan's
  * counts and rejected rows; an import with any rejected row writes nothing.
  */
-imports.post('/api/admin/imports/patreon', async (c) => {
+importApi.post('/patreon', async (c) => {
   const { db, config, clock } = c.var.services
   const { parsed, fields } = await readUpload(c)
   const mapping = mappingFromJson(fields.mapping)
@@ -167,7 +180,7 @@ imports.post('/api/admin/imports/patreon', async (c) => {
   return c.json({ dryRun: false, ...summary })
 })
 
-imports.post('/api/admin/imports/patreon-invitations', async (c) => c.json(await invite(c)))
+importApi.post('/patreon-invitations', async (c) => c.json(await invite(c)))
 
 function invite(c: Context<AppEnv>) {
   const { db, mailer, config, clock } = c.var.services

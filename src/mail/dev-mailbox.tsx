@@ -16,15 +16,15 @@ const developmentOnly = createMiddleware<AppEnv>(async (c, next) => {
 
 const LINK = /https?:\/\/[^\s<>"]+/g
 
-export const devMailboxRoutes = new Hono<AppEnv>()
-devMailboxRoutes.use('/dev/*', developmentOnly)
+/** GET /dev/mailbox (a page) and /dev/mailbox.json: mail that would have been sent. */
+export const devMailbox = new Hono<AppEnv>().use(developmentOnly)
 
-devMailboxRoutes.get('/dev/mailbox.json', async (c) => {
+devMailbox.get('/mailbox.json', async (c) => {
   c.header('Cache-Control', 'no-store')
   return c.json({ messages: await listDevMailbox(c.var.services.db) })
 })
 
-devMailboxRoutes.get('/dev/mailbox', async (c) => {
+devMailbox.get('/mailbox', async (c) => {
   c.header('Cache-Control', 'no-store')
   const messages = await listDevMailbox(c.var.services.db)
   return page(

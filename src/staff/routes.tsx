@@ -2,12 +2,12 @@ import { asc, inArray } from 'drizzle-orm'
 import { audit } from '../audit/audit'
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
-import { emailField } from '../accounts/links'
-import { requireRole } from '../accounts/session'
 import { findUserByEmail, setRole, type User } from '../accounts/users'
 import { users } from '../db/schema'
 import { AppError } from '../http/errors'
-import { fieldErrors, readBody, validationError } from '../http/input'
+import { answerFormError, submitForm, type RenderForm } from '../http/forms'
+import { requireRole } from '../http/guards'
+import { emailField, fieldErrors, readBody, validationError } from '../http/input'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { StaffHome, StaffPage } from './pages'
@@ -17,13 +17,19 @@ const roleChange = z.object({
   role: z.enum(['editor', 'reader'], { error: 'The role must be editor or reader.' }),
 })
 
-/** Staff pages (/admin, editors and up) and staff management (admins), with its API twin. */
-export const staff = new Hono<AppEnv>()
-staff.use('/admin', requireRole('editor'))
-staff.use('/admin/staff', requireRole('admin'))
-staff.use('/api/admin/staff', requireRole('admin'))
+/**
+ * The staff area's front page, /admin (editors and up). Its one route carries
+ * the guard, so that it does not reach the other routers under /admin.
+ */
+export const staffHome = new Hono<AppEnv>().get('/', requireRole('editor'), (c) =>
+  page(c, 'Staff', <StaffHome user={c.var.user!} />),
+)
 
-staff.get('/admin', (c) => page(c, 'Staff', <StaffHome user={c.var.user!} />))
+/** Who is an editor, for admins: /admin/staff. */
+export const staffPages = new Hono<AppEnv>().use(requireRole('admin'))
+
+/** The same for API clients: /api/admin/staff. */
+export const staffApi = new Hono<AppEnv>().use(requireRole('admin'))
 
 const listStaff = (c: Context<AppEnv>) =>
   c.var.services.db
@@ -32,30 +38,33 @@ const listStaff = (c: Context<AppEnv>) =>
     .where(inArray(users.role, ['editor', 'admin']))
     .orderBy(asc(users.role), asc(users.email))
 
-staff.get('/admin/staff', async (c) => page(c, 'Editors and admins', <StaffPage staff={await listStaff(c)} />))
+staffPages.get('/', async (c) => page(c, 'Editors and admins', <StaffPage staff={await listStaff(c)} />))
 
-staff.post('/admin/staff', async (c) => {
+staffPages.post('/', async (c) => {
   const body = await readBody(c)
-  try {
-    const parsed = roleChange.safeParse(body)
-    if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-    await changeRole(c, parsed.data.email, parsed.data.role)
-    return c.redirect('/admin/staff', 303)
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error
-    const email = String(body.email ?? '')
-    return page(
+  const rerender: RenderForm = async (errors, status) =>
+    page(
       c,
       'Editors and admins',
-      <StaffPage staff={await listStaff(c)} error={error.message} email={email} />,
-      error.status,
+      <StaffPage staff={await listStaff(c)} error={Object.values(errors)[0]} email={String(body.email ?? '')} />,
+      status,
     )
-  }
+  const parsed = roleChange.safeParse(body)
+  if (!parsed.success) return answerFormError(c, fieldErrors(parsed.error), rerender)
+  const { email, role } = parsed.data
+  return submitForm(
+    c,
+    async () => {
+      await changeRole(c, email, role)
+      return c.redirect('/admin/staff', 303)
+    },
+    rerender,
+  )
 })
 
-staff.get('/api/admin/staff', async (c) => c.json({ staff: await listStaff(c) }))
+staffApi.get('/', async (c) => c.json({ staff: await listStaff(c) }))
 
-staff.post('/api/admin/staff', async (c) => {
+staffApi.post('/', async (c) => {
   const parsed = roleChange.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const user = await changeRole(c, parsed.data.email, parsed.data.role)

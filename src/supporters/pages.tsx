@@ -1,4 +1,3 @@
-import type { AuditEntry } from '../audit/audit'
 import type { Metrics } from './metrics'
 import type { SupporterDetail } from './detail'
 import { SORTS, SOURCES, SUPPORTER_STATUSES, type SupporterRow } from './list'
@@ -361,46 +360,6 @@ export function MetricsPage(props: { metrics: Metrics }) {
       </dl>
       <h2>Active supporters, last 12 months</h2>
       <TrendChart points={metrics.trend} />
-    </>
-  )
-}
-
-export function AuditPage(props: { entries: AuditEntry[]; nextBefore: number | null }) {
-  return (
-    <>
-      <h1>Audit log</h1>
-      <p>Every view of a supporter's details, every export, and every change to roles, tiers and comps.</p>
-      <div class="table-scroll">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When (UTC)</th>
-              <th scope="col">Who</th>
-              <th scope="col">What</th>
-              <th scope="col">Supporter</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.entries.map((e) => (
-              <tr>
-                <td>{e.at.toISOString().slice(0, 19).replace('T', ' ')}</td>
-                <td>{e.actorEmail ?? 'Masthead'}</td>
-                <td>{e.action}</td>
-                <td>{e.subjectUserId ? <a href={`/admin/supporters/${e.subjectUserId}`}>view</a> : ''}</td>
-                <td>
-                  <code>{JSON.stringify(e.details)}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {props.nextBefore ? (
-        <p>
-          <a href={`/admin/audit?before=${props.nextBefore}`}>Older entries</a>
-        </p>
-      ) : null}
     </>
   )
 }

@@ -1,13 +1,14 @@
 import { asc } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
-import { requireRole } from '../accounts/session'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
+import { submitForm } from '../http/forms'
+import { requireRole } from '../http/guards'
 import { fieldErrors, readBody, validationError } from '../http/input'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
-import { AuditPage, MetricsPage, SupporterPage, SupportersPage } from './pages'
-import { audit, listAudit } from '../audit/audit'
+import { MetricsPage, SupporterPage, SupportersPage } from './pages'
+import { audit } from '../audit/audit'
 import { compInput, grantComp, revokeComp } from './comps'
 import { csvStream, type CsvColumn } from './csv'
 import { metricsAt } from './metrics'
@@ -24,26 +25,16 @@ import {
 } from './list'
 
 /**
- * The editors' dashboard: supporters (list, JSON, CSV, details with a
- * timeline), comps, metrics; the audit log for admins. Every view of a
- * supporter's details and every export is audited.
+ * The editors' dashboard, pages under /admin: supporters (list, details with a
+ * timeline), comps and metrics. Every view of a supporter's details and every
+ * export is audited. Mounted at /admin (its routes are /supporters…, /comps…
+ * and /metrics), so its editors-and-up guard covers the whole staff area, which
+ * is for editors and up in any case; routers for admins add their own.
  */
-export const supporters = new Hono<AppEnv>()
-for (const path of [
-  '/admin/supporters',
-  '/admin/supporters/*',
-  '/api/admin/supporters',
-  '/api/admin/supporters/*',
-  '/api/admin/supporters.csv',
-  '/admin/comps/*',
-  '/api/admin/comps/*',
-  '/admin/metrics',
-  '/api/admin/metrics',
-]) {
-  supporters.use(path, requireRole('editor'))
-}
-supporters.use('/admin/audit', requireRole('admin'))
-supporters.use('/api/admin/audit', requireRole('admin'))
+export const supporterPages = new Hono<AppEnv>().use(requireRole('editor'))
+
+/** The same for API clients under /api/admin, with the CSV export (/api/admin/supporters.csv). */
+export const supporterApi = new Hono<AppEnv>().use(requireRole('editor'))
 
 const tierChoices = (c: Context<AppEnv>) =>
   c.var.services.db.select({ id: tiers.id, name: tiers.name }).from(tiers).orderBy(asc(tiers.position))
@@ -53,7 +44,7 @@ const noStore = (c: Context<AppEnv>) => c.header('Cache-Control', 'private, no-s
 
 // ---------------------------------------------------------------- the list
 
-supporters.get('/admin/supporters', async (c) => {
+supporterPages.get('/supporters', async (c) => {
   const { db, clock } = c.var.services
   noStore(c)
   const raw = c.req.query()
@@ -85,7 +76,7 @@ supporters.get('/admin/supporters', async (c) => {
   )
 })
 
-supporters.get('/api/admin/supporters', async (c) => {
+supporterApi.get('/supporters', async (c) => {
   const { db, clock } = c.var.services
   noStore(c)
   const query = parseListQuery(c.req.query())
@@ -112,7 +103,7 @@ const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
 ]
 
 /** The current filter as CSV, streamed a thousand rows at a time; audited with the filter and the row count. */
-supporters.get('/api/admin/supporters.csv', async (c) => {
+supporterApi.get('/supporters.csv', async (c) => {
   const { db, clock } = c.var.services
   const query = parseListQuery(c.req.query())
   const now = clock.now()
@@ -161,9 +152,9 @@ async function detailPage(c: Context<AppEnv>, error?: string, status: 200 | 404 
   )
 }
 
-supporters.get('/admin/supporters/:id', (c) => detailPage(c))
+supporterPages.get('/supporters/:id', (c) => detailPage(c))
 
-supporters.get('/api/admin/supporters/:id', async (c) => {
+supporterApi.get('/supporters/:id', async (c) => {
   noStore(c)
   const detail = await detailFor(c)
   const { config } = c.var.services
@@ -181,67 +172,46 @@ async function readComp(c: Context<AppEnv>) {
   return parsed.data
 }
 
-supporters.post('/admin/supporters/:id/comps', async (c) => {
+supporterPages.post('/supporters/:id/comps', async (c) => {
   const { db, config, clock } = c.var.services
   const id = c.req.param('id')
-  try {
-    await grantComp(db, config, clock.now(), c.var.user!, id, await readComp(c))
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status === 404 || error.status >= 500) throw error
-    return detailPage(c, error.message, error.status as 409 | 422)
-  }
-  return c.redirect(`/admin/supporters/${id}?notice=granted`, 303)
+  return submitForm(
+    c,
+    async () => {
+      await grantComp(db, config, clock.now(), c.var.user!, id, await readComp(c))
+      return c.redirect(`/admin/supporters/${id}?notice=granted`, 303)
+    },
+    (errors, status) => detailPage(c, Object.values(errors)[0], status as 409 | 422),
+  )
 })
 
-supporters.post('/api/admin/supporters/:id/comps', async (c) => {
+supporterApi.post('/supporters/:id/comps', async (c) => {
   const { db, config, clock } = c.var.services
   const grant = await grantComp(db, config, clock.now(), c.var.user!, c.req.param('id'), await readComp(c))
   return c.json({ grant }, 201)
 })
 
-supporters.post('/admin/comps/:id/revoke', async (c) => {
+supporterPages.post('/comps/:id/revoke', async (c) => {
   const { db, clock } = c.var.services
   const grant = await revokeComp(db, clock.now(), c.var.user!, c.req.param('id'))
   return c.redirect(`/admin/supporters/${grant.userId}?notice=revoked`, 303)
 })
 
-supporters.post('/api/admin/comps/:id/revoke', async (c) => {
+supporterApi.post('/comps/:id/revoke', async (c) => {
   const { db, clock } = c.var.services
   return c.json({ grant: await revokeComp(db, clock.now(), c.var.user!, c.req.param('id')) })
 })
 
-// ---------------------------------------------------------------- metrics and audit
+// ---------------------------------------------------------------- metrics
 
-supporters.get('/admin/metrics', async (c) => {
+supporterPages.get('/metrics', async (c) => {
   noStore(c)
   const { db, clock } = c.var.services
   return page(c, 'Metrics', <MetricsPage metrics={await metricsAt(db, clock.now())} />)
 })
 
-supporters.get('/api/admin/metrics', async (c) => {
+supporterApi.get('/metrics', async (c) => {
   noStore(c)
   const { db, clock } = c.var.services
   return c.json(await metricsAt(db, clock.now()))
-})
-
-function beforeOf(c: Context<AppEnv>): number | undefined {
-  const before = c.req.query('before')
-  if (before === undefined || before === '') return undefined
-  if (!/^\d{1,15}$/.test(before)) throw new AppError('validation_failed', '"before" must be an entry id.')
-  return Number(before)
-}
-
-const AUDIT_PAGE = 100
-
-supporters.get('/admin/audit', async (c) => {
-  noStore(c)
-  const entries = await listAudit(c.var.services.db, beforeOf(c), AUDIT_PAGE)
-  const next = entries.length === AUDIT_PAGE ? entries.at(-1)!.id : null
-  return page(c, 'Audit log', <AuditPage entries={entries} nextBefore={next} />)
-})
-
-supporters.get('/api/admin/audit', async (c) => {
-  noStore(c)
-  const entries = await listAudit(c.var.services.db, beforeOf(c), AUDIT_PAGE)
-  return c.json({ entries, nextBefore: entries.length === AUDIT_PAGE ? entries.at(-1)!.id : null })
 })

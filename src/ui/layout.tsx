@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { raw } from 'hono/html'
 import type { Child } from 'hono/jsx'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { isTestMode } from '../billing/stripe'
+import { isTestMode } from '../config'
 import type { AppEnv } from '../services'
 
 interface LayoutProps {

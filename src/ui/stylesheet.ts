@@ -54,7 +54,8 @@ section.tier.selected { border: 2px solid var(--accent); padding: 0 1rem; }
 .article-body pre { overflow-x: auto; }
 `.trimStart()
 
-export const assets = new Hono<AppEnv>().get('/assets/style.css', (c) => {
+/** GET /assets/style.css. */
+export const assets = new Hono<AppEnv>().get('/style.css', (c) => {
   c.header('Cache-Control', 'public, max-age=3600')
   return c.body(STYLESHEET, 200, { 'Content-Type': 'text/css; charset=utf-8' })
 })

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { eq, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
-import { membershipOf } from '../../src/entitlements/membership'
+import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
@@ -310,7 +310,7 @@ describe('customers', () => {
     expect(
       await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, link!.customerId)),
     ).toEqual([])
-    const membership = await membershipOf(w.t.services.db, me.user.id, w.clock.now(), 7)
+    const membership = await paidMembershipOf(w.t.services.db, me.user.id, w.clock.now(), { PAST_DUE_GRACE_DAYS: 7, DONATION_BENEFIT_DAYS: 90 })
     expect(membership.status).toBe('none')
   })
 })

@@ -1,7 +1,6 @@
 import { Hono, type Context } from 'hono'
 import { audit } from '../../audit/audit'
 import type { ZodType } from 'zod'
-import { requireRole } from '../../accounts/session'
 import { syncTierToStripe } from './stripe-sync'
 import {
   createTier,
@@ -16,6 +15,8 @@ import {
   type TierForm,
 } from './tiers'
 import { AppError } from '../../http/errors'
+import { answerFormError, submitForm, type RenderForm } from '../../http/forms'
+import { requireRole } from '../../http/guards'
 import { fieldErrors, readBody, validationError, type FieldErrors } from '../../http/input'
 import { log } from '../../http/log'
 import type { AppEnv } from '../../services'
@@ -32,11 +33,11 @@ import {
 /** What became of the Stripe side of a save. A failure never undoes the save. */
 type StripeSync = 'synced' | 'failed' | 'not_configured'
 
-/** Tier management for admins (/admin/tiers), with its API twin (/api/admin/tiers). */
-export const tiers = new Hono<AppEnv>()
-for (const path of ['/admin/tiers', '/admin/tiers/*', '/api/admin/tiers', '/api/admin/tiers/*']) {
-  tiers.use(path, requireRole('admin'))
-}
+/** Tier management for admins, /admin/tiers. */
+export const tierPages = new Hono<AppEnv>().use(requireRole('admin'))
+
+/** The same for API clients, /api/admin/tiers. */
+export const tierApi = new Hono<AppEnv>().use(requireRole('admin'))
 
 const stripeState = (c: Context<AppEnv>): StripeState => (c.var.services.stripe ? 'configured' : 'not_configured')
 const currencies = (c: Context<AppEnv>) => c.var.services.config.SUPPORTED_CURRENCIES
@@ -158,24 +159,24 @@ const listPage = async (
     status,
   )
 
-tiers.get('/admin/tiers', (c) => listPage(c))
+tierPages.get('/', (c) => listPage(c))
 
-tiers.post('/admin/tiers', async (c) => {
+tierPages.post('/', async (c) => {
   const form = await readTierForm(c)
   const values = typedValues(form, emptyTierForm(''))
+  const rerender: RenderForm = (errors, status) => listPage(c, { values, errors }, status as 409 | 422)
   const checked = checkForm(form, newTierSchema(currencies(c)))
-  if (!checked.data) return listPage(c, { values, errors: checked.errors }, 422)
-  let tier: Tier
-  try {
-    tier = await createAudited(c, checked.data)
-  } catch (error) {
-    if (error instanceof AppError && error.code === 'conflict') {
-      return listPage(c, { values, errors: { id: error.message } }, 409)
-    }
-    throw error
-  }
-  const { stripeSync } = await syncAfterSave(c, tier)
-  return savedRedirect(c, 'created', stripeSync)
+  if (!checked.data) return answerFormError(c, checked.errors, rerender)
+  const fields = checked.data
+  return submitForm(
+    c,
+    async () => {
+      const tier = await createAudited(c, fields)
+      const { stripeSync } = await syncAfterSave(c, tier)
+      return savedRedirect(c, 'created', stripeSync)
+    },
+    rerender,
+  )
 })
 
 async function findTier(c: Context<AppEnv>): Promise<Tier> {
@@ -198,17 +199,21 @@ const editPage = (
     status,
   )
 
-tiers.get('/admin/tiers/:id', async (c) => {
+tierPages.get('/:id', async (c) => {
   const tier = await findTier(c)
   return editPage(c, tier, tierFormValues(tier))
 })
 
-tiers.post('/admin/tiers/:id', async (c) => {
+tierPages.post('/:id', async (c) => {
   const tier = await findTier(c)
   const form = await readTierForm(c)
   // The edit form has every field, so it is checked whole; the id comes from the path.
   const checked = checkForm(form, tierFieldsSchema(currencies(c)))
-  if (!checked.data) return editPage(c, tier, typedValues(form, tierFormValues(tier)), checked.errors, 422)
+  if (!checked.data) {
+    return answerFormError(c, checked.errors, (errors, status) =>
+      editPage(c, tier, typedValues(form, tierFormValues(tier)), errors, status as 422),
+    )
+  }
   const saved = await updateAudited(c, tier.id, checked.data)
   if (!saved) throw new AppError('not_found', 'There is no tier with that id.')
   const { stripeSync } = await syncAfterSave(c, saved)
@@ -217,16 +222,16 @@ tiers.post('/admin/tiers/:id', async (c) => {
 
 // ---------------------------------------------------------------- API
 
-tiers.get('/api/admin/tiers', async (c) => c.json({ tiers: await listTiers(c.var.services.db) }))
+tierApi.get('/', async (c) => c.json({ tiers: await listTiers(c.var.services.db) }))
 
-tiers.post('/api/admin/tiers', async (c) => {
+tierApi.post('/', async (c) => {
   const parsed = newTierSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const tier = await createAudited(c, parsed.data)
   return c.json(await syncAfterSave(c, tier), 201)
 })
 
-tiers.patch('/api/admin/tiers/:id', async (c) => {
+tierApi.patch('/:id', async (c) => {
   const parsed = tierPatchSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const tier = await updateAudited(c, c.req.param('id'), parsed.data)

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { rowsOf, type Database } from '../../db/client'
+import { isPgError } from '../../db/pg-errors'
 import { stripeEvents } from '../../db/schema'
 import { describeError, log } from '../../http/log'
 import type { Services } from '../../services'
@@ -45,7 +46,7 @@ export async function processEvent(
   try {
     stored = await store(db, ctx, event, handler, prepared)
   } catch (error) {
-    if (!handler?.settle || prepared === null || !isSnapshotTie(error)) throw error
+    if (!handler?.settle || prepared === null || !isPgError(error, 'snapshotTie')) throw error
     if (await isStored(db, event)) return 'duplicate' // a concurrent delivery of the same event won
     prepared = await handler.settle(ctx, event, prepared)
     stored = await store(db, ctx, event, handler, prepared)
@@ -87,12 +88,6 @@ async function store(
       select id from ${STORED_EVENT}`,
   )
   return stored !== undefined
-}
-
-/** The error masthead_snapshot_tie raises (drizzle/0009_subscription_snapshots.sql). */
-function isSnapshotTie(error: unknown): boolean {
-  const e = error as { code?: string; cause?: { code?: string } } | null
-  return e?.code === 'MH001' || e?.cause?.code === 'MH001'
 }
 
 /** The customer an event is about, for the supporter's timeline. */

@@ -2,14 +2,17 @@ import { Hono } from 'hono'
 import type Stripe from 'stripe'
 import { AppError } from '../../http/errors'
 import { log } from '../../http/log'
+import { bodyLimit } from '../../http/middleware'
 import type { AppEnv } from '../../services'
 import { processEvent } from './process-event'
 
 /**
  * POST /webhooks/stripe. The signature is checked on the raw body (with Web
  * Crypto, so it works on Workers); nothing is stored for a missing or bad one.
+ * Mounted for machines, before the session and the same-origin check: Stripe
+ * sends no cookies, and its signature is the proof of where it comes from.
  */
-export const webhooks = new Hono<AppEnv>().post('/webhooks/stripe', async (c) => {
+export const stripeWebhooks = new Hono<AppEnv>().use(bodyLimit()).post('/stripe', async (c) => {
   const { services } = c.var
   const { stripe, config } = services
   if (!stripe || !config.STRIPE_WEBHOOK_SECRET) {

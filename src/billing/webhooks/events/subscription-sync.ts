@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Database } from '../../../db/client'
 import { stripeCustomers, subscriptions, tiers, users } from '../../../db/schema'
-import { randomId } from '../../../util/random'
+import { newAccount } from '../../../accounts/users'
 import { isMastheads } from '../../stripe'
 import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 
@@ -89,15 +89,14 @@ export function linkCustomer(
     ]
   }
   if (!hints.email) return []
-  const email = hints.email.trim().toLowerCase()
-  const role = ctx.config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
+  const account = newAccount(ctx.config, ctx.now, { email: hints.email })
   const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
   return [
-    { name: 'known_account', query: sql`select id from ${users} where email = ${text(email)}` },
+    { name: 'known_account', query: sql`select id from ${users} where email = ${text(account.email)}` },
     {
       name: 'new_account',
       query: sql`insert into ${users} (id, email, role, created_at, updated_at)
-        select ${text(randomId())}, ${text(email)}, ${text(role)}, ${now}, ${now}
+        select ${text(account.id)}, ${text(account.email)}, ${text(account.role)}, ${now}, ${now}
         where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
         on conflict (email) do nothing returning id`,
     },
