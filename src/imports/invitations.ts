@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import { patreonMembers } from '../db/schema'
+import { inList, PAYING_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import { describeError, log } from '../http/log'
 import type { MailMessage, Mailer } from '../mail/mailer'
@@ -54,7 +55,7 @@ export async function sendInvitations(
   const limit = Math.min(options.limit ?? INVITATION_BATCH, INVITATION_BATCH)
   const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null
     and not exists (select 1 from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
-      where sc.user_id = pm.user_id and s.status in ('active', 'trialing', 'past_due'))`
+      where sc.user_id = pm.user_id and s.status in ${inList(PAYING_STATUSES)})`
   const claimed = await rowsOf<{ email: string; tier_id: string; tier_name: string }>(
     db,
     sql`update patreon_members set invited_at = ${now.toISOString()}::timestamptz

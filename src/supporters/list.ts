@@ -3,6 +3,7 @@ import * as z from 'zod'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { INTERVALS } from '../db/schema'
+import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 
 /**
@@ -10,14 +11,10 @@ import { AppError } from '../http/errors'
  * `supporters` table (kept by triggers, drizzle/0006_supporters.sql).
  */
 
-export const SUPPORTER_STATUSES = [
-  'active',
-  'trialing',
-  'past_due',
-  'canceled_at_period_end',
-  'ended',
-  'never_paid',
-] as const
+/** The statuses of a supporter whose membership has not ended: the metrics' active supporters. */
+export const ACTIVE_SUPPORTER_STATUSES = ['active', 'trialing', 'past_due', 'canceled_at_period_end'] as const
+/** A supporter's status, as `statusSql` derives it and the list filters by it. */
+export const SUPPORTER_STATUSES = [...ACTIVE_SUPPORTER_STATUSES, 'ended', 'never_paid'] as const
 export type SupporterStatus = (typeof SUPPORTER_STATUSES)[number]
 export const SOURCES = ['stripe', 'donation', 'comp', 'patreon'] as const
 export const SORTS = ['since', 'lifetime', 'name'] as const
@@ -99,7 +96,7 @@ export function filterOf(query: ListQuery): Record<string, string> {
 
 /**
  * A supporter's state now, from the raw fields the table keeps: the same
- * states as `membershipStatus` (src/billing/membership.ts), plus comps and
+ * states as `membershipStatus` (src/entitlements/membership.ts), plus comps and
  * Patreon memberships (active while current) and "never paid".
  */
 export function statusSql(now: Date): SQL {
@@ -111,8 +108,8 @@ export function statusSql(now: Date): SQL {
     when s.sub_status = 'past_due' then 'past_due'
     when s.grant_source is not null and s.grant_starts_at <= ${at}
       and (s.grant_ends_at is null or s.grant_ends_at > ${at}) then 'active'
-    when s.lifetime_amount > 0 or s.grant_source is not null or s.sub_status is not null and s.sub_status <> 'incomplete'
-      and s.sub_status <> 'incomplete_expired' then 'ended'
+    when s.lifetime_amount > 0 or s.grant_source is not null
+      or s.sub_status is not null and s.sub_status not in ${inList(NEVER_STARTED_STATUSES)} then 'ended'
     else 'never_paid' end)`
 }
 

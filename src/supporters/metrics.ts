@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
-import { refreshSupporters, statusSql } from './list'
+import { inList, NEVER_STARTED_STATUSES, PAYING_STATUSES } from '../db/statuses'
+import { ACTIVE_SUPPORTER_STATUSES, refreshSupporters, statusSql } from './list'
 
 export interface Metrics {
   activeSupporters: number
@@ -13,20 +14,18 @@ export interface Metrics {
   trend: { month: string; active: number }[]
 }
 
-const LIVE = sql`('active', 'trialing', 'past_due', 'canceled_at_period_end')`
-
 export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
   await refreshSupporters(db)
   const at = sql`${now.toISOString()}::timestamptz`
   const [active] = await rowsOf<{ n: string | number }>(
     db,
-    sql`select count(*) as n from supporters s where ${statusSql(now)} in ${LIVE}`,
+    sql`select count(*) as n from supporters s where ${statusSql(now)} in ${inList(ACTIVE_SUPPORTER_STATUSES)}`,
   )
   const mrr = await rowsOf<{ currency: string; amount: string | number }>(
     db,
     sql`select s.currency, round(sum(case when s.interval = 'year' then s.amount / 12.0 else s.amount end)) as amount
       from supporters s
-      where s.sub_status in ('active', 'trialing', 'past_due') and s.amount is not null
+      where s.sub_status in ${inList(PAYING_STATUSES)} and s.amount is not null
         and not (s.cancel_at_period_end and s.current_period_end <= ${at})
       group by s.currency order by s.currency`,
   )
@@ -57,7 +56,7 @@ export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
       spans as (
         select sc.user_id, s.stripe_created_at as from_t, coalesce(s.ended_at, 'infinity') as to_t
           from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
-          where s.status not in ('incomplete', 'incomplete_expired')
+          where s.status not in ${inList(NEVER_STARTED_STATUSES)}
         union all
         select g.user_id, g.starts_at, least(coalesce(g.ends_at, 'infinity'), coalesce(g.revoked_at, 'infinity')) from all_grants g)
       select months.m as month, count(distinct spans.user_id) as active
