@@ -13,9 +13,7 @@ import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { openPglite } from './db/pglite'
 import { describeError, log } from './http/log'
-import { syncAllToStripe } from './billing/tiers/stripe-sync'
-import { seedDemoTiers } from './billing/tiers/tiers'
-import { seedDemoArticles } from './dev/demo-articles'
+import type { Payments } from './dev/development'
 import { createServices, systemClock } from './services'
 
 async function openDatabase(
@@ -39,50 +37,20 @@ async function openDatabase(
   return { ...handle, label: `embedded PGlite at ${dir} (set DATABASE_URL to use a PostgreSQL server)` }
 }
 
-/**
- * Without a Stripe key (and never in production) the local Stripe stand-in
- * plays Stripe: checkout and portal pages, and signed webhooks to this server.
- * Demo tiers make the whole flow work on a fresh database.
- */
-async function startStripe(config: Config, db: DatabaseHandle['db']) {
-  if (config.STRIPE_SECRET_KEY || config.APP_ENV === 'production') {
-    const where = config.STRIPE_API_URL ? ` at ${config.STRIPE_API_URL}` : ''
-    const label = config.STRIPE_SECRET_KEY ? `Stripe${where}` : 'not configured'
-    return { config, label, afterListen: async () => {}, close: async () => {} }
-  }
-  const { startStripeStandIn } = await import('./dev/stripe-stand-in')
-  const appHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
-  const standIn = await startStripeStandIn({
-    deliver: `http://${appHost}:${config.PORT}/webhooks/stripe`,
-    log: (line) => console.error(`stripe stand-in: ${line}`),
-  })
-  const withStripe: Config = {
-    ...config,
-    STRIPE_SECRET_KEY: standIn.secretKey,
-    STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-    STRIPE_API_URL: standIn.url,
-  }
-  // The stand-in forgets everything when it stops: give it the tiers' products and prices
-  // again, once this server listens (syncing makes events that the stand-in delivers here).
-  await seedDemoTiers(db, systemClock.now())
-  const afterListen = async () => {
-    await syncAllToStripe(createServices({ config: withStripe, db, clock: systemClock }))
-  }
-  return {
-    config: withStripe,
-    label: `TEST MODE, local Stripe stand-in at ${standIn.url}`,
-    afterListen,
-    close: () => standIn.close(),
-  }
+/** Payments as configured: Stripe itself (or the Stripe-compatible STRIPE_API_URL), or none. */
+function configuredPayments(config: Config): Payments {
+  const where = config.STRIPE_API_URL ? ` at ${config.STRIPE_API_URL}` : ''
+  const label = config.STRIPE_SECRET_KEY ? `Stripe${where}` : 'not configured'
+  return { config, label, afterListen: async () => {}, close: async () => {} }
 }
 
 async function main() {
   const loaded = loadConfig(process.env)
   const database = await openDatabase(loaded)
-  const stripe = await startStripe(loaded, database.db)
+  // Production starts empty and pays through Stripe; anywhere else the development tools may step in.
+  const development = loaded.APP_ENV === 'production' ? null : await import('./dev/development')
+  const stripe = (await development?.startDevelopment(loaded, database.db)) ?? configuredPayments(loaded)
   const config = stripe.config
-  // A newcomer's first start has something to read; production starts empty.
-  if (config.APP_ENV !== 'production') await seedDemoArticles(database.db, systemClock.now())
   const services = createServices({
     config,
     db: database.db,

@@ -75,7 +75,7 @@ export interface ArticleView {
   author: string
   excerpt: string
   publishedAt: Date | null
-  /** Sanitized when saved (src/content/markdown.ts); absent for a preview. */
+  /** Sanitized when saved (src/articles/markdown.ts); absent for a preview. */
   bodyHtml: string | null
   /** Why the reader sees a preview, to word the call to action. */
   gate: 'sign-in' | 'support' | 'early-access' | null

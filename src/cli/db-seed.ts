@@ -1,6 +1,6 @@
 /**
  * `npm run db:seed -- --supporters 100000`: fills the database with fake supporters for demos and
- * benchmarks (src/db/seed.ts). Uses DATABASE_URL, or the embedded PGlite under DATA_DIR as
+ * benchmarks (src/dev/seed-supporters.ts). Uses DATABASE_URL, or the embedded PGlite under DATA_DIR as
  * `npm start` does, and migrates it first. PGlite allows one process at a time: stop the server
  * before seeding its DATA_DIR. Development only: faker is a devDependency.
  */

@@ -1,5 +1,5 @@
 /**
- * Runs the stand-in on its own for local development: `npx tsx src/billing/stand-in/cli.ts`.
+ * Runs the stand-in on its own for local development: `npm run stripe:stand-in`.
  *   STANDIN_PORT           default 12111
  *   STANDIN_WEBHOOK_URL    where to POST events (e.g. http://localhost:8787/webhooks/stripe); unset = record only
  *   STANDIN_SECRET_KEY     default sk_test_standin

@@ -43,7 +43,7 @@ export const users = pgTable(
   ],
 )
 
-/** Lucia's sessions (see src/auth/sessions.ts); the column names are Lucia's. */
+/** Lucia's sessions (see src/accounts/sessions.ts); the column names are Lucia's. */
 export const sessions = pgTable(
   'sessions',
   {
@@ -83,7 +83,7 @@ export const emailTokens = pgTable(
 
 /**
  * Fixed-window counters for rate limits, in Postgres because Workers share no
- * memory. Keys never hold an address in clear: see src/auth/rate-limit.ts.
+ * memory. Keys never hold an address in clear: see src/accounts/rate-limit.ts.
  */
 export const rateLimits = pgTable(
   'rate_limits',
@@ -188,7 +188,7 @@ export const subscriptions = pgTable(
      * The Stripe second the stored state is from: the `created` of the event
      * whose snapshot it is, or of the event that prompted a re-fetch. A later
      * second replaces it; a snapshot of the same second is settled by asking
-     * Stripe (src/billing/events/subscription-sync.ts).
+     * Stripe (src/billing/webhooks).
      */
     snapshotAt: timestamptz('snapshot_at').notNull(),
     /** Set when the stored state was re-fetched from Stripe: of two reads for one second, the later one wins. */
@@ -282,7 +282,7 @@ export type GrantSource = (typeof GRANT_SOURCES)[number]
  * Comps: memberships an editor grants without Stripe billing them. A
  * Patreon membership is kept on its patreon_members row instead, and
  * `allGrants` reads the two as one. A paid Stripe membership always takes
- * precedence (src/billing/entitlements.ts).
+ * precedence (src/entitlements/entitlements.ts).
  */
 export const grants = pgTable(
   'grants',
@@ -311,7 +311,7 @@ export const grants = pgTable(
  * it is derived from, drizzle/0006_supporters.sql): the editors' supporter
  * list filters, sorts and pages this one table. Time-dependent states (grace
  * periods, period ends, grant ends) are decided when queried, from the raw
- * fields kept here (src/admin/supporters.ts).
+ * fields kept here (src/supporters/list.ts).
  */
 export const supporters = pgTable(
   'supporters',

@@ -9,7 +9,7 @@
 import { base, en, Faker } from '@faker-js/faker'
 import { asc, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
-import { seedDemoTiers } from '../billing/tiers/tiers'
+import { seedDemoTiers } from './demo-tiers'
 import { rowsOf, type Database } from '../db/client'
 import { grants, patreonMembers, payments, stripeCustomers, subscriptions, tiers, users, type Interval } from '../db/schema'
 

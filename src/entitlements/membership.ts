@@ -2,8 +2,10 @@ import type { Benefit, GrantSource } from '../db/schema'
 import type { SubscriptionFact } from './facts'
 
 /**
- * What a member is, derived from their subscription: the one place that turns
- * Stripe's statuses into entitlement.
+ * What a member is, derived from their Stripe subscription: membershipStatus
+ * below is where a Stripe status becomes a membership and its benefits, with
+ * the grace period. (Which statuses count as paying in SQL, for the supporters
+ * table and metrics, is src/db/statuses.ts; a test checks the two agree.)
  */
 export type MembershipStatus =
   'active' | 'trialing' | 'past_due' | 'canceled_at_period_end' | 'incomplete' | 'ended' | 'none'

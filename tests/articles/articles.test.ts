@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { seedDemoTiers } from '../../src/billing/tiers/tiers'
+import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { seedDemoArticles } from '../../src/dev/demo-articles'
 import { articles } from '../../src/db/schema'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'

@@ -9,7 +9,8 @@ import {
   syncAllToStripe,
   syncTierToStripe,
 } from '../../src/billing/tiers/stripe-sync'
-import { createTier, DEMO_TIERS, getTier, listTiers, seedDemoTiers, updateTier } from '../../src/billing/tiers/tiers'
+import { createTier, getTier, listTiers, updateTier } from '../../src/billing/tiers/tiers'
+import { DEMO_TIERS, seedDemoTiers } from '../../src/dev/demo-tiers'
 import { parseMajorUnits, toMajorUnits } from '../../src/util/money'
 import { stripeObjects, tiers } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'

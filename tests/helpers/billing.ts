@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest'
 import type Stripe from 'stripe'
 import { syncAllToStripe } from '../../src/billing/tiers/stripe-sync'
-import { seedDemoTiers } from '../../src/billing/tiers/tiers'
+import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
 import { payments, stripeEvents, subscriptions } from '../../src/db/schema'
 import { createTestApp, fixedClock, type TestApp } from './app'
