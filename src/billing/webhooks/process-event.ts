@@ -37,24 +37,24 @@ export async function processEvent(
   event: Stripe.Event,
 ): Promise<EventOutcome> {
   const { db, stripe, config, clock } = services
-  const handler: EventHandler | undefined = eventHandlers(db)[event.type]
+  const handler: EventHandler | undefined = eventHandlers[event.type]
   if (handler?.asksStripe && (await isStored(db, event))) return 'duplicate' // before asking Stripe anything
 
-  const ctx = { stripe, config, now: clock.now(), clock }
+  const ctx: EventContext = { db, stripe, config, now: clock.now(), clock }
   let prepared = handler ? await handler.prepare(ctx, event) : null
   let stored: boolean
   try {
-    stored = await store(db, ctx, event, handler, prepared)
+    stored = await store(ctx, event, handler, prepared)
   } catch (error) {
     if (!handler?.settle || prepared === null || !isPgError(error, 'snapshotTie')) throw error
     if (await isStored(db, event)) return 'duplicate' // a concurrent delivery of the same event won
     prepared = await handler.settle(ctx, event, prepared)
-    stored = await store(db, ctx, event, handler, prepared)
+    stored = await store(ctx, event, handler, prepared)
   }
   if (!stored) return 'duplicate'
 
   let effects: Effects | void = undefined
-  if (handler?.after && prepared !== null) effects = await handler.after(db, ctx, event, prepared)
+  if (handler?.after && prepared !== null) effects = await handler.after(ctx, event, prepared)
   for (const message of effects?.mail ?? []) {
     await services.mailer
       .send(message)
@@ -70,7 +70,6 @@ async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {
 
 /** The one statement: the event's id, then its writes. False if the id was already stored. */
 async function store(
-  db: Database,
   ctx: EventContext,
   event: Stripe.Event,
   handler: EventHandler | undefined,
@@ -79,7 +78,7 @@ async function store(
   const outcome = prepared === null ? 'ignored' : 'processed'
   const writes = handler && prepared !== null ? handler.writes(ctx, event, prepared) : []
   const [stored] = await rowsOf<{ id: string }>(
-    db,
+    ctx.db,
     sql`with ${STORED_EVENT} as (
         insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
         values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},

@@ -3,7 +3,7 @@ import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
 import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
-import { linkCustomer } from './subscription-sync'
+import { linkCustomer } from './link-customer'
 
 /**
  * checkout.session.completed and .async_payment_succeeded. The session is

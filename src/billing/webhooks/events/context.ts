@@ -5,7 +5,9 @@ import type { Database } from '../../../db/client'
 import type { MailMessage } from '../../../mail/mailer'
 import type { Clock } from '../../../services'
 
+/** What every handler step reads: the services for this event (no handler keeps its own), and its time. */
 export interface EventContext {
+  db: Database
   stripe: Stripe
   config: Config
   /** When the event was taken up; `clock` for readings taken later (the time of a re-fetch). */
@@ -45,7 +47,7 @@ export interface EventHandler<Prepared = unknown> {
   prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
   writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
   settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
-  after?(db: Database, ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
+  after?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
 }
 
 export const handler = <P>(h: EventHandler<P>) => h as EventHandler<unknown>

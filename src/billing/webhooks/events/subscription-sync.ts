@@ -1,10 +1,8 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import type { Database } from '../../../db/client'
-import { stripeCustomers, subscriptions, tiers, users } from '../../../db/schema'
-import { newAccount } from '../../../accounts/users'
-import { isMastheads } from '../../stripe'
+import { subscriptions, tiers } from '../../../db/schema'
 import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { isOurs, tierOwnsPrice } from './our-objects'
 
 /**
  * A subscription as one source saw it, and how recent that is. An event's
@@ -26,88 +24,22 @@ export interface SubscriptionState {
  * Subscriptions to other products on a shared Stripe account are ignored
  * (Ghost PR #20243).
  */
-export async function snapshotOf(db: Database, event: Stripe.Event): Promise<SubscriptionState | null> {
+export async function snapshotOf(ctx: EventContext, event: Stripe.Event): Promise<SubscriptionState | null> {
   const subscription = event.data.object as Stripe.Subscription
-  if (!(await isOurs(db, subscription))) return null
+  if (!(await isOurs(ctx.db, subscription))) return null
   return { subscription, second: new Date(event.created * 1000), fetchedAt: null }
 }
 
 /** The subscription as Stripe has it now, for an event whose snapshot could not be ordered. */
 export async function refetchSubscription(
   ctx: EventContext,
-  db: Database,
   event: Stripe.Event,
   subscriptionId: string,
 ): Promise<SubscriptionState | null> {
   const fetchedAt = ctx.clock.now()
   const subscription = await ctx.stripe.subscriptions.retrieve(subscriptionId)
-  if (!(await isOurs(db, subscription))) return null
+  if (!(await isOurs(ctx.db, subscription))) return null
   return { subscription, second: new Date(event.created * 1000), fetchedAt }
-}
-
-/** Masthead marks what it sells; the price lookup only catches prices made before the marking. */
-async function isOurs(db: Database, subscription: Stripe.Subscription): Promise<boolean> {
-  return isMastheads(subscription.metadata) || isOurPrice(db, subscription.items.data[0]?.price)
-}
-
-/** A price Masthead marked, or one a tier owns (made before the marking); an id alone is looked up. */
-export async function isOurPrice(db: Database, price: string | Stripe.Price | null | undefined): Promise<boolean> {
-  if (!price) return false
-  if (typeof price !== 'string' && isMastheads(price.metadata)) return true
-  const [tier] = await db
-    .select({ id: tiers.id })
-    .from(tiers)
-    .where(tierOwnsPrice(idOf(price)!))
-  return tier !== undefined
-}
-
-const tierOwnsPrice = (priceId: string) =>
-  sql`${tiers.stripeMonthlyPriceId} = ${priceId} or ${tiers.stripeYearlyPriceId} = ${priceId}`
-
-/**
- * Links a Stripe customer to an account: the one Masthead named when it
- * started the checkout, else the account for the customer's e-mail, created
- * if new (a signed-out reader who paid). The first link wins, and a customer
- * that is already linked creates no account.
- */
-export function linkCustomer(
-  ctx: EventContext,
-  customerId: string,
-  hints: { userId?: string | null | undefined; email?: string | null | undefined },
-): Write[] {
-  const now = ts(ctx.now)
-  if (hints.userId) {
-    // Only if that account still exists.
-    return [
-      {
-        name: 'link',
-        query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
-          select ${text(customerId)}, ${users.id}, ${now} from ${users}
-          where ${users.id} = ${text(hints.userId)} and ${whenStored}
-          on conflict do nothing`,
-      },
-    ]
-  }
-  if (!hints.email) return []
-  const account = newAccount(ctx.config, ctx.now, { email: hints.email })
-  const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
-  return [
-    { name: 'known_account', query: sql`select id from ${users} where email = ${text(account.email)}` },
-    {
-      name: 'new_account',
-      query: sql`insert into ${users} (id, email, role, created_at, updated_at)
-        select ${text(account.id)}, ${text(account.email)}, ${text(account.role)}, ${now}, ${now}
-        where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
-        on conflict (email) do nothing returning id`,
-    },
-    {
-      name: 'link',
-      query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
-        select ${text(customerId)}, id, ${now} from (select id from known_account union all select id from new_account) account
-        where ${whenStored} and ${unlinked}
-        on conflict do nothing`,
-    },
-  ]
 }
 
 /**
@@ -162,14 +94,5 @@ export function storeSubscription(ctx: EventContext, state: SubscriptionState): 
           when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
           else false end`,
     },
-  ]
-}
-
-/** What every event about a subscription does: link its customer to the account named at checkout, then store it. */
-export function applySubscription(ctx: EventContext, state: SubscriptionState): Write[] {
-  const { subscription } = state
-  return [
-    ...linkCustomer(ctx, idOf(subscription.customer)!, { userId: subscription.metadata?.user_id }),
-    ...storeSubscription(ctx, state),
   ]
 }

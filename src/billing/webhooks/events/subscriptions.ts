@@ -1,7 +1,7 @@
-import type { Database } from '../../../db/client'
 import { handler, idOf } from './context'
-import { notifyPaymentFailed } from './invoices'
-import { applySubscription, refetchSubscription, snapshotOf, type SubscriptionState } from './subscription-sync'
+import { linkCustomer } from './link-customer'
+import { notifyPaymentFailed } from './payment-failed-mail'
+import { refetchSubscription, snapshotOf, storeSubscription, type SubscriptionState } from './subscription-sync'
 
 /**
  * customer.subscription.created / updated / deleted: one idempotent upsert of
@@ -10,14 +10,17 @@ import { applySubscription, refetchSubscription, snapshotOf, type SubscriptionSt
  * snapshot shares a second with the stored state. A subscription that has
  * gone past due tells its member, once per failed invoice.
  */
-export const subscriptionChanged = (db: Database) =>
-  handler<SubscriptionState>({
-    prepare: (_ctx, event) => snapshotOf(db, event),
-    writes: (ctx, _event, state) => applySubscription(ctx, state),
-    settle: (ctx, event, state) => refetchSubscription(ctx, db, event, state.subscription.id),
-    async after(db, ctx, _event, { subscription }) {
-      const invoiceId = idOf(subscription.latest_invoice)
-      if (subscription.status !== 'past_due' || !invoiceId) return
-      return notifyPaymentFailed(db, ctx, subscription.id, invoiceId)
-    },
-  })
+export const subscriptionChanged = handler<SubscriptionState>({
+  prepare: (ctx, event) => snapshotOf(ctx, event),
+  // Every event about a subscription links its customer to the account named at checkout, then stores it.
+  writes: (ctx, _event, state) => [
+    ...linkCustomer(ctx, idOf(state.subscription.customer)!, { userId: state.subscription.metadata?.user_id }),
+    ...storeSubscription(ctx, state),
+  ],
+  settle: (ctx, event, state) => refetchSubscription(ctx, event, state.subscription.id),
+  async after(ctx, _event, { subscription }) {
+    const invoiceId = idOf(subscription.latest_invoice)
+    if (subscription.status !== 'past_due' || !invoiceId) return
+    return notifyPaymentFailed(ctx, subscription.id, invoiceId)
+  },
+})
