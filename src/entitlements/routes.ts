@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
-import type { AppEnv } from '../services'
 import { showsAds, showsSupportPrompts } from './entitlements'
 import { issueEntitlementToken } from './token'
+import type { AppEnv } from '../services'
 
 /**
  * The reader's entitlements for API clients, under /api/entitlements: as JSON,

@@ -1,9 +1,9 @@
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
 import { secureHeaders as honoSecureHeaders } from 'hono/secure-headers'
-import type { AppEnv, ServiceProvider } from '../services'
 import { AppError } from './errors'
 import { describeError, log } from './log'
+import type { AppEnv, ServiceProvider } from '../services'
 
 /** Puts the request's services on the context and releases them once the response is sent. */
 export const provideServices = (provide: ServiceProvider) =>

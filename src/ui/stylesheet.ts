@@ -1,5 +1,5 @@
-import { Hono } from 'hono'
 import type { AppEnv } from '../services'
+import { Hono } from 'hono'
 
 /** The one stylesheet. Served by the app itself so Workers need no asset binding. */
 const STYLESHEET = `

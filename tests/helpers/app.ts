@@ -20,9 +20,9 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-/** The real app on a real, fresh database, with test config and a fixed clock. */
+/** The real app on a real, fresh database, with test config and a fixed clock (served under `basePath` if given). */
 export async function createTestApp(
-  options: { env?: Record<string, string>; clock?: Clock; fetch?: typeof fetch } = {},
+  options: { env?: Record<string, string>; clock?: Clock; fetch?: typeof fetch; basePath?: string } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase()
   const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787', ...options.env })
@@ -32,6 +32,6 @@ export async function createTestApp(
     clock: options.clock ?? fixedClock(),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   })
-  const app = createApp(() => ({ services }))
+  const app = createApp(() => ({ services }), { basePath: options.basePath })
   return { app, services, database, close: database.close }
 }

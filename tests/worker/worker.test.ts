@@ -2,6 +2,13 @@
  * The real Worker (src/worker.ts, bundled by wrangler from wrangler.toml)
  * running inside workerd, reaching PostgreSQL through its Hyperdrive binding.
  */
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPayload } from '../../src/dev/stripe-stand-in'
 import { verifyEntitlementToken } from '../../src/entitlements/token'
@@ -236,5 +243,58 @@ describe('a misconfigured Worker', () => {
     await expect
       .poll(() => broken.logs().find((l) => l.includes('config_invalid')), { timeout: 5000 })
       .toContain('APP_URL: must use https in production')
+  })
+})
+
+/**
+ * The bundle as deployed (`wrangler deploy --dry-run`, as .ci/run builds it). The
+ * Worker the tests above run is bundled the same way by wrangler's dev server,
+ * into .wrangler/tmp/dev-*, which it deletes when the Worker stops.
+ */
+describe('the Worker bundle', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  let outdir: string
+  let bundle: string
+  let sources: string[]
+  beforeAll(async () => {
+    outdir = await mkdtemp(path.join(tmpdir(), 'masthead-bundle-'))
+    await promisify(execFile)(
+      path.join(root, 'node_modules/.bin/wrangler'),
+      ['deploy', '--dry-run', '--outdir', outdir],
+      { cwd: root, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' } },
+    )
+    bundle = await readFile(path.join(outdir, 'worker.js'), 'utf8')
+    const map = JSON.parse(await readFile(path.join(outdir, 'worker.js.map'), 'utf8')) as { sources: string[] }
+    sources = map.sources.map((source) => path.relative(root, path.resolve(outdir, source)))
+  })
+  afterAll(async () => {
+    if (outdir) await rm(outdir, { recursive: true, force: true })
+  })
+
+  it('holds no file from src/dev or src/cli, and no devDependency', () => {
+    expect(sources).toEqual(expect.arrayContaining(['src/worker.ts', 'src/app.ts', 'src/ui/error-page.tsx']))
+    expect(sources.filter((file) => /^src\/(dev|cli)\//.test(file))).toEqual([])
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { devDependencies: object }
+    const devDependencies = Object.keys(pkg.devDependencies).map((name) => `node_modules/${name}/`)
+    expect(devDependencies).toContain('node_modules/@faker-js/faker/')
+    expect(sources.filter((file) => devDependencies.some((dir) => file.includes(dir)))).toEqual([])
+  })
+
+  it('shows no trace of the Stripe stand-in, the seeders or the demo content', () => {
+    const traces = [
+      'startStripeStandIn',
+      'startDevelopment',
+      'seedSupporters',
+      'seedDemoArticles',
+      'seedDemoTiers',
+      'local Stripe stand-in, no real money moves', // the stand-in's page banner
+      'implements only the subset Masthead uses', // the stand-in's answer to an unknown API route
+      'council-approves-budget', // a demo article
+      'Everything a Reader gets, without ads', // a demo tier
+    ]
+    // Strings of the app itself, to show that the search finds what is there.
+    const present = ['Sign in first: you are not signed in, or your session has ended.', 'Page not found']
+    expect(present.filter((text) => !bundle.includes(text))).toEqual([])
+    expect(traces.filter((text) => bundle.includes(text))).toEqual([])
   })
 })
