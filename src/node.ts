@@ -78,7 +78,7 @@ async function main() {
 
   const stop = () => {
     server.close()
-    Promise.allSettled([stripe.close(), database.close()]).finally(() => process.exit(0))
+    void Promise.allSettled([stripe.close(), database.close()]).finally(() => process.exit(0))
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -64,6 +64,9 @@ export async function deleteAccount(db: Database, userId: string): Promise<boole
 
 /** Whether the account has a Stripe customer, so the account page offers the billing portal. */
 export async function hasBillingAccount(db: Database, userId: string): Promise<boolean> {
-  const [row] = await rowsOf(db, sql`select 1 from ${stripeCustomers} where ${stripeCustomers.userId} = ${userId} limit 1`)
+  const [row] = await rowsOf(
+    db,
+    sql`select 1 from ${stripeCustomers} where ${stripeCustomers.userId} = ${userId} limit 1`,
+  )
   return row !== undefined
 }

@@ -3,7 +3,7 @@ import * as z from 'zod'
 import { AppError } from '../http/errors'
 import { answerFormError, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
-import { emailField, fieldErrors, readBody, validationError } from '../http/input'
+import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import type { AppEnv } from '../services'
 import { AccountDeleted, AccountPage, EmailChangeSent } from './account-pages'
 import { page } from '../ui/layout'
@@ -33,7 +33,7 @@ accountApi.get('/', (c) => c.json({ user: c.var.user, membership: c.var.entitlem
 
 accountPages.post('/email', async (c) => {
   const body = await readBody(c)
-  const newEmail = String(body.email ?? '')
+  const newEmail = typed(body.email)
   const rerender: RenderForm = (errors, status) =>
     accountPage(c, { emailError: errors.email ?? errors.form, newEmail }, status as 422)
   const parsed = changeEmailInput.safeParse(body)

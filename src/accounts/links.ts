@@ -10,6 +10,7 @@ import { discardEmailToken, issueEmailToken, type EmailTokenPurpose } from './em
  */
 export function safeNextPath(next: unknown, fallback = '/account'): string {
   if (typeof next !== 'string' || next.length > 512) return fallback
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (!next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return fallback
   const base = 'http://masthead.invalid'
   const url = new URL(next, base)

@@ -5,7 +5,7 @@ import { AppError } from '../http/errors'
 import { clientIp } from '../http/client-ip'
 import { answerFormError } from '../http/forms'
 import { requireRole } from '../http/guards'
-import { emailField, fieldErrors, readBody, validationError } from '../http/input'
+import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { describeError, log } from '../http/log'
 import type { AppEnv } from '../services'
 import { CheckMail, ConfirmLink, LinkProblem, SignInForm } from './sign-in-pages'
@@ -46,7 +46,7 @@ signIn.post('/sign-in', async (c) => {
   if (!parsed.success) {
     const next = typeof body.next === 'string' ? safeNextPath(body.next) : undefined
     return answerFormError(c, fieldErrors(parsed.error), (errors, status) =>
-      page(c, 'Sign in', <SignInForm email={String(body.email ?? '')} next={next} error={errors.email} />, status),
+      page(c, 'Sign in', <SignInForm email={typed(body.email)} next={next} error={errors.email} />, status),
     )
   }
   const { email } = parsed.data

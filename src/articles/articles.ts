@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm'
 import * as z from 'zod'
 import type { Entitlements } from '../entitlements/entitlements'
 import type { Database } from '../db/client'
-import { ACCESS_LEVELS, articles, tiers, type AccessLevel } from '../db/schema'
+import { ACCESS_LEVELS, articles, tiers } from '../db/schema'
 import { isPgError } from '../db/pg-errors'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
@@ -148,7 +148,7 @@ async function prepare(db: Database, fields: ArticleFields) {
     bodyMarkdown: fields.body,
     bodyHtml: renderMarkdown(fields.body),
     excerpt: fields.excerpt || excerptFrom(fields.body),
-    access: fields.access as AccessLevel,
+    access: fields.access,
     accessTierIds: tierIds,
     earlyAccessUntil: fields.earlyAccessUntil ?? null,
   }

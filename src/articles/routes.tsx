@@ -4,13 +4,7 @@ import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
 import { ArticlePage, HomePage, type ArticleView } from './pages'
 import { page } from '../ui/layout'
-import {
-  accessFor,
-  latestArticles,
-  publishedArticle,
-  type Article,
-  type Viewer,
-} from './articles'
+import { accessFor, latestArticles, publishedArticle, type Article, type Viewer } from './articles'
 
 /** What readers see: the front page and articles (/ and /articles/:slug). */
 export const articlePages = new Hono<AppEnv>()

@@ -248,9 +248,7 @@ async function withStripe<T>(call: () => Promise<T>): Promise<T> {
 
 /** A mistake in a checkout or donation form: the join page again with the message, or the error for API clients. */
 function formError(c: Context<AppEnv>, problem: AppError | FieldErrors) {
-  return answerFormError(c, problem, (errors, status) =>
-    renderSupport(c, { error: Object.values(errors)[0] }, status),
-  )
+  return answerFormError(c, problem, (errors, status) => renderSupport(c, { error: Object.values(errors)[0] }, status))
 }
 
 async function renderSupport(

@@ -14,8 +14,9 @@ export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
  * with an array of rows, PGlite with `{ rows }`.
  */
 export async function rowsOf<Row>(db: Database, query: SQL): Promise<Row[]> {
-  const result = (await db.execute(query)) as unknown as Row[] | { rows: Row[] }
-  return Array.isArray(result) ? result : result.rows
+  const result: unknown = await db.execute(query)
+  if (!Array.isArray(result)) return (result as { rows: Row[] }).rows
+  return result as Row[]
 }
 
 export interface DatabaseHandle {

@@ -11,7 +11,16 @@ import { asc, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { seedDemoTiers } from './demo-tiers'
 import { rowsOf, type Database } from '../db/client'
-import { grants, patreonMembers, payments, stripeCustomers, subscriptions, tiers, users, type Interval } from '../db/schema'
+import {
+  grants,
+  patreonMembers,
+  payments,
+  stripeCustomers,
+  subscriptions,
+  tiers,
+  users,
+  type Interval,
+} from '../db/schema'
 
 export interface SeedOptions {
   supporters: number
@@ -264,7 +273,7 @@ class Generator {
     const tier = this.tier()
     const interval: Interval = this.chance(0.8) ? 'month' : 'year'
     let state = this.faker.helpers.weightedArrayElement(SUBSCRIPTION_STATES)
-    let created = state === 'trialing' ? this.recent((TRIAL_DAYS - 1) * DAY) : this.recent()
+    const created = state === 'trialing' ? this.recent((TRIAL_DAYS - 1) * DAY) : this.recent()
     // Periods that have begun since the subscription started (the first one included).
     let periods = 1
     while (addPeriods(created, interval, periods) <= now) periods++

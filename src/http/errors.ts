@@ -76,7 +76,7 @@ export function errorResponse(c: Context<AppEnv>, error: AppError): Response | P
 export function onError(err: Error, c: Context<AppEnv>): Response | Promise<Response> {
   if (err instanceof AppError) return errorResponse(c, err)
   if (err instanceof HTTPException && err.status < 500) {
-    const status = err.status as ContentfulStatusCode
+    const status = err.status
     return errorResponse(c, new AppError(codeForStatus(status), err.message || 'The request could not be handled.'))
   }
   log('error', err instanceof ConfigError ? 'config_invalid' : 'unhandled_error', {

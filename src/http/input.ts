@@ -9,7 +9,7 @@ import { AppError } from './errors'
 export async function readBody(c: Context): Promise<Record<string, unknown>> {
   const type = c.req.header('content-type') ?? ''
   if (type.includes('application/json')) {
-    const body = await c.req.json().catch(() => {
+    const body: unknown = await c.req.json<unknown>().catch(() => {
       throw new AppError('bad_request', 'The request body is not valid JSON.')
     })
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -23,6 +23,9 @@ export async function readBody(c: Context): Promise<Record<string, unknown>> {
   }
   throw new AppError('unsupported_media_type', 'Send the request as JSON or as a form.')
 }
+
+/** What a person typed into a text field, to show it again: JSON may carry anything, a form only strings. */
+export const typed = (value: unknown): string => (typeof value === 'string' ? value : '')
 
 /** Field errors by field name, for forms to show beside each input. */
 export type FieldErrors = Record<string, string>

@@ -100,9 +100,7 @@ async function suggestedMapping(c: Context<AppEnv>, parsed: PatreonParseResult):
 
 // ---------------------------------------------------------------- pages
 
-importPages.get('/patreon', (c) =>
-  page(c, 'Import from Patreon', <PatreonUploadPage notice={c.req.query('notice')} />),
-)
+importPages.get('/patreon', (c) => page(c, 'Import from Patreon', <PatreonUploadPage notice={c.req.query('notice')} />))
 
 async function previewPage(
   c: Context<AppEnv>,
@@ -131,8 +129,7 @@ importPages.post('/patreon', async (c) => {
       const batchId = await savePreview(db, clock.now(), c.var.user!.id, parsed)
       return previewPage(c, batchId, await suggestedMapping(c, parsed))
     },
-    (errors, status) =>
-      page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status as 415 | 422),
+    (errors, status) => page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status),
   )
 })
 

@@ -30,6 +30,8 @@ export function createDevMailer(db: Database, clock: Clock): Mailer {
   return {
     async send(message) {
       await db.insert(devMailbox).values({ ...message, createdAt: clock.now() })
+      // Development only (production requires a mail provider): the developer reads the mail in the terminal.
+      // eslint-disable-next-line no-console
       console.log(
         ['--- mail (development: see /dev/mailbox) ---', `Subject: ${message.subject}`, '', message.text, '---'].join(
           '\n',

@@ -7,7 +7,7 @@ import { users } from '../db/schema'
 import { AppError } from '../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
-import { emailField, fieldErrors, readBody, validationError } from '../http/input'
+import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { StaffHome, StaffPage } from './pages'
@@ -46,7 +46,7 @@ staffPages.post('/', async (c) => {
     page(
       c,
       'Editors and admins',
-      <StaffPage staff={await listStaff(c)} error={Object.values(errors)[0]} email={String(body.email ?? '')} />,
+      <StaffPage staff={await listStaff(c)} error={Object.values(errors)[0]} email={typed(body.email)} />,
       status,
     )
   const parsed = roleChange.safeParse(body)

@@ -91,7 +91,7 @@ describe('CSRF', () => {
           body: 'email=victim%40example.org',
         }),
       ]
-      for (const res of await Promise.all(attempts)) {
+      for (const res of await Promise.all(attempts.map((attempt) => Promise.resolve(attempt)))) {
         expect(res.status).toBe(403)
         expect(await res.text()).toContain('This request came from another site')
       }

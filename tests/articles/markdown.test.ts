@@ -11,6 +11,7 @@ function asBrowserReadsIt(url: string): string {
   const percentDecoded = entitiesDecoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) =>
     String.fromCharCode(parseInt(hex, 16)),
   )
+  // eslint-disable-next-line no-control-regex -- as a browser does, control characters are dropped
   return percentDecoded.replace(/[\u0000-\u0020]/g, '')
 }
 

@@ -26,7 +26,10 @@ async function lifecycle(email: string, { secondsApart = false } = {}) {
   let elapsed = 0
   const step = async (action: () => Promise<unknown>) => {
     await action()
-    if (secondsApart) (w.clock.advance(1000), (elapsed += 1000))
+    if (secondsApart) {
+      w.clock.advance(1000)
+      elapsed += 1000
+    }
   }
   try {
     await step(() => w.standIn.completeCheckout(sessionId))
@@ -64,10 +67,10 @@ async function countingReads<T>(run: () => Promise<T>): Promise<{ result: T; rea
   const stripe = w.t.services.stripe!
   const original = stripe.subscriptions.retrieve
   let reads = 0
-  stripe.subscriptions.retrieve = ((...args: Parameters<typeof original>) => {
+  stripe.subscriptions.retrieve = (...args: Parameters<typeof original>) => {
     reads += 1
     return original.apply(stripe.subscriptions, args)
-  }) as typeof original
+  }
   try {
     return { result: await run(), reads }
   } finally {
@@ -211,7 +214,7 @@ describe('two deliveries for one subscription at once', () => {
     let calls = 0
     let entered!: () => void
     const slowHasAsked = new Promise<void>((resolve) => (entered = resolve))
-    stripe.subscriptions.retrieve = (async () => {
+    stripe.subscriptions.retrieve = async () => {
       calls += 1
       if (calls === 1) {
         entered()
@@ -219,7 +222,7 @@ describe('two deliveries for one subscription at once', () => {
         return earlier
       }
       return later
-    }) as unknown as typeof original
+    }
     try {
       const updates = events.filter((e) => e.type === 'customer.subscription.updated').slice(-2)
       await w.t.services.db.delete(stripeEvents)
@@ -310,7 +313,10 @@ describe('customers', () => {
     expect(
       await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, link!.customerId)),
     ).toEqual([])
-    const membership = await paidMembershipOf(w.t.services.db, me.user.id, w.clock.now(), { PAST_DUE_GRACE_DAYS: 7, DONATION_BENEFIT_DAYS: 90 })
+    const membership = await paidMembershipOf(w.t.services.db, me.user.id, w.clock.now(), {
+      PAST_DUE_GRACE_DAYS: 7,
+      DONATION_BENEFIT_DAYS: 90,
+    })
     expect(membership.status).toBe('none')
   })
 })
@@ -328,10 +334,10 @@ describe('a failure while handling an event', () => {
     const stripe = w.t.services.stripe!
     const original = stripe.subscriptions.retrieve.bind(stripe.subscriptions)
     let asked = 0
-    stripe.subscriptions.retrieve = (() => {
+    stripe.subscriptions.retrieve = () => {
       asked += 1
       return Promise.reject(new Error('network down'))
-    }) as typeof original
+    }
     try {
       const res = await w.deliver(second!)
       expect(res.status).toBe(500)
@@ -352,7 +358,7 @@ describe('a failure while handling an event', () => {
     // customer.subscription.created links the customer to the account named in its metadata, then stores the
     // subscription; the subscription write fails.
     const event = events.find((e) => e.type === 'customer.subscription.created')!
-    const customerId = (event.data.object as Stripe.Subscription).customer as string
+    const customerId = event.data.object.customer as string
     const { db } = w.t.services
     await db.delete(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
     await db.execute(sql`create function refuse_subscription() returns trigger language plpgsql as $$

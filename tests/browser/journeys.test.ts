@@ -167,7 +167,7 @@ describe.runIf(hasChromium)('journeys in a real browser', () => {
       page.waitForEvent('download'),
       page.getByRole('link', { name: 'Export these as CSV' }).click(),
     ])
-    const csv = readFileSync((await download.path())!, 'utf8')
+    const csv = readFileSync(await download.path(), 'utf8')
     expect(csv).toContain(READER)
     expect(csv.split('\r\n')[0]).toContain('email,name,status')
     await editor.close()

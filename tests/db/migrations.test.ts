@@ -4,7 +4,7 @@ import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
-import { connectPostgres, type Database } from '../../src/db/client'
+import { connectPostgres } from '../../src/db/client'
 import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
 import { allGrants, grants, patreonMembers } from '../../src/db/schema'
@@ -88,7 +88,7 @@ describe('migrations', () => {
     const server = serverUrl ? await createServerDatabase(serverUrl) : null
     const pglite = server ? null : await openPglite()
     const handle = server ? connectPostgres(server.url, { max: 1 }) : null
-    const db = (handle?.db ?? pglite!.db) as Database
+    const db = handle?.db ?? pglite!.db
     const migrate = (folder: string) =>
       server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
     try {

@@ -58,7 +58,7 @@ async function runMigrationSql(db: Database, text: string): Promise<void> {
 async function inRolledBackTransaction(db: Database, work: (tx: Database) => Promise<void>): Promise<void> {
   await db
     .transaction(async (tx) => {
-      await work(tx as unknown as Database)
+      await work(tx)
       tx.rollback()
     })
     .catch((error: unknown) => {
@@ -139,7 +139,7 @@ describe('0011_routines', () => {
     const server = serverUrl ? await createServerDatabase(serverUrl) : null
     const pglite = server ? null : await openPglite()
     const handle = server ? connectPostgres(server.url, { max: 1 }) : null
-    const db = (handle?.db ?? pglite!.db) as Database
+    const db = handle?.db ?? pglite!.db
     const migrate = (folder: string) =>
       server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
     try {

@@ -582,9 +582,7 @@ describe('errors', () => {
     await expect(
       stripe.checkout.sessions.create({ mode: 'subscription', line_items: [], success_url: 'https://x.test' }),
     ).rejects.toMatchObject({ statusCode: 400, type: 'StripeInvalidRequestError' })
-    await expect(
-      stripe.prices.create({ currency: 'eur', unit_amount: 5 } as Stripe.PriceCreateParams),
-    ).rejects.toMatchObject({
+    await expect(stripe.prices.create({ currency: 'eur', unit_amount: 5 })).rejects.toMatchObject({
       statusCode: 400,
       code: 'parameter_missing',
     })

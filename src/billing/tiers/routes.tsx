@@ -21,14 +21,7 @@ import { fieldErrors, readBody, validationError, type FieldErrors } from '../../
 import { log } from '../../http/log'
 import type { AppEnv } from '../../services'
 import { page } from '../../ui/layout'
-import {
-  emptyTierForm,
-  TierEditPage,
-  tierFormValues,
-  TiersPage,
-  type StripeState,
-  type TierFormValues,
-} from './pages'
+import { emptyTierForm, TierEditPage, tierFormValues, TiersPage, type StripeState, type TierFormValues } from './pages'
 
 /** What became of the Stripe side of a save. A failure never undoes the save. */
 type StripeSync = 'synced' | 'failed' | 'not_configured'

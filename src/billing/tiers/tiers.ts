@@ -178,7 +178,10 @@ export async function createTier(db: Database, now: Date, input: NewTier): Promi
     .values({ ...input, createdAt: now, updatedAt: now })
     .onConflictDoNothing({ target: tiers.id })
     .returning()
-  if (!row) throw new AppError('conflict', `A tier with the id "${input.id}" already exists. Choose another id.`, { field: 'id' })
+  if (!row)
+    throw new AppError('conflict', `A tier with the id "${input.id}" already exists. Choose another id.`, {
+      field: 'id',
+    })
   return asTier(row)
 }
 

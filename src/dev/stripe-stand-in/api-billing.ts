@@ -1,7 +1,6 @@
 // /v1/checkout/sessions, /v1/subscriptions, /v1/invoices, /v1/payment_intents, /v1/charges, /v1/refunds,
 // /v1/billing_portal/sessions.
 import { Hono } from 'hono'
-import type Stripe from 'stripe'
 import { recurringOf } from './api-catalog'
 import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
 import { StripeApiError, applyMetadata, arr, badParam, bool, int, obj, reqStr, str, type Params } from './form'
@@ -128,8 +127,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
       created: now,
       currency,
       customer: customer ?? null,
-      customer_creation: (customerCreation ??
-        (mode === 'payment' ? 'if_required' : null)) as CheckoutSession['customer_creation'],
+      customer_creation: customerCreation ?? (mode === 'payment' ? 'if_required' : null),
       customer_details: null,
       customer_email: customerEmail ?? null,
       expires_at: now + 24 * 3600,
@@ -142,7 +140,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
       payment_method_types: ['card'],
       payment_status: 'unpaid',
       status: 'open',
-      submit_type: (submitType ?? null) as Stripe.Checkout.Session.SubmitType | null,
+      submit_type: submitType ?? null,
       subscription: null,
       success_url: successUrl,
       ui_mode: 'hosted',

@@ -226,7 +226,7 @@ export function recurringOf(p: Params) {
   const interval = reqStr(recurring, 'interval', 'recurring[interval]')
   if (!INTERVALS.includes(interval)) throw badParam('recurring[interval]', `Invalid recurring[interval]: ${interval}`)
   return {
-    interval: interval as Stripe.Price.Recurring.Interval,
+    interval: interval,
     interval_count: int(recurring, 'interval_count', 'recurring[interval_count]'),
   }
 }
