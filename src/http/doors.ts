@@ -3,7 +3,8 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../services'
 
 /**
- * Who a router answers, decided where app.ts mounts it, never by testing paths:
+ * Who the requests under a prefix are for, declared once per prefix in app.ts
+ * (never by testing paths in shared middleware):
  * - `people`: pages; errors are pages too (the default for anything not mounted otherwise);
  * - `machines`: API clients, Stripe, monitors; errors in the JSON error shape;
  * - `either`: forms post here and API clients too; JSON only to a client that sends or asks for it.
