@@ -118,6 +118,43 @@ const fields = z.object({
     .min(300, 'must be at least 300 (5 minutes)')
     .max(900, 'must be at most 900 (15 minutes)')
     .default(600),
+  /** Gateway mode: the publication's own site, which Masthead stands in front of (README, "Gateway"). */
+  ORIGIN_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://origin.example.org' })
+    .optional(),
+  /** Where Masthead's own routes live: /members by default in gateway mode, the root otherwise. */
+  MASTHEAD_PATH: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'must be a path such as /members (no trailing slash)')
+    .optional(),
+  /** Extra CSS selectors of the origin's ads, removed for ad-free readers (for themes that cannot be edited). */
+  AD_SELECTORS: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .default([]),
+  /** How long the gateway waits for the origin's response headers before answering 504. */
+  ORIGIN_TIMEOUT_MS: z.coerce
+    .number({ error: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(100, 'must be at least 100')
+    .max(120_000, 'must be at most 120000')
+    .default(10_000),
+  /** Origin paths the gateway answers 404 itself (glob patterns: feeds, JSON APIs, AMP pages that would leak gated text). */
+  ORIGIN_BLOCKED_PATHS: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^\//, 'must be a comma-separated list of paths starting with /, such as /feed*,/wp-json/*')))
+    .default([]),
 })
 
 const productionFields = fields.pick({
@@ -182,6 +219,8 @@ export const configSchema = fields
     APP_URL: (raw.APP_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
     // Outside production only: a fixed, public development secret, so tokens survive restarts.
     ENTITLEMENT_TOKEN_SECRET: raw.ENTITLEMENT_TOKEN_SECRET ?? DEVELOPMENT_TOKEN_SECRET,
+    ORIGIN_URL: raw.ORIGIN_URL?.replace(/\/+$/, ''),
+    MASTHEAD_PATH: raw.MASTHEAD_PATH ?? (raw.ORIGIN_URL ? '/members' : ''),
   }))
 
 export type Config = z.output<typeof configSchema>
