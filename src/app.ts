@@ -24,6 +24,8 @@ import {
 } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
 import { devMailbox } from './mail/dev-mailbox'
+import type { Config } from './config'
+import { gateway } from './gateway/routes'
 import type { AppEnv, ServiceProvider } from './services'
 import { staffApi, staffHome, staffPages } from './staff/routes'
 import { supporterApi, supporterPages } from './supporters/routes'
@@ -38,21 +40,26 @@ import { assets } from './ui/stylesheet'
  * /billing), and what runs before each router, by where it is mounted (Hono
  * runs middleware and routes in the order they are registered). Each router
  * declares its own guard (requireRole) and, for uploads, its own body limit.
- * To serve Masthead under a base path, give `basePath`: every route, door and
- * middleware moves with it.
+ * Under MASTHEAD_PATH (`basePath`) every route, door and middleware moves with
+ * it; in gateway mode (`gateway`) every other path is the publication's own site.
  */
-export function createApp(services: ServiceProvider, options: { basePath?: string } = {}) {
+export function createApp(services: ServiceProvider, options: AppOptions = {}) {
+  const base = options.basePath ?? ''
   const root = new Hono<AppEnv>()
-  const app = options.basePath ? root.basePath(options.basePath) : root
 
   // Who answers where, decided before anything can fail, so that errors too come in the kind expected.
-  app.use('/api/*', answers('machines'))
-  app.use('/webhooks/*', answers('machines'))
-  app.use('/healthz', answers('machines'))
-  app.use('/auth/*', answers('either'))
-  app.use('/billing/*', answers('either'))
+  root.use(`${base}/api/*`, answers('machines'))
+  root.use(`${base}/webhooks/*`, answers('machines'))
+  root.use(`${base}/healthz`, answers('machines'))
+  root.use(`${base}/auth/*`, answers('either'))
+  root.use(`${base}/billing/*`, answers('either'))
 
-  app.use(requestId({ limitLength: 64 }), stripeFormTargets, secureHeaders, accessLog, provideServices(services))
+  root.use(requestId({ limitLength: 64 }))
+  // Masthead's own headers on Masthead's own answers; in gateway mode the origin's pages keep theirs.
+  root.use(`${base}/*`, stripeFormTargets, secureHeaders)
+  root.use(accessLog, provideServices(services))
+
+  const app = base ? root.basePath(base) : root
 
   // For machines: no cookies, so no session lookup and no same-origin check.
   app.route('/healthz', health)
@@ -67,8 +74,8 @@ export function createApp(services: ServiceProvider, options: { basePath?: strin
   app.route('/api/admin/imports', importApi)
   app.use(bodyLimit())
 
-  // Pages.
-  app.route('/', articlePages) // / and /articles/:slug
+  // Pages. In gateway mode the origin's pages are the articles: Masthead's own step aside.
+  if (!options.gateway) app.route('/', articlePages) // / and /articles/:slug
   app.route('/', joinPages) // /join, /support
   app.route('/auth', signIn)
   app.route('/billing', billing)
@@ -96,9 +103,25 @@ export function createApp(services: ServiceProvider, options: { basePath?: strin
   api.route('/admin', supporterApi)
   app.route('/api', api)
 
+  // Gateway mode: everything else is the publication's own site, rewritten for the reader.
+  if (options.gateway) root.all('*', gateway)
+
   root.notFound(notFound)
   root.onError(onError)
   return root
 }
 
 export type App = ReturnType<typeof createApp>
+
+export interface AppOptions {
+  /** Where Masthead's own routes live (config.MASTHEAD_PATH); every door, middleware and route moves with it. */
+  basePath?: string
+  /** Gateway mode (config.ORIGIN_URL set): every other request goes to the origin. */
+  gateway?: boolean
+}
+
+/** The options a configuration asks for; both entries and the tests build the app with them. */
+export const appOptions = (config: Config): AppOptions => ({
+  basePath: config.MASTHEAD_PATH,
+  gateway: config.ORIGIN_URL !== undefined,
+})

@@ -7,11 +7,12 @@
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { serve } from '@hono/node-server'
-import { createApp } from './app'
+import { appOptions, createApp } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/client'
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { openPglite } from './db/pglite'
+import { invalidAdSelectors } from './gateway/markers'
 import { describeError, log } from './http/log'
 import type { Payments } from './dev/development'
 import { createServices, systemClock } from './services'
@@ -46,6 +47,12 @@ function configuredPayments(config: Config): Payments {
 
 async function main() {
   const loaded = loadConfig(process.env)
+  const badSelectors = invalidAdSelectors(loaded.AD_SELECTORS)
+  if (badSelectors.length > 0) {
+    throw new ConfigError(
+      badSelectors.map((selector) => `AD_SELECTORS: "${selector}" is not a CSS selector the rewriter accepts`),
+    )
+  }
   const database = await openDatabase(loaded)
   // Production starts empty and pays through Stripe; anywhere else the development tools may step in.
   const development = loaded.APP_ENV === 'production' ? null : await import('./dev/development')
@@ -57,7 +64,7 @@ async function main() {
     ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
     clock: systemClock,
   })
-  const app = createApp(() => ({ services }))
+  const app = createApp(() => ({ services }), appOptions(config))
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const host = info.family === 'IPv6' ? `[${info.address}]` : info.address

@@ -4,8 +4,9 @@
  * binding HYPERDRIVE (or DATABASE_URL), with a fresh postgres.js client per
  * request, because a Worker may not reuse a socket across requests.
  */
-import { createApp } from './app'
-import { loadConfig, type Config } from './config'
+import type { ExecutionContext } from 'hono'
+import { appOptions, createApp, type App } from './app'
+import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres } from './db/client'
 import { AppError } from './http/errors'
 import { createServices, systemClock, type ServiceProvider } from './services'
@@ -17,13 +18,18 @@ interface Hyperdrive {
 // Parsing is pure, so one result per bindings object is safe to keep.
 const configs = new WeakMap<object, Config>()
 
-const workerServices: ServiceProvider = (c) => {
-  const env = c.env
+function configOf(env: Record<string, unknown>): Config {
   let config = configs.get(env)
   if (!config) {
     config = loadConfig(env)
     configs.set(env, config)
   }
+  return config
+}
+
+const workerServices: ServiceProvider = (c) => {
+  const env = c.env
+  const config = configOf(env)
   const hyperdrive = env.HYPERDRIVE as Hyperdrive | undefined
   const url = hyperdrive?.connectionString ?? config.DATABASE_URL
   if (!url) {
@@ -33,4 +39,27 @@ const workerServices: ServiceProvider = (c) => {
   return { services: createServices({ config, db, clock: systemClock }), release: close }
 }
 
-export default createApp(workerServices)
+// The app's shape (MASTHEAD_PATH, gateway mode) comes from the config, which the Worker learns
+// with its first request: one app per bindings object. An invalid config gets the plain app,
+// whose services then fail to build and answer 500 `misconfigured`, as every request should.
+const apps = new WeakMap<object, App>()
+const plainApp = createApp(workerServices)
+
+function appFor(env: Record<string, unknown>): App {
+  let app = apps.get(env)
+  if (!app) {
+    try {
+      app = createApp(workerServices, appOptions(configOf(env)))
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      return plainApp
+    }
+    apps.set(env, app)
+  }
+  return app
+}
+
+export default {
+  fetch: (request: Request, env: Record<string, unknown>, ctx: ExecutionContext) =>
+    appFor(env).fetch(request, env, ctx),
+}

@@ -2,6 +2,7 @@ import { Field } from '../ui/field'
 import type { SessionUser } from './sessions'
 import type { Membership } from '../entitlements/membership'
 import { formatMoney } from '../util/money'
+import { href } from '../ui/paths'
 
 const NOTICES: Record<string, string> = {
   'email-changed': 'Your e-mail address has been changed.',
@@ -56,19 +57,19 @@ export function AccountPage(props: {
         <dd>{describeMembership(props.membership)}</dd>
       </dl>
       {props.hasBillingAccount ? (
-        <form method="post" action="/billing/portal">
+        <form method="post" action={href('/billing/portal')}>
           <button type="submit">Manage billing</button>
           <span class="muted"> Change tier, update your card, see invoices or cancel.</span>
         </form>
       ) : (
         <p>
-          <a href="/join">Become a supporter</a>
+          <a href={href('/join')}>Become a supporter</a>
         </p>
       )}
 
       <section aria-labelledby="email-heading">
         <h2 id="email-heading">Change e-mail address</h2>
-        <form method="post" action="/account/email" novalidate>
+        <form method="post" action={href('/account/email')} novalidate>
           <Field
             id="new-email"
             name="email"
@@ -88,7 +89,7 @@ export function AccountPage(props: {
       <section aria-labelledby="data-heading">
         <h2 id="data-heading">Your data</h2>
         <p>
-          <a href="/account/data" download>
+          <a href={href('/account/data')} download>
             Download everything we hold about you (JSON)
           </a>
         </p>
@@ -96,10 +97,10 @@ export function AccountPage(props: {
 
       <section aria-labelledby="sessions-heading">
         <h2 id="sessions-heading">Signing out</h2>
-        <form method="post" action="/auth/sign-out" class="inline">
+        <form method="post" action={href('/auth/sign-out')} class="inline">
           <button type="submit">Sign out</button>
         </form>{' '}
-        <form method="post" action="/auth/sign-out-everywhere" class="inline">
+        <form method="post" action={href('/auth/sign-out-everywhere')} class="inline">
           <button type="submit">Sign out of all devices</button>
         </form>
       </section>
@@ -110,7 +111,7 @@ export function AccountPage(props: {
           This removes your e-mail address and everything tied to it. It cannot be undone. Records of payments that the
           law requires us to keep are kept without your name or address.
         </p>
-        <form method="post" action="/account/delete" novalidate>
+        <form method="post" action={href('/account/delete')} novalidate>
           <Field
             id="confirm-delete"
             name="confirm"
@@ -133,7 +134,7 @@ export function EmailChangeSent() {
       <h1>Check your new inbox</h1>
       <p>{NOTICES['email-sent']}</p>
       <p>
-        <a href="/account">Back to your account</a>
+        <a href={href('/account')}>Back to your account</a>
       </p>
     </>
   )

@@ -4,6 +4,7 @@ import { AppError } from '../http/errors'
 import { answerFormError, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { AccountDeleted, AccountPage, EmailChangeSent } from './account-pages'
 import { page } from '../ui/layout'
@@ -112,7 +113,7 @@ async function requestEmailChange(c: Context<AppEnv>, newEmail: string): Promise
   await sendEmailLink(
     services,
     c.get('requestId'),
-    { purpose: 'change_email', email: newEmail, userId: user.id, nextPath: '/account' },
+    { purpose: 'change_email', email: newEmail, userId: user.id, nextPath: pathTo(c, '/account') },
     (link) => changeEmailMessage(newEmail, services.config.PUBLICATION_NAME, link),
   )
 }

@@ -1,14 +1,18 @@
 import { AppError } from '../http/errors'
 import { describeError, log } from '../http/log'
+import { absoluteUrl } from '../http/paths'
 import type { MailMessage } from '../mail/mailer'
 import type { Services } from '../services'
 import { discardEmailToken, issueEmailToken, type EmailTokenPurpose } from './email-tokens'
 
 /**
  * Where to go after signing in: a path on this site, never another site.
- * Anything else (//evil.example, https://…, /\evil, control characters) falls back.
+ * Anything else (//evil.example, https://…, /\evil, control characters) falls back
+ * to `fallback`, which callers give with the base path (`pathTo(c, '/account')`).
+ * `next` is a whole path as the browser sees it, base path included, so it may
+ * also be one of the publication's own pages in gateway mode.
  */
-export function safeNextPath(next: unknown, fallback = '/account'): string {
+export function safeNextPath(next: unknown, fallback: string): string {
   if (typeof next !== 'string' || next.length > 512) return fallback
   // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (!next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return fallback
@@ -30,7 +34,7 @@ export async function sendEmailLink(
 ): Promise<void> {
   const { db, clock, mailer, config } = services
   const { token, tokenHash } = await issueEmailToken(db, clock.now(), fields)
-  const link = `${config.APP_URL}/auth/verify?token=${encodeURIComponent(token)}`
+  const link = absoluteUrl(config, `/auth/verify?token=${encodeURIComponent(token)}`)
   try {
     await mailer.send(compose(link))
   } catch (error) {

@@ -1,4 +1,5 @@
 import { Field } from '../ui/field'
+import { href } from '../ui/paths'
 
 /** Pages of the sign-in flow. Plain forms: everything works without JavaScript. */
 
@@ -10,7 +11,7 @@ export function SignInForm(props: { email?: string; next?: string; error?: strin
         <p class="error">That page is for staff. Sign in with a staff account to see it.</p>
       ) : null}
       <p>Enter your e-mail address and we will send you a link to sign in. No password needed.</p>
-      <form method="post" action="/auth/sign-in" novalidate>
+      <form method="post" action={href('/auth/sign-in')} novalidate>
         <Field
           id="email"
           name="email"
@@ -39,7 +40,7 @@ export function CheckMail() {
         device to sign in here.
       </p>
       <p class="muted">
-        Nothing arrived? Check your spam folder, or <a href="/auth/sign-in">ask for a new link</a>.
+        Nothing arrived? Check your spam folder, or <a href={href('/auth/sign-in')}>ask for a new link</a>.
       </p>
     </>
   )
@@ -55,7 +56,7 @@ export function ConfirmLink(props: { token: string; purpose: 'sign_in' | 'change
     <>
       <h1>{signIn ? 'Finish signing in' : 'Confirm your new address'}</h1>
       <p>{signIn ? 'Press the button to sign in on this device.' : 'Press the button to start using this address.'}</p>
-      <form method="post" action="/auth/verify">
+      <form method="post" action={href('/auth/verify')}>
         <input type="hidden" name="token" value={props.token} />
         <button type="submit">{signIn ? 'Sign in' : 'Use this address'}</button>
       </form>
@@ -69,7 +70,7 @@ export function LinkProblem(props: { message: string }) {
       <h1>This link cannot be used</h1>
       <p>{props.message}</p>
       <p>
-        <a href="/auth/sign-in">Get a new sign-in link</a>
+        <a href={href('/auth/sign-in')}>Get a new sign-in link</a>
       </p>
     </>
   )

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
 import * as z from 'zod'
+import { clearViewCookie } from '../entitlements/page-view'
 import { wantsJson } from '../http/doors'
 import { AppError } from '../http/errors'
 import { clientIp } from '../http/client-ip'
@@ -7,7 +8,9 @@ import { answerFormError } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { describeError, log } from '../http/log'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
+import { homePath } from '../ui/paths'
 import { CheckMail, ConfirmLink, LinkProblem, SignInForm } from './sign-in-pages'
 import { page } from '../ui/layout'
 import { consumeEmailToken, peekEmailToken } from './email-tokens'
@@ -16,6 +19,7 @@ import { emailChangedNotice, signInMessage } from './messages'
 import { hitRateLimit } from './rate-limit'
 import {
   clearSessionCookie,
+  cookieIsSecure,
   createSession,
   invalidateSession,
   invalidateUserSessions,
@@ -35,7 +39,11 @@ export const signIn = new Hono<AppEnv>()
 signIn.get('/sign-in', (c) => {
   const next = c.req.query('next')
   const reason = c.req.query('reason')
-  return page(c, 'Sign in', <SignInForm next={next ? safeNextPath(next) : undefined} reason={reason} />)
+  return page(
+    c,
+    'Sign in',
+    <SignInForm next={next ? safeNextPath(next, pathTo(c, '/account')) : undefined} reason={reason} />,
+  )
 })
 
 /** The same answer whether or not the address has an account: nobody can learn who reads here. */
@@ -44,7 +52,7 @@ signIn.post('/sign-in', async (c) => {
   const body = await readBody(c)
   const parsed = signInInput.safeParse(body)
   if (!parsed.success) {
-    const next = typeof body.next === 'string' ? safeNextPath(body.next) : undefined
+    const next = typeof body.next === 'string' ? safeNextPath(body.next, pathTo(c, '/account')) : undefined
     return answerFormError(c, fieldErrors(parsed.error), (errors, status) =>
       page(c, 'Sign in', <SignInForm email={typed(body.email)} next={next} error={errors.email} />, status),
     )
@@ -55,7 +63,7 @@ signIn.post('/sign-in', async (c) => {
   await hitRateLimit(services.db, now, { scope: 'sign-in:ip', subject: clientIp(c), ...rule })
   await hitRateLimit(services.db, now, { scope: 'sign-in:email', subject: email, ...rule })
 
-  const nextPath = safeNextPath(parsed.data.next)
+  const nextPath = safeNextPath(parsed.data.next, pathTo(c, '/account'))
   await sendEmailLink(services, c.get('requestId'), { purpose: 'sign_in', email, nextPath }, (link) =>
     signInMessage(email, services.config.PUBLICATION_NAME, link),
   )
@@ -94,7 +102,7 @@ signIn.post('/verify', async (c) => {
       if (token.purpose === 'sign_in') {
         const user = await signInUser(tx, config, now, token.email)
         const session = await createSession(tx, config, user.id)
-        return { kind: 'signed_in' as const, user, session, next: safeNextPath(token.nextPath) }
+        return { kind: 'signed_in' as const, user, session, next: safeNextPath(token.nextPath, pathTo(c, '/account')) }
       }
       const change = await changeEmail(tx, now, token.userId, token.email)
       return { kind: 'email_changed' as const, ...change }
@@ -116,7 +124,7 @@ signIn.post('/verify', async (c) => {
       .send(emailChangedNotice(outcome.previousEmail, config.PUBLICATION_NAME))
       .catch((error) => log('warn', 'mail_send_failed', { requestId: c.get('requestId'), ...describeError(error) }))
     if (wantsJson(c)) return c.json({ ok: true, email: outcome.email })
-    return c.redirect('/account?notice=email-changed', 303)
+    return c.redirect(pathTo(c, '/account?notice=email-changed'), 303)
   } catch (error) {
     if (error instanceof AppError && error.code === 'invalid_token' && !wantsJson(c)) {
       return page(c, 'Link problem', <LinkProblem message={error.message} />, error.status)
@@ -130,8 +138,9 @@ signIn.post('/sign-out', async (c) => {
   const session = c.var.session
   if (session) await invalidateSession(db, config, session.id)
   clearSessionCookie(c, db, config)
+  clearViewCookie(c, cookieIsSecure(config))
   if (wantsJson(c)) return c.json({ ok: true })
-  return c.redirect('/', 303)
+  return c.redirect(homePath(config), 303)
 })
 
 // The one route here that needs an account.
@@ -139,6 +148,7 @@ signIn.post('/sign-out-everywhere', requireRole('reader'), async (c) => {
   const { db, config } = c.var.services
   await invalidateUserSessions(db, config, c.var.user!.id)
   clearSessionCookie(c, db, config)
+  clearViewCookie(c, cookieIsSecure(config))
   if (wantsJson(c)) return c.json({ ok: true })
-  return c.redirect('/', 303)
+  return c.redirect(homePath(config), 303)
 })

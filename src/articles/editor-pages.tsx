@@ -1,6 +1,7 @@
 import type { Article } from './articles'
 import { ACCESS_LEVELS } from '../db/schema'
 import { Field } from '../ui/field'
+import { href } from '../ui/paths'
 
 export interface ArticleFormValues {
   title: string
@@ -54,7 +55,7 @@ export function ArticlesAdminPage(props: { articles: Article[]; now: Date; notic
       <h1>Articles</h1>
       {props.notice ? <p role="status">{props.notice}</p> : null}
       <p>
-        <a href="/admin/articles/new">Write a new article</a>
+        <a href={href('/admin/articles/new')}>Write a new article</a>
       </p>
       {props.articles.length === 0 ? (
         <p>No articles yet.</p>
@@ -72,7 +73,7 @@ export function ArticlesAdminPage(props: { articles: Article[]; now: Date; notic
               {props.articles.map((a) => (
                 <tr>
                   <td>
-                    <a href={`/admin/articles/${a.id}`}>{a.title}</a>
+                    <a href={href(`/admin/articles/${a.id}`)}>{a.title}</a>
                   </td>
                   <td>{a.access}</td>
                   <td>{stateOf(a, props.now)}</td>
@@ -94,7 +95,7 @@ export function ArticleEditPage(props: {
   notice?: string | undefined
 }) {
   const { form, errors = {}, article } = props
-  const action = article ? `/admin/articles/${article.id}` : '/admin/articles/new'
+  const action = href(article ? `/admin/articles/${article.id}` : '/admin/articles/new')
   return (
     <>
       <h1>{article ? `Edit: ${article.title}` : 'New article'}</h1>
@@ -108,15 +109,15 @@ export function ArticleEditPage(props: {
         <p>
           {article.publishedAt ? (
             <>
-              Published. <a href={`/articles/${article.slug}`}>Read it on the site</a>.{' '}
-              <form class="inline" method="post" action={`/admin/articles/${article.id}/unpublish`}>
+              Published. <a href={href(`/articles/${article.slug}`)}>Read it on the site</a>.{' '}
+              <form class="inline" method="post" action={href(`/admin/articles/${article.id}/unpublish`)}>
                 <button type="submit">Unpublish</button>
               </form>
             </>
           ) : (
             <>
               Draft.{' '}
-              <form class="inline" method="post" action={`/admin/articles/${article.id}/publish`}>
+              <form class="inline" method="post" action={href(`/admin/articles/${article.id}/publish`)}>
                 <button type="submit">Publish</button>
               </form>
             </>
@@ -178,7 +179,7 @@ export function ArticleEditPage(props: {
         </p>
       </form>
       <p>
-        <a href="/admin/articles">All articles</a>
+        <a href={href('/admin/articles')}>All articles</a>
       </p>
     </>
   )

@@ -15,6 +15,7 @@ import { AppError } from '../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { fieldErrors, readBody, validationError, type FieldErrors } from '../http/input'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import {
   ArticleEditPage,
@@ -131,7 +132,7 @@ articleEditorPages.post('/new', async (c) => {
     c,
     async () => {
       const saved = await createArticle(c.var.services.db, c.var.services.clock.now(), fields)
-      return c.redirect(`/admin/articles/${saved.id}?notice=created`, 303)
+      return c.redirect(pathTo(c, `/admin/articles/${saved.id}?notice=created`), 303)
     },
     rerender,
   )
@@ -154,7 +155,7 @@ articleEditorPages.post('/:id', async (c) => {
     c,
     async () => {
       const saved = await updateArticle(db, clock.now(), article.id, fields)
-      return c.redirect(`/admin/articles/${saved.id}?notice=updated`, 303)
+      return c.redirect(pathTo(c, `/admin/articles/${saved.id}?notice=updated`), 303)
     },
     rerender,
   )
@@ -167,7 +168,7 @@ for (const [action, published] of [
   articleEditorPages.post(`/:id/${action}`, async (c) => {
     const article = await findArticle(c)
     await setPublished(c.var.services.db, c.var.services.clock.now(), article.id, published)
-    return c.redirect(`/admin/articles/${article.id}?notice=${action}ed`, 303)
+    return c.redirect(pathTo(c, `/admin/articles/${article.id}?notice=${action}ed`), 303)
   })
   articleEditorApi.post(`/:id/${action}`, async (c) => {
     const article = await findArticle(c)

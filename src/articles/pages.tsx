@@ -1,5 +1,6 @@
 import { raw } from 'hono/html'
 import type { Access } from './articles'
+import { href } from '../ui/paths'
 
 export interface ArticleSummary {
   slug: string
@@ -32,7 +33,7 @@ export function SupportPrompt() {
     <aside class="support-prompt" aria-label="Support us">
       <p>
         <strong>Independent journalism needs you.</strong> Our reporting is paid for by readers.{' '}
-        <a href="/join">Become a supporter</a> or make a one-time gift.
+        <a href={href('/join')}>Become a supporter</a> or make a one-time gift.
       </p>
     </aside>
   )
@@ -54,7 +55,7 @@ export function HomePage(props: { publication: string; articles: ArticleSummary[
         {props.articles.map((article) => (
           <li>
             <h2>
-              <a href={`/articles/${article.slug}`}>{article.title}</a>
+              <a href={href(`/articles/${article.slug}`)}>{article.title}</a>
             </h2>
             <p class="muted">
               {article.author} ·{' '}
@@ -107,7 +108,7 @@ export function ArticlePage(props: { article: ArticleView; signedIn: boolean } &
 }
 
 function Gate(props: { gate: ArticleView['gate']; signedIn: boolean; slug: string }) {
-  const signIn = `/auth/sign-in?${new URLSearchParams({ next: `/articles/${props.slug}` })}`
+  const signIn = href(`/auth/sign-in?${new URLSearchParams({ next: href(`/articles/${props.slug}`) })}`)
   const message =
     props.gate === 'sign-in'
       ? 'This article is for members. Signing in is free.'
@@ -122,7 +123,7 @@ function Gate(props: { gate: ArticleView['gate']; signedIn: boolean; slug: strin
       <p>
         {props.gate === 'sign-in' ? null : (
           <>
-            <a href="/join">Become a supporter</a>
+            <a href={href('/join')}>Become a supporter</a>
             {props.signedIn ? null : ' or '}
           </>
         )}

@@ -1,4 +1,5 @@
 import type { AuditEntry } from './audit'
+import { href } from '../ui/paths'
 
 export function AuditPage(props: { entries: AuditEntry[]; nextBefore: number | null }) {
   return (
@@ -22,7 +23,7 @@ export function AuditPage(props: { entries: AuditEntry[]; nextBefore: number | n
                 <td>{e.at.toISOString().slice(0, 19).replace('T', ' ')}</td>
                 <td>{e.actorEmail ?? 'Masthead'}</td>
                 <td>{e.action}</td>
-                <td>{e.subjectUserId ? <a href={`/admin/supporters/${e.subjectUserId}`}>view</a> : ''}</td>
+                <td>{e.subjectUserId ? <a href={href(`/admin/supporters/${e.subjectUserId}`)}>view</a> : ''}</td>
                 <td>
                   <code>{JSON.stringify(e.details)}</code>
                 </td>
@@ -33,7 +34,7 @@ export function AuditPage(props: { entries: AuditEntry[]; nextBefore: number | n
       </div>
       {props.nextBefore ? (
         <p>
-          <a href={`/admin/audit?before=${props.nextBefore}`}>Older entries</a>
+          <a href={href(`/admin/audit?before=${props.nextBefore}`)}>Older entries</a>
         </p>
       ) : null}
     </>

@@ -5,12 +5,15 @@ import Stripe from 'stripe'
 import * as z from 'zod'
 import { findUserByEmail } from '../accounts/users'
 import { tiers, INTERVALS } from '../db/schema'
+import { cookieIsSecure } from '../accounts/sessions'
+import { clearViewCookie } from '../entitlements/page-view'
 import { wantsJson } from '../http/doors'
 import { AppError } from '../http/errors'
 import { answerFormError } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, type FieldErrors } from '../http/input'
 import { describeError, log } from '../http/log'
+import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
 import { SupportPage } from './join-page'
@@ -41,7 +44,7 @@ export const joinPages = new Hono<AppEnv>()
 export const billing = new Hono<AppEnv>()
 
 /** The page used to live here; links to it keep working. */
-joinPages.get('/support', (c) => c.redirect(`/join${new URL(c.req.url).search}`, 301))
+joinPages.get('/support', (c) => c.redirect(pathTo(c, `/join${new URL(c.req.url).search}`), 301))
 
 joinPages.get('/join', async (c) => {
   const notice =
@@ -145,19 +148,21 @@ billing.post('/portal', requireRole('reader'), async (c) => {
   return openPortal(c, stripe, customer)
 })
 
-billing.get('/thanks', (c) =>
-  page(
+billing.get('/thanks', (c) => {
+  // In gateway mode, the next page of the site reads the session again and shows the new membership.
+  clearViewCookie(c, cookieIsSecure(c.var.services.config))
+  return page(
     c,
     'Thank you',
     <>
       <h1>Thank you</h1>
       <p>Your payment went through. Your membership shows on your account within a minute.</p>
       <p>
-        <a href="/account">Your account</a>
+        <a href={pathTo(c, '/account')}>Your account</a>
       </p>
     </>,
-  ),
-)
+  )
+})
 
 /** Subscription checkout for a tier or a pledge, unless the reader already pays: then the portal. */
 async function startSubscription(
@@ -209,14 +214,14 @@ async function startSubscription(
 async function openPortal(c: Context<AppEnv>, stripe: Stripe, customer: string) {
   const { config } = c.var.services
   const session = await withStripe(() =>
-    stripe.billingPortal.sessions.create({ customer, return_url: `${config.APP_URL}/account` }),
+    stripe.billingPortal.sessions.create({ customer, return_url: absoluteUrl(config, '/account') }),
   )
   return redirectTo(c, session.url, 'portal')
 }
 
 const returnUrls = ({ config }: Services) => ({
-  success_url: `${config.APP_URL}/billing/thanks?session_id={CHECKOUT_SESSION_ID}`,
-  cancel_url: `${config.APP_URL}/join?checkout=canceled`,
+  success_url: absoluteUrl(config, '/billing/thanks?session_id={CHECKOUT_SESSION_ID}'),
+  cancel_url: absoluteUrl(config, '/join?checkout=canceled'),
 })
 
 /** People are sent on; JSON clients get the URL (and whether it is a checkout or the portal). */

@@ -1,6 +1,7 @@
 import type { SessionUser } from '../accounts/sessions'
 import { formatMoney } from '../util/money'
 import { Field } from '../ui/field'
+import { href } from '../ui/paths'
 
 export interface TierOffer {
   id: string
@@ -48,7 +49,7 @@ export function SupportPage(props: {
           <section aria-labelledby={`tier-${tier.id}`} class={tier.id === props.selected ? 'tier selected' : 'tier'}>
             <h2 id={`tier-${tier.id}`}>{tier.name}</h2>
             {tier.description ? <p>{tier.description}</p> : null}
-            <form method="post" action="/billing/checkout">
+            <form method="post" action={href('/billing/checkout')}>
               <input type="hidden" name="tier" value={tier.id} />
               {emailField(`email-${tier.id}`, true)}
               <p>
@@ -64,7 +65,7 @@ export function SupportPage(props: {
         ))}
       <section aria-labelledby="donate-heading">
         <h2 id="donate-heading">Give what you like</h2>
-        <form method="post" action="/billing/donate">
+        <form method="post" action={href('/billing/donate')}>
           <Field id="donate-amount" name="amount" label="Amount" required />
           <label for="donate-currency">Currency</label>
           <select id="donate-currency" name="currency">

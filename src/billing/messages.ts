@@ -1,9 +1,11 @@
 import type { MailMessage } from '../mail/mailer'
 import { escapeHtml as escape } from '../util/html'
 
-/** Sent once per failed renewal while Stripe retries the card. */
-export function paymentFailedMessage(to: string, publication: string, appUrl: string): MailMessage {
-  const account = `${appUrl}/account`
+/**
+ * Sent once per failed renewal while Stripe retries the card. `account` is the
+ * account page's absolute URL, base path included (absoluteUrl(config, '/account')).
+ */
+export function paymentFailedMessage(to: string, publication: string, account: string): MailMessage {
   const lines = [
     `We could not take your latest membership payment to ${publication}.`,
     'Your benefits continue for now, and your card will be tried again over the next few days.',

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config'
 import { openCliDatabase } from './database'
 import { AppError } from '../http/errors'
+import { absoluteUrl } from '../http/paths'
 import { createServices, systemClock } from '../services'
 import { sendInvitations } from '../imports/invitations'
 import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
@@ -100,7 +101,7 @@ try {
       const sent = await sendInvitations(database.db, services.mailer, {
         now,
         publication: config.PUBLICATION_NAME,
-        appUrl: config.APP_URL,
+        joinUrl: absoluteUrl(config, '/join'),
       })
       console.log(
         `Invitations: ${sent.sent} sent, ${sent.failed} failed, ${sent.remaining} still to invite (run again in a minute).`,

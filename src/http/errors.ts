@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { AppEnv } from '../services'
 import { ErrorPage } from '../ui/error-page'
+import { homePath } from '../ui/paths'
 import { ConfigError, isTestMode } from '../config'
 import { wantsJson } from './doors'
 import { describeError, log } from './log'
@@ -25,6 +26,8 @@ const STATUS = {
   database_unavailable: 503,
   mail_unavailable: 503,
   payments_unavailable: 503,
+  origin_unavailable: 502,
+  origin_timeout: 504,
 } as const satisfies Record<string, ContentfulStatusCode>
 
 export type ErrorCode = keyof typeof STATUS
@@ -41,9 +44,9 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options: { headers?: Record<string, string>; field?: string } = {},
+    options: { headers?: Record<string, string>; field?: string; cause?: unknown } = {},
   ) {
-    super(message)
+    super(message, { cause: options.cause })
     this.name = 'AppError'
     this.status = STATUS[code]
     this.headers = options.headers ?? {}
@@ -69,6 +72,8 @@ export function errorResponse(c: Context<AppEnv>, error: AppError): Response | P
     requestId,
     publication: config?.PUBLICATION_NAME,
     testMode: config ? isTestMode(config) : undefined,
+    base: config?.MASTHEAD_PATH,
+    home: config ? homePath(config) : undefined,
   })
   return c.html(page, error.status)
 }

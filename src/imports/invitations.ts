@@ -14,10 +14,10 @@ export const INVITATION_INTERVAL_MS = 60_000
 export function invitationMessage(
   to: string,
   publication: string,
-  appUrl: string,
+  joinUrl: string,
   tier: { id: string; name: string },
 ): MailMessage {
-  const link = `${appUrl}/join?${new URLSearchParams({ tier: tier.id, from: 'patreon' })}`
+  const link = `${joinUrl}?${new URLSearchParams({ tier: tier.id, from: 'patreon' })}`
   const lines = [
     `${publication} is leaving Patreon and now takes memberships directly.`,
     `Your ${tier.name} membership carries on until your paid time runs out. To keep it after that, continue here (your tier is already chosen): ${link}`,
@@ -41,7 +41,8 @@ export function invitationMessage(
 export async function sendInvitations(
   db: Database,
   mailer: Mailer,
-  options: { now: Date; publication: string; appUrl: string; limit?: number },
+  /** `joinUrl`: the join page's absolute URL, base path included (absoluteUrl(config, '/join')). */
+  options: { now: Date; publication: string; joinUrl: string; limit?: number },
 ): Promise<{ sent: number; failed: number; remaining: number }> {
   const { now } = options
   const [last] = await rowsOf<{ at: Date | string | null }>(
@@ -67,7 +68,9 @@ export async function sendInvitations(
   let failed = 0
   for (const row of claimed) {
     await mailer
-      .send(invitationMessage(row.email, options.publication, options.appUrl, { id: row.tier_id, name: row.tier_name }))
+      .send(
+        invitationMessage(row.email, options.publication, options.joinUrl, { id: row.tier_id, name: row.tier_name }),
+      )
       .catch((error: unknown) => {
         failed += 1
         log('warn', 'invitation_failed', describeError(error))

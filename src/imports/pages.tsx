@@ -1,4 +1,5 @@
 import type { ImportPlan } from './patreon-import'
+import { href } from '../ui/paths'
 
 export function PatreonUploadPage(props: { error?: string | undefined; notice?: string | undefined }) {
   return (
@@ -16,7 +17,7 @@ export function PatreonUploadPage(props: { error?: string | undefined; notice?: 
         anything is saved. Addresses, phone numbers, Discord and Twitter names and "Additional Details" in the file are
         never read or kept.
       </p>
-      <form method="post" action="/admin/imports/patreon" enctype="multipart/form-data">
+      <form method="post" action={href('/admin/imports/patreon')} enctype="multipart/form-data">
         <label for="file">Patreon members CSV</label>
         <input id="file" name="file" type="file" accept=".csv,text/csv" required />
         <p>
@@ -24,7 +25,7 @@ export function PatreonUploadPage(props: { error?: string | undefined; notice?: 
         </p>
       </form>
       <h2>Invitations</h2>
-      <form method="post" action="/admin/imports/patreon-invitations">
+      <form method="post" action={href('/admin/imports/patreon-invitations')}>
         <p>
           E-mail imported active patrons who have not moved yet a link to continue through Stripe, their tier already
           chosen (100 at a time, a batch a minute).
@@ -55,7 +56,7 @@ export function PatreonPreviewPage(props: {
         {plan.counts.new} new, {plan.counts.updated} updated, {plan.counts.unchanged} unchanged, {plan.counts.rejected}{' '}
         rejected. Nothing has been saved yet.
       </p>
-      <form method="post" action={`/admin/imports/patreon/${props.batchId}`}>
+      <form method="post" action={href(`/admin/imports/patreon/${props.batchId}`)}>
         {plan.tiers.length > 0 ? (
           <fieldset>
             <legend>Which Masthead tier is each Patreon tier?</legend>
@@ -112,7 +113,7 @@ export function PatreonPreviewPage(props: {
         </section>
       ) : null}
       <p>
-        <a href="/admin/imports/patreon">Start again</a>
+        <a href={href('/admin/imports/patreon')}>Start again</a>
       </p>
     </>
   )

@@ -5,6 +5,7 @@ import { requireRole } from '../http/guards'
 import { bodyLimit } from '../http/middleware'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
+import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
@@ -147,7 +148,7 @@ importPages.post('/patreon/:batch', async (c) => {
       const counts = await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
       await dropPreview(db, batchId, clock.now())
       const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
-      return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
+      return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
     },
     (errors) => previewPage(c, batchId, mapping, Object.values(errors)[0], 422),
   )
@@ -156,7 +157,7 @@ importPages.post('/patreon/:batch', async (c) => {
 importPages.post('/patreon-invitations', async (c) => {
   const result = await invite(c)
   const notice = `Sent ${result.sent} invitations${result.failed ? `, ${result.failed} failed` : ''}; ${result.remaining} to go.`
-  return c.redirect(`/admin/imports/patreon?${new URLSearchParams({ notice })}`, 303)
+  return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
 })
 
 // ---------------------------------------------------------------- API
@@ -181,5 +182,9 @@ importApi.post('/patreon-invitations', async (c) => c.json(await invite(c)))
 
 function invite(c: Context<AppEnv>) {
   const { db, mailer, config, clock } = c.var.services
-  return sendInvitations(db, mailer, { now: clock.now(), publication: config.PUBLICATION_NAME, appUrl: config.APP_URL })
+  return sendInvitations(db, mailer, {
+    now: clock.now(),
+    publication: config.PUBLICATION_NAME,
+    joinUrl: absoluteUrl(config, '/join'),
+  })
 }

@@ -1,5 +1,6 @@
 import type { SessionUser } from '../accounts/sessions'
 import { Field } from '../ui/field'
+import { href } from '../ui/paths'
 
 export function StaffHome(props: { user: SessionUser }) {
   return (
@@ -10,27 +11,27 @@ export function StaffHome(props: { user: SessionUser }) {
       </p>
       <ul>
         <li>
-          <a href="/admin/supporters">Supporters</a>
+          <a href={href('/admin/supporters')}>Supporters</a>
         </li>
         <li>
-          <a href="/admin/metrics">Metrics</a>
+          <a href={href('/admin/metrics')}>Metrics</a>
         </li>
         <li>
-          <a href="/admin/articles">Articles</a>
+          <a href={href('/admin/articles')}>Articles</a>
         </li>
         {props.user.role === 'admin' ? (
           <>
             <li>
-              <a href="/admin/staff">Editors and admins</a>
+              <a href={href('/admin/staff')}>Editors and admins</a>
             </li>
             <li>
-              <a href="/admin/tiers">Tiers</a>
+              <a href={href('/admin/tiers')}>Tiers</a>
             </li>
             <li>
-              <a href="/admin/imports/patreon">Import from Patreon</a>
+              <a href={href('/admin/imports/patreon')}>Import from Patreon</a>
             </li>
             <li>
-              <a href="/admin/audit">Audit log</a>
+              <a href={href('/admin/audit')}>Audit log</a>
             </li>
           </>
         ) : null}
@@ -68,7 +69,7 @@ export function StaffPage(props: {
                 <td>{member.role}</td>
                 <td>
                   {member.role === 'editor' ? (
-                    <form method="post" action="/admin/staff" class="inline">
+                    <form method="post" action={href('/admin/staff')} class="inline">
                       <input type="hidden" name="email" value={member.email} />
                       <input type="hidden" name="role" value="reader" />
                       <button type="submit">Remove editor role</button>
@@ -83,7 +84,7 @@ export function StaffPage(props: {
       <section aria-labelledby="promote-heading">
         <h2 id="promote-heading">Make someone an editor</h2>
         <p>They must have signed in once, so that their account exists.</p>
-        <form method="post" action="/admin/staff" novalidate>
+        <form method="post" action={href('/admin/staff')} novalidate>
           <Field
             id="promote-email"
             name="email"

@@ -8,6 +8,7 @@ import { AppError } from '../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { StaffHome, StaffPage } from './pages'
@@ -56,7 +57,7 @@ staffPages.post('/', async (c) => {
     c,
     async () => {
       await changeRole(c, email, role)
-      return c.redirect('/admin/staff', 303)
+      return c.redirect(pathTo(c, '/admin/staff'), 303)
     },
     rerender,
   )

@@ -4,6 +4,7 @@ import { SORTS, SOURCES, SUPPORTER_STATUSES, type SupporterRow } from './list'
 import { formatMoney } from '../util/money'
 import { BENEFIT_LABELS } from '../billing/tiers/tiers'
 import { INTERVALS } from '../db/schema'
+import { href } from '../ui/paths'
 
 const STATUS_LABELS: Record<string, string> = {
   active: 'Active',
@@ -62,7 +63,7 @@ export function SupportersPage(props: {
   return (
     <>
       <h1>Supporters</h1>
-      <form method="get" action="/admin/supporters" class="filters" role="search">
+      <form method="get" action={href('/admin/supporters')} class="filters" role="search">
         <div class="filter wide">
           <label for="f-q">Search by e-mail or name</label>
           <input id="f-q" name="q" type="search" value={filter.q ?? ''} />
@@ -100,7 +101,7 @@ export function SupportersPage(props: {
         </div>
         <Select name="sort" label="Sort by" value={filter.sort} options={SORTS} />
         <p>
-          <button type="submit">Show</button> <a href="/admin/supporters">Clear</a>
+          <button type="submit">Show</button> <a href={href('/admin/supporters')}>Clear</a>
         </p>
       </form>
       {props.error ? (
@@ -110,7 +111,7 @@ export function SupportersPage(props: {
       ) : null}
       <p role="status">
         {props.count.toLocaleString('en')} {props.count === 1 ? 'supporter matches' : 'supporters match'}.{' '}
-        <a href={`/api/admin/supporters.csv?${query({})}`} download>
+        <a href={href(`/api/admin/supporters.csv?${query({})}`)} download>
           Export these as CSV
         </a>
       </p>
@@ -130,7 +131,7 @@ export function SupportersPage(props: {
             {props.rows.map((r) => (
               <tr>
                 <td>
-                  <a href={`/admin/supporters/${r.userId}`}>{r.email}</a>
+                  <a href={href(`/admin/supporters/${r.userId}`)}>{r.email}</a>
                   {r.name ? <div class="muted">{r.name}</div> : null}
                 </td>
                 <td>{STATUS_LABELS[r.status] ?? r.status}</td>
@@ -157,7 +158,7 @@ export function SupportersPage(props: {
       </div>
       {props.nextCursor ? (
         <p>
-          <a href={`/admin/supporters?${query({ cursor: props.nextCursor })}`}>Next page</a>
+          <a href={href(`/admin/supporters?${query({ cursor: props.nextCursor })}`)}>Next page</a>
         </p>
       ) : null}
     </>
@@ -255,7 +256,7 @@ export function SupporterPage(props: {
                 {g.revokedAt ? `, revoked ${day(g.revokedAt)}` : ''}
                 {g.note ? ` (${g.note})` : ''}
                 {running && g.source === 'comp' ? (
-                  <form class="inline" method="post" action={`/admin/comps/${g.id}/revoke`}>
+                  <form class="inline" method="post" action={href(`/admin/comps/${g.id}/revoke`)}>
                     {' '}
                     <button type="submit">Revoke</button>
                   </form>
@@ -264,7 +265,7 @@ export function SupporterPage(props: {
             )
           })}
         </ul>
-        <form method="post" action={`/admin/supporters/${user.id}/comps`}>
+        <form method="post" action={href(`/admin/supporters/${user.id}/comps`)}>
           <h3>Grant a comp</h3>
           <label for="comp-tier">Tier</label>
           <select id="comp-tier" name="tier" required>
@@ -294,7 +295,7 @@ export function SupporterPage(props: {
         </ol>
       </section>
       <p>
-        <a href="/admin/supporters">All supporters</a>
+        <a href={href('/admin/supporters')}>All supporters</a>
       </p>
     </>
   )

@@ -5,6 +5,7 @@ import { AppError } from '../http/errors'
 import { submitForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { fieldErrors, readBody, validationError } from '../http/input'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { MetricsPage, SupporterPage, SupportersPage } from './pages'
@@ -179,7 +180,7 @@ supporterPages.post('/supporters/:id/comps', async (c) => {
     c,
     async () => {
       await grantComp(db, config, clock.now(), c.var.user!, id, await readComp(c))
-      return c.redirect(`/admin/supporters/${id}?notice=granted`, 303)
+      return c.redirect(pathTo(c, `/admin/supporters/${id}?notice=granted`), 303)
     },
     (errors, status) => detailPage(c, Object.values(errors)[0], status as 409 | 422),
   )
@@ -194,7 +195,7 @@ supporterApi.post('/supporters/:id/comps', async (c) => {
 supporterPages.post('/comps/:id/revoke', async (c) => {
   const { db, clock } = c.var.services
   const grant = await revokeComp(db, clock.now(), c.var.user!, c.req.param('id'))
-  return c.redirect(`/admin/supporters/${grant.userId}?notice=revoked`, 303)
+  return c.redirect(pathTo(c, `/admin/supporters/${grant.userId}?notice=revoked`), 303)
 })
 
 supporterApi.post('/comps/:id/revoke', async (c) => {

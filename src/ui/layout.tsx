@@ -4,6 +4,7 @@ import type { Child } from 'hono/jsx'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { isTestMode } from '../config'
 import type { AppEnv } from '../services'
+import { BasePath, homePath, withBase } from './paths'
 
 interface LayoutProps {
   title: string
@@ -12,6 +13,10 @@ interface LayoutProps {
   signedIn?: { role: string } | null | undefined
   /** Payments go to a Stripe test account or the local stand-in: say so on every page. */
   testMode?: boolean | undefined
+  /** Where Masthead's routes live (config.MASTHEAD_PATH); every component inside reads it through `href`. */
+  base?: string | undefined
+  /** Where the site name leads: Masthead's front page, or the publication's own in gateway mode (homePath). */
+  home?: string | undefined
   children: Child
 }
 
@@ -21,15 +26,18 @@ interface LayoutProps {
  */
 export function Layout(props: LayoutProps) {
   const site = props.publication ?? 'Masthead'
+  const base = props.base ?? ''
+  // The layout's own links are made here, before the provider below is in force: they join the base themselves.
+  const to = (path: string) => withBase(base, path)
   return (
-    <>
+    <BasePath.Provider value={base}>
       {raw('<!doctype html>')}
       <html lang="en">
         <head>
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <title>{`${props.title} · ${site}`}</title>
-          <link rel="stylesheet" href="/assets/style.css" />
+          <link rel="stylesheet" href={to('/assets/style.css')} />
           {/* No favicon to fetch: browsers otherwise ask for /favicon.ico on every visit. */}
           <link rel="icon" href="data:," />
         </head>
@@ -40,19 +48,19 @@ export function Layout(props: LayoutProps) {
             </p>
           ) : null}
           <header class="site">
-            <a href="/">{site}</a>
+            <a href={props.home ?? to('/')}>{site}</a>
             {props.signedIn === undefined ? null : (
               <nav aria-label="Account">
                 {props.signedIn ? (
                   <>
-                    <a href="/join">Support us</a>
-                    {props.signedIn.role !== 'reader' ? <a href="/admin">Staff</a> : null}
-                    <a href="/account">Your account</a>
+                    <a href={to('/join')}>Support us</a>
+                    {props.signedIn.role !== 'reader' ? <a href={to('/admin')}>Staff</a> : null}
+                    <a href={to('/account')}>Your account</a>
                   </>
                 ) : (
                   <>
-                    <a href="/join">Support us</a>
-                    <a href="/auth/sign-in">Sign in</a>
+                    <a href={to('/join')}>Support us</a>
+                    <a href={to('/auth/sign-in')}>Sign in</a>
                   </>
                 )}
               </nav>
@@ -61,7 +69,7 @@ export function Layout(props: LayoutProps) {
           <main>{props.children}</main>
         </body>
       </html>
-    </>
+    </BasePath.Provider>
   )
 }
 
@@ -73,6 +81,8 @@ export function page(c: Context<AppEnv>, title: string, body: Child, status: Con
       publication={c.var.services.config.PUBLICATION_NAME}
       signedIn={c.var.user ?? null}
       testMode={isTestMode(c.var.services.config)}
+      base={c.var.services.config.MASTHEAD_PATH}
+      home={homePath(c.var.services.config)}
     >
       {body}
     </Layout>,

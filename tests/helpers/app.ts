@@ -1,4 +1,4 @@
-import { createApp } from '../../src/app'
+import { appOptions, createApp } from '../../src/app'
 import { loadConfig } from '../../src/config'
 import { createServices, type Clock, type Services } from '../../src/services'
 import { createTestDatabase, type TestDatabase } from './db'
@@ -32,6 +32,6 @@ export async function createTestApp(
     clock: options.clock ?? fixedClock(),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   })
-  const app = createApp(() => ({ services }), { basePath: options.basePath })
+  const app = createApp(() => ({ services }), { ...appOptions(config), ...(options.basePath === undefined ? {} : { basePath: options.basePath }) })
   return { app, services, database, close: database.close }
 }

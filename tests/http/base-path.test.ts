@@ -1,7 +1,7 @@
 /**
  * Masthead served under a base path (createApp's `basePath`): every route,
- * door and guard moves with it. Where links and redirects point under a base
- * path is not settled yet, so redirects are checked for their status only.
+ * door and guard moves with it. Where its links, redirects and e-mails point
+ * under the base path is checked in base-path-links.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { articles } from '../../src/db/schema'

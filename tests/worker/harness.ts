@@ -7,6 +7,8 @@ import { createServerDatabase } from '../helpers/db'
 
 export interface TestWorker {
   fetch(path: string, init?: RequestInit): Promise<Response>
+  /** The database the Worker reaches, for a test to set up rows. */
+  databaseUrl: string
   /** What the Worker wrote to its console, one entry per line. */
   logs(): string[]
   stop(): Promise<void>
@@ -83,6 +85,7 @@ export async function startTestWorker(vars: Record<string, string> = {}): Promis
 
   return {
     fetch: (path, init) => fetch(new URL(path, base), init),
+    databaseUrl: database.url,
     logs: () => [...lines],
     stop: async () => {
       await worker.dispose()

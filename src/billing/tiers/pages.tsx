@@ -2,6 +2,7 @@ import { formatMoney, toMajorUnits } from '../../util/money'
 import { BENEFIT_LABELS, type Tier } from './tiers'
 import { BENEFITS } from '../../db/schema'
 import { Field } from '../../ui/field'
+import { href } from '../../ui/paths'
 
 /** The tier form's contents as typed (amounts in major units), so a re-rendered form keeps them. */
 export interface TierFormValues {
@@ -102,7 +103,7 @@ export function TiersPage(props: {
               {props.tiers.map((tier) => (
                 <tr>
                   <td>
-                    <a href={`/admin/tiers/${tier.id}`}>{tier.name}</a>
+                    <a href={href(`/admin/tiers/${tier.id}`)}>{tier.name}</a>
                     <br />
                     <span class="muted">{tier.id}</span>
                   </td>
@@ -123,7 +124,7 @@ export function TiersPage(props: {
       <section aria-labelledby="new-tier-heading">
         <h2 id="new-tier-heading">New tier</h2>
         <TierForm
-          action="/admin/tiers"
+          action={href('/admin/tiers')}
           submit="Create tier"
           isNew
           values={props.form}
@@ -147,7 +148,7 @@ export function TierEditPage(props: {
     <>
       <h1>Tier: {tier.name}</h1>
       <p>
-        <a href="/admin/tiers">All tiers</a>
+        <a href={href('/admin/tiers')}>All tiers</a>
       </p>
       <dl>
         <dt>Id</dt>
@@ -162,7 +163,7 @@ export function TierEditPage(props: {
         at.
       </p>
       <TierForm
-        action={`/admin/tiers/${tier.id}`}
+        action={href(`/admin/tiers/${tier.id}`)}
         submit="Save tier"
         isNew={false}
         values={props.form}

@@ -19,6 +19,7 @@ import { answerFormError, submitForm, type RenderForm } from '../../http/forms'
 import { requireRole } from '../../http/guards'
 import { fieldErrors, readBody, validationError, type FieldErrors } from '../../http/input'
 import { log } from '../../http/log'
+import { pathTo } from '../../http/paths'
 import type { AppEnv } from '../../services'
 import { page } from '../../ui/layout'
 import { emptyTierForm, TierEditPage, tierFormValues, TiersPage, type StripeState, type TierFormValues } from './pages'
@@ -82,7 +83,7 @@ async function updateAudited(
 function savedRedirect(c: Context<AppEnv>, notice: 'created' | 'updated', stripeSync: StripeSync) {
   const query = new URLSearchParams({ notice })
   if (stripeSync === 'failed') query.set('stripe', 'failed')
-  return c.redirect(`/admin/tiers?${query}`, 303)
+  return c.redirect(pathTo(c, `/admin/tiers?${query}`), 303)
 }
 
 /** The tier form, keeping repeated fields (the benefits checkboxes) that readBody would collapse. */

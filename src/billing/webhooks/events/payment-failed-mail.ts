@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf } from '../../../db/client'
 import { stripeCustomers, subscriptions, users } from '../../../db/schema'
+import { absoluteUrl } from '../../../http/paths'
 import { paymentFailedMessage } from '../../messages'
 import { text, type Effects, type EventContext } from './context'
 
@@ -26,5 +27,5 @@ export async function notifyPaymentFailed(
       returning ${users.email} as email`,
   )
   if (!row) return
-  return { mail: [paymentFailedMessage(row.email, ctx.config.PUBLICATION_NAME, ctx.config.APP_URL)] }
+  return { mail: [paymentFailedMessage(row.email, ctx.config.PUBLICATION_NAME, absoluteUrl(ctx.config, '/account'))] }
 }

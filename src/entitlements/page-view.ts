@@ -1,0 +1,103 @@
+import type { Context } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { sign, verify } from 'hono/jwt'
+import { BENEFITS, type Benefit, type Role } from '../db/schema'
+import type { Entitlements } from './entitlements'
+
+/**
+ * What one page view of the publication's own site may see (gateway mode):
+ * the reader's benefits and tiers, whether they are signed in or staff. It
+ * names no one. The gateway decides every page view from it.
+ */
+export interface PageView {
+  signedIn: boolean
+  staff: boolean
+  benefits: Benefit[]
+  tierIds: string[]
+}
+
+export const ANONYMOUS_VIEW: PageView = { signedIn: false, staff: false, benefits: [], tierIds: [] }
+
+export function pageViewOf(user: { role: Role } | null, entitlements: Entitlements): PageView {
+  if (!user) return ANONYMOUS_VIEW
+  return {
+    signedIn: true,
+    staff: user.role !== 'reader',
+    benefits: entitlements.benefits,
+    tierIds: entitlements.tierIds,
+  }
+}
+
+/**
+ * The page-view cookie: the PageView, signed (HS256, ENTITLEMENT_TOKEN_SECRET)
+ * and short-lived, so that page views cost no database work: it is issued from
+ * the session when missing or expired, once per reader per five minutes at
+ * most. That is also how stale it can be: a cancellation or a new payment shows
+ * on the site within five minutes (the thanks page after checkout and signing
+ * out clear it at once). Its audience differs from the public entitlement
+ * token's, so neither can stand in for the other.
+ */
+export const VIEW_COOKIE = 'masthead_view'
+export const VIEW_TTL_SECONDS = 300
+const AUDIENCE = 'masthead:page-view'
+
+export async function issueViewCookie(
+  c: Context,
+  view: PageView,
+  options: { secret: string; now: Date; secure: boolean },
+): Promise<void> {
+  const iat = Math.floor(options.now.getTime() / 1000)
+  const claims = {
+    aud: AUDIENCE,
+    iat,
+    exp: iat + VIEW_TTL_SECONDS,
+    staff: view.staff,
+    benefits: view.benefits,
+    tiers: view.tierIds,
+  }
+  setCookie(c, VIEW_COOKIE, await sign(claims, options.secret, 'HS256'), {
+    path: '/',
+    httpOnly: true,
+    secure: options.secure,
+    sameSite: 'Lax',
+    maxAge: VIEW_TTL_SECONDS,
+  })
+}
+
+/** The page view the cookie vouches for, or null when it is missing, forged, for another use or expired (by `now`). */
+export async function readViewCookie(token: string, options: { secret: string; now: Date }): Promise<PageView | null> {
+  try {
+    // Expiry is checked against the app's clock below, not the machine's.
+    const claims = await verify(token, options.secret, {
+      alg: 'HS256',
+      aud: AUDIENCE,
+      exp: false,
+      nbf: false,
+      iat: false,
+    })
+    const now = options.now.getTime() / 1000
+    if (
+      typeof claims.exp !== 'number' ||
+      claims.exp <= now ||
+      typeof claims.iat !== 'number' ||
+      claims.iat > now + 60
+    ) {
+      return null
+    }
+    const benefits = Array.isArray(claims.benefits) ? claims.benefits : []
+    const tiers = Array.isArray(claims.tiers) ? claims.tiers.filter((t): t is string => typeof t === 'string') : []
+    return {
+      signedIn: true,
+      staff: claims.staff === true,
+      benefits: BENEFITS.filter((b) => benefits.includes(b)),
+      tierIds: tiers,
+    }
+  } catch {
+    return null
+  }
+}
+
+/** Forgets the page view, so that the next one reads the session again (sign-out, a finished checkout). */
+export function clearViewCookie(c: Context, secure: boolean): void {
+  if (getCookie(c, VIEW_COOKIE) !== undefined) deleteCookie(c, VIEW_COOKIE, { path: '/', secure })
+}

@@ -1,0 +1,51 @@
+import type { Context } from 'hono'
+import type { PageView } from '../entitlements/page-view'
+import type { AppEnv } from '../services'
+
+/** Cloudflare's cache (`caches.default`), present on Workers only. */
+interface EdgeCache {
+  match(request: Request): Promise<Response | undefined>
+  put(request: Request, response: Response): Promise<void>
+}
+
+/** The cache, for a page view (a GET that accepts HTML: images and scripts go through Cloudflare's own cache). */
+export function edgeCacheOf(c: Context<AppEnv>): EdgeCache | undefined {
+  if (c.req.method !== 'GET' || !c.req.header('accept')?.includes('text/html')) return undefined
+  return (globalThis as { caches?: { default?: EdgeCache } }).caches?.default
+}
+
+/**
+ * The cache key of a page for everyone who sees it alike: the URL plus the
+ * benefit set (signed in, staff, benefits, tiers), never the reader, so every
+ * ad-free supporter of a tier shares one cached copy of an article and the key
+ * names no one.
+ */
+export function edgeCacheKey(url: string, view: PageView): Request {
+  const set = view.signedIn
+    ? `in.${view.staff ? 'staff' : 'reader'}.${[...view.benefits].sort().join('+')}.${[...view.tierIds].sort().join('+')}`
+    : 'anonymous'
+  const key = new URL(url)
+  key.searchParams.set('masthead-view', set)
+  return new Request(key.toString(), { method: 'GET' })
+}
+
+/**
+ * Whether the origin allows a shared cache to keep this page: a 200 with a
+ * public lifetime, no cookie, no Vary beyond encoding. Anything the origin
+ * marks private, or varies by cookie, stays uncached.
+ */
+export function sharable(origin: Response): boolean {
+  if (origin.status !== 200 || origin.headers.has('set-cookie')) return false
+  const control = (origin.headers.get('cache-control') ?? '').toLowerCase()
+  if (/\b(private|no-store|no-cache)\b/.test(control) || !/\b(public|s-maxage|max-age)\b/.test(control)) return false
+  const vary = (origin.headers.get('vary') ?? '').toLowerCase()
+  return vary.split(/\s*,\s*/).every((name) => name === '' || name === 'accept-encoding')
+}
+
+/** Keeps a copy of the streaming page for the others of its benefit set, after the response has gone. */
+export function keepAtTheEdge(c: Context<AppEnv>, cache: EdgeCache, key: Request, page: Response): Response {
+  if (!page.body) return page
+  const [forReader, forCache] = page.body.tee()
+  c.executionCtx.waitUntil(cache.put(key, new Response(forCache, page)).catch(() => undefined))
+  return new Response(forReader, page)
+}

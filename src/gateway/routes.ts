@@ -1,0 +1,118 @@
+import type { Context } from 'hono'
+import { getCookie } from 'hono/cookie'
+import {
+  clearSessionCookie,
+  cookieIsSecure,
+  SESSION_COOKIE,
+  setSessionCookie,
+  validateSession,
+} from '../accounts/sessions'
+import { entitlementsFrom } from '../entitlements/entitlements'
+import {
+  ANONYMOUS_VIEW,
+  clearViewCookie,
+  issueViewCookie,
+  pageViewOf,
+  readViewCookie,
+  VIEW_COOKIE,
+  type PageView,
+} from '../entitlements/page-view'
+import { AppError } from '../http/errors'
+import type { AppEnv } from '../services'
+import { edgeCacheKey, edgeCacheOf, keepAtTheEdge, sharable } from './edge-cache'
+import { forwardToOrigin } from './proxy'
+import { rewritePage } from './rewrite'
+
+/**
+ * Gateway mode: every request outside MASTHEAD_PATH goes to the publication's
+ * own site (ORIGIN_URL), and its HTML pages come back rewritten for the reader
+ * (src/gateway/rewrite.ts) while they stream. A page view decides from the
+ * signed page-view cookie, with no database work; only a reader with a session
+ * and no current cookie costs one session lookup, which issues the cookie.
+ * Anonymous readers cost nothing.
+ */
+export async function gateway(c: Context<AppEnv>): Promise<Response> {
+  const { config, clock } = c.var.services
+  const origin = config.ORIGIN_URL!
+  const path = c.req.path
+  if (path === config.MASTHEAD_PATH || path.startsWith(`${config.MASTHEAD_PATH}/`)) {
+    throw new AppError('not_found', `There is nothing at ${path}.`) // Masthead's own space: never the origin's
+  }
+  if (isBlocked(path, config.ORIGIN_BLOCKED_PATHS)) throw new AppError('not_found', `There is nothing at ${path}.`)
+
+  const view = await readerOf(c)
+  // On Workers, a page the origin lets shared caches keep is cached per benefit set, not per reader.
+  const cache = edgeCacheOf(c)
+  const key = cache ? edgeCacheKey(c.req.url, view) : undefined
+  const cached = cache && key ? await cache.match(key) : undefined
+  if (cached) return cacheFor(c, cached, view, true)
+
+  const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)
+  let page = rewritePage(response, view, {
+    adSelectors: config.AD_SELECTORS,
+    mastheadPath: config.MASTHEAD_PATH,
+    publication: config.PUBLICATION_NAME,
+    now: clock.now(),
+  })
+  const rewritten = response !== page
+  if (cache && key && rewritten && sharable(response)) page = keepAtTheEdge(c, cache, key, page)
+  return cacheFor(c, page, view, rewritten)
+}
+
+/** Who is reading: from the page-view cookie, else (with a session) from one session lookup, which issues it. */
+async function readerOf(c: Context<AppEnv>): Promise<PageView> {
+  const { config, clock, sessionDb } = c.var.services
+  const secure = cookieIsSecure(config)
+  const sessionId = getCookie(c, SESSION_COOKIE)
+  if (!sessionId) {
+    clearViewCookie(c, secure) // signed out elsewhere: a leftover page view vouches for no one
+    return ANONYMOUS_VIEW
+  }
+  const now = clock.now()
+  const token = getCookie(c, VIEW_COOKIE)
+  const vouched = token ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now }) : null
+  if (vouched) return vouched
+
+  const result = await validateSession(sessionDb, config, sessionId)
+  if (!result.session) {
+    clearSessionCookie(c, sessionDb, config)
+    clearViewCookie(c, secure)
+    return ANONYMOUS_VIEW
+  }
+  if (result.session.fresh) setSessionCookie(c, sessionDb, config, result.session.id)
+  const view = pageViewOf(result.user, entitlementsFrom(result.facts, now, config))
+  await issueViewCookie(c, view, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, secure })
+  return view
+}
+
+/**
+ * Anonymous readers get the origin's cache headers, varied by cookie; a page
+ * rewritten for a signed-in reader is private. Cookies the gateway set (the
+ * page view, a renewed session) ride on the response and make it private too.
+ */
+function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten: boolean): Response {
+  const headers = new Headers(page.headers)
+  const vary = headers.get('vary')
+  if (
+    !vary
+      ?.toLowerCase()
+      .split(/\s*,\s*/)
+      .includes('cookie')
+  )
+    headers.set('vary', vary ? `${vary}, Cookie` : 'Cookie')
+  // Hono would put its own Set-Cookie list in place of the origin's when this response is assigned:
+  // move the gateway's cookies onto the response instead, beside the origin's.
+  const ownCookies = c.res.headers.getSetCookie()
+  c.res.headers.delete('set-cookie')
+  for (const cookie of ownCookies) headers.append('set-cookie', cookie)
+  if ((rewritten && view.signedIn) || ownCookies.length > 0) headers.set('cache-control', 'private, no-cache')
+  return new Response(page.body, { status: page.status, statusText: page.statusText, headers })
+}
+
+/** ORIGIN_BLOCKED_PATHS: `*` stands for any run of characters, `/feed*` blocks /feed and /feed/atom. */
+export function isBlocked(path: string, patterns: string[]): boolean {
+  return patterns.some((pattern) => {
+    const regex = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')
+    return new RegExp(`^${regex}$`).test(path)
+  })
+}

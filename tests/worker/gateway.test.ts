@@ -1,0 +1,113 @@
+/**
+ * Gateway mode in the real Worker (wrangler's bundle in workerd, whose own
+ * HTMLRewriter does the rewriting), in front of a stub origin on this machine.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config'
+import { connectPostgres, type DatabaseHandle } from '../../src/db/client'
+import { seedDemoTiers } from '../../src/dev/demo-tiers'
+import { BINARY, startStubOrigin } from '../helpers/origin'
+import { makeReader, MARKERS, READERS } from '../helpers/readers'
+import { startTestWorker, type TestWorker } from './harness'
+
+let origin: Awaited<ReturnType<typeof startStubOrigin>>
+let worker: TestWorker
+let database: DatabaseHandle
+const vars = { AD_SELECTORS: 'ins.adsbygoogle', ORIGIN_BLOCKED_PATHS: '/feed*', PUBLICATION_NAME: 'The Demo Ledger' }
+
+beforeAll(async () => {
+  origin = await startStubOrigin()
+  worker = await startTestWorker({ ORIGIN_URL: origin.url, ...vars })
+  database = connectPostgres(worker.databaseUrl, { max: 1 })
+  await seedDemoTiers(database.db, new Date())
+})
+afterAll(async () => {
+  await database?.close()
+  await worker?.stop()
+  await origin?.close()
+})
+
+const view = (path: string, cookie?: string) =>
+  worker.fetch(path, { headers: cookie ? { Cookie: cookie } : {}, redirect: 'manual' })
+
+describe('the Worker as the gateway', () => {
+  const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787', ORIGIN_URL: 'http://origin.invalid' })
+  for (const { who, reader, sees } of READERS) {
+    it(`${who} sees ${sees.length} of ${MARKERS.length} marked parts, and nothing of the rest`, async () => {
+      const cookie = reader
+        ? await makeReader(
+            database.db,
+            config,
+            new Date(),
+            `${reader.email}@worker.example`,
+            reader.membership,
+            reader.role,
+          )
+        : undefined
+      const res = await view('/markers', cookie)
+      expect(res.status).toBe(200)
+      const html = await res.text()
+      for (const marker of MARKERS) {
+        if (sees.includes(marker)) expect(html, marker).toContain(marker)
+        else expect(html, marker).not.toContain(marker)
+      }
+      if (cookie) expect(res.headers.getSetCookie().some((c) => c.startsWith('masthead_view='))).toBe(true)
+    })
+  }
+
+  it('decides the next page view from the cookie it issued', async () => {
+    const cookie = await makeReader(database.db, config, new Date(), 'cookie@worker.example', { comp: 'reader' })
+    const first = await view('/markers', cookie)
+    const viewCookie = first.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('masthead_view='))!
+      .split(';')[0]
+    const second = await view('/markers', `${cookie}; ${viewCookie}`)
+    expect(await second.text()).toContain('SUPPORTERS-SECRET')
+    expect(second.headers.getSetCookie()).toEqual([])
+  })
+
+  it('passes binary bodies, redirects and the origin’s cookies through', async () => {
+    expect(new Uint8Array(await (await view('/binary')).arrayBuffer())).toEqual(BINARY)
+    const moved = await view('/moved')
+    expect(moved.status).toBe(302)
+    expect(moved.headers.get('location')).toBe('/articles/council-budget')
+    expect((await view('/cookies')).headers.getSetCookie()).toEqual([
+      'origin_a=1; Path=/',
+      'origin_b=2; Path=/; HttpOnly',
+    ])
+  })
+
+  it('never lets Masthead’s cookies reach the origin', async () => {
+    const cookie = await makeReader(database.db, config, new Date(), 'echo@worker.example')
+    const seen = (await (await view('/echo/x', `${cookie}; theme=dark`)).json()) as { headers: Record<string, string> }
+    expect(seen.headers.cookie).toBe('theme=dark')
+  })
+
+  it('caches a page the origin lets caches keep once per benefit set, never per reader', async () => {
+    const html = { Accept: 'text/html' }
+    const path = '/articles/river-report'
+    const patron = () =>
+      makeReader(database.db, config, new Date(), `${crypto.randomUUID()}@worker.example`, { comp: 'patron' })
+    const first = await worker.fetch(path, { headers: { ...html, Cookie: await patron() } })
+    expect(await first.text()).not.toContain('Advertisement')
+    const second = await worker.fetch(path, { headers: { ...html, Cookie: await patron() } })
+    const page = await second.text()
+    expect(page).not.toContain('Advertisement')
+    expect(page).toContain('For supporters')
+    expect(origin.hits.get(path)).toBe(1) // the second Patron got the first one's copy
+    expect(second.headers.get('cache-control')).toBe('private, no-cache') // but the browser keeps it to itself
+
+    const anonymous = await worker.fetch(path, { headers: html })
+    const anonymousPage = await anonymous.text()
+    expect(anonymousPage).toContain('Advertisement')
+    expect(anonymousPage).not.toContain('Supporters-only paragraph')
+    expect(origin.hits.get(path)).toBe(2) // another benefit set, another copy
+  })
+
+  it('answers blocked paths and Masthead’s own space itself', async () => {
+    expect((await view('/feed.xml')).status).toBe(404)
+    expect((await view('/members/healthz')).status).toBe(200)
+    expect((await view('/members/api/entitlements')).headers.get('content-type')).toContain('application/json')
+  })
+})
