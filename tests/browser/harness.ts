@@ -42,6 +42,8 @@ async function freePort(): Promise<number> {
 
 export interface RunningApp {
   url: string
+  /** Where Masthead's own routes live: `url` itself, or `url` + MASTHEAD_PATH (`/members` in gateway mode). */
+  mastheadUrl: string
   output(): string
   stop(): Promise<void>
 }
@@ -76,11 +78,13 @@ export async function startApp(env: Record<string, string>): Promise<RunningApp>
   child.stderr!.on('data', (d) => (output += d))
   const deadline = Date.now() + 60_000
   const url = `http://localhost:${port}`
+  // As src/config.ts decides it: with ORIGIN_URL set, Masthead's own routes (health too) move under /members.
+  const mastheadUrl = `${url}${childEnv.MASTHEAD_PATH ?? (childEnv.ORIGIN_URL ? '/members' : '')}`
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server exited:\n${output}`)
     if (Date.now() > deadline) throw new Error(`the server did not answer within 60 s:\n${output}`)
     // Ready once it serves and the stand-in has the tiers' prices (the join page offers them).
-    const ready = await fetch(`${url}/healthz`).then(
+    const ready = await fetch(`${mastheadUrl}/healthz`).then(
       (r) => r.ok,
       () => false,
     )
@@ -89,6 +93,7 @@ export async function startApp(env: Record<string, string>): Promise<RunningApp>
   }
   return {
     url,
+    mastheadUrl,
     output: () => output,
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve))

@@ -5,7 +5,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { createServices, type Services } from '../../src/services'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
 import { BINARY, closedPort, startStubOrigin } from '../helpers/origin'
-import { makeReader, MARKERS, READERS, type Membership } from '../helpers/readers'
+import { makeReader, MALFORMED, MARKERS, READERS, type Membership } from '../helpers/readers'
 
 const clock = fixedClock('2026-11-25T12:00:00Z')
 let origin: Awaited<ReturnType<typeof startStubOrigin>>
@@ -48,6 +48,17 @@ describe('every marker for every kind of reader, through the gateway', () => {
       }
       expect(html).toContain('"isAccessibleForFree":false')
       expect(html).not.toContain('ORIGIN-LD') // the origin's own structured data could carry gated text
+    })
+  }
+})
+
+describe('nested markers and malformed HTML', () => {
+  for (const { who, membership, sees, never } of MALFORMED) {
+    it(`${who} gets what is theirs and nothing gated`, async () => {
+      const cookie = membership ? await reader(`malformed-${who.length}@gw.example`, membership) : undefined
+      const html = await (await view('/malformed', cookie)).text()
+      for (const text of sees) expect(html, text).toContain(text)
+      for (const text of never) expect(html, text).not.toContain(text)
     })
   }
 })

@@ -32,6 +32,9 @@ export async function createTestApp(
     clock: options.clock ?? fixedClock(),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   })
-  const app = createApp(() => ({ services }), { ...appOptions(config), ...(options.basePath === undefined ? {} : { basePath: options.basePath }) })
+  const app = createApp(() => ({ services }), {
+    ...appOptions(config),
+    ...(options.basePath === undefined ? {} : { basePath: options.basePath }),
+  })
   return { app, services, database, close: database.close }
 }

@@ -62,6 +62,13 @@ export async function startStubOrigin() {
       <section data-masthead-early-until="2099-01-01T00:00:00Z">EARLY-SECRET</section>
       </body></html>`)
   })
+  // Nested markers and HTML a browser would forgive: unclosed tags, stray end tags, unquoted attributes.
+  app.get('/malformed', (c) =>
+    c.html(`<html><body><div data-masthead-ad>AD-OUTER<section data-masthead-access=supporters>NESTED-SECRET
+      <p>unclosed <b>bold <div data-masthead-access="tiers:patron">PATRON-IN-SUPPORTERS</div></section></div>
+      </span></p></p><section data-masthead-access='members'><li>MALFORMED-SECRET<li>more</section>
+      <div data-masthead-access="gold">UNREADABLE-SECRET</div>`),
+  )
   app.route('/', createDemoOrigin({ words: 300 }))
 
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })

@@ -115,3 +115,25 @@ export const READERS: {
   },
   { who: 'an editor', reader: { email: 'editor', role: 'editor' }, sees: MARKERS },
 ]
+
+/** What each reader must and must not see of the stub origin's /malformed page. */
+export const MALFORMED: { who: string; membership?: Membership; sees: string[]; never: string[] }[] = [
+  {
+    who: 'anonymous',
+    sees: ['AD-OUTER'],
+    never: ['NESTED-SECRET', 'PATRON-IN-SUPPORTERS', 'MALFORMED-SECRET', 'UNREADABLE-SECRET'],
+  },
+  {
+    who: 'a Patron',
+    membership: { comp: 'patron' },
+    sees: [],
+    // Removing the ad removes what it holds, gated or not; an unreadable marker is closed to everyone.
+    never: ['AD-OUTER', 'NESTED-SECRET', 'UNREADABLE-SECRET'],
+  },
+  {
+    who: 'a Reader-tier supporter',
+    membership: { comp: 'reader' },
+    sees: ['AD-OUTER', 'NESTED-SECRET', 'MALFORMED-SECRET'],
+    never: ['PATRON-IN-SUPPORTERS', 'UNREADABLE-SECRET'],
+  },
+]

@@ -6,14 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config'
 import { connectPostgres, type DatabaseHandle } from '../../src/db/client'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { BINARY, startStubOrigin } from '../helpers/origin'
-import { makeReader, MARKERS, READERS } from '../helpers/readers'
+import { BINARY, closedPort, startStubOrigin } from '../helpers/origin'
+import { makeReader, MALFORMED, MARKERS, READERS } from '../helpers/readers'
 import { startTestWorker, type TestWorker } from './harness'
 
 let origin: Awaited<ReturnType<typeof startStubOrigin>>
 let worker: TestWorker
 let database: DatabaseHandle
-const vars = { AD_SELECTORS: 'ins.adsbygoogle', ORIGIN_BLOCKED_PATHS: '/feed*', PUBLICATION_NAME: 'The Demo Ledger' }
+const vars = {
+  AD_SELECTORS: 'ins.adsbygoogle',
+  ORIGIN_BLOCKED_PATHS: '/feed*',
+  PUBLICATION_NAME: 'The Demo Ledger',
+  ORIGIN_TIMEOUT_MS: '500',
+}
 
 beforeAll(async () => {
   origin = await startStubOrigin()
@@ -105,9 +110,52 @@ describe('the Worker as the gateway', () => {
     expect(origin.hits.get(path)).toBe(2) // another benefit set, another copy
   })
 
+  for (const { who, membership, sees, never } of MALFORMED) {
+    it(`rewrites nested markers and malformed HTML for ${who}, leaking nothing`, async () => {
+      const cookie = membership
+        ? await makeReader(database.db, config, new Date(), `${crypto.randomUUID()}@worker.example`, membership)
+        : undefined
+      const html = await (await view('/malformed', cookie)).text()
+      for (const text of sees) expect(html, text).toContain(text)
+      for (const text of never) expect(html, text).not.toContain(text)
+    })
+  }
+
+  it('passes form posts through', async () => {
+    const posted = await worker.fetch('/subscribe', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'email=reader%40example.org',
+    })
+    expect(posted.status).toBe(201)
+    expect(await posted.text()).toContain('thanks reader@example.org')
+  })
+
+  it('answers 504 in the publication’s name when the origin is too slow', async () => {
+    const res = await view('/slow')
+    expect(res.status).toBe(504)
+    const html = await res.text()
+    expect(html).toContain('The Demo Ledger')
+    expect(html).toContain(res.headers.get('x-request-id')!)
+  })
+
   it('answers blocked paths and Masthead’s own space itself', async () => {
     expect((await view('/feed.xml')).status).toBe(404)
     expect((await view('/members/healthz')).status).toBe(200)
     expect((await view('/members/api/entitlements')).headers.get('content-type')).toContain('application/json')
+  })
+})
+
+describe('the Worker with its origin down', () => {
+  let down: TestWorker
+  beforeAll(async () => {
+    down = await startTestWorker({ ORIGIN_URL: await closedPort(), ...vars })
+  })
+  afterAll(() => down?.stop())
+
+  it('answers 502, and never anything from the origin', async () => {
+    const res = await down.fetch('/articles/council-budget')
+    expect(res.status).toBe(502)
+    expect(await res.text()).toContain('The site cannot be reached')
   })
 })
