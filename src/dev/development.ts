@@ -27,7 +27,7 @@ export async function startDevelopment(config: Config, db: Database): Promise<Pa
   if (config.STRIPE_SECRET_KEY) return null
   const appHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST
   const standIn = await startStripeStandIn({
-    deliver: `http://${appHost}:${config.PORT}/webhooks/stripe`,
+    deliver: `http://${appHost}:${config.PORT}${config.MASTHEAD_PATH}/webhooks/stripe`,
     log: (line) => console.error(`stripe stand-in: ${line}`),
   })
   const withStripe: Config = {

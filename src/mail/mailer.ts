@@ -23,17 +23,17 @@ export class MailError extends Error {
 
 /**
  * Development: nothing leaves the machine. Messages are kept in the database,
- * listed at /dev/mailbox, and printed to the console with the recipient
+ * listed at /dev/mailbox (under MASTHEAD_PATH), and printed to the console with the recipient
  * hidden (logs never carry addresses; the mailbox page shows it).
  */
-export function createDevMailer(db: Database, clock: Clock): Mailer {
+export function createDevMailer(db: Database, clock: Clock, mailboxPath = '/dev/mailbox'): Mailer {
   return {
     async send(message) {
       await db.insert(devMailbox).values({ ...message, createdAt: clock.now() })
       // Development only (production requires a mail provider): the developer reads the mail in the terminal.
       // eslint-disable-next-line no-console
       console.log(
-        ['--- mail (development: see /dev/mailbox) ---', `Subject: ${message.subject}`, '', message.text, '---'].join(
+        [`--- mail (development: see ${mailboxPath}) ---`, `Subject: ${message.subject}`, '', message.text, '---'].join(
           '\n',
         ),
       )
@@ -74,5 +74,5 @@ export function createMailer(config: Config, db: Database, clock: Clock, fetchFn
   if (config.RESEND_API_KEY && config.MAIL_FROM) {
     return createResendMailer({ apiKey: config.RESEND_API_KEY, from: config.MAIL_FROM, fetch: fetchFn })
   }
-  return createDevMailer(db, clock)
+  return createDevMailer(db, clock, `${config.MASTHEAD_PATH}/dev/mailbox`)
 }
