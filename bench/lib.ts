@@ -76,7 +76,7 @@ function describeUrl(url: string): string {
   return `${u.hostname}:${u.port || '5432'}${u.pathname}`
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
   const address = server.address()
@@ -331,7 +331,7 @@ export async function load(url: string, options: LoadOptions): Promise<LoadResul
 const CLOCK_TICKS_PER_SECOND = 100
 
 /** CPU seconds (user + system) of each process `wanted` accepts, read from /proc; empty where there is none. */
-function processCpu(wanted: (pid: number, processGroup: number) => boolean): Map<number, number> {
+export function processCpu(wanted: (pid: number, processGroup: number) => boolean): Map<number, number> {
   const found = new Map<number, number>()
   let entries: string[]
   try {

@@ -41,7 +41,8 @@ export function originCookies(header: string | undefined): string | null {
  */
 export async function forwardToOrigin(c: Context<AppEnv>, origin: string, timeoutMs: number): Promise<Response> {
   const url = new URL(c.req.url)
-  const headers = new Headers(c.req.raw.headers)
+  const raw = c.req.raw
+  const headers = new Headers(raw.headers)
   for (const name of headers.get('connection')?.split(',') ?? []) headers.delete(name.trim())
   for (const name of [...HOP_BY_HOP, 'host']) headers.delete(name)
   const cookies = originCookies(c.req.header('cookie'))
@@ -54,9 +55,12 @@ export async function forwardToOrigin(c: Context<AppEnv>, origin: string, timeou
   const timeout = new AbortController()
   const timer = setTimeout(() => timeout.abort(), timeoutMs)
   try {
+    // The body only when there is one: on Node, reading `raw.body` builds a whole Request (about 0.1 ms).
+    const bodyless = c.req.method === 'GET' || c.req.method === 'HEAD'
     return await proxy(`${origin}${url.pathname}${url.search}`, {
-      raw: c.req.raw,
+      method: c.req.method,
       headers,
+      ...(bodyless ? {} : { body: raw.body, duplex: 'half' }),
       redirect: 'manual',
       signal: timeout.signal,
     })

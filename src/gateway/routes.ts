@@ -45,7 +45,7 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   const cache = edgeCacheOf(c)
   const key = cache ? edgeCacheKey(c.req.url, view) : undefined
   const cached = cache && key ? await cache.match(key) : undefined
-  if (cached) return cacheFor(c, cached, view, true)
+  if (cached) return cacheFor(c, cached, view, true, true)
 
   const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)
   let page = rewritePage(response, view, {
@@ -90,8 +90,10 @@ async function readerOf(c: Context<AppEnv>): Promise<PageView> {
  * rewritten for a signed-in reader is private. Cookies the gateway set (the
  * page view, a renewed session) ride on the response and make it private too.
  */
-function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten: boolean): Response {
-  const headers = new Headers(page.headers)
+function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten: boolean, fromCache = false): Response {
+  // Adjusted in place: every response here is the gateway's own, but for Cloudflare's cache, whose are immutable.
+  const res = fromCache ? new Response(page.body, page) : page
+  const headers = res.headers
   const vary = headers.get('vary')
   if (
     !vary
@@ -101,12 +103,17 @@ function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten:
   )
     headers.set('vary', vary ? `${vary}, Cookie` : 'Cookie')
   // Hono would put its own Set-Cookie list in place of the origin's when this response is assigned:
-  // move the gateway's cookies onto the response instead, beside the origin's.
-  const ownCookies = c.res.headers.getSetCookie()
-  c.res.headers.delete('set-cookie')
-  for (const cookie of ownCookies) headers.append('set-cookie', cookie)
-  if ((rewritten && view.signedIn) || ownCookies.length > 0) headers.set('cache-control', 'private, no-cache')
-  return new Response(page.body, { status: page.status, statusText: page.statusText, headers })
+  // move the gateway's cookies onto the response instead, beside the origin's. Only a request that
+  // carried cookies can have made the gateway set one.
+  let ownCookies = 0
+  if (c.req.header('cookie') !== undefined) {
+    const cookies = c.res.headers.getSetCookie()
+    c.res.headers.delete('set-cookie')
+    for (const cookie of cookies) headers.append('set-cookie', cookie)
+    ownCookies = cookies.length
+  }
+  if ((rewritten && view.signedIn) || ownCookies > 0) headers.set('cache-control', 'private, no-cache')
+  return res
 }
 
 /** ORIGIN_BLOCKED_PATHS: `*` stands for any run of characters, `/feed*` blocks /feed and /feed/atom. */
