@@ -153,7 +153,11 @@ const fields = z.object({
         .map((p) => p.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(/^\//, 'must be a comma-separated list of paths starting with /, such as /feed*,/wp-json/*')))
+    .pipe(
+      z.array(
+        z.string().regex(/^\//, 'must be a comma-separated list of paths starting with /, such as /feed*,/wp-json/*'),
+      ),
+    )
     .default([]),
 })
 
