@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,7 +15,7 @@ import {
   load,
   packageVersion,
   processCpu,
-  root,
+  spawnInGroup,
   withServer,
   type BenchContext,
   type Benchmark,
@@ -385,47 +384,24 @@ const START_TIMEOUT_MS = 30_000
  * together), on a free loopback port passed in `portVariable`; ready once it prints "is serving".
  * Output goes to a file, as the server's does in lib.ts.
  */
-async function startScript(script: string, portVariable: string, env: Record<string, string>): Promise<Helper> {
+async function startScript(script: string, portVariable: string, extra: Record<string, string>): Promise<Helper> {
   const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
   const logFile = join(dir, 'out.log')
   const port = await freePort()
-  const out = openSync(logFile, 'a')
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [script], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-      ...env,
-      [portVariable]: String(port),
-    },
-    stdio: ['ignore', out, out],
-    detached: true,
-  })
-  closeSync(out)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  let running = true
-  void exited.then(() => (running = false))
-  const output = () => {
-    try {
-      return readFileSync(logFile, 'utf8')
-    } catch {
-      return ''
-    }
+  const env = {
+    ...process.env,
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    ...extra,
+    [portVariable]: String(port),
   }
-  const kill = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-    } catch {
-      // Already gone.
-    }
-  }
+  const { child, exited, isRunning, output, killGroup: kill } = spawnInGroup([script], env, logFile)
   const onExit = () => {
     kill()
     rmSync(dir, { recursive: true, force: true })
   }
   process.on('exit', onExit)
   const stop = async () => {
-    if (running) {
+    if (isRunning()) {
       kill()
       await exited
     }
@@ -436,7 +412,7 @@ async function startScript(script: string, portVariable: string, env: Record<str
   const deadline = Date.now() + START_TIMEOUT_MS
   const pid = child.pid
   while (!output().includes('is serving') || pid === undefined) {
-    if (!running || Date.now() > deadline || pid === undefined) {
+    if (!isRunning() || Date.now() > deadline || pid === undefined) {
       const tail = output().trimEnd().split('\n').slice(-20).join('\n')
       await stop()
       throw new Error(`${script} did not start. Its last output:\n${tail}`)

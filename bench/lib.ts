@@ -147,6 +147,45 @@ const READY_LINE = 'Masthead is serving'
 const START_TIMEOUT_MS = 60_000
 const STOP_GRACE_MS = 5_000
 
+/**
+ * Runs `tsx <args>` from the project root in its own process group (tsx and
+ * the node it starts, measured and killed together), its output to `logFile`
+ * rather than a pipe, so that draining a log line per request does not cost
+ * the load generator, which shares this process, CPU.
+ */
+export function spawnInGroup(args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+  const out = openSync(logFile, 'a')
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), args, {
+    cwd: root,
+    env,
+    stdio: ['ignore', out, out],
+    detached: true,
+  })
+  closeSync(out)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let running = true
+  void exited.then(() => (running = false))
+  return {
+    child,
+    exited,
+    isRunning: () => running,
+    output: () => {
+      try {
+        return readFileSync(logFile, 'utf8')
+      } catch {
+        return ''
+      }
+    },
+    killGroup: () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+    },
+  }
+}
+
 export interface ServerOptions {
   /** Extra environment for the server, on top of this process's (the database variables still win). */
   env?: Record<string, string>
@@ -177,35 +216,10 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
   // An inherited DATABASE_URL would silently turn the PGlite run into a PostgreSQL one.
   if (!('DATABASE_URL' in database.env)) delete env.DATABASE_URL
 
-  const out = openSync(logFile, 'a')
-  // Its own process group, so a stuck server and tsx's child can be killed together.
   // BENCH_SERVER_NODE_ARGS passes Node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [...nodeArgs, 'src/node.ts'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', out, out],
-    detached: true,
-  })
-  closeSync(out)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  let running = true
-  void exited.then(() => (running = false))
-
-  const logTail = (lines = 20) => {
-    try {
-      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-    } catch {
-      return ''
-    }
-  }
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-    } catch {
-      // Already gone.
-    }
-  }
+  const { child, exited, isRunning, output, killGroup } = spawnInGroup([...nodeArgs, 'src/node.ts'], env, logFile)
+  const logTail = (lines = 20) => output().trimEnd().split('\n').slice(-lines).join('\n')
   // If the runner dies (Ctrl-C, a throw) the detached server must not outlive it.
   const onExit = () => {
     killGroup()
@@ -214,7 +228,7 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
   process.on('exit', onExit)
 
   const stop = async () => {
-    if (running) {
+    if (isRunning()) {
       // SIGTERM to tsx alone: it relays the signal to the node process running the app.
       child.kill('SIGTERM')
       const timer = sleep(STOP_GRACE_MS).then(() => 'timeout' as const)
@@ -230,8 +244,8 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
 
   const deadline = Date.now() + START_TIMEOUT_MS
   while (!logTail(1000).includes(READY_LINE)) {
-    if (!running || Date.now() > deadline) {
-      const why = running
+    if (!isRunning() || Date.now() > deadline) {
+      const why = isRunning()
         ? `did not print "${READY_LINE}" within ${START_TIMEOUT_MS / 1000} s`
         : 'exited before serving'
       const tail = logTail()
