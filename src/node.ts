@@ -11,7 +11,6 @@ import { appOptions, createApp } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/client'
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
-import { openPglite } from './db/pglite'
 import { invalidAdSelectors } from './gateway/markers'
 import { describeError, log } from './http/log'
 import type { Payments } from './dev/development'
@@ -33,6 +32,7 @@ async function openDatabase(
   }
   const dir = resolve(config.DATA_DIR, 'pglite')
   mkdirSync(dir, { recursive: true })
+  const { openPglite } = await import('./db/pglite') // only when asked for: see migratePgliteClient
   const handle = await openPglite(dir)
   await migratePgliteClient(handle.client)
   return { ...handle, label: `embedded PGlite at ${dir} (set DATABASE_URL to use a PostgreSQL server)` }

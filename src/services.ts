@@ -42,28 +42,52 @@ export interface Services {
 /**
  * Builds the services from what an entry provides. `fetch` is injectable so
  * that tests can stand in for the mail provider without a network.
+ *
+ * Each service is built when a request first uses it, not before: the Worker
+ * builds services for every request, and most requests (a gateway page view,
+ * an asset, the health check) need neither the database nor Stripe. Building
+ * them all cost about 0.5 ms of CPU per request on Node and more in workerd
+ * (BENCHMARKS.md, gateway). `db` may be a function that opens the database:
+ * it is called once, on first use, so a request that reads nothing opens no
+ * connection.
  */
 export function createServices(parts: {
   config: Config
-  db: Database
+  db: Database | (() => Database)
   sessionDb?: Database
   clock?: Clock
   fetch?: typeof fetch
   mailer?: Mailer
   stripe?: Stripe | null
 }): Services {
+  const { config } = parts
   const clock = parts.clock ?? systemClock
   const fetchFn = parts.fetch ?? ((input, init) => fetch(input, init))
-  const mailer = parts.mailer ?? createMailer(parts.config, parts.db, clock, fetchFn)
-  const stripe = parts.stripe === undefined ? createStripe(parts.config) : parts.stripe
+  const given = parts.db
+  let db: Database | undefined = typeof given === 'function' ? undefined : given
+  const database = () => (db ??= (given as () => Database)())
+  let mailer = parts.mailer
+  let stripe = parts.stripe
+  let webhookCrypto: WebhookCrypto | undefined
   return {
-    config: parts.config,
-    db: parts.db,
-    sessionDb: parts.sessionDb ?? parts.db,
+    config,
+    get db() {
+      return database()
+    },
+    get sessionDb() {
+      return parts.sessionDb ?? database()
+    },
     clock,
-    mailer,
-    stripe,
-    webhookCrypto: createWebhookCrypto(),
+    get mailer() {
+      return (mailer ??= createMailer(config, database(), clock, fetchFn))
+    },
+    get stripe() {
+      if (stripe === undefined) stripe = createStripe(config)
+      return stripe
+    },
+    get webhookCrypto() {
+      return (webhookCrypto ??= createWebhookCrypto())
+    },
   }
 }
 

@@ -2,12 +2,12 @@
  * Cloudflare Workers entry (wrangler.toml `main`). Config comes from the
  * Worker's vars and secrets; the database is reached through the Hyperdrive
  * binding HYPERDRIVE (or DATABASE_URL), with a fresh postgres.js client per
- * request, because a Worker may not reuse a socket across requests.
+ * request that uses it, because a Worker may not reuse a socket across requests.
  */
 import type { ExecutionContext } from 'hono'
 import { appOptions, createApp, type App } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
-import { connectPostgres } from './db/client'
+import { connectPostgres, type DatabaseHandle } from './db/client'
 import { AppError } from './http/errors'
 import { createServices, systemClock, type ServiceProvider } from './services'
 
@@ -35,8 +35,15 @@ const workerServices: ServiceProvider = (c) => {
   if (!url) {
     throw new AppError('misconfigured', 'No database is configured: bind Hyperdrive as HYPERDRIVE or set DATABASE_URL.')
   }
-  const { db, close } = connectPostgres(url, { max: 5, connectTimeout: 5 })
-  return { services: createServices({ config, db, clock: systemClock }), release: close }
+  // Opened on first use: a request that reads nothing (a page view with its cookie, an asset) opens no connection.
+  let handle: DatabaseHandle | undefined
+  const open = () => (handle ??= connectPostgres(url, { max: 5, connectTimeout: 5 })).db
+  return {
+    services: createServices({ config, db: open, clock: systemClock }),
+    release: async () => {
+      if (handle) await handle.close()
+    },
+  }
 }
 
 // The app's shape (MASTHEAD_PATH, gateway mode) comes from the config, which the Worker learns

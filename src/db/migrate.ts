@@ -1,7 +1,5 @@
 import { fileURLToPath } from 'node:url'
 import type { PGlite } from '@electric-sql/pglite'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
@@ -28,7 +26,16 @@ export async function migratePostgresUrl(url: string, folder = migrationsFolder)
   }
 }
 
-/** Applies pending migrations to an embedded PGlite database. */
+/**
+ * Applies pending migrations to an embedded PGlite database. Its driver is
+ * loaded here, when asked for: a server on PostgreSQL never holds PGlite in
+ * memory (its modules are about 4 MB of heap that every garbage collection
+ * would walk).
+ */
 export async function migratePgliteClient(client: PGlite, folder = migrationsFolder): Promise<void> {
-  await migratePglite(drizzlePglite(client), { migrationsFolder: folder })
+  const [{ drizzle }, { migrate }] = await Promise.all([
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ])
+  await migrate(drizzle(client), { migrationsFolder: folder })
 }

@@ -82,34 +82,58 @@ export async function issueViewCookie(
   })
 }
 
+/**
+ * Cookies already verified, by their exact text (signature included, so a
+ * forged or altered cookie is never found here), with what they vouch for and
+ * until when. A reader sends the same cookie for up to five minutes: checking
+ * its signature once, not on every page view, saves the HMAC and, on Node,
+ * the asynchronous WebCrypto job with it (BENCHMARKS.md, gateway). Entries
+ * name no one and hold nothing the cookie does not; the map is bounded, and
+ * emptied when full, so a flood of cookies costs checks, never memory.
+ */
+const VERIFIED_LIMIT = 10_000
+const verified = new Map<string, { view: PageView; exp: number; iat: number; secret: string }>()
+
 /** The page view the cookie vouches for, or null when it is missing, forged, for another use or expired (by `now`). */
 export async function readViewCookie(token: string, options: { secret: string; now: Date }): Promise<PageView | null> {
+  const now = options.now.getTime() / 1000
+  const known = verified.get(token)
+  if (known && known.secret === options.secret) return fresh(known, now) ? known.view : null
+  const checked = await verifyViewCookie(token, options.secret)
+  if (!checked) return null
+  if (verified.size >= VERIFIED_LIMIT) verified.clear()
+  verified.set(token, { ...checked, secret: options.secret })
+  return fresh(checked, now) ? checked.view : null
+}
+
+/** Not expired, and not issued in the future (a minute of clock skew allowed). */
+const fresh = (claims: { exp: number; iat: number }, now: number) => claims.exp > now && claims.iat <= now + 60
+
+/** The cookie's signature and audience checked, its claims read; expiry is the caller's (by the app's clock). */
+async function verifyViewCookie(
+  token: string,
+  secret: string,
+): Promise<{ view: PageView; exp: number; iat: number } | null> {
   try {
     // Expiry is checked against the app's clock below, not the machine's.
-    const claims = await verify(token, await keyOf(options.secret), {
+    const claims = await verify(token, await keyOf(secret), {
       alg: 'HS256',
       aud: AUDIENCE,
       exp: false,
       nbf: false,
       iat: false,
     })
-    const now = options.now.getTime() / 1000
-    if (
-      typeof claims.exp !== 'number' ||
-      claims.exp <= now ||
-      typeof claims.iat !== 'number' ||
-      claims.iat > now + 60
-    ) {
-      return null
-    }
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return null
     const benefits = Array.isArray(claims.benefits) ? claims.benefits : []
     const tiers = Array.isArray(claims.tiers) ? claims.tiers.filter((t): t is string => typeof t === 'string') : []
-    return {
+    // Frozen: one verified view serves every page view that carries the same cookie.
+    const view: PageView = Object.freeze({
       signedIn: true,
       staff: claims.staff === true,
-      benefits: BENEFITS.filter((b) => benefits.includes(b)),
-      tierIds: tiers,
-    }
+      benefits: Object.freeze(BENEFITS.filter((b) => benefits.includes(b))) as Benefit[],
+      tierIds: Object.freeze(tiers) as string[],
+    })
+    return { view, exp: claims.exp, iat: claims.iat }
   } catch {
     return null
   }

@@ -61,7 +61,7 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
 
 /** Who is reading: from the page-view cookie, else (with a session) from one session lookup, which issues it. */
 async function readerOf(c: Context<AppEnv>): Promise<PageView> {
-  const { config, clock, sessionDb } = c.var.services
+  const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
   const sessionId = getCookie(c, SESSION_COOKIE)
   if (!sessionId) {
@@ -73,6 +73,7 @@ async function readerOf(c: Context<AppEnv>): Promise<PageView> {
   const vouched = token ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now }) : null
   if (vouched) return vouched
 
+  const { sessionDb } = c.var.services
   const result = await validateSession(sessionDb, config, sessionId)
   if (!result.session) {
     clearSessionCookie(c, sessionDb, config)

@@ -14,6 +14,8 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi
 const BEARER = /\b(bearer)\s+[a-z0-9._~+/=-]+/gi
 
 export function redactText(text: string): string {
+  // Every pattern needs an @ or the word bearer: most log fields (ids, paths, methods) have neither.
+  if (!text.includes('@') && !/bearer/i.test(text)) return text
   return text.replace(URL_CREDENTIALS, '$1[redacted]@').replace(EMAIL, '[email]').replace(BEARER, '$1 [redacted]')
 }
 

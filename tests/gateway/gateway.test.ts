@@ -190,6 +190,25 @@ describe('the page-view cookie', () => {
     expect(alone.headers.getSetCookie().some((c) => c.startsWith('masthead_view=;'))).toBe(true)
   })
 
+  it('once checked, is still refused after a change of secret, and a cookie altered by one character is never taken for it', async () => {
+    const cookie = await reader('rotated@gw.example', { comp: 'reader' })
+    const first = await view('/markers', cookie)
+    const viewCookie = first.headers.getSetCookie().find((c) => c.startsWith('masthead_view='))!.split(';')[0]!
+    await t.services.db.delete(sessions)
+    // Checked once (and remembered) by the app that issued it.
+    expect(await (await view('/markers', `${cookie}; ${viewCookie}`)).text()).toContain('SUPPORTERS-SECRET')
+
+    const at = viewCookie.lastIndexOf('.') + 1 // the signature's first character carries six bits of it
+    const altered = viewCookie.slice(0, at) + (viewCookie[at] === 'A' ? 'B' : 'A') + viewCookie.slice(at + 1)
+    expect(await (await view('/markers', `${cookie}; ${altered}`)).text()).not.toContain('SUPPORTERS-SECRET')
+
+    const config = { ...t.services.config, ENTITLEMENT_TOKEN_SECRET: 'another-secret-after-a-rotation-0123456789' }
+    const services = createServices({ config, db: t.services.db, clock })
+    const rotated = createApp(() => ({ services }), appOptions(config))
+    const res = await rotated.request('/markers', { headers: { Cookie: `${cookie}; ${viewCookie}` } })
+    expect(await res.text()).not.toContain('SUPPORTERS-SECRET')
+  })
+
   it('costs an anonymous reader no database work at all', async () => {
     const noDatabase = new Proxy({} as Services['db'], {
       get: () => {
