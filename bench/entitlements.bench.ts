@@ -1,3 +1,4 @@
+import { sessionIdOf } from '../src/accounts/sessions'
 import postgres from 'postgres'
 import { randomId } from '../src/util/random'
 import {
@@ -148,6 +149,6 @@ async function makeSupporter(sql: postgres.Sql): Promise<string> {
     values ('sub_bench', 'cus_bench', 'bench-tier', 'price_bench', 'month', 500, 'usd', 'active', false, ${later}, ${now}, ${now}, ${now})`
   await sql`insert into payments (id, kind, customer_id, amount, currency, occurred_at)
     values ('pi_bench', 'donation', 'cus_bench', 1500, 'usd', ${now})`
-  await sql`insert into sessions (id, user_id, expires_at) values (${sessionId}, ${userId}, ${later})`
+  await sql`insert into sessions (id, user_id, expires_at) values (${await sessionIdOf(sessionId)}, ${userId}, ${later})`
   return `masthead_session=${sessionId}`
 }

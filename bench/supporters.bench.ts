@@ -1,3 +1,4 @@
+import { sessionIdOf } from '../src/accounts/sessions'
 import { readdirSync, readFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -250,7 +251,7 @@ async function makeEditor(sql: postgres.Sql): Promise<string> {
   await sql`insert into users (id, email, role, created_at, updated_at)
     values (${userId}, 'bench-editor@example.org', 'editor', ${now}, ${now})`
   await sql`insert into sessions (id, user_id, expires_at)
-    values (${sessionId}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
+    values (${await sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
   return `masthead_session=${sessionId}`
 }
 

@@ -18,14 +18,15 @@ export const session = createMiddleware<AppEnv>(async (c, next) => {
   const cookies = c.req.header('cookie')
   if (cookies) {
     const { sessionDb: db, config } = c.var.services
-    const sessionId = readSessionCookie(db, config, cookies)
-    if (sessionId) {
-      const result = await validateSession(db, config, sessionId)
+    const token = readSessionCookie(db, config, cookies)
+    if (token) {
+      const result = await validateSession(db, config, token)
       if (result.session) {
         c.set('user', result.user)
         c.set('session', result.session)
         c.set('entitlements', entitlementsFrom(result.facts, c.var.services.clock.now(), config))
-        if (result.session.fresh) setSessionCookie(c, db, config, result.session.id)
+        // Renewed: the cookie gets the token back (the session holds only its hash), with the new expiry.
+        if (result.session.fresh) setSessionCookie(c, db, config, token)
       } else {
         clearSessionCookie(c, db, config)
       }

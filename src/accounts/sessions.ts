@@ -1,6 +1,11 @@
 /**
  * Sessions, behind plain functions. Lucia v3 is deprecated upstream, so it is
  * used here and nowhere else: replacing it means rewriting this file only.
+ *
+ * The cookie carries a random token; the `sessions` row's id is the token's
+ * SHA-256 (lower-case hex, as the e-mailed links store theirs), so a copy of
+ * the table signs no one in. Lucia only ever sees the id: the token is hashed
+ * here on the way in and goes back into the cookie from the caller's hands.
  */
 import { DrizzlePostgreSQLAdapter } from '@lucia-auth/adapter-drizzle'
 import { sql } from 'drizzle-orm'
@@ -10,6 +15,7 @@ import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } fro
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { sessions, users, type Role } from '../db/schema'
+import { randomToken, sha256Hex } from '../util/random'
 
 export const SESSION_COOKIE = 'masthead_session'
 
@@ -20,6 +26,7 @@ export interface SessionUser {
 }
 
 export interface Session {
+  /** The SHA-256 of the cookie's token, never the token: it cannot sign anyone in. */
   id: string
   userId: string
   expiresAt: Date
@@ -83,21 +90,37 @@ function lucia(db: Database, config: Config) {
   })
 }
 
-export async function createSession(db: Database, config: Config, userId: string): Promise<Session> {
-  const session = await lucia(db, config).createSession(userId, {})
-  return { id: session.id, userId: session.userId, expiresAt: session.expiresAt }
+/** The stored id of the session a cookie's token opens: its SHA-256, lower-case hex (also what drizzle/0012 computes). */
+export function sessionIdOf(token: string): Promise<string> {
+  return sha256Hex(token)
 }
 
-/** The session and its user, or nulls for an unknown, expired or tampered id. `fresh` means the cookie must be re-sent. */
+/** Stores a new session under its token's hash; the token is returned only to be put in the cookie. */
+export async function createSession(
+  db: Database,
+  config: Config,
+  userId: string,
+): Promise<{ session: Session; token: string }> {
+  const token = randomToken()
+  const session = await lucia(db, config).createSession(userId, {}, { sessionId: await sessionIdOf(token) })
+  return { session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt }, token }
+}
+
+/**
+ * The session a cookie's token opens, and its user, or nulls for an unknown,
+ * expired or tampered token. A stored id presented as a token is hashed again
+ * and matches nothing. `fresh` means the cookie must be re-sent: with the
+ * token the caller holds, since the session knows only its hash.
+ */
 export async function validateSession(
   db: Database,
   config: Config,
-  sessionId: string,
+  token: string,
 ): Promise<
   | { session: Session & { fresh: boolean }; user: SessionUser; facts: EntitlementFacts }
   | { session: null; user: null; facts: null }
 > {
-  const result = await lucia(db, config).validateSession(sessionId)
+  const result = await lucia(db, config).validateSession(await sessionIdOf(token))
   if (!result.session) return { session: null, user: null, facts: null }
   const { session, user } = result
   return {
@@ -115,12 +138,14 @@ export async function invalidateUserSessions(db: Database, config: Config, userI
   await lucia(db, config).invalidateUserSessions(userId)
 }
 
+/** The session token in a Cookie header, or null. */
 export function readSessionCookie(db: Database, config: Config, cookieHeader: string): string | null {
   return lucia(db, config).readSessionCookie(cookieHeader)
 }
 
-export function setSessionCookie(c: Context, db: Database, config: Config, sessionId: string): void {
-  c.header('Set-Cookie', lucia(db, config).createSessionCookie(sessionId).serialize(), { append: true })
+/** Sets the session cookie to a token (from createSession, or the one the request came with); never to a session id. */
+export function setSessionCookie(c: Context, db: Database, config: Config, token: string): void {
+  c.header('Set-Cookie', lucia(db, config).createSessionCookie(token).serialize(), { append: true })
 }
 
 export function clearSessionCookie(c: Context, db: Database, config: Config): void {

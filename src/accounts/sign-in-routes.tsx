@@ -109,7 +109,7 @@ signIn.post('/verify', async (c) => {
     })
 
     if (outcome.kind === 'signed_in') {
-      setSessionCookie(c, db, config, outcome.session.id)
+      setSessionCookie(c, db, config, outcome.session.token)
       const { id, email, role } = outcome.user
       if (wantsJson(c)) return c.json({ user: { id, email, role } })
       return c.redirect(outcome.next, 303)

@@ -43,7 +43,7 @@ export const users = pgTable(
   ],
 )
 
-/** Lucia's sessions (see src/accounts/sessions.ts); the column names are Lucia's. */
+/** Lucia's sessions (see src/accounts/sessions.ts); the column names are Lucia's. The id is the SHA-256 of the cookie's token, never the token. */
 export const sessions = pgTable(
   'sessions',
   {

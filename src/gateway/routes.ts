@@ -63,8 +63,8 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
 async function readerOf(c: Context<AppEnv>): Promise<PageView> {
   const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
-  const sessionId = getCookie(c, SESSION_COOKIE)
-  if (!sessionId) {
+  const sessionToken = getCookie(c, SESSION_COOKIE)
+  if (!sessionToken) {
     clearViewCookie(c, secure) // signed out elsewhere: a leftover page view vouches for no one
     return ANONYMOUS_VIEW
   }
@@ -74,13 +74,13 @@ async function readerOf(c: Context<AppEnv>): Promise<PageView> {
   if (vouched) return vouched
 
   const { sessionDb } = c.var.services
-  const result = await validateSession(sessionDb, config, sessionId)
+  const result = await validateSession(sessionDb, config, sessionToken)
   if (!result.session) {
     clearSessionCookie(c, sessionDb, config)
     clearViewCookie(c, secure)
     return ANONYMOUS_VIEW
   }
-  if (result.session.fresh) setSessionCookie(c, sessionDb, config, result.session.id)
+  if (result.session.fresh) setSessionCookie(c, sessionDb, config, sessionToken)
   const view = pageViewOf(result.user, entitlementsFrom(result.facts, now, config))
   await issueViewCookie(c, view, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, secure })
   return view

@@ -4,10 +4,12 @@ import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
+import { sessionIdOf, validateSession } from '../../src/accounts/sessions'
+import { loadConfig } from '../../src/config'
 import { connectPostgres } from '../../src/db/client'
 import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
-import { allGrants, grants, patreonMembers } from '../../src/db/schema'
+import { allGrants, grants, patreonMembers, sessions } from '../../src/db/schema'
 import { createServerDatabase, createTestDatabase } from '../helpers/db'
 
 const run = promisify(execFile)
@@ -30,6 +32,40 @@ async function pendingMigrations(schemaFile: string, label: string): Promise<str
   expect(stderr).not.toMatch(/Error/)
   expect(stdout).toMatch(/tables/)
   return readdirSync(out).filter((f) => f.endsWith('.sql') && !before.has(f))
+}
+
+/**
+ * A scratch database with the committed migrations before `idx` applied (on the
+ * TEST_DATABASE_URL server, else PGlite), to write the rows a data migration
+ * must carry over, and `migrateRest` to apply the others.
+ */
+async function databaseBefore(idx: number) {
+  const before = join(scratch, `before-${idx}`)
+  rmSync(before, { recursive: true, force: true })
+  cpSync(migrationsFolder, before, { recursive: true })
+  const journalFile = join(before, 'meta/_journal.json')
+  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number; tag: string }[] }
+  journal.entries = journal.entries.filter((e) => e.idx < idx)
+  writeFileSync(journalFile, JSON.stringify(journal))
+
+  const serverUrl = process.env.TEST_DATABASE_URL
+  const server = serverUrl ? await createServerDatabase(serverUrl) : null
+  const pglite = server ? null : await openPglite()
+  const handle = server ? connectPostgres(server.url, { max: 1 }) : null
+  const migrate = (folder: string) =>
+    server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
+  const close = async () => {
+    await handle?.close()
+    await server?.drop()
+    await pglite?.close()
+  }
+  try {
+    await migrate(before)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { db: handle?.db ?? pglite!.db, migrateRest: () => migrate(migrationsFolder), close }
 }
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
@@ -76,23 +112,8 @@ describe('migrations', () => {
 
   it('0010 moves Patreon grants onto the patrons’ patreon_members rows and keeps comps where they are', async () => {
     // A database as it was before 0010, with the rows a Patreon import and an editor made then.
-    const before = join(scratch, 'before-0010')
-    rmSync(before, { recursive: true, force: true })
-    cpSync(migrationsFolder, before, { recursive: true })
-    const journalFile = join(before, 'meta/_journal.json')
-    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number; tag: string }[] }
-    journal.entries = journal.entries.filter((e) => e.idx < 10)
-    writeFileSync(journalFile, JSON.stringify(journal))
-
-    const serverUrl = process.env.TEST_DATABASE_URL
-    const server = serverUrl ? await createServerDatabase(serverUrl) : null
-    const pglite = server ? null : await openPglite()
-    const handle = server ? connectPostgres(server.url, { max: 1 }) : null
-    const db = handle?.db ?? pglite!.db
-    const migrate = (folder: string) =>
-      server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
+    const { db, migrateRest, close } = await databaseBefore(10)
     try {
-      await migrate(before)
       const t = '2026-06-01T00:00:00Z'
       await db.execute(sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, created_at, updated_at)
         values ('reader', 'Reader', 'usd', 500, 5000, ${t}, ${t})`)
@@ -107,7 +128,7 @@ describe('migrations', () => {
         ('g2', 'seeded', 'patreon', 'reader', '2025-02-01T00:00:00Z', '2026-01-01T00:00:00Z', null, ${t}, ${t}),
         ('g3', 'comped', 'comp', 'reader', '2025-03-01T00:00:00Z', null, 'Press pass', ${t}, ${t})`)
 
-      await migrate(migrationsFolder)
+      await migrateRest()
 
       const members = await db
         .select({
@@ -154,9 +175,33 @@ describe('migrations', () => {
         )
       expect(refused, 'grants now hold comps only').toBeInstanceOf(Error)
     } finally {
-      await handle?.close()
-      await server?.drop()
-      await pglite?.close()
+      await close()
+    }
+  })
+
+  it('0012 stores sessions by their token’s hash, and a reader signed in before it stays signed in', async () => {
+    const { db, migrateRest, close } = await databaseBefore(12)
+    try {
+      const t = '2026-06-01T00:00:00Z'
+      // Before 0012 the cookie's token was the row's id: 40 base32 characters, as Lucia made them.
+      const token = 'k2sq7gdpxmz5vwa3b4nyhjt6rcfe7ul2qodiw3as'
+      const expiresAt = new Date(Date.now() + 20 * 86_400_000).toISOString() // Lucia judges expiry by the system clock
+      await db.execute(sql`insert into users (id, email, role, created_at, updated_at)
+        values ('signed-in', 'signed-in@example.org', 'reader', ${t}, ${t})`)
+      await db.execute(sql`insert into sessions (id, user_id, expires_at) values (${token}, 'signed-in', ${expiresAt})`)
+
+      await migrateRest()
+
+      expect(await db.select({ id: sessions.id }).from(sessions)).toEqual([{ id: await sessionIdOf(token) }])
+      const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787' })
+      const kept = await validateSession(db, config, token)
+      expect(kept.user).toEqual({ id: 'signed-in', email: 'signed-in@example.org', role: 'reader' })
+      expect(
+        (await validateSession(db, config, await sessionIdOf(token))).session,
+        'the stored id opens nothing',
+      ).toBeNull()
+    } finally {
+      await close()
     }
   })
 })

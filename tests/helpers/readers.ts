@@ -58,8 +58,8 @@ export async function makeReader(
       updatedAt: now,
     })
   }
-  const session = await createSession(db, config, account.id)
-  return `masthead_session=${session.id}`
+  const { token } = await createSession(db, config, account.id)
+  return `masthead_session=${token}`
 }
 
 /** The marked parts of the stub origin's /markers page (tests/helpers/origin.ts). */
