@@ -12,6 +12,7 @@ export type AuditAction =
   | 'comp.granted'
   | 'comp.revoked'
   | 'patreon.imported'
+  | 'membership.duplicate_refunded'
 
 /**
  * Appends to the audit log: who looked at donor data or changed who may do

@@ -5,7 +5,10 @@ export function AuditPage(props: { entries: AuditEntry[]; nextBefore: number | n
   return (
     <>
       <h1>Audit log</h1>
-      <p>Every view of a supporter's details, every export, and every change to roles, tiers and comps.</p>
+      <p>
+        Every view of a supporter's details, every export, every change to roles, tiers and comps, and every second
+        membership Masthead cancelled and refunded.
+      </p>
       <div class="table-scroll">
         <table>
           <thead>

@@ -3,10 +3,11 @@ import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import Stripe from 'stripe'
 import * as z from 'zod'
-import { findUserByEmail } from '../accounts/users'
+import { hitRateLimit } from '../accounts/rate-limit'
 import { tiers, INTERVALS } from '../db/schema'
 import { cookieIsSecure } from '../accounts/sessions'
 import { clearViewCookie } from '../entitlements/page-view'
+import { clientIp } from '../http/client-ip'
 import { wantsJson } from '../http/doors'
 import { AppError } from '../http/errors'
 import { answerFormError } from '../http/forms'
@@ -18,7 +19,6 @@ import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
 import { SupportPage } from './join-page'
 import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
-import { paidMembershipOf } from '../entitlements/entitlements'
 import { majorUnits, minorUnits } from '../util/money'
 import { MASTHEAD_METADATA } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
@@ -114,6 +114,7 @@ billing.post('/donate', async (c) => {
     })
   }
   const user = c.var.user
+  if (!user) await limitSignedOutStart(c, input.email)
   const customer = user ? await withStripe(() => ensureCustomer(services.db, stripe, services.clock.now(), user)) : null
   const session = await withStripe(() =>
     stripe.checkout.sessions.create({
@@ -164,7 +165,24 @@ billing.get('/thanks', (c) => {
   )
 })
 
-/** Subscription checkout for a tier or a pledge, unless the reader already pays: then the portal. */
+/**
+ * Signed-out starts are limited like sign-in links, per client and per
+ * address, with their own counters. Every address counts the same, whether
+ * or not it has an account or a membership, so the limit tells nothing.
+ */
+async function limitSignedOutStart(c: Context<AppEnv>, email: string | undefined) {
+  const { db, clock, config } = c.var.services
+  const now = clock.now()
+  const rule = { limit: config.SIGN_IN_LIMIT, windowMs: config.SIGN_IN_WINDOW_MINUTES * 60_000 }
+  await hitRateLimit(db, now, { scope: 'checkout:ip', subject: clientIp(c), ...rule })
+  if (email) await hitRateLimit(db, now, { scope: 'checkout:email', subject: email, ...rule })
+}
+
+/**
+ * Subscription checkout for a tier or a pledge. A signed-in reader who
+ * already pays is sent to the portal instead: that tells them only about
+ * themselves. Signed out, nothing about the address is looked up.
+ */
 async function startSubscription(
   c: Context<AppEnv>,
   stripe: Stripe,
@@ -192,14 +210,9 @@ async function startSubscription(
     )
     return redirectTo(c, session.url!, 'checkout')
   }
-  // Signed out: the account is created or linked when the checkout completes.
-  const existing = await findUserByEmail(services.db, email!)
-  if (existing) {
-    const membership = await paidMembershipOf(services.db, existing.id, now, services.config)
-    if (membership.entitled || membership.status === 'incomplete') {
-      return formError(c, new AppError('conflict', 'Sign in first to change or renew the membership of this address.'))
-    }
-  }
+  // Signed out: the same answer for every address, whoever it belongs to. The account is created or linked
+  // when the checkout completes; a membership it duplicates is settled then (webhooks/events/duplicate-membership.ts).
+  await limitSignedOutStart(c, email)
   const session = await withStripe(() =>
     stripe.checkout.sessions.create({
       mode: 'subscription',

@@ -37,6 +37,12 @@ export function SupportPage(props: {
     <>
       <h1>Support our journalism</h1>
       {props.notice ? <p role="status">{props.notice}</p> : null}
+      {props.user ? null : (
+        <p>
+          Already a member? <a href={href(`/auth/sign-in?${new URLSearchParams({ next: href('/join') })}`)}>Sign in</a>{' '}
+          to change or renew your membership.
+        </p>
+      )}
       {props.error ? (
         <p class="error" role="alert">
           {props.error}

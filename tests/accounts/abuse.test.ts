@@ -1,7 +1,8 @@
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { emailTokens, users } from '../../src/db/schema'
+import { emailTokens, stripeCustomers, subscriptions, users } from '../../src/db/schema'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
-import { lastMailTo, requestLink, signIn } from '../helpers/auth'
+import { lastMailTo, nextClientIp, requestLink, signIn } from '../helpers/auth'
 
 const clock = fixedClock('2026-11-25T12:01:00Z')
 let t: TestApp
@@ -113,5 +114,89 @@ describe('CSRF', () => {
     })
     expect(viaFetchSite.status).toBe(303)
     expect((await t.database.db.select().from(users)).length).toBeGreaterThan(0)
+  })
+})
+
+describe('answers that could tell who reads or gives', () => {
+  const STRANGER = 'nobody-here@example.org'
+  const READER = 'reads-for-free@example.org'
+  const MEMBER = 'pays-monthly@example.org'
+
+  /** Status, every header and the body, less the request id (random, and so telling nothing). */
+  async function answerOf(res: Response) {
+    const headers = [...res.headers].filter(([name]) => name !== 'x-request-id').sort()
+    return { status: res.status, headers, body: await res.text() }
+  }
+
+  async function sameForEveryone(send: (email: string) => Response | Promise<Response>, status: number) {
+    const stranger = await answerOf(await send(STRANGER))
+    expect(stranger.status).toBe(status)
+    expect(await answerOf(await send(READER))).toEqual(stranger)
+    expect(await answerOf(await send(MEMBER))).toEqual(stranger)
+  }
+
+  beforeAll(async () => {
+    await signIn(t.app, READER)
+    const member = await signIn(t.app, MEMBER)
+    // A current paid membership, as the webhooks store it.
+    const { db } = t.database
+    const [user] = await db.select().from(users).where(eq(users.email, MEMBER))
+    const now = clock.now()
+    await db.insert(stripeCustomers).values({ customerId: 'cus_abuse_member', userId: user!.id, createdAt: now })
+    await db.insert(subscriptions).values({
+      id: 'sub_abuse_member',
+      customerId: 'cus_abuse_member',
+      priceId: 'price_abuse',
+      interval: 'month',
+      amount: 500,
+      currency: 'usd',
+      status: 'active',
+      cancelAtPeriodEnd: false,
+      currentPeriodEnd: new Date(now.getTime() + 30 * 86_400_000),
+      stripeCreatedAt: now,
+      snapshotAt: now,
+      updatedAt: now,
+    })
+    const me = await (await t.app.request('/api/account', { headers: { Cookie: member } })).json()
+    expect(me.membership).toMatchObject({ status: 'active', entitled: true })
+  })
+
+  it('a sign-in link, as JSON: 202 and the same answer for a stranger, a reader and a member', async () => {
+    await sameForEveryone((email) => requestLink(t.app, email), 202)
+  })
+
+  it('a sign-in link, from the form: the same page for all three', async () => {
+    await sameForEveryone(
+      (email) =>
+        t.app.request('/auth/sign-in', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'CF-Connecting-IP': nextClientIp() },
+          body: new URLSearchParams({ email }),
+        }),
+      200,
+    )
+  })
+
+  it('a change of address to someone else’s: the same answer as to a free one (only the new address is told)', async () => {
+    const asJson = await signIn(t.app, 'moving-json@example.org')
+    await sameForEveryone(
+      (email) =>
+        t.app.request('/api/account/email', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Cookie: asJson },
+          body: JSON.stringify({ email }),
+        }),
+      202,
+    )
+    const asForm = await signIn(t.app, 'moving-form@example.org')
+    await sameForEveryone(
+      (email) =>
+        t.app.request('/account/email', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: asForm },
+          body: new URLSearchParams({ email }),
+        }),
+      200,
+    )
   })
 })

@@ -487,6 +487,44 @@ describe('subscription lifecycle', () => {
     expect(JSON.parse(received[0]!.payload).data.object.status).toBe('canceled')
   })
 
+  it("lists an invoice's payments, and refunds one as a duplicate, with metadata, once per idempotency key", async () => {
+    const { sub } = await subscribe('twice@example.org')
+    const [invoice] = (await stripe.invoices.list({ subscription: sub.id, status: 'paid' })).data
+    const payments = await stripe.invoicePayments.list({ invoice: invoice!.id!, status: 'paid' })
+    expect(payments.data).toEqual([
+      expect.objectContaining({
+        object: 'invoice_payment',
+        invoice: invoice!.id,
+        amount_paid: 700,
+        currency: 'eur',
+        status: 'paid',
+        is_default: true,
+      }),
+    ])
+    const paymentIntent = payments.data[0]!.payment.payment_intent as string
+    expect((await stripe.paymentIntents.retrieve(paymentIntent)).amount_received).toBe(700)
+    expect((await stripe.invoicePayments.list({ invoice: invoice!.id!, status: 'open' })).data).toEqual([])
+
+    const refund = () =>
+      stripe.refunds.create(
+        { payment_intent: paymentIntent, reason: 'duplicate', metadata: { why: 'second membership' } },
+        { idempotencyKey: `refund-${paymentIntent}` },
+      )
+    const first = await refund()
+    expect(await refund()).toEqual(first)
+    expect(await stripe.refunds.retrieve(first.id)).toMatchObject({
+      amount: 700,
+      reason: 'duplicate',
+      metadata: { why: 'second membership' },
+      payment_intent: paymentIntent,
+    })
+    await allDelivered()
+    expect((await verified()).map((e) => e.type)).toEqual(['charge.refunded'])
+    await expect(stripe.refunds.create({ payment_intent: paymentIntent, reason: 'because' })).rejects.toThrow(
+      /Invalid reason/,
+    )
+  })
+
   it('subscriptions.cancel through the API emits customer.subscription.deleted', async () => {
     const { sub } = await subscribe()
     const canceled = await stripe.subscriptions.cancel(sub.id)

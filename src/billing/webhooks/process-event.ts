@@ -30,7 +30,9 @@ export type EventOutcome = 'processed' | 'ignored' | 'duplicate'
  * subscription snapshot from the same second: the statement fails, the
  * handler re-reads the subscription, and the statement runs again) or does
  * not say enough (a refund). Mail goes out only after the statement has
- * committed; a mail failure is logged, not retried.
+ * committed; a mail failure is logged, not retried. A handler's `finish`
+ * (work in Stripe that must get done) runs for duplicates too: a delivery
+ * whose `finish` failed answered 500, and Stripe's next delivery finishes it.
  */
 export async function processEvent(
   services: Services & { stripe: Stripe },
@@ -51,16 +53,22 @@ export async function processEvent(
     prepared = await handler.settle(ctx, event, prepared)
     stored = await store(ctx, event, handler, prepared)
   }
-  if (!stored) return 'duplicate'
+  if (!stored) {
+    if (handler?.finish && prepared !== null) await send(services, event, await handler.finish(ctx, event, prepared))
+    return 'duplicate'
+  }
 
-  let effects: Effects | void = undefined
-  if (handler?.after && prepared !== null) effects = await handler.after(ctx, event, prepared)
+  if (handler?.after && prepared !== null) await send(services, event, await handler.after(ctx, event, prepared))
+  if (handler?.finish && prepared !== null) await send(services, event, await handler.finish(ctx, event, prepared))
+  return prepared === null ? 'ignored' : 'processed'
+}
+
+async function send(services: Services, event: Stripe.Event, effects: Effects | void): Promise<void> {
   for (const message of effects?.mail ?? []) {
     await services.mailer
       .send(message)
       .catch((error) => log('warn', 'mail_send_failed', { stripeEvent: event.id, ...describeError(error) }))
   }
-  return prepared === null ? 'ignored' : 'processed'
 }
 
 async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {

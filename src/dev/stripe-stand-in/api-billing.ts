@@ -1,14 +1,15 @@
-// /v1/checkout/sessions, /v1/subscriptions, /v1/invoices, /v1/payment_intents, /v1/charges, /v1/refunds,
-// /v1/billing_portal/sessions.
+// /v1/checkout/sessions, /v1/subscriptions, /v1/invoices, /v1/invoice_payments, /v1/payment_intents, /v1/charges,
+// /v1/refunds, /v1/billing_portal/sessions.
 import { Hono } from 'hono'
 import { recurringOf } from './api-catalog'
 import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
 import { StripeApiError, applyMetadata, arr, badParam, bool, int, obj, reqStr, str, type Params } from './form'
 import { makePrice, makeProduct } from './objects'
 import { newId } from './store'
-import type { CheckoutLineItem, CheckoutSession, PortalSession } from './types'
+import type { CheckoutLineItem, CheckoutSession, PortalSession, Refund } from './types'
 
 const SUBMIT_TYPES = ['auto', 'book', 'donate', 'pay', 'subscribe']
+const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'] as const
 
 export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) {
   const app = new Hono()
@@ -214,13 +215,30 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
     )
     return c.json(store.render(store.page(items, pageQuery(p), '/v1/invoices'), expandOf(p)))
   })
+  retrieveRoute(app, store, '/v1/invoice_payments/:id', store.invoicePayments, 'invoice_payment')
+  app.get('/v1/invoice_payments', async (c) => {
+    const p = await readParams(c)
+    const invoice = str(p, 'invoice')
+    const status = str(p, 'status')
+    const items = newestFirst(store.invoicePayments.values()).filter(
+      (x) => (!invoice || x.invoice === invoice) && (!status || x.status === status),
+    )
+    return c.json(store.render(store.page(items, pageQuery(p), '/v1/invoice_payments'), expandOf(p)))
+  })
   retrieveRoute(app, store, '/v1/payment_intents/:id', store.paymentIntents, 'payment_intent')
   retrieveRoute(app, store, '/v1/charges/:id', store.charges, 'charge')
+  retrieveRoute(app, store, '/v1/refunds/:id', store.refunds, 'refund')
   app.post('/v1/refunds', async (c) => {
     const p = await readParams(c)
     const target = str(p, 'payment_intent') ?? str(p, 'charge')
     if (!target) throw badParam('charge', 'One of `charge` or `payment_intent` is required.')
-    const refund = lifecycle.refund(target, int(p, 'amount'))
+    const reason = str(p, 'reason')
+    if (reason !== undefined && !REFUND_REASONS.some((r) => r === reason))
+      throw badParam('reason', `Invalid reason: ${reason}`)
+    const refund = lifecycle.refund(target, int(p, 'amount'), {
+      reason: reason as Refund['reason'],
+      metadata: applyMetadata({}, p),
+    })
     return c.json(store.render(refund, expandOf(p)))
   })
 

@@ -4,7 +4,7 @@ import { StripeApiError, badParam } from './form'
 import { makeCustomer, periodEnd } from './objects'
 import { makeSubscriptionInvoice, payInvoice } from './payments'
 import { newId, type Store } from './store'
-import type { Customer, Subscription } from './types'
+import type { Customer, Refund, Subscription } from './types'
 
 const invalid = (message: string) => new StripeApiError(400, 'invalid_request_error', message)
 
@@ -123,7 +123,11 @@ export class Lifecycle {
     this.events.emit('customer.subscription.deleted', sub)
   }
 
-  refund(paymentIntentOrChargeId: string, amount?: number) {
+  refund(
+    paymentIntentOrChargeId: string,
+    amount?: number,
+    details: { reason?: Refund['reason']; metadata?: Record<string, string> } = {},
+  ) {
     let chargeId = paymentIntentOrChargeId
     if (paymentIntentOrChargeId.startsWith('pi_')) {
       const pi = this.store.get(this.store.paymentIntents, 'payment_intent', paymentIntentOrChargeId, 'payment_intent')
@@ -150,9 +154,9 @@ export class Lifecycle {
       charge: charge.id,
       created: this.store.unix(),
       currency: charge.currency,
-      metadata: {},
+      metadata: details.metadata ?? {},
       payment_intent: charge.payment_intent,
-      reason: null,
+      reason: details.reason ?? null,
       status: 'succeeded',
     }
     this.store.refunds.set(refund.id, refund)

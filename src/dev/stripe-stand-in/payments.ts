@@ -1,6 +1,6 @@
 // Invoices, payment intents and charges: the money side of checkout and subscription cycles.
 import { newId, type Store } from './store'
-import type { Charge, Customer, Invoice, InvoiceLineItem, PaymentIntent, Subscription } from './types'
+import type { Charge, Customer, Invoice, InvoiceLineItem, InvoicePayment, PaymentIntent, Subscription } from './types'
 
 /** An open, finalized invoice for the subscription's current items; payment is applied by the caller. */
 export function makeSubscriptionInvoice(
@@ -182,9 +182,9 @@ export function makePayment(
   return { pi, charge }
 }
 
-/** Marks an invoice paid by a fresh successful payment. */
+/** Marks an invoice paid by a fresh successful payment, recorded as the invoice's payment (`/v1/invoice_payments`). */
 export function payInvoice(store: Store, invoice: Invoice, email: string | null): void {
-  makePayment(store, {
+  const { pi } = makePayment(store, {
     amount: invoice.amount_due,
     currency: invoice.currency,
     customer: invoice.customer,
@@ -200,4 +200,19 @@ export function payInvoice(store: Store, invoice: Invoice, email: string | null)
   invoice.amount_remaining = 0
   invoice.status = 'paid'
   invoice.status_transitions.paid_at = now
+  const payment: InvoicePayment = {
+    id: newId('inpay_'),
+    object: 'invoice_payment',
+    amount_paid: invoice.amount_due,
+    amount_requested: invoice.amount_due,
+    created: now,
+    currency: invoice.currency,
+    invoice: invoice.id,
+    is_default: true,
+    livemode: false,
+    payment: { type: 'payment_intent', payment_intent: pi.id },
+    status: 'paid',
+    status_transitions: { canceled_at: null, paid_at: now },
+  }
+  store.invoicePayments.set(payment.id, payment)
 }

@@ -7,6 +7,7 @@ import type {
   CheckoutSession,
   Customer,
   Invoice,
+  InvoicePayment,
   List,
   PaymentIntent,
   PortalSession,
@@ -43,6 +44,7 @@ export class Store {
   readonly deletedCustomers = new Set<string>()
   readonly subscriptions = new Map<string, Subscription>()
   readonly invoices = new Map<string, Invoice>()
+  readonly invoicePayments = new Map<string, InvoicePayment>()
   readonly paymentIntents = new Map<string, PaymentIntent>()
   readonly charges = new Map<string, Charge>()
   readonly refunds = new Map<string, Refund>()
@@ -85,6 +87,7 @@ export class Store {
       this.prices,
       this.subscriptions,
       this.invoices,
+      this.invoicePayments,
       this.paymentIntents,
       this.charges,
       this.refunds,

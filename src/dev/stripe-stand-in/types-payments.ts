@@ -118,6 +118,21 @@ export type Charge = Pick<
   | 'status'
 > & { customer: string | null; payment_intent: string | null }
 
+/** What paid an invoice: always a payment intent here. Made when the invoice is paid. */
+export type InvoicePayment = Pick<
+  Stripe.InvoicePayment,
+  | 'id'
+  | 'object'
+  | 'amount_paid'
+  | 'amount_requested'
+  | 'created'
+  | 'currency'
+  | 'is_default'
+  | 'livemode'
+  | 'status'
+  | 'status_transitions'
+> & { invoice: string; payment: { type: 'payment_intent'; payment_intent: string } }
+
 export type Refund = Pick<
   Stripe.Refund,
   'id' | 'object' | 'amount' | 'created' | 'currency' | 'metadata' | 'reason' | 'status'

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe'
-import type { Charge, Invoice, PaymentIntent, Refund } from './types-payments'
+import type { Charge, Invoice, InvoicePayment, PaymentIntent, Refund } from './types-payments'
 
-export type { Charge, Invoice, InvoiceLineItem, PaymentIntent, Refund } from './types-payments'
+export type { Charge, Invoice, InvoiceLineItem, InvoicePayment, PaymentIntent, Refund } from './types-payments'
 
 // The object shapes the stand-in serves. Each one is a Pick of the real SDK type, so every field has
 // Stripe's name and type (object literals cannot carry made-up fields); fields the stand-in does not
@@ -184,6 +184,7 @@ export type AnyObject =
   | Customer
   | Subscription
   | Invoice
+  | InvoicePayment
   | PaymentIntent
   | Charge
   | Refund

@@ -3,6 +3,7 @@ import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
 import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { settleDuplicates } from './duplicate-membership'
 import { linkCustomer } from './link-customer'
 
 /**
@@ -13,7 +14,9 @@ import { linkCustomer } from './link-customer'
  * else to the account for the e-mail given at checkout, created for a
  * signed-out reader. A one-time donation is recorded once the session is
  * paid, never before. A subscription's state is not taken from here: it
- * comes with Stripe's customer.subscription.* events.
+ * comes with Stripe's customer.subscription.* events. A membership bought
+ * for an account that already had one is settled afterwards
+ * (duplicate-membership.ts).
  */
 export const checkoutPaid = handler<Stripe.Checkout.Session>({
   prepare: async (_ctx, event) => {
@@ -31,6 +34,12 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
         : []),
       ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
     ]
+  },
+  // Now that the customer is linked, the account may turn out to have had a membership already.
+  async finish(ctx, _event, session) {
+    const customerId = idOf(session.customer)
+    if (session.mode !== 'subscription' || session.payment_status !== 'paid' || !customerId) return
+    return settleDuplicates(ctx, customerId)
   },
 })
 

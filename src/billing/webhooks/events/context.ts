@@ -39,7 +39,8 @@ export interface Write {
  * the event's subscription snapshot shares a second with the stored one,
  * `settle` re-reads the subscription from Stripe and the statement runs once
  * more with that. `after` runs once the statement has committed, only for
- * the delivery that stored it.
+ * the delivery that stored it. `finish` is work in Stripe that must get done
+ * however many deliveries it takes (settling a duplicate membership).
  */
 export interface EventHandler<Prepared = unknown> {
   /** prepare calls Stripe: duplicates are turned away before it, not after. */
@@ -48,6 +49,13 @@ export interface EventHandler<Prepared = unknown> {
   writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
   settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
   after?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
+  /**
+   * Runs after `after` for the delivery that stored the event, and again for
+   * every later delivery of it: if it throws, the event is answered 500,
+   * Stripe delivers it again, and that delivery, though a duplicate, runs it
+   * once more. So it must be idempotent, and claim whatever must happen once.
+   */
+  finish?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
 }
 
 export const handler = <P>(h: EventHandler<P>) => h as EventHandler<unknown>

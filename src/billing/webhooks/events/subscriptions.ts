@@ -1,4 +1,6 @@
+import { PAYING_STATUSES } from '../../../db/statuses'
 import { handler, idOf } from './context'
+import { settleDuplicates } from './duplicate-membership'
 import { linkCustomer } from './link-customer'
 import { notifyPaymentFailed } from './payment-failed-mail'
 import { refetchSubscription, snapshotOf, storeSubscription, type SubscriptionState } from './subscription-sync'
@@ -8,7 +10,9 @@ import { refetchSubscription, snapshotOf, storeSubscription, type SubscriptionSt
  * the subscription from the event's snapshot, kept only if it is newer than
  * the stored state (storeSubscription). Stripe is asked only when the
  * snapshot shares a second with the stored state. A subscription that has
- * gone past due tells its member, once per failed invoice.
+ * gone past due tells its member, once per failed invoice. A paying
+ * subscription of an account that already had a membership is settled
+ * (duplicate-membership.ts).
  */
 export const subscriptionChanged = handler<SubscriptionState>({
   prepare: (ctx, event) => snapshotOf(ctx, event),
@@ -22,5 +26,9 @@ export const subscriptionChanged = handler<SubscriptionState>({
     const invoiceId = idOf(subscription.latest_invoice)
     if (subscription.status !== 'past_due' || !invoiceId) return
     return notifyPaymentFailed(ctx, subscription.id, invoiceId)
+  },
+  async finish(ctx, _event, { subscription }) {
+    if (!(PAYING_STATUSES as readonly string[]).includes(subscription.status)) return
+    return settleDuplicates(ctx, idOf(subscription.customer)!)
   },
 })
