@@ -93,6 +93,10 @@ export function AccountPage(props: {
             Download everything we hold about you (JSON)
           </a>
         </p>
+        <p class="muted">
+          Your account and name, when your sessions expire, the links we e-mailed you, your payments and memberships,
+          comps with their notes, your Patreon record, and the audit entries about you. Nothing about anyone else.
+        </p>
       </section>
 
       <section aria-labelledby="sessions-heading">

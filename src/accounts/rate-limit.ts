@@ -13,13 +13,18 @@ export interface RateLimit {
   windowMs: number
 }
 
+/** The stored key of a scope and subject: the subject only as a hash. */
+export async function rateLimitKey(scope: string, subject: string): Promise<string> {
+  return `${scope}:${await sha256Hex(subject.toLowerCase())}`
+}
+
 /**
  * Counts one attempt in a fixed window and throws 429 with Retry-After when
  * the limit is passed. One upsert, so concurrent requests count correctly.
  */
 export async function hitRateLimit(db: Database, now: Date, rule: RateLimit): Promise<void> {
   const windowStart = new Date(Math.floor(now.getTime() / rule.windowMs) * rule.windowMs)
-  const key = `${rule.scope}:${await sha256Hex(rule.subject.toLowerCase())}`
+  const key = await rateLimitKey(rule.scope, rule.subject)
   const [row] = await db
     .insert(rateLimits)
     .values({ key, windowStart, count: 1 })

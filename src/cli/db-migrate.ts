@@ -5,6 +5,7 @@
  */
 import { describePostgresUrl } from '../db/client'
 import { migratePostgresUrl } from '../db/migrate'
+import { describeErrorText } from '../http/log'
 
 const url = process.env.DATABASE_URL
 if (!url) {
@@ -15,8 +16,6 @@ try {
   await migratePostgresUrl(url)
   console.log(`Migrations applied to ${describePostgresUrl(url)}.`)
 } catch (error) {
-  console.error(
-    `Migrations failed on ${describePostgresUrl(url)}: ${error instanceof Error ? error.message : String(error)}`,
-  )
+  console.error(`Migrations failed on ${describePostgresUrl(url)}: ${describeErrorText(error)}`)
   process.exit(1)
 }

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config'
+import { describeErrorText } from '../http/log'
 import { openCliDatabase, type CliDatabase } from './database'
 import { seedSupporters } from '../dev/seed-supporters'
 
@@ -76,7 +77,7 @@ try {
   )
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message)
-  else console.error(`Seeding failed: ${error instanceof Error ? error.message : String(error)}`)
+  else console.error(`Seeding failed: ${describeErrorText(error)}`)
   process.exitCode = 1
 } finally {
   await database?.close()

@@ -5,12 +5,16 @@
  * mapped are rejected, never guessed, and any rejected row stops the import.
  * Uses DATABASE_URL, or the embedded PGlite database under DATA_DIR (stop
  * `npm start` first: PGlite allows one process at a time).
+ *
+ * It prints counts, tier names and line numbers, never a patron's name or
+ * address: a terminal's scrollback and CI logs are not the place for them.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config'
 import { openCliDatabase } from './database'
 import { AppError } from '../http/errors'
+import { describeErrorText, redactText } from '../http/log'
 import { absoluteUrl } from '../http/paths'
 import { createServices, systemClock } from '../services'
 import { sendInvitations } from '../imports/invitations'
@@ -42,7 +46,7 @@ function readMapping(path: string | undefined): TierMapping {
   try {
     value = JSON.parse(readFileSync(path, 'utf8'))
   } catch (error) {
-    fail(`Could not read the tier mapping ${path}: ${error instanceof Error ? error.message : String(error)}`, 2)
+    fail(`Could not read the tier mapping ${path}: ${describeErrorText(error)}`, 2)
   }
   if (
     !value ||
@@ -66,7 +70,18 @@ let bytes: Uint8Array
 try {
   bytes = readFileSync(file)
 } catch (error) {
-  fail(`Could not read ${file}: ${error instanceof Error ? error.message : String(error)}`, 2)
+  fail(`Could not read ${file}: ${describeErrorText(error)}`, 2)
+}
+
+/**
+ * A rejection's reason without the cells it quotes, but for the tier names listed above: in a row
+ * whose columns have slipped (an unquoted comma), the "status" or "currency" is someone's handle
+ * or street. The line number says where to look.
+ */
+function withoutCellValues(reason: string, tierNames: Set<string>): string {
+  return redactText(
+    reason.replace(/"((?:[^"]|"")*)"/g, (quoted, value: string) => (tierNames.has(value) ? quoted : '"…"')),
+  )
 }
 
 const database = await openCliDatabase(config, { max: 2 })
@@ -75,7 +90,7 @@ try {
     try {
       return parsePatreonCsv(bytes)
     } catch (error) {
-      if (error instanceof PatreonCsvError) fail(`${file}: ${error.message}`)
+      if (error instanceof PatreonCsvError) fail(`${file}: ${redactText(error.message)}`)
       throw error
     }
   })()
@@ -89,10 +104,18 @@ try {
     console.log(
       `  Patreon tier "${t.name}" (${t.rows} ${t.rows === 1 ? 'row' : 'rows'}) → ${t.mappedTo ?? 'NOT MAPPED'}`,
     )
-  for (const r of plan.rejected.slice(0, 50)) console.log(`  line ${r.line}: ${r.reason}`)
+  const tierNames = new Set(plan.tiers.map((t) => t.name))
+  for (const r of plan.rejected.slice(0, 50)) console.log(`  line ${r.line}: ${withoutCellValues(r.reason, tierNames)}`)
   if (plan.rejected.length > 50) console.log(`  … and ${plan.rejected.length - 50} more rejected rows.`)
   if (args.values['dry-run']) {
     console.log('Dry run: nothing was written.')
+  } else if (plan.counts.rejected > 0) {
+    // Said here rather than by commitImport, whose refusal quotes the first rejected row's reason.
+    console.error(
+      `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected ` +
+        '(the lines above). Fix the file or the tier mapping and try again.',
+    )
+    process.exitCode = 1
   } else {
     const counts = await commitImport(database.db, plan, now, null, config.ADMIN_EMAILS)
     console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction.`)
@@ -109,7 +132,11 @@ try {
     }
   }
 } catch (error) {
-  fail(error instanceof AppError ? error.message : `The import failed, and nothing was written: ${String(error)}`)
+  fail(
+    error instanceof AppError
+      ? error.message
+      : `The import failed, and nothing was written: ${describeErrorText(error)}`,
+  )
 } finally {
   await database.close()
 }

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig, ConfigError } from '../config'
 import { connectPostgres, describePostgresUrl } from '../db/client'
+import { describeErrorText } from '../http/log'
 import { createServices } from '../services'
 import { replayEvents } from '../billing/webhooks/replay'
 
@@ -41,7 +42,7 @@ try {
       `${counts.ignored} ignored, ${counts.duplicate} duplicates.`,
   )
 } catch (error) {
-  fail(`Replay failed: ${error instanceof Error ? error.message : String(error)}. Nothing half-done: run it again.`)
+  fail(`Replay failed: ${describeErrorText(error)}. Nothing half-done: run it again.`)
 } finally {
   await database.close()
 }

@@ -6,7 +6,7 @@
  */
 import { ConfigError, isTestMode, loadConfig } from '../config'
 import { connectPostgres, describePostgresUrl } from '../db/client'
-import { redactText } from '../http/log'
+import { describeErrorText } from '../http/log'
 import { systemClock } from '../services'
 import { createStripe } from '../billing/stripe'
 import { syncAllToStripe } from '../billing/tiers/stripe-sync'
@@ -42,9 +42,8 @@ try {
       `${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged.`,
   )
 } catch (error) {
-  // Stripe's and PostgreSQL's messages name the object or setting at fault; redactText masks any credential.
-  const message = redactText(error instanceof Error ? error.message : String(error))
-  console.error(`Stripe sync failed (from ${describePostgresUrl(url)}): ${message}`)
+  // Stripe's and PostgreSQL's messages name the object or setting at fault; no bound value or credential is printed.
+  console.error(`Stripe sync failed (from ${describePostgresUrl(url)}): ${describeErrorText(error)}`)
   process.exitCode = 1
 } finally {
   await handle.close()

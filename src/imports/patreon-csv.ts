@@ -39,7 +39,10 @@ export interface PatreonRow {
   patreonUserId: string | null
 }
 
-/** A row left out of `rows`; `reason` is written for the person who uploaded the file. */
+/**
+ * A row left out of `rows`; `reason` is written for the person who uploaded the file. It names
+ * the line, never the patron's address or name: commands print it to a terminal.
+ */
 export interface RejectedRow {
   line: number
   reason: string
@@ -230,7 +233,7 @@ function readRow(
   if (email !== null) {
     const firstLine = firstLineOfEmail.get(email)
     if (firstLine === undefined) firstLineOfEmail.set(email, line)
-    else problems.push(`The e-mail ${email} already appears on line ${firstLine}.`)
+    else problems.push(`The e-mail address already appears on line ${firstLine}.`)
   }
   const status = STATUSES[cell('status').toLowerCase()]
   if (status === undefined) {
@@ -271,7 +274,7 @@ function readEmail(text: string, problems: string[]): string | null {
   const [local, domain, ...rest] = email.split('@')
   const domainOk = domain !== undefined && /^[^.]+(\.[^.]+)+$/.test(domain)
   if (rest.length > 0 || !local || !domainOk || /\s/.test(email) || email.length > 254) {
-    problems.push(`The e-mail "${text}" is not a valid address.`)
+    problems.push('The e-mail address is not valid.')
     return null
   }
   return email

@@ -98,7 +98,7 @@ export async function planImport(
     let tierId: string | null = null
     if (needsTier(row, now)) {
       if (!row.tier) {
-        rejected.push({ line: row.line, reason: `The ${row.status} patron ${row.email} has no tier.` })
+        rejected.push({ line: row.line, reason: `The ${row.status} patron has no tier.` })
         continue
       }
       tierId = mapping[row.tier] ?? null

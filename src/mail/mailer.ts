@@ -22,21 +22,18 @@ export class MailError extends Error {
 }
 
 /**
- * Development: nothing leaves the machine. Messages are kept in the database,
- * listed at /dev/mailbox (under MASTHEAD_PATH), and printed to the console with the recipient
- * hidden (logs never carry addresses; the mailbox page shows it).
+ * Development: nothing leaves the machine. Messages are kept in the database
+ * and listed at /dev/mailbox (under MASTHEAD_PATH). The console gets one line
+ * naming the subject and where to read it: never the recipient, and never the
+ * text, whose links carry tokens that sign in or change an address.
  */
 export function createDevMailer(db: Database, clock: Clock, mailboxPath = '/dev/mailbox'): Mailer {
   return {
     async send(message) {
       await db.insert(devMailbox).values({ ...message, createdAt: clock.now() })
-      // Development only (production requires a mail provider): the developer reads the mail in the terminal.
+      // Development only (production requires a mail provider): tells the developer where to read it.
       // eslint-disable-next-line no-console
-      console.log(
-        [`--- mail (development: see ${mailboxPath}) ---`, `Subject: ${message.subject}`, '', message.text, '---'].join(
-          '\n',
-        ),
-      )
+      console.log(`mail (development): "${message.subject}", kept at ${mailboxPath}`)
     },
   }
 }

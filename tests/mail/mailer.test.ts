@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { signInMessage } from '../../src/accounts/messages'
 import { createResendMailer, MailError } from '../../src/mail/mailer'
 import { createTestApp, type TestApp } from '../helpers/app'
-import { requestLink } from '../helpers/auth'
+import { lastMailTo, requestLink } from '../helpers/auth'
 
 describe('the Resend mailer', () => {
   const message = signInMessage('donor@example.org', 'The Ledger', 'https://ledger.example/auth/verify?token=abc')
@@ -88,6 +88,24 @@ describe('the development mailbox', () => {
     const html = await (await t.app.request('/dev/mailbox')).text()
     expect(html.indexOf('second@example.org')).toBeLessThan(html.indexOf('first@example.org'))
     expect(html).toContain('>Open link</a>')
+  })
+
+  it('prints one line to the console per message: the subject, never the address, link or token', async () => {
+    const lines: string[] = []
+    const keep = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
+    vi.spyOn(console, 'log').mockImplementation(keep)
+    vi.spyOn(console, 'error').mockImplementation(keep)
+    try {
+      await requestLink(t.app, 'printed@example.org')
+    } finally {
+      vi.restoreAllMocks()
+    }
+    const { token } = await lastMailTo(t.app, 'printed@example.org')
+    expect(token).toBeTruthy()
+    const mail = lines.filter((l) => l.startsWith('mail (development)'))
+    expect(mail).toEqual(['mail (development): "Sign in to Masthead", kept at /dev/mailbox'])
+    const printed = lines.join('\n')
+    for (const secret of [token!, 'printed', '/auth/verify']) expect(printed).not.toContain(secret)
   })
 })
 

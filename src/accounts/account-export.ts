@@ -1,0 +1,239 @@
+import { and, asc, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm'
+import { rowsOf, type Database } from '../db/client'
+import {
+  auditLog,
+  devMailbox,
+  emailTokens,
+  grants,
+  patreonMembers,
+  payments,
+  rateLimits,
+  sessions,
+  stripeCustomers,
+  stripeEvents,
+  subscriptions,
+  supporters,
+  users,
+} from '../db/schema'
+import { rateLimitKey } from './rate-limit'
+
+/**
+ * Everything Masthead holds about one person, for "download my data": all of
+ * it, and nothing about anyone else. Table by table (src/db/schema.ts):
+ *
+ * - users: the whole row (address, name, role, dates).
+ * - sessions: when each expires; never its id (a hash of the cookie's secret).
+ * - email_tokens: the links sent to this address and the address changes this
+ *   account asked for; never the token's hash. Left out: a change to this
+ *   address asked for by another account, which is that account's.
+ * - rate_limits: the counters kept for this address and this account (scope,
+ *   window, count; the key is a hash of the address). Counters by IP name no
+ *   one and are left out.
+ * - dev_mailbox (development only): subject and time of the mail to this
+ *   address; not the text, whose links carry tokens.
+ * - stripe_customers, subscriptions, payments, stripe_events: everything about
+ *   the account's Stripe customers (events: id, type, dates, outcome).
+ * - grants (comps): every comp of this account with its note; not which staff
+ *   member granted or revoked it (another person).
+ * - patreon_members: the whole row.
+ * - import_batches: this address's row in a Patreon import waiting for
+ *   confirmation; a batch's other rows are other people.
+ * - supporters: the editors' summary row, as last refreshed (it repeats the above).
+ * - audit_log: entries about this account (what, when, the details, and
+ *   whether staff, the account itself or a command did it, never which staff
+ *   member); and what this account did as staff, as "you looked at a supporter
+ *   record" with its time, never whom or which filter.
+ * - tiers, stripe_objects, articles: the publication's, not a person's.
+ * - supporters_dirty (a queue of account ids to refresh) holds nothing but the id.
+ */
+export async function exportAccount(db: Database, userId: string, now: Date) {
+  const [user] = await db.select().from(users).where(eq(users.id, userId))
+  if (!user) return undefined
+  const customers = await db
+    .select({ customerId: stripeCustomers.customerId, linkedAt: stripeCustomers.createdAt })
+    .from(stripeCustomers)
+    .where(eq(stripeCustomers.userId, userId))
+    .orderBy(asc(stripeCustomers.createdAt))
+  const customerIds = customers.map((c) => c.customerId)
+  const ofCustomers = <T>(read: () => Promise<T[]>) => (customerIds.length > 0 ? read() : Promise.resolve([]))
+  const [
+    sessionRows,
+    links,
+    limits,
+    mail,
+    memberships,
+    ledger,
+    events,
+    comps,
+    patreon,
+    pendingImports,
+    summary,
+    audit,
+  ] = await Promise.all([
+    db
+      .select({ expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .where(eq(sessions.userId, userId))
+      .orderBy(asc(sessions.expiresAt)),
+    db
+      .select({
+        purpose: emailTokens.purpose,
+        email: emailTokens.email,
+        nextPath: emailTokens.nextPath,
+        createdAt: emailTokens.createdAt,
+        expiresAt: emailTokens.expiresAt,
+        usedAt: emailTokens.usedAt,
+      })
+      .from(emailTokens)
+      .where(or(eq(emailTokens.userId, userId), and(eq(emailTokens.email, user.email), isNull(emailTokens.userId))))
+      .orderBy(asc(emailTokens.createdAt)),
+    rateLimitsOf(db, user.id, user.email),
+    db
+      .select({ subject: devMailbox.subject, sentAt: devMailbox.createdAt })
+      .from(devMailbox)
+      .where(eq(devMailbox.to, user.email))
+      .orderBy(asc(devMailbox.id)),
+    ofCustomers(() =>
+      db
+        .select()
+        .from(subscriptions)
+        .where(inArray(subscriptions.customerId, customerIds))
+        .orderBy(asc(subscriptions.stripeCreatedAt)),
+    ),
+    ofCustomers(() =>
+      db.select().from(payments).where(inArray(payments.customerId, customerIds)).orderBy(asc(payments.occurredAt)),
+    ),
+    ofCustomers(() =>
+      db
+        .select({
+          id: stripeEvents.id,
+          type: stripeEvents.type,
+          customerId: stripeEvents.customerId,
+          createdAt: stripeEvents.stripeCreatedAt,
+          receivedAt: stripeEvents.receivedAt,
+          outcome: stripeEvents.outcome,
+        })
+        .from(stripeEvents)
+        .where(inArray(stripeEvents.customerId, customerIds))
+        .orderBy(asc(stripeEvents.stripeCreatedAt)),
+    ),
+    db
+      .select({
+        id: grants.id,
+        source: grants.source,
+        tierId: grants.tierId,
+        startsAt: grants.startsAt,
+        endsAt: grants.endsAt,
+        note: grants.note,
+        revokedAt: grants.revokedAt,
+        createdAt: grants.createdAt,
+        updatedAt: grants.updatedAt,
+      })
+      .from(grants)
+      .where(eq(grants.userId, userId))
+      .orderBy(asc(grants.createdAt)),
+    db.select().from(patreonMembers).where(eq(patreonMembers.userId, userId)),
+    pendingImportRowsOf(db, user.email),
+    db.select().from(supporters).where(eq(supporters.userId, userId)),
+    auditOf(db, userId),
+  ])
+  return {
+    exportedAt: now.toISOString(),
+    account: {
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      createdAt: user.createdAt,
+      updatedAt: user.updatedAt,
+    },
+    // A session's id is the hash of the secret in its cookie: only when it expires is shown.
+    sessions: sessionRows,
+    emailLinks: links,
+    rateLimits: limits,
+    developmentMail: mail,
+    stripeCustomers: customers,
+    subscriptions: memberships,
+    payments: ledger,
+    stripeEvents: events,
+    comps,
+    patreon: patreon[0] ?? null,
+    pendingPatreonImport: pendingImports,
+    supporterSummary: summary[0] ?? null,
+    auditAboutYou: audit.aboutYou,
+    yourStaffActions: audit.byYou,
+  }
+}
+
+/** The rate-limit scopes keyed by this person: src/accounts/sign-in-routes.tsx, account-routes.tsx and src/billing/checkout-routes.tsx. */
+async function rateLimitsOf(db: Database, userId: string, email: string) {
+  const scopes = [
+    { scope: 'sign-in:email', key: await rateLimitKey('sign-in:email', email) },
+    { scope: 'checkout:email', key: await rateLimitKey('checkout:email', email) },
+    { scope: 'change-email:user', key: await rateLimitKey('change-email:user', userId) },
+  ]
+  const rows = await db
+    .select()
+    .from(rateLimits)
+    .where(
+      inArray(
+        rateLimits.key,
+        scopes.map((s) => s.key),
+      ),
+    )
+    .orderBy(asc(rateLimits.windowStart))
+  return rows.map((r) => ({
+    scope: scopes.find((s) => s.key === r.key)!.scope,
+    windowStart: r.windowStart,
+    count: r.count,
+  }))
+}
+
+/** This address's row in any previewed Patreon import, without the rest of the batch. */
+async function pendingImportRowsOf(db: Database, email: string) {
+  const rows = await rowsOf<{ previewed_at: Date | string; row: unknown }>(
+    db,
+    sql`select b.created_at as previewed_at, r.value as row
+      from import_batches b, jsonb_array_elements(b.rows -> 'rows') r
+      where r.value ->> 'email' = ${email}
+      order by b.created_at`,
+  )
+  return rows.map((r) => ({ previewedAt: new Date(r.previewed_at), row: r.row }))
+}
+
+/** Plain words for what a member of staff did, naming no one it was done to. */
+const STAFF_ACTIONS: Record<string, string> = {
+  'supporter.viewed': 'You looked at a supporter record.',
+  'supporters.exported': 'You exported the supporter list.',
+  'role.changed': "You changed an account's role.",
+  'tier.created': 'You created a tier.',
+  'tier.updated': 'You changed a tier.',
+  'comp.granted': 'You granted a comp to a supporter.',
+  'comp.revoked': "You revoked a supporter's comp.",
+  'patreon.imported': 'You imported a Patreon export.',
+}
+
+async function auditOf(db: Database, userId: string) {
+  const [about, by] = await Promise.all([
+    db
+      .select({ at: auditLog.at, action: auditLog.action, actorId: auditLog.actorId, details: auditLog.details })
+      .from(auditLog)
+      .where(eq(auditLog.subjectUserId, userId))
+      .orderBy(asc(auditLog.id)),
+    db
+      .select({ at: auditLog.at, action: auditLog.action, recordedAs: auditLog.actorEmail })
+      .from(auditLog)
+      .where(and(eq(auditLog.actorId, userId), or(isNull(auditLog.subjectUserId), ne(auditLog.subjectUserId, userId))))
+      .orderBy(asc(auditLog.id)),
+  ])
+  return {
+    aboutYou: about.map(({ actorId, ...entry }) => ({
+      ...entry,
+      by: actorId === userId ? 'you' : actorId === null ? 'a command run by the publication' : 'a member of staff',
+    })),
+    byYou: by.map((entry) => ({
+      ...entry,
+      what: STAFF_ACTIONS[entry.action] ?? 'You took a staff action.',
+    })),
+  }
+}
