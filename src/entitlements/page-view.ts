@@ -139,7 +139,13 @@ async function verifyViewCookie(
   }
 }
 
-/** Forgets the page view, so that the next one reads the session again (sign-out, a finished checkout). */
-export function clearViewCookie(c: Context, secure: boolean): void {
-  if (getCookie(c, VIEW_COOKIE) !== undefined) deleteCookie(c, VIEW_COOKIE, { path: '/', secure })
+/**
+ * Forgets the page view, so that the next one reads the session again
+ * (sign-out, a finished checkout). True when there was one to forget (a
+ * Set-Cookie was added).
+ */
+export function clearViewCookie(c: Context, secure: boolean): boolean {
+  if (getCookie(c, VIEW_COOKIE) === undefined) return false
+  deleteCookie(c, VIEW_COOKIE, { path: '/', secure })
+  return true
 }

@@ -40,12 +40,12 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   }
   if (isBlocked(path, config.ORIGIN_BLOCKED_PATHS)) throw new AppError('not_found', `There is nothing at ${path}.`)
 
-  const view = await readerOf(c)
+  const { view, setCookies } = await readerOf(c)
   // On Workers, a page the origin lets shared caches keep is cached per benefit set, not per reader.
   const cache = edgeCacheOf(c)
   const key = cache ? edgeCacheKey(c.req.url, view) : undefined
   const cached = cache && key ? await cache.match(key) : undefined
-  if (cached) return cacheFor(c, cached, view, true, true)
+  if (cached) return cacheFor(c, cached, { view, setCookies, rewritten: true, fromCache: true })
 
   const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)
   let page = rewritePage(response, view, {
@@ -56,34 +56,38 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   })
   const rewritten = response !== page
   if (cache && key && rewritten && sharable(response)) page = keepAtTheEdge(c, cache, key, page)
-  return cacheFor(c, page, view, rewritten)
+  return cacheFor(c, page, { view, setCookies, rewritten })
 }
 
-/** Who is reading: from the page-view cookie, else (with a session) from one session lookup, which issues it. */
-async function readerOf(c: Context<AppEnv>): Promise<PageView> {
+/**
+ * Who is reading: from the page-view cookie, else (with a session) from one
+ * session lookup, which issues it; and whether the gateway set cookies on the
+ * way (cacheFor must then carry them over).
+ */
+async function readerOf(c: Context<AppEnv>): Promise<{ view: PageView; setCookies: boolean }> {
   const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
   const sessionToken = getCookie(c, SESSION_COOKIE)
   if (!sessionToken) {
-    clearViewCookie(c, secure) // signed out elsewhere: a leftover page view vouches for no one
-    return ANONYMOUS_VIEW
+    // Signed out elsewhere: a leftover page view vouches for no one.
+    return { view: ANONYMOUS_VIEW, setCookies: clearViewCookie(c, secure) }
   }
   const now = clock.now()
   const token = getCookie(c, VIEW_COOKIE)
   const vouched = token ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now }) : null
-  if (vouched) return vouched
+  if (vouched) return { view: vouched, setCookies: false }
 
   const { sessionDb } = c.var.services
   const result = await validateSession(sessionDb, config, sessionToken)
   if (!result.session) {
     clearSessionCookie(c, sessionDb, config)
     clearViewCookie(c, secure)
-    return ANONYMOUS_VIEW
+    return { view: ANONYMOUS_VIEW, setCookies: true }
   }
   if (result.session.fresh) setSessionCookie(c, sessionDb, config, sessionToken)
   const view = pageViewOf(result.user, entitlementsFrom(result.facts, now, config))
   await issueViewCookie(c, view, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, secure })
-  return view
+  return { view, setCookies: true }
 }
 
 /**
@@ -91,7 +95,16 @@ async function readerOf(c: Context<AppEnv>): Promise<PageView> {
  * rewritten for a signed-in reader is private. Cookies the gateway set (the
  * page view, a renewed session) ride on the response and make it private too.
  */
-function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten: boolean, fromCache = false): Response {
+function cacheFor(
+  c: Context<AppEnv>,
+  page: Response,
+  {
+    view,
+    setCookies,
+    rewritten,
+    fromCache = false,
+  }: { view: PageView; setCookies: boolean; rewritten: boolean; fromCache?: boolean },
+): Response {
   // Adjusted in place: every response here is the gateway's own, but for Cloudflare's cache, whose are immutable.
   const res = fromCache ? new Response(page.body, page) : page
   const headers = res.headers
@@ -104,10 +117,10 @@ function cacheFor(c: Context<AppEnv>, page: Response, view: PageView, rewritten:
   )
     headers.set('vary', vary ? `${vary}, Cookie` : 'Cookie')
   // Hono would put its own Set-Cookie list in place of the origin's when this response is assigned:
-  // move the gateway's cookies onto the response instead, beside the origin's. Only a request that
-  // carried cookies can have made the gateway set one.
+  // move the gateway's cookies onto the response instead, beside the origin's. Only then is `c.res`
+  // touched: reading it makes Hono build a response, and assigning the page then rebuilds it.
   let ownCookies = 0
-  if (c.req.header('cookie') !== undefined) {
+  if (setCookies) {
     const cookies = c.res.headers.getSetCookie()
     c.res.headers.delete('set-cookie')
     for (const cookie of cookies) headers.append('set-cookie', cookie)
