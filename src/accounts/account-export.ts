@@ -15,7 +15,7 @@ import {
   supporters,
   users,
 } from '../db/schema'
-import { rateLimitKey } from './rate-limit'
+import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKey } from './rate-limit'
 
 /**
  * Everything Masthead holds about one person, for "download my data": all of
@@ -42,9 +42,14 @@ import { rateLimitKey } from './rate-limit'
  * - audit_log: entries about this account (what, when, the details, and
  *   whether staff, the account itself or a command did it, never which staff
  *   member); and what this account did as staff, as "you looked at a supporter
- *   record" with its time, never whom or which filter.
+ *   record" with its time, never whom or which filter. Entries name accounts
+ *   by id only, and searches by a keyed hash.
  * - tiers, stripe_objects, articles: the publication's, not a person's.
  * - supporters_dirty (a queue of account ids to refresh) holds nothing but the id.
+ *
+ * Deleting the account (account-data.ts) removes all of this but the Stripe
+ * ledger (subscriptions, payments, stripe_events: ids, amounts, dates) and
+ * the audit entries, which hold ids and no address or name.
  */
 export async function exportAccount(db: Database, userId: string, now: Date) {
   const [user] = await db.select().from(users).where(eq(users.id, userId))
@@ -165,13 +170,12 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
   }
 }
 
-/** The rate-limit scopes keyed by this person: src/accounts/sign-in-routes.tsx, account-routes.tsx and src/billing/checkout-routes.tsx. */
+/** The rate-limit counters keyed by this person's address or account (rate-limit.ts). */
 async function rateLimitsOf(db: Database, userId: string, email: string) {
-  const scopes = [
-    { scope: 'sign-in:email', key: await rateLimitKey('sign-in:email', email) },
-    { scope: 'checkout:email', key: await rateLimitKey('checkout:email', email) },
-    { scope: 'change-email:user', key: await rateLimitKey('change-email:user', userId) },
-  ]
+  const scopes = await Promise.all([
+    ...ADDRESS_SCOPES.map(async (scope) => ({ scope, key: await rateLimitKey(scope, email) })),
+    ...ACCOUNT_SCOPES.map(async (scope) => ({ scope, key: await rateLimitKey(scope, userId) })),
+  ])
   const rows = await db
     .select()
     .from(rateLimits)
@@ -205,6 +209,7 @@ async function pendingImportRowsOf(db: Database, email: string) {
 const STAFF_ACTIONS: Record<string, string> = {
   'supporter.viewed': 'You looked at a supporter record.',
   'supporters.exported': 'You exported the supporter list.',
+  'supporter.erased': "You erased a supporter's account.",
   'role.changed': "You changed an account's role.",
   'tier.created': 'You created a tier.',
   'tier.updated': 'You changed a tier.',
@@ -221,7 +226,7 @@ async function auditOf(db: Database, userId: string) {
       .where(eq(auditLog.subjectUserId, userId))
       .orderBy(asc(auditLog.id)),
     db
-      .select({ at: auditLog.at, action: auditLog.action, recordedAs: auditLog.actorEmail })
+      .select({ at: auditLog.at, action: auditLog.action })
       .from(auditLog)
       .where(and(eq(auditLog.actorId, userId), or(isNull(auditLog.subjectUserId), ne(auditLog.subjectUserId, userId))))
       .orderBy(asc(auditLog.id)),

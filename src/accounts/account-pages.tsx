@@ -112,8 +112,9 @@ export function AccountPage(props: {
       <section aria-labelledby="delete-heading">
         <h2 id="delete-heading">Delete your account</h2>
         <p>
-          This removes your e-mail address and everything tied to it. It cannot be undone. Records of payments that the
-          law requires us to keep are kept without your name or address.
+          This removes your e-mail address, your name and everything tied to them. It cannot be undone. Records of
+          payments that the law requires us to keep are kept without your name or address. A membership you still pay
+          for must be cancelled first.
         </p>
         <form method="post" action={href('/account/delete')} novalidate>
           <Field

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
 import { AppError } from '../http/errors'
-import { answerFormError, type RenderForm } from '../http/forms'
+import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
@@ -65,14 +65,19 @@ accountPages.get('/data', download)
 accountApi.get('/data', download)
 
 accountPages.post('/delete', async (c) => {
+  const rerender: RenderForm = (errors, status) =>
+    accountPage(c, { deleteError: errors.confirm ?? errors.form }, status as 409 | 422)
   const parsed = deleteInput.safeParse(await readBody(c))
-  if (!parsed.success) {
-    return answerFormError(c, fieldErrors(parsed.error), (errors, status) =>
-      accountPage(c, { deleteError: errors.confirm }, status as 422),
-    )
-  }
-  await removeAccount(c)
-  return page(c, 'Account deleted', <AccountDeleted />)
+  if (!parsed.success) return answerFormError(c, fieldErrors(parsed.error), rerender)
+  // Refused while Stripe still bills a membership (409): the page says so beside the button.
+  return submitForm(
+    c,
+    async () => {
+      await removeAccount(c)
+      return page(c, 'Account deleted', <AccountDeleted />)
+    },
+    rerender,
+  )
 })
 
 accountApi.delete('/', async (c) => {
@@ -80,6 +85,7 @@ accountApi.delete('/', async (c) => {
   return c.json({ ok: true })
 })
 
+/** Deletes the account (deleteAccount: everything about the person, in every table) and signs the reader out. */
 async function removeAccount(c: Context<AppEnv>) {
   const { db, config } = c.var.services
   await deleteAccount(db, c.var.user!.id)
@@ -92,7 +98,7 @@ async function removeAccount(c: Context<AppEnv>) {
 async function accountPage(
   c: Context<AppEnv>,
   extra: Omit<Parameters<typeof AccountPage>[0], 'user' | 'membership' | 'hasBillingAccount'>,
-  status: 200 | 422 = 200,
+  status: 200 | 409 | 422 = 200,
 ) {
   const user = c.var.user!
   const hasBilling = await hasBillingAccount(c.var.services.db, user.id)

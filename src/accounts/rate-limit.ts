@@ -13,6 +13,15 @@ export interface RateLimit {
   windowMs: number
 }
 
+/**
+ * The scopes that count per person, by their address or by their account (the others count
+ * per client IP and name no one): src/accounts/sign-in-routes.tsx, account-routes.tsx and
+ * src/billing/checkout-routes.tsx. "Download my data" lists these counters and deleting the
+ * account removes them.
+ */
+export const ADDRESS_SCOPES = ['sign-in:email', 'checkout:email'] as const
+export const ACCOUNT_SCOPES = ['change-email:user'] as const
+
 /** The stored key of a scope and subject: the subject only as a hash. */
 export async function rateLimitKey(scope: string, subject: string): Promise<string> {
   return `${scope}:${await sha256Hex(subject.toLowerCase())}`

@@ -1,11 +1,12 @@
-import { desc, lt } from 'drizzle-orm'
+import { desc, eq, getTableColumns, lt } from 'drizzle-orm'
 import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
-import { auditLog } from '../db/schema'
+import { auditLog, users } from '../db/schema'
 
 export type AuditAction =
   | 'supporter.viewed'
   | 'supporters.exported'
+  | 'supporter.erased'
   | 'role.changed'
   | 'tier.created'
   | 'tier.updated'
@@ -17,12 +18,14 @@ export type AuditAction =
 /**
  * Appends to the audit log: who looked at donor data or changed who may do
  * what. Append-only in the database too (a trigger refuses updates and
- * deletes). Details hold ids and filters, never card or address data.
+ * deletes). Accounts are named by id, never by address; details hold ids and
+ * filters, with what staff typed as a keyed hash (search-terms.ts), never
+ * card or address data.
  */
 export async function audit(
   db: Database,
   now: Date,
-  actor: Pick<SessionUser, 'id' | 'email'> | null,
+  actor: Pick<SessionUser, 'id'> | null,
   action: AuditAction,
   subjectUserId: string | null,
   details: Record<string, unknown> = {},
@@ -30,20 +33,21 @@ export async function audit(
   await db.insert(auditLog).values({
     at: now,
     actorId: actor?.id ?? null,
-    actorEmail: actor?.email ?? null,
     action,
     subjectUserId,
     details,
   })
 }
 
-export type AuditEntry = typeof auditLog.$inferSelect
+/** An entry with its actor's address while the account exists (null for a command, or an account since deleted). */
+export type AuditEntry = typeof auditLog.$inferSelect & { actorEmail: string | null }
 
 /** Newest first, a page at a time (`before` is the last id of the previous page). */
 export async function listAudit(db: Database, before: number | undefined, limit = 100): Promise<AuditEntry[]> {
   return db
-    .select()
+    .select({ ...getTableColumns(auditLog), actorEmail: users.email })
     .from(auditLog)
+    .leftJoin(users, eq(users.id, auditLog.actorId))
     .where(before === undefined ? undefined : lt(auditLog.id, before))
     .orderBy(desc(auditLog.id))
     .limit(limit)

@@ -357,7 +357,10 @@ export const supporters = pgTable(
 /**
  * Who did what to whom, append-only (a trigger refuses updates and deletes):
  * views of a supporter's details, exports, role, tier and comp changes,
- * imports. The actor's e-mail is copied so the record outlives the account.
+ * imports, erasures. Accounts are named by id only, never by address (pages
+ * look the actor's address up while the account exists), and what staff
+ * typed into a search is kept as a keyed hash (src/audit/search-terms.ts), so
+ * deleting an account leaves no address or name here (drizzle/0013).
  */
 export const auditLog = pgTable(
   'audit_log',
@@ -365,7 +368,6 @@ export const auditLog = pgTable(
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     at: timestamptz('at').notNull(),
     actorId: text('actor_id'),
-    actorEmail: text('actor_email'),
     action: text('action').notNull(),
     subjectUserId: text('subject_user_id'),
     details: jsonb('details')

@@ -48,8 +48,9 @@ export async function timelineOf(db: Database, userId: string, limit = 300): Pro
       select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id)
         from all_grants g where g.user_id = ${userId} and g.revoked_at is not null
       union all
-      select a.at, a.action, a.details || jsonb_build_object('by', a.actor_email)
-        from audit_log a where a.subject_user_id = ${userId}
+      select a.at, a.action, a.details || jsonb_build_object('by',
+          coalesce(actor.email, case when a.actor_id is not null then 'a deleted account' end))
+        from audit_log a left join users actor on actor.id = a.actor_id where a.subject_user_id = ${userId}
           and a.action not in ('supporter.viewed', 'comp.granted', 'comp.revoked')
     ) t order by at desc limit ${limit}`,
   )

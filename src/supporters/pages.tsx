@@ -4,6 +4,7 @@ import { SORTS, SOURCES, SUPPORTER_STATUSES, type SupporterRow } from './list'
 import { formatMoney } from '../util/money'
 import { BENEFIT_LABELS } from '../billing/tiers/tiers'
 import { INTERVALS } from '../db/schema'
+import { Field } from '../ui/field'
 import { href } from '../ui/paths'
 
 const STATUS_LABELS: Record<string, string> = {
@@ -200,6 +201,9 @@ export function SupporterPage(props: {
   now: Date
   error?: string | undefined
   notice?: string | undefined
+  /** The viewer is an admin: the page offers to erase the supporter. */
+  canErase?: boolean
+  eraseError?: string | undefined
 }) {
   const { user, entitlements, grants, timeline } = props.detail
   const m = entitlements.membership
@@ -294,6 +298,43 @@ export function SupporterPage(props: {
           ))}
         </ol>
       </section>
+      {props.canErase ? (
+        <section aria-labelledby="erase">
+          <h2 id="erase">Erase on request</h2>
+          <p>
+            When this person asks to be forgotten: removes their address, their name and everything tied to them, as
+            deleting their own account does. Payment records are kept for accounting, without name or address; the audit
+            log records the erasure by account id. A membership Stripe still bills must be cancelled first. It cannot be
+            undone.
+          </p>
+          <form method="post" action={href(`/admin/supporters/${user.id}/erase`)} novalidate>
+            <Field
+              id="confirm-erase"
+              name="confirm"
+              label="Type ERASE to confirm"
+              autocomplete="off"
+              error={props.eraseError}
+            />
+            <p>
+              <button type="submit">Erase this supporter</button>
+            </p>
+          </form>
+        </section>
+      ) : null}
+      <p>
+        <a href={href('/admin/supporters')}>All supporters</a>
+      </p>
+    </>
+  )
+}
+
+export function SupporterErased() {
+  return (
+    <>
+      <h1>Supporter erased</h1>
+      <p role="status">
+        Their account and everything tied to it are gone. Payment records stay for accounting, without name or address.
+      </p>
       <p>
         <a href={href('/admin/supporters')}>All supporters</a>
       </p>

@@ -8,9 +8,11 @@ import { fieldErrors, readBody, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
-import { MetricsPage, SupporterPage, SupportersPage } from './pages'
+import { MetricsPage, SupporterErased, SupporterPage, SupportersPage } from './pages'
 import { audit } from '../audit/audit'
+import { hashTerm } from '../audit/search-terms'
 import { compInput, grantComp, revokeComp } from './comps'
+import { eraseInput, eraseSupporter } from './erase'
 import { csvStream, type CsvColumn } from './csv'
 import { metricsAt } from './metrics'
 import { supporterDetail } from './detail'
@@ -22,13 +24,15 @@ import {
   parseListQuery,
   refreshSupporters,
   stripeDashboardUrl,
+  type ListQuery,
   type SupporterRow,
 } from './list'
 
 /**
  * The editors' dashboard, pages under /admin: supporters (list, details with a
- * timeline), comps and metrics. Every view of a supporter's details and every
- * export is audited. Mounted at /admin (its routes are /supporters…, /comps…
+ * timeline), comps and metrics, and for admins the erasure of a supporter on
+ * request. Every view of a supporter's details, every export and every
+ * erasure is audited. Mounted at /admin (its routes are /supporters…, /comps…
  * and /metrics), so its editors-and-up guard covers the whole staff area, which
  * is for editors and up in any case; routers for admins add their own.
  */
@@ -103,6 +107,21 @@ const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
   { header: 'patreon', value: (r) => (r.patreonStatus ? (r.movedFromPatreon ? 'moved' : r.patreonStatus) : null) },
 ]
 
+/**
+ * The filter as the audit log keeps it: what staff typed (the search, and a tier that is none
+ * of the tiers) as a keyed hash, since it often names someone (src/audit/search-terms.ts);
+ * chosen values (statuses, tier ids, dates, the sort) as they are.
+ */
+async function auditedFilter(c: Context<AppEnv>, query: ListQuery): Promise<Record<string, string>> {
+  const secret = c.var.services.config.ENTITLEMENT_TOKEN_SECRET
+  const filter = filterOf(query)
+  if (filter.q !== undefined) filter.q = await hashTerm(secret, filter.q)
+  if (filter.tier !== undefined && !(await tierChoices(c)).some((t) => t.id === filter.tier)) {
+    filter.tier = await hashTerm(secret, filter.tier)
+  }
+  return filter
+}
+
 /** The current filter as CSV, streamed a thousand rows at a time; audited with the filter and the row count. */
 supporterApi.get('/supporters.csv', async (c) => {
   const { db, clock } = c.var.services
@@ -110,7 +129,7 @@ supporterApi.get('/supporters.csv', async (c) => {
   const now = clock.now()
   await refreshSupporters(db)
   const rows = await countSupporters(db, query, now)
-  await audit(db, now, c.var.user, 'supporters.exported', null, { filter: filterOf(query), rows })
+  await audit(db, now, c.var.user, 'supporters.exported', null, { filter: await auditedFilter(c, query), rows })
   const stamp = now.toISOString().slice(0, 10)
   return new Response(csvStream(CSV_COLUMNS, allSupporters(db, { ...query, cursor: undefined }, now)), {
     headers: {
@@ -134,7 +153,12 @@ async function detailFor(c: Context<AppEnv>) {
 
 const NOTICES: Record<string, string> = { granted: 'Comp granted.', revoked: 'Comp revoked.' }
 
-async function detailPage(c: Context<AppEnv>, error?: string, status: 200 | 404 | 409 | 422 = 200) {
+async function detailPage(
+  c: Context<AppEnv>,
+  error?: string,
+  status: 200 | 404 | 409 | 422 = 200,
+  eraseError?: string,
+) {
   noStore(c)
   const detail = await detailFor(c)
   const { config, clock } = c.var.services
@@ -147,7 +171,9 @@ async function detailPage(c: Context<AppEnv>, error?: string, status: 200 | 404 
       tiers={await tierChoices(c)}
       now={clock.now()}
       error={error}
-      notice={error ? undefined : NOTICES[c.req.query('notice') ?? '']}
+      notice={error || eraseError ? undefined : NOTICES[c.req.query('notice') ?? '']}
+      canErase={c.var.user?.role === 'admin'}
+      eraseError={eraseError}
     />,
     status,
   )
@@ -201,6 +227,31 @@ supporterPages.post('/comps/:id/revoke', async (c) => {
 supporterApi.post('/comps/:id/revoke', async (c) => {
   const { db, clock } = c.var.services
   return c.json({ grant: await revokeComp(db, clock.now(), c.var.user!, c.req.param('id')) })
+})
+
+// ---------------------------------------------------------------- erasure on request (admins)
+
+/** Erases a supporter at their request: the same removal as deleting one's own account, audited by id. */
+supporterPages.post('/supporters/:id/erase', requireRole('admin'), async (c) => {
+  const { db, clock } = c.var.services
+  const id = c.req.param('id')
+  return submitForm(
+    c,
+    async () => {
+      const parsed = eraseInput.safeParse(await readBody(c))
+      if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+      await eraseSupporter(db, clock.now(), c.var.user!, id)
+      return page(c, 'Supporter erased', <SupporterErased />)
+    },
+    (errors, status) => detailPage(c, undefined, status as 409 | 422, errors.confirm ?? errors.form),
+  )
+})
+
+supporterApi.delete('/supporters/:id', requireRole('admin'), async (c) => {
+  const { db, clock } = c.var.services
+  const id = c.req.param('id')
+  await eraseSupporter(db, clock.now(), c.var.user!, id)
+  return c.json({ ok: true, erased: id })
 })
 
 // ---------------------------------------------------------------- metrics

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { devMailbox, emailTokens, sessions, users } from '../../src/db/schema'
+import { STILL_BILLED } from '../../src/accounts/account-data'
+import { devMailbox, emailTokens, sessions, stripeCustomers, subscriptions, users } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { confirmLink, lastMailTo, signIn } from '../helpers/auth'
 
@@ -139,6 +140,39 @@ describe('deleting the account', () => {
     expect(await db.select().from(emailTokens).where(eq(emailTokens.email, 'leaver@example.org'))).toEqual([])
     expect(await db.select().from(devMailbox).where(eq(devMailbox.to, 'leaver@example.org'))).toEqual([])
     expect((await t.app.request('/account', { headers: { Cookie: cookie } })).status).toBe(303)
+  })
+
+  it('is refused while Stripe still bills a membership, on the page and by API, and goes once it is set to end', async () => {
+    const cookie = await signIn(t.app, 'member-leaving@example.org')
+    const db = t.database.db
+    const [user] = await db.select().from(users).where(eq(users.email, 'member-leaving@example.org'))
+    const now = t.services.clock.now()
+    await db.insert(stripeCustomers).values({ customerId: 'cus_leaving', userId: user!.id, createdAt: now })
+    await db.insert(subscriptions).values({
+      id: 'sub_leaving',
+      customerId: 'cus_leaving',
+      priceId: 'price_pledge',
+      interval: 'month',
+      amount: 700,
+      currency: 'usd',
+      status: 'active',
+      cancelAtPeriodEnd: false,
+      stripeCreatedAt: now,
+      snapshotAt: now,
+      updatedAt: now,
+    })
+    const page = await post('/account/delete', cookie, { confirm: 'DELETE' })
+    expect(page.status).toBe(409)
+    expect(await page.text()).toContain('This account has a membership that Stripe still bills.')
+    const api = await t.app.request('/api/account', { method: 'DELETE', headers: { Cookie: cookie } })
+    expect(api.status).toBe(409)
+    expect((await api.json()).error).toMatchObject({ code: 'conflict', message: STILL_BILLED })
+    expect(await db.select().from(users).where(eq(users.id, user!.id))).toHaveLength(1)
+
+    // Cancelled in the portal: it runs to the end of the period, and nothing more is charged.
+    await db.update(subscriptions).set({ cancelAtPeriodEnd: true }).where(eq(subscriptions.id, 'sub_leaving'))
+    expect((await post('/account/delete', cookie, { confirm: 'DELETE' })).status).toBe(200)
+    expect(await db.select().from(users).where(eq(users.id, user!.id))).toEqual([])
   })
 
   it('works by API too', async () => {

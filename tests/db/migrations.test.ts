@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
 import { sessionIdOf, validateSession } from '../../src/accounts/sessions'
 import { loadConfig } from '../../src/config'
-import { connectPostgres } from '../../src/db/client'
+import { connectPostgres, rowsOf } from '../../src/db/client'
 import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
 import { allGrants, grants, patreonMembers, sessions } from '../../src/db/schema'
@@ -200,6 +200,41 @@ describe('migrations', () => {
         (await validateSession(db, config, await sessionIdOf(token))).session,
         'the stored id opens nothing',
       ).toBeNull()
+    } finally {
+      await close()
+    }
+  })
+
+  it('0013 takes typed terms and actors’ addresses out of the audit log, which stays append-only', async () => {
+    const { db, migrateRest, close } = await databaseBefore(13)
+    try {
+      const t = '2026-06-01T00:00:00Z'
+      await db.execute(sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, created_at, updated_at)
+        values ('reader', 'Reader', 'usd', 500, 5000, ${t}, ${t})`)
+      await db.execute(sql`insert into audit_log (at, actor_id, actor_email, action, subject_user_id, details) values
+        (${t}, 'staff', 'staff@example.org', 'supporters.exported', null,
+          '{"filter": {"q": "Ana Álvarez", "tier": "ana@example.org", "status": "active"}, "rows": 3}'),
+        (${t}, 'staff', 'staff@example.org', 'supporters.exported', null, '{"filter": {"tier": "reader"}, "rows": 9}'),
+        (${t}, 'staff', 'staff@example.org', 'supporter.viewed', 'ana', '{}'),
+        (${t}, null, null, 'comp.ended', 'ana', '{"grantId": "g1"}')`)
+
+      await migrateRest()
+
+      const rows = await rowsOf<Record<string, unknown>>(db, sql`select * from audit_log order by id`)
+      expect(rows.map((r) => r.details)).toEqual([
+        { filter: { q: '[term removed]', tier: '[term removed]', status: 'active' }, rows: 3 },
+        { filter: { tier: 'reader' }, rows: 9 },
+        {},
+        { grantId: 'g1' },
+      ])
+      expect(Object.keys(rows[0]!)).not.toContain('actor_email')
+      expect(rows.map((r) => r.actor_id)).toEqual(['staff', 'staff', 'staff', null])
+      expect(JSON.stringify(rows)).not.toMatch(/Álvarez|@example\.org/)
+      const refused = await db.execute(sql`update audit_log set details = '{}'`).then(
+        () => null,
+        (error: unknown) => error,
+      )
+      expect(refused, 'the log is append-only again').toBeInstanceOf(Error)
     } finally {
       await close()
     }

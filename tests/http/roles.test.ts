@@ -67,6 +67,18 @@ const PROTECTED: { method: string; path: string; role: Role; example?: string }[
     role: 'editor',
     example: `/api/admin/supporters/${SUPPORTER}/comps`,
   },
+  {
+    method: 'POST',
+    path: '/admin/supporters/:id/erase',
+    role: 'admin',
+    example: `/admin/supporters/${SUPPORTER}/erase`,
+  },
+  {
+    method: 'DELETE',
+    path: '/api/admin/supporters/:id',
+    role: 'admin',
+    example: `/api/admin/supporters/${SUPPORTER}`,
+  },
   { method: 'POST', path: '/admin/comps/:id/revoke', role: 'editor', example: '/admin/comps/no-such-comp/revoke' },
   {
     method: 'POST',

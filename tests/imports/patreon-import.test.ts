@@ -118,7 +118,8 @@ describe('the import', () => {
     expect(await userByEmail('edsger@shortest.example.nl')).toBeDefined()
     expect((await ent('edsger@shortest.example.nl')).benefits).toEqual([])
     const [audit] = await db().select().from(auditLog).where(eq(auditLog.action, 'patreon.imported'))
-    expect(audit).toMatchObject({ actorEmail: 'admin@import.example', details: { rows: 7 } })
+    const importer = await userByEmail('admin@import.example')
+    expect(audit).toMatchObject({ actorId: importer!.id, details: { rows: 7 } })
     // The supporter page lists the Patreon membership with the comps, and its timeline says when it came.
     const ada = await userByEmail('ada@example.com')
     const detail = await (

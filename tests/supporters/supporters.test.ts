@@ -1,6 +1,7 @@
 import { parse } from 'csv-parse/sync'
 import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { hashTerm } from '../../src/audit/search-terms'
 import { auditLog, grants, users } from '../../src/db/schema'
 import { signIn } from '../helpers/auth'
 import { donate, startTierCheckout, useBillingWorld } from '../helpers/billing'
@@ -204,11 +205,13 @@ describe('CSV export', () => {
     ) as Record<string, string>[]
     expect(utf8[0]).toMatchObject({ email: 'monthly@dash.example', name: 'Zoë Ñúñez', amount: '5', status: 'active' })
 
+    // The search is audited as a keyed hash of what was typed, never the text (src/audit/search-terms.ts).
+    const hashed = await hashTerm(w.t.services.config.ENTITLEMENT_TOKEN_SECRET, 'hostile')
     const [entry] = await w.t.services.db
       .select()
       .from(auditLog)
-      .where(sql`${auditLog.action} = 'supporters.exported' and ${auditLog.details}->'filter'->>'q' = 'hostile'`)
-    expect(entry).toMatchObject({ actorEmail: 'editor@dash.example', details: { rows: 6 } })
+      .where(sql`${auditLog.action} = 'supporters.exported' and ${auditLog.details}->'filter'->>'q' = ${hashed}`)
+    expect(entry).toMatchObject({ actorId: await idOf('editor@dash.example'), details: { rows: 6 } })
   })
 })
 
