@@ -55,6 +55,7 @@ const PRODUCTION: Record<string, string> = {
   APP_URL: 'https://news.example.org',
   PUBLICATION_NAME: 'The Demo Ledger',
   ENTITLEMENT_TOKEN_SECRET: 'bench-entitlement-secret-0123456789abcdef',
+  DATA_ENCRYPTION_KEY: 'k1:x+S9yXdCzqCO3bDcgwgnn3UhMKN6zFOkBYSaMfGauKI=', // this bench's own, random: never a publication's
   RESEND_API_KEY: 're_bench_never_called',
   MAIL_FROM: 'news@example.org',
   STRIPE_SECRET_KEY: 'sk_test_bench_never_called',

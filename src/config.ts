@@ -1,5 +1,7 @@
 // A namespace import lets the bundler drop zod's unused locales: it halves the Worker bundle.
 import * as z from 'zod'
+import { toBase64 } from './privacy/base64'
+import { parseDataKey, readDataKey } from './privacy/keys'
 
 /**
  * Every setting Masthead reads, in one schema. Both entries pass their raw
@@ -11,6 +13,12 @@ const port = z.coerce
   .int('must be a whole number between 1 and 65535')
   .min(1, 'must be a whole number between 1 and 65535')
   .max(65535, 'must be a whole number between 1 and 65535')
+
+/** A data encryption key, `k1:` and 32 random bytes in base64 (src/privacy/keys.ts); the message never repeats it. */
+const dataKey = z.string().superRefine((text, ctx) => {
+  const read = readDataKey(text)
+  if (!read.ok) ctx.addIssue({ code: 'custom', message: read.problem })
+})
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// connection URL')
 
@@ -112,6 +120,22 @@ const fields = z.object({
     .default(90),
   /** Signs the entitlement tokens that a publication's own site or CDN verifies (HS256). */
   ENTITLEMENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  /**
+   * Encrypts e-mail addresses and names at rest and keys their blind indexes (ARCHITECTURE.md,
+   * "Personal data at rest"). Make one with `npm run keys:generate`.
+   */
+  DATA_ENCRYPTION_KEY: dataKey.optional(),
+  /** Keys replaced by a rotation, comma-separated: still read, never written with. */
+  DATA_ENCRYPTION_KEYS_OLD: z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(dataKey))
+    .default([]),
   ENTITLEMENT_TOKEN_TTL_SECONDS: z.coerce
     .number({ error: 'must be a number of seconds' })
     .int('must be a whole number of seconds')
@@ -169,11 +193,30 @@ const productionFields = fields.pick({
   STRIPE_SECRET_KEY: true,
   STRIPE_WEBHOOK_SECRET: true,
   ENTITLEMENT_TOKEN_SECRET: true,
+  DATA_ENCRYPTION_KEY: true,
 })
 const donationFields = fields.pick({ DONATION_MIN: true, DONATION_MAX: true })
 
 /** Never secret: production refuses to start without ENTITLEMENT_TOKEN_SECRET. */
 export const DEVELOPMENT_TOKEN_SECRET = 'masthead-development-entitlement-secret-never-use-in-production'
+
+/**
+ * Never secret: its 32 bytes spell "masthead public development key!". Production refuses to
+ * start with it, or without DATA_ENCRYPTION_KEY. Its id, k0, is never generated.
+ */
+export const DEVELOPMENT_DATA_ENCRYPTION_KEY = 'k0:bWFzdGhlYWQgcHVibGljIGRldmVsb3BtZW50IGtleSE='
+
+/** The development key however it is written (either base64 alphabet, any id): its bytes. */
+const isDevelopmentKey = (text: string | undefined) => {
+  const read = text === undefined ? undefined : readDataKey(text)
+  return read?.ok === true && toBase64(read.key.bytes) === toBase64(parseDataKey(DEVELOPMENT_DATA_ENCRYPTION_KEY).bytes)
+}
+
+/** The key ids of the keys given, the current one first (ids are not secret). */
+const keyIdsOf = (raw: { DATA_ENCRYPTION_KEY?: string; DATA_ENCRYPTION_KEYS_OLD: string[] }) =>
+  [raw.DATA_ENCRYPTION_KEY ?? DEVELOPMENT_DATA_ENCRYPTION_KEY, ...raw.DATA_ENCRYPTION_KEYS_OLD].map(
+    (key) => key.split(':')[0]!,
+  )
 
 export const configSchema = fields
   // `when` lets these run even if another variable is invalid, so one message lists every problem.
@@ -212,6 +255,37 @@ export const configSchema = fields
     message: 'is required in production (it signs the entitlement tokens your site verifies)',
     when: (payload) => productionFields.safeParse(payload.value).success,
   })
+  .refine((raw) => raw.APP_ENV !== 'production' || raw.DATA_ENCRYPTION_KEY !== undefined, {
+    path: ['DATA_ENCRYPTION_KEY'],
+    message: 'is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .refine((raw) => raw.APP_ENV !== 'production' || !isDevelopmentKey(raw.DATA_ENCRYPTION_KEY), {
+    path: ['DATA_ENCRYPTION_KEY'],
+    message:
+      'is the public development key, which must never be used in production (make one with npm run keys:generate)',
+    when: (payload) => productionFields.safeParse(payload.value).success,
+  })
+  .superRefine(
+    (raw, ctx) => {
+      const ids = keyIdsOf(raw)
+      const repeated = ids.find((id, i) => ids.indexOf(id) !== i)
+      if (repeated) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['DATA_ENCRYPTION_KEYS_OLD'],
+          message: `holds a second key with the id ${repeated}: each key needs its own id (a new key takes the next one, as npm run keys:generate does)`,
+        })
+      }
+    },
+    {
+      // Not through a pick of the fields, as above: the list is already an array here.
+      when: (payload) =>
+        !payload.issues.some((issue) =>
+          ['DATA_ENCRYPTION_KEY', 'DATA_ENCRYPTION_KEYS_OLD'].includes(String(issue.path?.[0])),
+        ),
+    },
+  )
   .refine((raw) => raw.DONATION_MIN <= raw.DONATION_MAX, {
     path: ['DONATION_MAX'],
     message: 'must not be less than DONATION_MIN',
@@ -223,6 +297,8 @@ export const configSchema = fields
     APP_URL: (raw.APP_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
     // Outside production only: a fixed, public development secret, so tokens survive restarts.
     ENTITLEMENT_TOKEN_SECRET: raw.ENTITLEMENT_TOKEN_SECRET ?? DEVELOPMENT_TOKEN_SECRET,
+    // Likewise: a fixed, public development key, so a development database stays readable across restarts.
+    DATA_ENCRYPTION_KEY: raw.DATA_ENCRYPTION_KEY ?? DEVELOPMENT_DATA_ENCRYPTION_KEY,
     ORIGIN_URL: raw.ORIGIN_URL?.replace(/\/+$/, ''),
     MASTHEAD_PATH: raw.MASTHEAD_PATH ?? (raw.ORIGIN_URL ? '/members' : ''),
   }))

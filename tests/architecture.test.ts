@@ -19,7 +19,7 @@ interface Import {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const SHARED = ['http', 'ui', 'db', 'util']
+const SHARED = ['http', 'ui', 'db', 'util', 'privacy']
 const DEV_TOOLS = ['dev', 'cli']
 /** Every other folder is a feature, so a new feature folder is covered without editing this file. */
 const FEATURES = readdirSync(`${ROOT}/src`, { withFileTypes: true })
@@ -147,6 +147,14 @@ describe('the import graph of src/', () => {
   it('http imports no feature folder, not even for types', () => {
     const stray = imports.filter((i) => i.from.startsWith('src/http/') && FEATURES.includes(nodeOf(i.to)))
     expect(described(stray)).toEqual([])
+  })
+
+  it('privacy (encryption and blind indexes) imports only util, and config.ts for types only', () => {
+    const allowed = (i: Import) =>
+      ['privacy', 'util'].includes(nodeOf(i.to)) || (i.typeOnly && i.to === 'src/config.ts')
+    const stray = imports.filter((i) => i.from.startsWith('src/privacy/') && !allowed(i))
+    expect(described(stray)).toEqual([])
+    expect(imports.some((i) => i.from === 'src/privacy/keys.ts' && i.to === 'src/config.ts' && i.typeOnly)).toBe(true)
   })
 
   it('only src/dev, src/cli and src/node.ts import the development tools in src/dev', () => {

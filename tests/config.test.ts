@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../src/config'
+import { ConfigError, DEVELOPMENT_DATA_ENCRYPTION_KEY, loadConfig } from '../src/config'
+import { generateDataKey } from '../src/privacy/keys'
 
 const run = promisify(execFile)
 const root = join(import.meta.dirname, '..')
@@ -68,6 +69,7 @@ describe('loadConfig', () => {
       STRIPE_SECRET_KEY: 'sk_live_123',
       STRIPE_WEBHOOK_SECRET: 'whsec_123',
       ENTITLEMENT_TOKEN_SECRET: 'a'.repeat(64),
+      DATA_ENCRYPTION_KEY: generateDataKey('k1'),
     }
     expect(problemsOf({ APP_ENV: 'production', ...mail })).toEqual(['APP_URL: is required in production'])
     expect(problemsOf({ APP_ENV: 'production', APP_URL: 'http://news.example.org', ...mail })).toEqual([
@@ -77,6 +79,7 @@ describe('loadConfig', () => {
       'RESEND_API_KEY: is required in production (Masthead sends sign-in links by e-mail)',
       'STRIPE_SECRET_KEY: is required in production',
       'ENTITLEMENT_TOKEN_SECRET: is required in production (it signs the entitlement tokens your site verifies)',
+      'DATA_ENCRYPTION_KEY: is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
     ])
     expect(problemsOf({ ENTITLEMENT_TOKEN_SECRET: 'short' })).toEqual([
       'ENTITLEMENT_TOKEN_SECRET: must be at least 32 characters (e.g. openssl rand -hex 32)',
@@ -102,6 +105,66 @@ describe('loadConfig', () => {
     )
     expect(problemsOf({ APP_URL: 'ftp://news.example.org' })).toEqual([
       'APP_URL: must be an http(s) URL such as https://news.example.org',
+    ])
+  })
+
+  it('reads the data encryption keys: a public development key outside production, a key of its own in production', () => {
+    const development = loadConfig({})
+    expect(development.DATA_ENCRYPTION_KEY).toBe(DEVELOPMENT_DATA_ENCRYPTION_KEY)
+    expect(development.DATA_ENCRYPTION_KEYS_OLD).toEqual([])
+    const [current, old1, old2] = [generateDataKey('k3'), generateDataKey('k1'), generateDataKey('k2')]
+    const config = loadConfig({ DATA_ENCRYPTION_KEY: current, DATA_ENCRYPTION_KEYS_OLD: ` ${old1}, ${old2} ,` })
+    expect(config.DATA_ENCRYPTION_KEY).toBe(current)
+    expect(config.DATA_ENCRYPTION_KEYS_OLD).toEqual([old1, old2])
+
+    const production = {
+      APP_ENV: 'production',
+      APP_URL: 'https://news.example.org',
+      RESEND_API_KEY: 're_123',
+      MAIL_FROM: 'news@example.org',
+      STRIPE_SECRET_KEY: 'sk_live_123',
+      STRIPE_WEBHOOK_SECRET: 'whsec_123',
+      ENTITLEMENT_TOKEN_SECRET: 'a'.repeat(64),
+    }
+    expect(problemsOf(production)).toEqual([
+      'DATA_ENCRYPTION_KEY: is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
+    ])
+    expect(problemsOf({ ...production, DATA_ENCRYPTION_KEY: DEVELOPMENT_DATA_ENCRYPTION_KEY })).toEqual([
+      'DATA_ENCRYPTION_KEY: is the public development key, which must never be used in production (make one with npm run keys:generate)',
+    ])
+    const disguised = `k9:${DEVELOPMENT_DATA_ENCRYPTION_KEY.slice(3).replace(/=$/, '')}`
+    expect(problemsOf({ ...production, DATA_ENCRYPTION_KEY: disguised })).toEqual([
+      'DATA_ENCRYPTION_KEY: is the public development key, which must never be used in production (make one with npm run keys:generate)',
+    ])
+    expect(loadConfig({ ...production, DATA_ENCRYPTION_KEY: current }).DATA_ENCRYPTION_KEY).toBe(current)
+  })
+
+  it('refuses a malformed data encryption key, or two keys with one id, without printing them', () => {
+    const secret = generateDataKey('k1').slice(3)
+    const env = {
+      DATA_ENCRYPTION_KEY: secret,
+      DATA_ENCRYPTION_KEYS_OLD: `${generateDataKey('k1')},k2:${secret.slice(0, 20)}`,
+    }
+    expect(problemsOf(env)).toEqual([
+      'DATA_ENCRYPTION_KEY: must start with a key id such as k1, then a colon (make one with npm run keys:generate)',
+      'DATA_ENCRYPTION_KEYS_OLD.1: must hold 32 random bytes in base64 after "k2:" (make one with npm run keys:generate)',
+    ])
+    try {
+      loadConfig(env)
+    } catch (error) {
+      expect((error as Error).message).not.toContain(secret.slice(0, 20))
+    }
+    expect(
+      problemsOf({ DATA_ENCRYPTION_KEY: generateDataKey('k2'), DATA_ENCRYPTION_KEYS_OLD: generateDataKey('k2') }),
+    ).toEqual([
+      'DATA_ENCRYPTION_KEYS_OLD: holds a second key with the id k2: each key needs its own id (a new key takes the next one, as npm run keys:generate does)',
+    ])
+    // A malformed key is reported as such, not also as a second k1.
+    expect(problemsOf({ DATA_ENCRYPTION_KEY: 'k1:short', DATA_ENCRYPTION_KEYS_OLD: generateDataKey('k1') })).toEqual([
+      'DATA_ENCRYPTION_KEY: must hold 32 random bytes in base64 after "k1:" (make one with npm run keys:generate)',
+    ])
+    expect(problemsOf({ DATA_ENCRYPTION_KEYS_OLD: generateDataKey('k0') })).toEqual([
+      'DATA_ENCRYPTION_KEYS_OLD: holds a second key with the id k0: each key needs its own id (a new key takes the next one, as npm run keys:generate does)',
     ])
   })
 

@@ -122,6 +122,7 @@ describe('in production', () => {
         STRIPE_SECRET_KEY: 'sk_test_unused',
         STRIPE_WEBHOOK_SECRET: 'whsec_unused',
         ENTITLEMENT_TOKEN_SECRET: 'production-entitlement-secret-0123456789',
+        DATA_ENCRYPTION_KEY: 'k1:cHJvZHVjdGlvbi1kYXRhLWtleS0wMTIzNDU2Nzg5YWI=',
       },
       fetch: async (_url, init) => {
         sent.push(String(init?.body))

@@ -1,0 +1,115 @@
+import { fromBase64Url, toBase64Url } from './base64'
+import { KEY_ID, type Keyring } from './keys'
+
+/**
+ * Encrypted values, as stored: `v1.<key id>.<nonce>.<ciphertext and tag>`, the last two in
+ * base64url, e.g. `v1.k2.4bVx9kqQ3mJcZ1pA.Jf3…`: about 45 characters and a third more than the
+ * text's UTF-8 bytes.
+ *
+ * AES-256-GCM through Web Crypto, so the same code runs on Workers and Node, with a random
+ * 96-bit nonce per value (a key may write some 2³² values before nonces risk repeating; rotate
+ * long before). The additional data binds the value to its version, its key id and a context,
+ * by convention the `table.column` it is stored in: a value copied into another column, or into
+ * the same column under another key id, does not decrypt.
+ */
+
+const VERSION = 'v1'
+const NONCE_BYTES = 12
+const TAG_BYTES = 16
+const CONTEXT = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
+
+export type DecryptionFailure = 'malformed' | 'unknown_key' | 'tampered'
+
+/** A stored value that cannot be read. Its message names the key id and the context, never the value. */
+export class DecryptionError extends Error {
+  constructor(
+    readonly reason: DecryptionFailure,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'DecryptionError'
+  }
+}
+
+interface Parts {
+  keyId: string
+  nonce: Uint8Array<ArrayBuffer>
+  sealed: Uint8Array<ArrayBuffer>
+}
+
+function partsOf(value: string): Parts | null {
+  const [version, keyId, nonceText, sealedText, ...rest] = value.split('.')
+  if (version !== VERSION || !keyId || !KEY_ID.test(keyId) || rest.length > 0) return null
+  const nonce = fromBase64Url(nonceText ?? '')
+  const sealed = fromBase64Url(sealedText ?? '')
+  if (nonce?.length !== NONCE_BYTES || !sealed || sealed.length < TAG_BYTES) return null
+  return { keyId, nonce, sealed }
+}
+
+function additionalData(keyId: string, context: string): Uint8Array<ArrayBuffer> {
+  if (!CONTEXT.test(context)) throw new Error(`"${context}" is not a context: name the column, as in users.email.`)
+  return new TextEncoder().encode(`masthead ${VERSION} ${keyId} ${context}`)
+}
+
+/** True when the text has the form of an encrypted value (not whether it decrypts): plaintext never does. */
+export function isEncrypted(value: string): boolean {
+  return partsOf(value) !== null
+}
+
+/** The id of the key a value was encrypted under, or null when it is not an encrypted value. */
+export function keyIdOf(value: string): string | null {
+  return partsOf(value)?.keyId ?? null
+}
+
+/** Encrypts under the current key. */
+export async function encrypt(keyring: Keyring, plaintext: string, context: string): Promise<string> {
+  const key = keyring.current
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES))
+  const sealed = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv: nonce, additionalData: additionalData(key.id, context), tagLength: TAG_BYTES * 8 },
+    key.encryption,
+    new TextEncoder().encode(plaintext),
+  )
+  return `${VERSION}.${key.id}.${toBase64Url(nonce)}.${toBase64Url(new Uint8Array(sealed))}`
+}
+
+/** Decrypts a value written under any key the keyring holds, for the context it was written for. */
+export async function decrypt(keyring: Keyring, value: string, context: string): Promise<string> {
+  const parts = partsOf(value)
+  if (!parts) {
+    throw new DecryptionError('malformed', `A value in ${context} is not an encrypted value of version ${VERSION}.`)
+  }
+  const key = keyring.byId.get(parts.keyId)
+  if (!key) {
+    throw new DecryptionError(
+      'unknown_key',
+      `A value in ${context} is encrypted under key ${parts.keyId}, which neither DATA_ENCRYPTION_KEY nor ` +
+        'DATA_ENCRYPTION_KEYS_OLD holds: add that key to DATA_ENCRYPTION_KEYS_OLD.',
+    )
+  }
+  const ad = additionalData(parts.keyId, context)
+  let plain: ArrayBuffer
+  try {
+    plain = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: parts.nonce, additionalData: ad, tagLength: TAG_BYTES * 8 },
+      key.encryption,
+      parts.sealed,
+    )
+  } catch {
+    throw new DecryptionError(
+      'tampered',
+      `A value in ${context} under key ${parts.keyId} failed its integrity check: it was altered, or was ` +
+        'written for another column.',
+    )
+  }
+  return new TextDecoder('utf-8', { fatal: true }).decode(plain)
+}
+
+/**
+ * True unless the value is encrypted under the current key: what a rotation re-encrypts
+ * (ARCHITECTURE.md, "Personal data at rest"). Plaintext from before encryption counts too, since
+ * it has no key id.
+ */
+export function needsRotation(keyring: Keyring, value: string): boolean {
+  return keyIdOf(value) !== keyring.current.id
+}
