@@ -127,6 +127,8 @@ function cacheFor(
     ownCookies = cookies.length
   }
   if ((rewritten && view.signedIn) || ownCookies > 0) headers.set('cache-control', 'private, no-cache')
+  // Hono keeps the headers middleware prepared only on responses it builds itself: this one is the origin's.
+  headers.set('x-request-id', c.get('requestId'))
   return res
 }
 

@@ -150,6 +150,14 @@ describe('caching', () => {
     expect(res.headers.get('vary')).toContain('Cookie')
   })
 
+  it('carries the request id, as Masthead’s own answers do', async () => {
+    const res = await view('/markers')
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    const signedIn = await view('/markers', await reader('request-id@gw.example', { comp: 'reader' }))
+    expect(signedIn.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    expect(signedIn.headers.get('x-request-id')).not.toBe(res.headers.get('x-request-id'))
+  })
+
   it('makes a page rewritten for a signed-in reader private', async () => {
     const res = await view('/markers', await reader('private@gw.example', { comp: 'reader' }))
     expect(res.headers.get('cache-control')).toBe('private, no-cache')
@@ -193,7 +201,10 @@ describe('the page-view cookie', () => {
   it('once checked, is still refused after a change of secret, and a cookie altered by one character is never taken for it', async () => {
     const cookie = await reader('rotated@gw.example', { comp: 'reader' })
     const first = await view('/markers', cookie)
-    const viewCookie = first.headers.getSetCookie().find((c) => c.startsWith('masthead_view='))!.split(';')[0]!
+    const viewCookie = first.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('masthead_view='))!
+      .split(';')[0]!
     await t.services.db.delete(sessions)
     // Checked once (and remembered) by the app that issued it.
     expect(await (await view('/markers', `${cookie}; ${viewCookie}`)).text()).toContain('SUPPORTERS-SECRET')
