@@ -148,15 +148,21 @@ const START_TIMEOUT_MS = 60_000
 const STOP_GRACE_MS = 5_000
 
 /**
- * Runs `tsx <args>` from the project root in its own process group (tsx and
- * the node it starts, measured and killed together), its output to `logFile`
- * rather than a pipe, so that draining a log line per request does not cost
- * the load generator, which shares this process, CPU.
+ * Runs `tsx <args>` from the project root (or `options.program` from
+ * `options.cwd`) in its own process group (tsx and the node it starts,
+ * measured and killed together), its output to `logFile` rather than a pipe,
+ * so that draining a log line per request does not cost the load generator,
+ * which shares this process, CPU.
  */
-export function spawnInGroup(args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+export function spawnInGroup(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  options: { program?: string; cwd?: string } = {},
+) {
   const out = openSync(logFile, 'a')
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), args, {
-    cwd: root,
+  const child = spawn(options.program ?? join(root, 'node_modules/.bin/tsx'), args, {
+    cwd: options.cwd ?? root,
     env,
     stdio: ['ignore', out, out],
     detached: true,

@@ -3,22 +3,12 @@
  * Masthead, then served by the `workerd` binary from a generated config, in a process group of its
  * own (measured and killed as one), with no wrangler or Miniflare in the request path.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import {
-  closeSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, delimiter, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, root } from './lib'
+import { freePort, root, spawnInGroup } from './lib'
 
 export interface WorkerdServer {
   url: string
@@ -100,42 +90,23 @@ ${Object.entries(bindings)
 );
 `,
   )
-  const logFile = join(dir, 'workerd.log')
-  const out = openSync(logFile, 'a')
-  const child = spawn(join(root, 'node_modules/workerd/bin/workerd'), ['serve', 'config.capnp'], {
+  const {
+    child,
+    isRunning,
+    output,
+    exited,
+    killGroup: kill,
+  } = spawnInGroup(['serve', 'config.capnp'], process.env, join(dir, 'workerd.log'), {
+    program: join(root, 'node_modules/workerd/bin/workerd'),
     cwd: dir,
-    stdio: ['ignore', out, out],
-    detached: true,
   })
-  closeSync(out)
-  let running = true
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      running = false
-      resolve()
-    }),
-  )
-  const output = () => {
-    try {
-      return readFileSync(logFile, 'utf8')
-    } catch {
-      return ''
-    }
-  }
-  const kill = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-    } catch {
-      // Already gone.
-    }
-  }
   const onExit = () => {
     kill()
     rmSync(dir, { recursive: true, force: true })
   }
   process.on('exit', onExit)
   const stop = async () => {
-    if (running) {
+    if (isRunning()) {
       kill()
       await exited
     }
@@ -150,7 +121,7 @@ ${Object.entries(bindings)
       await (await fetch(`${url}/favicon.ico`)).arrayBuffer() // any answer: it is serving
       break
     } catch {
-      if (!running || Date.now() > deadline || child.pid === undefined) {
+      if (!isRunning() || Date.now() > deadline || child.pid === undefined) {
         const tail = output().trimEnd().split('\n').slice(-20).join('\n')
         await stop()
         throw new Error(`workerd did not start. Its last output:\n${tail}`)
