@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import { randomId } from '../src/util/random'
 import {
   cpuMeter,
+  insertAccount,
   load,
   packageVersion,
   withServer,
@@ -50,7 +51,7 @@ export default {
     await withServer(target, async (server) => {
       const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} })
       try {
-        const cookie = await makeSupporter(sql)
+        const cookie = await makeSupporter(sql, server.databaseUrl!)
         const commits = async () => {
           // A busy backend keeps its counts and flushes them at most once a second; an idle one flushes what
           // is left within PGSTAT_IDLE_INTERVAL (10 s). Waiting 1.5 s left up to a second of the warm-up's
@@ -135,14 +136,13 @@ export default {
  * benefit, a one-time donation, and a fresh session: the full set of facts
  * the check reads. Written straight to the scratch database.
  */
-async function makeSupporter(sql: postgres.Sql): Promise<string> {
+async function makeSupporter(sql: postgres.Sql, databaseUrl: string): Promise<string> {
   const now = new Date()
-  const userId = randomId()
+  const userId = await insertAccount(databaseUrl, 'bench@example.org')
   const sessionId = randomId()
   const later = new Date(now.getTime() + 30 * 86_400_000)
   await sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, benefits, created_at, updated_at)
     values ('bench-tier', 'Bench', 'usd', 500, 5000, '{adFree,hideSupportPrompts,supportersOnlyContent,earlyAccess}', ${now}, ${now})`
-  await sql`insert into users (id, email, role, created_at, updated_at) values (${userId}, 'bench@example.org', 'reader', ${now}, ${now})`
   await sql`insert into stripe_customers (customer_id, user_id, created_at) values ('cus_bench', ${userId}, ${now})`
   await sql`insert into subscriptions (id, customer_id, tier_id, price_id, interval, amount, currency, status,
       cancel_at_period_end, current_period_end, stripe_created_at, snapshot_at, updated_at)

@@ -4,14 +4,14 @@ import { delimiter, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import postgres from 'postgres'
 import { createSession, SESSION_COOKIE } from '../src/accounts/sessions'
-import { newAccount } from '../src/accounts/users'
 import { loadConfig } from '../src/config'
 import { connectPostgres } from '../src/db/client'
-import { grants, users } from '../src/db/schema'
+import { grants } from '../src/db/schema'
 import { seedDemoTiers } from '../src/dev/demo-tiers'
 import { VIEW_COOKIE } from '../src/entitlements/page-view'
 import {
   freePort,
+  insertAccount,
   load,
   packageVersion,
   processCpu,
@@ -446,23 +446,22 @@ const count = (text: string, part: string) => text.split(part).length - 1
  * the scratch database as tests/helpers/readers.ts makeReader does; returns the session cookie.
  */
 async function makePatron(databaseUrl: string): Promise<string> {
+  const userId = await insertAccount(databaseUrl, 'bench-patron@example.org', 'reader', PRODUCTION)
   const { db, close } = connectPostgres(databaseUrl, { max: 1 })
   try {
-    const config = loadConfig({})
+    const config = loadConfig(PRODUCTION)
     const now = new Date()
     await seedDemoTiers(db, now) // the server seeds them in development mode already: then a no-op
-    const account = newAccount(config, now, { email: 'bench-patron@example.org' })
-    await db.insert(users).values(account)
     await db.insert(grants).values({
-      id: `g_${account.id}`,
-      userId: account.id,
+      id: `g_${userId}`,
+      userId,
       source: 'comp',
       tierId: 'patron',
       startsAt: new Date(now.getTime() - 86_400_000),
       createdAt: now,
       updatedAt: now,
     })
-    const session = await createSession(db, config, account.id)
+    const session = await createSession(db, config, userId)
     return `${SESSION_COOKIE}=${session.token}`
   } finally {
     await close()

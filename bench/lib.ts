@@ -8,6 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import postgres from 'postgres'
+import { newAccount } from '../src/accounts/users'
+import { loadConfig } from '../src/config'
+import { connectPostgres } from '../src/db/client'
+import { users, type Role } from '../src/db/schema'
+import { keyringOf } from '../src/privacy/keys'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -444,5 +449,31 @@ export async function withScratchDatabase<T>(
   } finally {
     await database.dispose()
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * An account written straight to a bench's scratch database, sealed and placed in the name order
+ * as Masthead writes one (src/accounts/users.ts newAccount), under the keys of `env` (the server's
+ * environment: production's key, or the development key when none is set). Returns its id.
+ */
+export async function insertAccount(
+  databaseUrl: string,
+  email: string,
+  role: Role = 'reader',
+  env: Record<string, string> = {},
+): Promise<string> {
+  const { db, close } = connectPostgres(databaseUrl, { max: 1 })
+  try {
+    const config = loadConfig(env)
+    const keyring = await keyringOf(config)
+    const now = new Date()
+    return await db.transaction(async (tx) => {
+      const account = { ...(await newAccount(tx, keyring, config, now, { email })), role }
+      await tx.insert(users).values(account)
+      return account.id
+    })
+  } finally {
+    await close()
   }
 }

@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
+import { loadConfig } from '../src/config'
+import { keyringOf } from '../src/privacy/keys'
 import { seedDemoTiers } from '../src/dev/demo-tiers'
 import { connectPostgres } from '../src/db/client'
 import { parsePatreonCsv } from '../src/imports/patreon-csv'
@@ -40,6 +42,7 @@ export default {
       const raw = postgres(url, { max: 1, onnotice: () => {} })
       try {
         const now = new Date()
+        const keyring = await keyringOf(loadConfig({})) // the development key: no server reads these rows
         await seedDemoTiers(handle.db, now)
         const csv = patreonCsvFixture(ROWS, { seed: 7 })
         const bytes = new TextEncoder().encode(csv)
@@ -49,27 +52,36 @@ export default {
         const parsed = parsePatreonCsv(bytes)
         const parseMs = performance.now() - t
         t = performance.now()
-        const plan = await planImport(handle.db, { PAST_DUE_GRACE_DAYS: 7 }, parsed.rows, parsed.rejected, MAPPING, now)
-        const dryMs = performance.now() - t
-        if (plan.counts.rejected > 0) {
-          ctx.fail(`the fixture had ${plan.counts.rejected} rejected rows (first: ${JSON.stringify(plan.rejected[0])})`)
-          return
-        }
-        t = performance.now()
-        await commitImport(handle.db, plan, now, null, [])
-        const commitMs = performance.now() - t
-
-        // Once more: the same export again is all "unchanged" and must stay cheap enough to re-run.
-        t = performance.now()
-        const again = await planImport(
+        const plan = await planImport(
           handle.db,
+          keyring,
           { PAST_DUE_GRACE_DAYS: 7 },
           parsed.rows,
           parsed.rejected,
           MAPPING,
           now,
         )
-        await commitImport(handle.db, again, now, null, [])
+        const dryMs = performance.now() - t
+        if (plan.counts.rejected > 0) {
+          ctx.fail(`the fixture had ${plan.counts.rejected} rejected rows (first: ${JSON.stringify(plan.rejected[0])})`)
+          return
+        }
+        t = performance.now()
+        await commitImport(handle.db, keyring, plan, now, null, [])
+        const commitMs = performance.now() - t
+
+        // Once more: the same export again is all "unchanged" and must stay cheap enough to re-run.
+        t = performance.now()
+        const again = await planImport(
+          handle.db,
+          keyring,
+          { PAST_DUE_GRACE_DAYS: 7 },
+          parsed.rows,
+          parsed.rejected,
+          MAPPING,
+          now,
+        )
+        await commitImport(handle.db, keyring, again, now, null, [])
         const reimportMs = performance.now() - t
 
         const [{ n: members } = { n: '0' }] = await raw<{ n: string }[]>`select count(*) as n from patreon_members`

@@ -15,6 +15,7 @@ import { invalidAdSelectors } from './gateway/markers'
 import { describeError, log } from './http/log'
 import type { Payments } from './dev/development'
 import { createServices, systemClock } from './services'
+import { sealAfterMigrations } from './accounts/seal-existing'
 
 async function openDatabase(
   config: Config,
@@ -54,6 +55,7 @@ async function main() {
     )
   }
   const database = await openDatabase(loaded)
+  await sealAfterMigrations(database.db, loaded, console.log)
   // Production starts empty and pays through Stripe; anywhere else the development tools may step in.
   const development = loaded.APP_ENV === 'production' ? null : await import('./dev/development')
   const stripe = (await development?.startDevelopment(loaded, database.db)) ?? configuredPayments(loaded)

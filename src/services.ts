@@ -7,6 +7,7 @@ import type { Config } from './config'
 import type { Audience } from './http/doors'
 import type { Database } from './db/client'
 import { createMailer, type Mailer } from './mail/mailer'
+import { keyringOf, type Keyring } from './privacy/keys'
 
 /** The time, injected so that tests can fix it. */
 export interface Clock {
@@ -37,6 +38,8 @@ export interface Services {
   stripe: Stripe | null
   /** Checks Stripe's webhook signatures (Web Crypto, keys imported once per services). */
   webhookCrypto: WebhookCrypto
+  /** The data encryption keys (DATA_ENCRYPTION_KEY and the old ones), imported once per key set. */
+  keyring: Promise<Keyring>
 }
 
 /**
@@ -87,6 +90,9 @@ export function createServices(parts: {
     },
     get webhookCrypto() {
       return (webhookCrypto ??= createWebhookCrypto())
+    },
+    get keyring() {
+      return keyringOf(config)
     },
   }
 }

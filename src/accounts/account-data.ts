@@ -3,7 +3,12 @@ import { rowsOf, type Database } from '../db/client'
 import { devMailbox, emailTokens, importBatches, rateLimits, stripeCustomers, users } from '../db/schema'
 import { inList, PAYING_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
-import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKey } from './rate-limit'
+import type { PreviewDocument } from '../imports/previews'
+import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
+import { decrypt, encrypt } from '../privacy/cipher'
+import type { Keyring } from '../privacy/keys'
+import { CONTEXT, openPerson } from '../privacy/people'
+import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
 
 /** Why an account cannot be deleted yet: the same words for the reader and for an admin erasing it. */
 export const STILL_BILLED =
@@ -21,9 +26,10 @@ export const STILL_BILLED =
  *   patreon_members, supporters (the editors' summary), the changes of address
  *   the account asked for, and Patreon previews the account made as staff.
  * - email_tokens: every link to the person's addresses: the account's, and
- *   the ones it asked to move to, unless another account holds that address.
+ *   the ones it asked to move to, unless another account holds that address
+ *   (found by address index, under every key of the keyring).
  * - rate_limits: the counters keyed by those addresses and by the account.
- * - dev_mailbox (development only): mail to those addresses.
+ * - dev_mailbox (development only): mail to those addresses (by index too).
  * - import_batches: their row in any Patreon preview awaiting confirmation; a
  *   rejected line's reason keeps its line but not their address or name.
  *
@@ -39,21 +45,25 @@ export const STILL_BILLED =
  * no one goes on paying for an account that is gone: cancel first. Answers
  * false when there is no such account.
  */
-export async function deleteAccount(db: Database, userId: string): Promise<boolean> {
+export async function deleteAccount(db: Database, keyring: Keyring, userId: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
     if (!user) return false
     if (await stillBilled(tx, userId)) throw new AppError('conflict', STILL_BILLED)
-    const addresses = await addressesOf(tx, user)
-    const keys = await Promise.all([
-      ...addresses.flatMap((address) => ADDRESS_SCOPES.map((scope) => rateLimitKey(scope, address))),
-      ...ACCOUNT_SCOPES.map((scope) => rateLimitKey(scope, userId)),
-    ])
+    const person = await openPerson(keyring, user)
+    const addresses = await addressesOf(tx, keyring, user.id, person.email)
+    const indexes = (await Promise.all(addresses.map((a) => addressIndexes(keyring, a)))).flat()
+    const keys = (
+      await Promise.all([
+        ...addresses.flatMap((address) => ADDRESS_SCOPES.map((scope) => rateLimitKeys(keyring, scope, address))),
+        ...ACCOUNT_SCOPES.map((scope) => rateLimitKeys(keyring, scope, userId)),
+      ])
+    ).flat()
     await tx.delete(users).where(eq(users.id, userId))
-    await tx.delete(emailTokens).where(inArray(emailTokens.email, addresses))
+    await tx.delete(emailTokens).where(inArray(emailTokens.emailIndex, indexes))
     await tx.delete(rateLimits).where(inArray(rateLimits.key, keys))
-    await tx.delete(devMailbox).where(inArray(sql`lower(${devMailbox.to})`, addresses))
-    await forgetInPreviews(tx, addresses, user.name)
+    await tx.delete(devMailbox).where(inArray(devMailbox.toIndex, indexes))
+    await forgetInPreviews(tx, keyring, addresses, person.name)
     return true
   })
 }
@@ -69,22 +79,28 @@ async function stillBilled(db: Database, userId: string): Promise<boolean> {
   return row !== undefined
 }
 
-/** The account's address, and those it asked to move to that no other account holds. */
-async function addressesOf(db: Database, user: { id: string; email: string }): Promise<string[]> {
+/**
+ * The account's address, and those it asked to move to that no other account
+ * holds: the requests' addresses are decrypted, and other accounts looked up by
+ * index.
+ */
+async function addressesOf(db: Database, keyring: Keyring, userId: string, email: string): Promise<string[]> {
   const asked = await db
-    .selectDistinct({ email: emailTokens.email })
+    .select({ email: emailTokens.email })
     .from(emailTokens)
-    .where(and(eq(emailTokens.userId, user.id), eq(emailTokens.purpose, 'change_email')))
-  const wanted = asked.map((a) => a.email.toLowerCase()).filter((a) => a !== user.email)
+    .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, 'change_email')))
+  const opened = await Promise.all(asked.map((a) => decrypt(keyring, a.email, CONTEXT.tokenEmail)))
+  const wanted = [...new Set(opened.map(normalizeAddress))].filter((a) => a !== email)
+  const indexesOf = await Promise.all(wanted.map((a) => addressIndexes(keyring, a)))
   const held =
     wanted.length === 0
       ? []
       : await db
-          .select({ email: users.email })
+          .select({ emailIndex: users.emailIndex })
           .from(users)
-          .where(and(inArray(users.email, wanted), ne(users.id, user.id)))
-  const others = new Set(held.map((h) => h.email))
-  return [user.email, ...new Set(wanted.filter((a) => !others.has(a)))]
+          .where(and(inArray(users.emailIndex, indexesOf.flat()), ne(users.id, userId)))
+  const others = new Set(held.map((h) => h.emailIndex))
+  return [email, ...wanted.filter((_, i) => !indexesOf[i]!.some((index) => others.has(index)))]
 }
 
 const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -94,19 +110,24 @@ const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
  * parsed rows of the whole file: the person's rows go, so confirming cannot
  * bring them back, and a rejected line's reason, which may quote a cell that
  * slipped, has their address and name replaced by "…" (the line stays
- * rejected, so the import still writes nothing until the file is fixed).
+ * rejected, so the import still writes nothing until the file is fixed). Each
+ * document is encrypted whole (src/imports/previews.ts, whose sealPreview and
+ * openPreview this repeats: imports already depends on accounts), so every
+ * preview is opened here: they are few, as a preview lives an hour.
  */
-async function forgetInPreviews(db: Database, addresses: string[], name: string | null) {
-  const pattern = [...addresses, ...(name?.trim() ? [name.trim()] : [])].map(regexLiteral).join('|')
-  await db.execute(sql`update ${importBatches} b set rows = b.rows || jsonb_build_object(
-      'rows', coalesce((select jsonb_agg(r.value order by r.n)
-        from jsonb_array_elements(b.rows -> 'rows') with ordinality r(value, n)
-        where lower(r.value ->> 'email') not in ${addresses}), '[]'::jsonb),
-      'rejected', coalesce((select jsonb_agg(jsonb_set(j.value, '{reason}',
-          to_jsonb(regexp_replace(j.value ->> 'reason', ${pattern}, '…', 'gi'))) order by j.n)
-        from jsonb_array_elements(b.rows -> 'rejected') with ordinality j(value, n)), '[]'::jsonb))
-    where exists (select 1 from jsonb_array_elements(b.rows -> 'rows') r where lower(r ->> 'email') in ${addresses})
-      or exists (select 1 from jsonb_array_elements(b.rows -> 'rejected') j where j ->> 'reason' ~* ${pattern})`)
+async function forgetInPreviews(db: Database, keyring: Keyring, addresses: string[], name: string | null) {
+  const pattern = new RegExp([...addresses, ...(name ? [name] : [])].map(regexLiteral).join('|'), 'gi')
+  const batches = await db.select().from(importBatches).for('update')
+  for (const batch of batches) {
+    const document = JSON.parse(await decrypt(keyring, batch.rows, CONTEXT.importRows)) as PreviewDocument
+    const rows = document.rows.filter((r) => !addresses.includes(normalizeAddress(r.email)))
+    const rejected = document.rejected.map((r) => ({ ...r, reason: r.reason.replace(pattern, '…') }))
+    const changed =
+      rows.length < document.rows.length || rejected.some((r, i) => r.reason !== document.rejected[i]!.reason)
+    if (!changed) continue
+    const sealed = await encrypt(keyring, JSON.stringify({ ...document, rows, rejected }), CONTEXT.importRows)
+    await db.update(importBatches).set({ rows: sealed }).where(eq(importBatches.id, batch.id))
+  }
 }
 
 /** Whether the account has a Stripe customer, so the account page offers the billing portal. */

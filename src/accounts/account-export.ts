@@ -1,10 +1,11 @@
-import { and, asc, eq, inArray, isNull, ne, or, sql } from 'drizzle-orm'
-import { rowsOf, type Database } from '../db/client'
+import { and, asc, eq, inArray, isNull, ne, or } from 'drizzle-orm'
+import type { Database } from '../db/client'
 import {
   auditLog,
   devMailbox,
   emailTokens,
   grants,
+  importBatches,
   patreonMembers,
   payments,
   rateLimits,
@@ -15,20 +16,27 @@ import {
   supporters,
   users,
 } from '../db/schema'
-import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKey } from './rate-limit'
+import type { PreviewDocument } from '../imports/previews'
+import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
+import { decrypt } from '../privacy/cipher'
+import type { Keyring } from '../privacy/keys'
+import { CONTEXT, openPerson } from '../privacy/people'
+import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
 
 /**
  * Everything Masthead holds about one person, for "download my data": all of
  * it, and nothing about anyone else. Table by table (src/db/schema.ts):
  *
- * - users: the whole row (address, name, role, dates).
+ * - users: the whole row (address, name, role, dates), address and name
+ *   decrypted; not the indexes and order key kept beside them to find and
+ *   sort it, which are derived from the address and name.
  * - sessions: when each expires; never its id (a hash of the cookie's secret).
  * - email_tokens: the links sent to this address and the address changes this
  *   account asked for; never the token's hash. Left out: a change to this
  *   address asked for by another account, which is that account's.
  * - rate_limits: the counters kept for this address and this account (scope,
- *   window, count; the key is a hash of the address). Counters by IP name no
- *   one and are left out.
+ *   window, count; the key is a keyed hash of the address). Counters by IP
+ *   name no one and are left out.
  * - dev_mailbox (development only): subject and time of the mail to this
  *   address; not the text, whose links carry tokens.
  * - stripe_customers, subscriptions, payments, stripe_events: everything about
@@ -38,7 +46,8 @@ import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKey } from './rate-limit'
  * - patreon_members: the whole row.
  * - import_batches: this address's row in a Patreon import waiting for
  *   confirmation; a batch's other rows are other people.
- * - supporters: the editors' summary row, as last refreshed (it repeats the above).
+ * - supporters: the editors' summary row, as last refreshed (it repeats the
+ *   above), its address and name decrypted; its search tokens and card left out.
  * - audit_log: entries about this account (what, when, the details, and
  *   whether staff, the account itself or a command did it, never which staff
  *   member); and what this account did as staff, as "you looked at a supporter
@@ -51,9 +60,11 @@ import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKey } from './rate-limit'
  * ledger (subscriptions, payments, stripe_events: ids, amounts, dates) and
  * the audit entries, which hold ids and no address or name.
  */
-export async function exportAccount(db: Database, userId: string, now: Date) {
+export async function exportAccount(db: Database, keyring: Keyring, userId: string, now: Date) {
   const [user] = await db.select().from(users).where(eq(users.id, userId))
   if (!user) return undefined
+  const person = await openPerson(keyring, user)
+  const indexes = await addressIndexes(keyring, person.email)
   const customers = await db
     .select({ customerId: stripeCustomers.customerId, linkedAt: stripeCustomers.createdAt })
     .from(stripeCustomers)
@@ -90,13 +101,15 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
         usedAt: emailTokens.usedAt,
       })
       .from(emailTokens)
-      .where(or(eq(emailTokens.userId, userId), and(eq(emailTokens.email, user.email), isNull(emailTokens.userId))))
+      .where(
+        or(eq(emailTokens.userId, userId), and(inArray(emailTokens.emailIndex, indexes), isNull(emailTokens.userId))),
+      )
       .orderBy(asc(emailTokens.createdAt)),
-    rateLimitsOf(db, user.id, user.email),
+    rateLimitsOf(db, keyring, user.id, person.email),
     db
       .select({ subject: devMailbox.subject, sentAt: devMailbox.createdAt })
       .from(devMailbox)
-      .where(eq(devMailbox.to, user.email))
+      .where(inArray(devMailbox.toIndex, indexes))
       .orderBy(asc(devMailbox.id)),
     ofCustomers(() =>
       db
@@ -138,7 +151,7 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
       .where(eq(grants.userId, userId))
       .orderBy(asc(grants.createdAt)),
     db.select().from(patreonMembers).where(eq(patreonMembers.userId, userId)),
-    pendingImportRowsOf(db, user.email),
+    pendingImportRowsOf(db, keyring, person.email),
     db.select().from(supporters).where(eq(supporters.userId, userId)),
     auditOf(db, userId),
   ])
@@ -146,15 +159,17 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
     exportedAt: now.toISOString(),
     account: {
       id: user.id,
-      email: user.email,
-      name: user.name,
+      email: person.email,
+      name: person.name,
       role: user.role,
       createdAt: user.createdAt,
       updatedAt: user.updatedAt,
     },
     // A session's id is the hash of the secret in its cookie: only when it expires is shown.
     sessions: sessionRows,
-    emailLinks: links,
+    emailLinks: await Promise.all(
+      links.map(async (link) => ({ ...link, email: await decrypt(keyring, link.email, CONTEXT.tokenEmail) })),
+    ),
     rateLimits: limits,
     developmentMail: mail,
     stripeCustomers: customers,
@@ -164,18 +179,19 @@ export async function exportAccount(db: Database, userId: string, now: Date) {
     comps,
     patreon: patreon[0] ?? null,
     pendingPatreonImport: pendingImports,
-    supporterSummary: summary[0] ?? null,
+    supporterSummary: await openSummary(keyring, summary[0]),
     auditAboutYou: audit.aboutYou,
     yourStaffActions: audit.byYou,
   }
 }
 
 /** The rate-limit counters keyed by this person's address or account (rate-limit.ts). */
-async function rateLimitsOf(db: Database, userId: string, email: string) {
-  const scopes = await Promise.all([
-    ...ADDRESS_SCOPES.map(async (scope) => ({ scope, key: await rateLimitKey(scope, email) })),
-    ...ACCOUNT_SCOPES.map(async (scope) => ({ scope, key: await rateLimitKey(scope, userId) })),
+async function rateLimitsOf(db: Database, keyring: Keyring, userId: string, email: string) {
+  const byScope = await Promise.all([
+    ...ADDRESS_SCOPES.map(async (scope) => ({ scope, keys: await rateLimitKeys(keyring, scope, email) })),
+    ...ACCOUNT_SCOPES.map(async (scope) => ({ scope, keys: await rateLimitKeys(keyring, scope, userId) })),
   ])
+  const scopes = byScope.flatMap(({ scope, keys }) => keys.map((key) => ({ scope, key })))
   const rows = await db
     .select()
     .from(rateLimits)
@@ -193,16 +209,35 @@ async function rateLimitsOf(db: Database, userId: string, email: string) {
   }))
 }
 
-/** This address's row in any previewed Patreon import, without the rest of the batch. */
-async function pendingImportRowsOf(db: Database, email: string) {
-  const rows = await rowsOf<{ previewed_at: Date | string; row: unknown }>(
-    db,
-    sql`select b.created_at as previewed_at, r.value as row
-      from import_batches b, jsonb_array_elements(b.rows -> 'rows') r
-      where r.value ->> 'email' = ${email}
-      order by b.created_at`,
-  )
-  return rows.map((r) => ({ previewedAt: new Date(r.previewed_at), row: r.row }))
+/**
+ * This address's row in any previewed Patreon import, without the rest of the
+ * batch. A preview is encrypted whole (`import_batches.rows`, as
+ * src/imports/previews.ts writes it), so each is opened: they are few, as a
+ * preview lives an hour.
+ */
+async function pendingImportRowsOf(db: Database, keyring: Keyring, email: string) {
+  const batches = await db
+    .select({ rows: importBatches.rows, createdAt: importBatches.createdAt })
+    .from(importBatches)
+    .orderBy(asc(importBatches.createdAt))
+  const found: { previewedAt: Date; row: PreviewDocument['rows'][number] }[] = []
+  for (const batch of batches) {
+    const document = JSON.parse(await decrypt(keyring, batch.rows, CONTEXT.importRows)) as PreviewDocument
+    for (const row of document.rows) {
+      if (normalizeAddress(row.email) === email) found.push({ previewedAt: batch.createdAt, row })
+    }
+  }
+  return found
+}
+
+/**
+ * The editors' summary row with its address and name decrypted; without its
+ * search tokens (an index derived from them) and its card (the two again).
+ */
+async function openSummary(keyring: Keyring, row: typeof supporters.$inferSelect | undefined) {
+  if (!row) return null
+  const { searchTokens: _tokens, card: _card, ...rest } = row
+  return { ...rest, ...(await openPerson(keyring, row)) }
 }
 
 /** Plain words for what a member of staff did, naming no one it was done to. */

@@ -1,5 +1,4 @@
 import { Field } from '../ui/field'
-import type { SessionUser } from './sessions'
 import type { Membership } from '../entitlements/membership'
 import { formatMoney } from '../util/money'
 import { href } from '../ui/paths'
@@ -36,7 +35,8 @@ function describeMembership(m: Membership): string {
 export function AccountPage(props: {
   membership: Membership
   hasBillingAccount: boolean
-  user: SessionUser
+  /** The signed-in account, its address decrypted. */
+  user: { email: string; role: string }
   notice?: string | undefined
   emailError?: string | undefined
   newEmail?: string | undefined

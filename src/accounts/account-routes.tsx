@@ -5,6 +5,7 @@ import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
+import { openEmail } from '../privacy/people'
 import type { AppEnv } from '../services'
 import { AccountDeleted, AccountPage, EmailChangeSent } from './account-pages'
 import { page } from '../ui/layout'
@@ -29,9 +30,15 @@ export const accountPages = new Hono<AppEnv>().use(requireRole('reader'))
 /** The same for API clients, under /api/account. */
 export const accountApi = new Hono<AppEnv>().use(requireRole('reader'))
 
+/** The signed-in account with its address decrypted, for what shows it (the session keeps it encrypted). */
+async function signedInAccount(c: Context<AppEnv>) {
+  const { id, sealedEmail, role } = c.var.user!
+  return { id, email: await openEmail(await c.var.services.keyring, sealedEmail), role }
+}
+
 accountPages.get('/', (c) => accountPage(c, { notice: c.req.query('notice') }))
 
-accountApi.get('/', (c) => c.json({ user: c.var.user, membership: c.var.entitlements.paid }))
+accountApi.get('/', async (c) => c.json({ user: await signedInAccount(c), membership: c.var.entitlements.paid }))
 
 accountPages.post('/email', async (c) => {
   const body = await readBody(c)
@@ -40,7 +47,8 @@ accountPages.post('/email', async (c) => {
     accountPage(c, { emailError: errors.email ?? errors.form, newEmail }, status as 422)
   const parsed = changeEmailInput.safeParse(body)
   if (!parsed.success) return answerFormError(c, fieldErrors(parsed.error), rerender)
-  if (parsed.data.email === c.var.user!.email) return answerFormError(c, { email: SAME_ADDRESS }, rerender)
+  if (parsed.data.email === (await signedInAccount(c)).email)
+    return answerFormError(c, { email: SAME_ADDRESS }, rerender)
   await requestEmailChange(c, parsed.data.email)
   return page(c, 'Check your new inbox', <EmailChangeSent />)
 })
@@ -48,14 +56,14 @@ accountPages.post('/email', async (c) => {
 accountApi.post('/email', async (c) => {
   const parsed = changeEmailInput.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-  if (parsed.data.email === c.var.user!.email) throw validationError({ email: SAME_ADDRESS })
+  if (parsed.data.email === (await signedInAccount(c)).email) throw validationError({ email: SAME_ADDRESS })
   await requestEmailChange(c, parsed.data.email)
   return c.json({ ok: true, message: 'A confirmation link was sent to the new address.' }, 202)
 })
 
 const download = async (c: Context<AppEnv>) => {
-  const { db, clock } = c.var.services
-  const data = await exportAccount(db, c.var.user!.id, clock.now())
+  const { db, clock, keyring } = c.var.services
+  const data = await exportAccount(db, await keyring, c.var.user!.id, clock.now())
   if (!data) throw new AppError('not_found', 'This account no longer exists.')
   c.header('Cache-Control', 'no-store')
   c.header('Content-Disposition', 'attachment; filename="my-account-data.json"')
@@ -87,8 +95,8 @@ accountApi.delete('/', async (c) => {
 
 /** Deletes the account (deleteAccount: everything about the person, in every table) and signs the reader out. */
 async function removeAccount(c: Context<AppEnv>) {
-  const { db, config } = c.var.services
-  await deleteAccount(db, c.var.user!.id)
+  const { db, config, keyring } = c.var.services
+  await deleteAccount(db, await keyring, c.var.user!.id)
   clearSessionCookie(c, db, config)
   c.set('user', null)
   c.set('session', null)
@@ -100,8 +108,10 @@ async function accountPage(
   extra: Omit<Parameters<typeof AccountPage>[0], 'user' | 'membership' | 'hasBillingAccount'>,
   status: 200 | 409 | 422 = 200,
 ) {
-  const user = c.var.user!
-  const hasBilling = await hasBillingAccount(c.var.services.db, user.id)
+  const [user, hasBilling] = await Promise.all([
+    signedInAccount(c),
+    hasBillingAccount(c.var.services.db, c.var.user!.id),
+  ])
   return page(
     c,
     'Your account',
@@ -116,7 +126,11 @@ async function requestEmailChange(c: Context<AppEnv>, newEmail: string): Promise
   const user = c.var.user!
   const now = services.clock.now()
   const rule = { limit: services.config.SIGN_IN_LIMIT, windowMs: services.config.SIGN_IN_WINDOW_MINUTES * 60_000 }
-  await hitRateLimit(services.db, now, { scope: 'change-email:user', subject: user.id, ...rule })
+  await hitRateLimit(services.db, await services.keyring, now, {
+    scope: 'change-email:user',
+    subject: user.id,
+    ...rule,
+  })
   await sendEmailLink(
     services,
     c.get('requestId'),

@@ -2,28 +2,43 @@ import { and, eq, isNull, gt, lt } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import { emailTokens, EMAIL_TOKEN_PURPOSES } from '../db/schema'
 import { AppError } from '../http/errors'
+import { addressIndex, normalizeAddress } from '../privacy/blind-index'
+import { decrypt, encrypt } from '../privacy/cipher'
+import type { Keyring } from '../privacy/keys'
+import { CONTEXT } from '../privacy/people'
 import { randomToken, sha256Hex } from '../util/random'
 
 export type EmailTokenPurpose = (typeof EMAIL_TOKEN_PURPOSES)[number]
+/** A token's row as stored: `email` is encrypted (`email_tokens.email`). */
 export type EmailToken = typeof emailTokens.$inferSelect
 
 /** How long an e-mailed link works. */
 export const EMAIL_TOKEN_TTL_MS = 15 * 60 * 1000
 
-/** Stores the hash of a new single-use token and returns the token itself, to be e-mailed. */
+/**
+ * Stores the hash of a new single-use token and returns the token itself, to be e-mailed. The
+ * address is stored encrypted, with its index so that deleting the account finds the link.
+ */
 export async function issueEmailToken(
   db: Database,
+  keyring: Keyring,
   now: Date,
   fields: { purpose: EmailTokenPurpose; email: string; userId?: string; nextPath?: string },
 ): Promise<{ token: string; tokenHash: string }> {
   const token = randomToken()
-  const tokenHash = await sha256Hex(token)
+  const email = normalizeAddress(fields.email)
+  const [tokenHash, sealedEmail, emailIndex] = await Promise.all([
+    sha256Hex(token),
+    encrypt(keyring, email, CONTEXT.tokenEmail),
+    addressIndex(keyring, email),
+  ])
   // Links past their time are useless; clear them while we are here.
   await db.delete(emailTokens).where(lt(emailTokens.expiresAt, new Date(now.getTime() - 24 * 3600 * 1000)))
   await db.insert(emailTokens).values({
     tokenHash,
     purpose: fields.purpose,
-    email: fields.email,
+    email: sealedEmail,
+    emailIndex,
     userId: fields.userId ?? null,
     nextPath: fields.nextPath ?? null,
     createdAt: now,
@@ -49,7 +64,10 @@ async function find(db: Database, tokenHash: string) {
   return row
 }
 
-/** Looks at a token without using it (for the page a mail scanner may fetch). Throws when it is unusable. */
+/**
+ * Looks at a token without using it (for the page a mail scanner may fetch), its address left
+ * encrypted: that page shows none. Throws when it is unusable.
+ */
 export async function peekEmailToken(db: Database, now: Date, token: string): Promise<EmailToken> {
   const row = await find(db, await sha256Hex(token))
   if (!row || row.usedAt || row.expiresAt <= now) throw rejection(row, now)
@@ -57,10 +75,12 @@ export async function peekEmailToken(db: Database, now: Date, token: string): Pr
 }
 
 /**
- * Uses a token up. The conditional update makes it single-use even when two
- * requests race: only one of them gets the row back.
+ * Uses a token up, and answers with its row, the address it was sent to
+ * decrypted (the account it proves is found by that address). The
+ * conditional update makes it single-use even when two requests race: only one
+ * of them gets the row back.
  */
-export async function consumeEmailToken(db: Database, now: Date, token: string): Promise<EmailToken> {
+export async function consumeEmailToken(db: Database, keyring: Keyring, now: Date, token: string): Promise<EmailToken> {
   const tokenHash = await sha256Hex(token)
   const [row] = await db
     .update(emailTokens)
@@ -68,5 +88,5 @@ export async function consumeEmailToken(db: Database, now: Date, token: string):
     .where(and(eq(emailTokens.tokenHash, tokenHash), isNull(emailTokens.usedAt), gt(emailTokens.expiresAt, now)))
     .returning()
   if (!row) throw rejection(await find(db, tokenHash), now)
-  return row
+  return { ...row, email: await decrypt(keyring, row.email, CONTEXT.tokenEmail) }
 }

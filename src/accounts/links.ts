@@ -33,7 +33,7 @@ export async function sendEmailLink(
   compose: (link: string) => MailMessage,
 ): Promise<void> {
   const { db, clock, mailer, config } = services
-  const { token, tokenHash } = await issueEmailToken(db, clock.now(), fields)
+  const { token, tokenHash } = await issueEmailToken(db, await services.keyring, clock.now(), fields)
   const link = absoluteUrl(config, `/auth/verify?token=${encodeURIComponent(token)}`)
   try {
     await mailer.send(compose(link))

@@ -2,12 +2,14 @@ import { lt, sql } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import { rateLimits } from '../db/schema'
 import { AppError } from '../http/errors'
+import { addressIndex, addressIndexes } from '../privacy/blind-index'
+import type { Keyring } from '../privacy/keys'
 import { sha256Hex } from '../util/random'
 
 export interface RateLimit {
   /** What is being limited, e.g. "sign-in:email". */
   scope: string
-  /** Who is being limited: an address or IP. Stored only as a hash. */
+  /** Who is being limited: an address, an account id or an IP. Stored only as a hash. */
   subject: string
   limit: number
   windowMs: number
@@ -22,18 +24,36 @@ export interface RateLimit {
 export const ADDRESS_SCOPES = ['sign-in:email', 'checkout:email'] as const
 export const ACCOUNT_SCOPES = ['change-email:user'] as const
 
-/** The stored key of a scope and subject: the subject only as a hash. */
-export async function rateLimitKey(scope: string, subject: string): Promise<string> {
-  return `${scope}:${await sha256Hex(subject.toLowerCase())}`
+const isAddressScope = (scope: string) => (ADDRESS_SCOPES as readonly string[]).includes(scope)
+
+/**
+ * The stored key of a scope and subject, the subject only as a hash: for an address scope its
+ * address index under the current key (a keyed hash, so a copy of the table cannot test a list
+ * of guessed addresses against it, as it could a plain SHA-256); for the others, which count
+ * IPs and account ids, a SHA-256.
+ */
+export async function rateLimitKey(keyring: Keyring, scope: string, subject: string): Promise<string> {
+  const hash = isAddressScope(scope) ? await addressIndex(keyring, subject) : await sha256Hex(subject.toLowerCase())
+  return `${scope}:${hash}`
+}
+
+/**
+ * Every key a scope and subject may be stored under: for an address scope, one per key the
+ * keyring holds, as counters written before a rotation keep their old index until their window
+ * ends. What "download my data" lists and deleting an account removes.
+ */
+export async function rateLimitKeys(keyring: Keyring, scope: string, subject: string): Promise<string[]> {
+  if (!isAddressScope(scope)) return [await rateLimitKey(keyring, scope, subject)]
+  return (await addressIndexes(keyring, subject)).map((hash) => `${scope}:${hash}`)
 }
 
 /**
  * Counts one attempt in a fixed window and throws 429 with Retry-After when
  * the limit is passed. One upsert, so concurrent requests count correctly.
  */
-export async function hitRateLimit(db: Database, now: Date, rule: RateLimit): Promise<void> {
+export async function hitRateLimit(db: Database, keyring: Keyring, now: Date, rule: RateLimit): Promise<void> {
   const windowStart = new Date(Math.floor(now.getTime() / rule.windowMs) * rule.windowMs)
-  const key = await rateLimitKey(rule.scope, rule.subject)
+  const key = await rateLimitKey(keyring, rule.scope, rule.subject)
   const [row] = await db
     .insert(rateLimits)
     .values({ key, windowStart, count: 1 })

@@ -21,7 +21,8 @@ export const SESSION_COOKIE = 'masthead_session'
 
 export interface SessionUser {
   id: string
-  email: string
+  /** The address as stored, encrypted: `openEmail(keyring, user.sealedEmail)` where a page shows it. */
+  sealedEmail: string
   role: Role
 }
 
@@ -125,7 +126,7 @@ export async function validateSession(
   const { session, user } = result
   return {
     session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt, fresh: session.fresh },
-    user: { id: user.id, email: user.email, role: user.role },
+    user: { id: user.id, sealedEmail: user.email, role: user.role },
     facts: user.facts,
   }
 }

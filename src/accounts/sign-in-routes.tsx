@@ -59,9 +59,10 @@ signIn.post('/sign-in', async (c) => {
   }
   const { email } = parsed.data
   const now = services.clock.now()
+  const keyring = await services.keyring
   const rule = { limit: services.config.SIGN_IN_LIMIT, windowMs: services.config.SIGN_IN_WINDOW_MINUTES * 60_000 }
-  await hitRateLimit(services.db, now, { scope: 'sign-in:ip', subject: clientIp(c), ...rule })
-  await hitRateLimit(services.db, now, { scope: 'sign-in:email', subject: email, ...rule })
+  await hitRateLimit(services.db, keyring, now, { scope: 'sign-in:ip', subject: clientIp(c), ...rule })
+  await hitRateLimit(services.db, keyring, now, { scope: 'sign-in:email', subject: email, ...rule })
 
   const nextPath = safeNextPath(parsed.data.next, pathTo(c, '/account'))
   await sendEmailLink(services, c.get('requestId'), { purpose: 'sign_in', email, nextPath }, (link) =>
@@ -95,23 +96,26 @@ signIn.post('/verify', async (c) => {
   const parsed = tokenInput.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const now = clock.now()
+  const keyring = await services.keyring
   try {
     // One transaction: the token is used up only if the sign-in or change completes.
     const outcome = await db.transaction(async (tx) => {
-      const token = await consumeEmailToken(tx, now, parsed.data.token)
+      const token = await consumeEmailToken(tx, keyring, now, parsed.data.token)
       if (token.purpose === 'sign_in') {
-        const user = await signInUser(tx, config, now, token.email)
+        const user = await signInUser(tx, keyring, config, now, token.email)
         const session = await createSession(tx, config, user.id)
-        return { kind: 'signed_in' as const, user, session, next: safeNextPath(token.nextPath, pathTo(c, '/account')) }
+        const next = safeNextPath(token.nextPath, pathTo(c, '/account'))
+        return { kind: 'signed_in' as const, user, email: token.email, session, next }
       }
-      const change = await changeEmail(tx, now, token.userId, token.email)
+      const change = await changeEmail(tx, keyring, now, token.userId, token.email)
       return { kind: 'email_changed' as const, ...change }
     })
 
     if (outcome.kind === 'signed_in') {
       setSessionCookie(c, db, config, outcome.session.token)
-      const { id, email, role } = outcome.user
-      if (wantsJson(c)) return c.json({ user: { id, email, role } })
+      const { id, role } = outcome.user
+      // The address the link proved, as the account holds it (the row has it encrypted).
+      if (wantsJson(c)) return c.json({ user: { id, email: outcome.email, role } })
       return c.redirect(outcome.next, 303)
     }
     if (services.stripe) {

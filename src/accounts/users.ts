@@ -1,45 +1,78 @@
-import { eq } from 'drizzle-orm'
+import { eq, inArray } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Config } from '../config'
 import type { Database } from '../db/client'
 import { AppError } from '../http/errors'
 import { stripeCustomers, users, type Role } from '../db/schema'
+import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
+import type { Keyring } from '../privacy/keys'
+import { sortTextOf } from '../privacy/name-order'
+import { cleanName, openPerson, sealPerson } from '../privacy/people'
 import { randomId } from '../util/random'
+import { placeAccount } from './name-order'
 
 export type User = typeof users.$inferSelect
 
 /**
- * A new account, as every path that creates one writes it (sign-in, a
- * signed-out reader's paid checkout, a Patreon import): a fresh id, the
- * address lower-cased, and the role, admin for an address in ADMIN_EMAILS.
+ * A new account's row, as every path that creates one writes it (sign-in, a
+ * signed-out reader's paid checkout, a Stripe customer linked by address): a
+ * fresh id, the address normalised, address and name sealed with their
+ * indexes (src/privacy/people.ts), the role (admin for an address in
+ * ADMIN_EMAILS), and its place in the name order, which `placeAccount` finds
+ * inside the transaction that inserts it. Bulk paths (imports) seal with
+ * `sealPeople` and place with `placeAccounts`.
  */
-export function newAccount(
+export async function newAccount(
+  db: Database,
+  keyring: Keyring,
   config: Pick<Config, 'ADMIN_EMAILS'>,
   now: Date,
   fields: { email: string; name?: string | null },
-): typeof users.$inferInsert & { id: string; email: string; role: Role; name: string | null } {
-  const email = fields.email.trim().toLowerCase()
+): Promise<typeof users.$inferInsert & { id: string; role: Role }> {
+  const email = normalizeAddress(fields.email)
+  const name = cleanName(fields.name)
   const role: Role = config.ADMIN_EMAILS.includes(email) ? 'admin' : 'reader'
-  return { id: randomId(), email, name: fields.name ?? null, role, createdAt: now, updatedAt: now }
+  const id = randomId()
+  const [sealed, nameOrder] = await Promise.all([
+    sealPerson(keyring, { email, name }),
+    placeAccount(db, keyring, sortTextOf({ email, name })),
+  ])
+  return { id, ...sealed, nameOrder, role, createdAt: now, updatedAt: now }
 }
 
-export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
-  const [user] = await db.select().from(users).where(eq(users.email, email))
+/** The account with this address (under any key the keyring holds: a rotation may be under way). */
+export async function findUserByEmail(db: Database, keyring: Keyring, email: string): Promise<User | undefined> {
+  const [user] = await db
+    .select()
+    .from(users)
+    .where(inArray(users.emailIndex, await addressIndexes(keyring, email)))
   return user
 }
 
 /**
  * The account for an address that has just proved itself, created if new.
- * Addresses in ADMIN_EMAILS become admins here, on sign-in.
+ * Addresses in ADMIN_EMAILS become admins here, on sign-in. Called inside a
+ * transaction (the name order's placement holds its lock to the end).
  */
-export async function signInUser(db: Database, config: Config, now: Date, email: string): Promise<User> {
-  const account = newAccount(config, now, { email })
-  const [created] = await db.insert(users).values(account).onConflictDoNothing({ target: users.email }).returning()
+export async function signInUser(
+  db: Database,
+  keyring: Keyring,
+  config: Config,
+  now: Date,
+  email: string,
+): Promise<User> {
+  const existing = await findUserByEmail(db, keyring, email)
+  const wantsAdmin = config.ADMIN_EMAILS.includes(normalizeAddress(email))
+  if (existing) {
+    if (wantsAdmin && existing.role !== 'admin') return setRole(db, now, existing.id, 'admin')
+    return existing
+  }
+  const account = await newAccount(db, keyring, config, now, { email })
+  const [created] = await db.insert(users).values(account).onConflictDoNothing({ target: users.emailIndex }).returning()
   if (created) return created
-  const existing = await findUserByEmail(db, account.email)
-  if (!existing) throw new Error('account vanished during sign-in')
-  if (account.role === 'admin' && existing.role !== 'admin') return setRole(db, now, existing.id, 'admin')
-  return existing
+  const raced = await findUserByEmail(db, keyring, email)
+  if (!raced) throw new Error('account vanished during sign-in')
+  return raced
 }
 
 export async function setRole(db: Database, now: Date, userId: string, role: Role): Promise<User> {
@@ -51,17 +84,28 @@ export async function setRole(db: Database, now: Date, userId: string, role: Rol
 /** Moves an account to an address that has just proved itself. */
 export async function changeEmail(
   db: Database,
+  keyring: Keyring,
   now: Date,
   userId: string | null,
   email: string,
 ): Promise<{ userId: string; email: string; previousEmail: string }> {
   const [before] = userId ? await db.select().from(users).where(eq(users.id, userId)) : []
   if (!before) throw new AppError('invalid_token', 'This link belongs to an account that no longer exists.')
-  const taken = await findUserByEmail(db, email)
+  const taken = await findUserByEmail(db, keyring, email)
   if (taken && taken.id !== before.id)
     throw new AppError('conflict', 'That address already belongs to another account.')
-  await db.update(users).set({ email, updatedAt: now }).where(eq(users.id, before.id))
-  return { userId: before.id, email, previousEmail: before.email }
+  const previous = await openPerson(keyring, before)
+  const next = { email: normalizeAddress(email), name: previous.name }
+  // Without a name, the address is what the account sorts by: it moves in the name order.
+  const [sealed, nameOrder] = await Promise.all([
+    sealPerson(keyring, next),
+    previous.name === null ? placeAccount(db, keyring, sortTextOf(next), before.id) : before.nameOrder,
+  ])
+  await db
+    .update(users)
+    .set({ ...sealed, nameOrder, updatedAt: now })
+    .where(eq(users.id, before.id))
+  return { userId: before.id, email: next.email, previousEmail: previous.email }
 }
 
 /**

@@ -2,6 +2,8 @@ import { desc, eq, getTableColumns, lt } from 'drizzle-orm'
 import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
 import { auditLog, users } from '../db/schema'
+import type { Keyring } from '../privacy/keys'
+import { openEmail } from '../privacy/people'
 
 export type AuditAction =
   | 'supporter.viewed'
@@ -42,13 +44,30 @@ export async function audit(
 /** An entry with its actor's address while the account exists (null for a command, or an account since deleted). */
 export type AuditEntry = typeof auditLog.$inferSelect & { actorEmail: string | null }
 
-/** Newest first, a page at a time (`before` is the last id of the previous page). */
-export async function listAudit(db: Database, before: number | undefined, limit = 100): Promise<AuditEntry[]> {
-  return db
-    .select({ ...getTableColumns(auditLog), actorEmail: users.email })
+/**
+ * Newest first, a page at a time (`before` is the last id of the previous page). Actors'
+ * addresses are stored encrypted: each actor's is decrypted once, however many entries are theirs
+ * (a page is mostly a few staff members).
+ */
+export async function listAudit(
+  db: Database,
+  keyring: Keyring,
+  before: number | undefined,
+  limit = 100,
+): Promise<AuditEntry[]> {
+  const entries = await db
+    .select({ ...getTableColumns(auditLog), sealedEmail: users.email })
     .from(auditLog)
     .leftJoin(users, eq(users.id, auditLog.actorId))
     .where(before === undefined ? undefined : lt(auditLog.id, before))
     .orderBy(desc(auditLog.id))
     .limit(limit)
+  const sealed = [...new Set(entries.flatMap((e) => (e.sealedEmail === null ? [] : [e.sealedEmail])))]
+  const opened = new Map(
+    await Promise.all(sealed.map(async (value) => [value, await openEmail(keyring, value)] as const)),
+  )
+  return entries.map(({ sealedEmail, ...entry }) => ({
+    ...entry,
+    actorEmail: sealedEmail === null ? null : opened.get(sealedEmail)!,
+  }))
 }

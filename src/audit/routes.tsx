@@ -26,13 +26,13 @@ const AUDIT_PAGE = 100
 
 auditPages.get('/', async (c) => {
   noStore(c)
-  const entries = await listAudit(c.var.services.db, beforeOf(c), AUDIT_PAGE)
+  const entries = await listAudit(c.var.services.db, await c.var.services.keyring, beforeOf(c), AUDIT_PAGE)
   const next = entries.length === AUDIT_PAGE ? entries.at(-1)!.id : null
   return page(c, 'Audit log', <AuditPage entries={entries} nextBefore={next} />)
 })
 
 auditApi.get('/', async (c) => {
   noStore(c)
-  const entries = await listAudit(c.var.services.db, beforeOf(c), AUDIT_PAGE)
+  const entries = await listAudit(c.var.services.db, await c.var.services.keyring, beforeOf(c), AUDIT_PAGE)
   return c.json({ entries, nextBefore: entries.length === AUDIT_PAGE ? entries.at(-1)!.id : null })
 })

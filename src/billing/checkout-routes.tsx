@@ -115,7 +115,10 @@ billing.post('/donate', async (c) => {
   }
   const user = c.var.user
   if (!user) await limitSignedOutStart(c, input.email)
-  const customer = user ? await withStripe(() => ensureCustomer(services.db, stripe, services.clock.now(), user)) : null
+  const keyring = await services.keyring
+  const customer = user
+    ? await withStripe(() => ensureCustomer(services.db, stripe, keyring, services.clock.now(), user))
+    : null
   const session = await withStripe(() =>
     stripe.checkout.sessions.create({
       mode: 'payment',
@@ -172,10 +175,11 @@ billing.get('/thanks', (c) => {
  */
 async function limitSignedOutStart(c: Context<AppEnv>, email: string | undefined) {
   const { db, clock, config } = c.var.services
+  const keyring = await c.var.services.keyring
   const now = clock.now()
   const rule = { limit: config.SIGN_IN_LIMIT, windowMs: config.SIGN_IN_WINDOW_MINUTES * 60_000 }
-  await hitRateLimit(db, now, { scope: 'checkout:ip', subject: clientIp(c), ...rule })
-  if (email) await hitRateLimit(db, now, { scope: 'checkout:email', subject: email, ...rule })
+  await hitRateLimit(db, keyring, now, { scope: 'checkout:ip', subject: clientIp(c), ...rule })
+  if (email) await hitRateLimit(db, keyring, now, { scope: 'checkout:email', subject: email, ...rule })
 }
 
 /**
@@ -196,7 +200,8 @@ async function startSubscription(
     return formError(c, new AppError('validation_failed', 'Enter your e-mail address, or sign in first.'))
   }
   if (user) {
-    const customer = await withStripe(() => ensureCustomer(services.db, stripe, now, user))
+    const keyring = await services.keyring
+    const customer = await withStripe(() => ensureCustomer(services.db, stripe, keyring, now, user))
     if (await withStripe(() => hasLiveSubscription(stripe, customer, now))) return openPortal(c, stripe, customer)
     const session = await withStripe(() =>
       stripe.checkout.sessions.create({

@@ -4,6 +4,8 @@ import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
 import { stripeCustomers } from '../db/schema'
 import { LIVE_STATUSES } from '../db/statuses'
+import type { Keyring } from '../privacy/keys'
+import { openEmail } from '../privacy/people'
 import { MASTHEAD_METADATA } from './stripe'
 
 /** The account's Stripe customer, if it has one. */
@@ -17,12 +19,21 @@ export async function customerIdOf(db: Database, userId: string): Promise<string
   return row?.id ?? null
 }
 
-/** Reuses the account's Stripe customer, or creates one (marked as Masthead's) and links it. */
-export async function ensureCustomer(db: Database, stripe: Stripe, now: Date, user: SessionUser): Promise<string> {
+/**
+ * Reuses the account's Stripe customer, or creates one (marked as Masthead's) and links it.
+ * Stripe gets the address in clear: it mails the receipts.
+ */
+export async function ensureCustomer(
+  db: Database,
+  stripe: Stripe,
+  keyring: Keyring,
+  now: Date,
+  user: SessionUser,
+): Promise<string> {
   const existing = await customerIdOf(db, user.id)
   if (existing) return existing
   const customer = await stripe.customers.create({
-    email: user.email,
+    email: await openEmail(keyring, user.sealedEmail),
     metadata: { ...MASTHEAD_METADATA, user_id: user.id },
   })
   await db

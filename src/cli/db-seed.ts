@@ -1,14 +1,18 @@
 /**
  * `npm run db:seed -- --supporters 100000`: fills the database with fake supporters for demos and
  * benchmarks (src/dev/seed-supporters.ts). Uses DATABASE_URL, or the embedded PGlite under DATA_DIR as
- * `npm start` does, and migrates it first. PGlite allows one process at a time: stop the server
- * before seeding its DATA_DIR. Development only: faker is a devDependency.
+ * `npm start` does, and migrates it first. Addresses and names are written encrypted under
+ * DATA_ENCRYPTION_KEY (the public development key by default), as the app writes them. PGlite
+ * allows one process at a time: stop the server before seeding its DATA_DIR. Development only:
+ * faker is a devDependency.
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config'
 import { describeErrorText } from '../http/log'
 import { openCliDatabase, type CliDatabase } from './database'
 import { seedSupporters } from '../dev/seed-supporters'
+import { keyringOf } from '../privacy/keys'
+import { sealAfterMigrations } from '../accounts/seal-existing'
 
 const MAX_SUPPORTERS = 1_000_000
 
@@ -62,9 +66,15 @@ function parse(argv: string[]): { supporters: number; seed: number } {
 const options = parse(process.argv.slice(2))
 let database: CliDatabase | undefined
 try {
-  database = await openCliDatabase(loadConfig(process.env), { max: 1 })
+  const config = loadConfig(process.env)
+  const keyring = await keyringOf(config)
+  database = await openCliDatabase(config, { max: 1 })
+  // An older database may still hold addresses in clear: sealed first, so that the seeded accounts
+  // are placed in the name order among readable ones.
+  await sealAfterMigrations(database.db, config, (line) => console.log(line))
   console.log(`Seeding ${options.supporters.toLocaleString('en-US')} supporters into ${database.label}`)
   const made = await seedSupporters(database.db, {
+    keyring,
     supporters: options.supporters,
     now: new Date(),
     seed: options.seed,

@@ -4,7 +4,9 @@
  * names to Masthead tier ids ({"Gold": "patron"}); rows whose tier is not
  * mapped are rejected, never guessed, and any rejected row stops the import.
  * Uses DATABASE_URL, or the embedded PGlite database under DATA_DIR (stop
- * `npm start` first: PGlite allows one process at a time).
+ * `npm start` first: PGlite allows one process at a time), and the server's
+ * DATA_ENCRYPTION_KEY (and DATA_ENCRYPTION_KEYS_OLD): accounts are found by
+ * their address index and written sealed under it, as the server writes them.
  *
  * It prints counts, tier names and line numbers, never a patron's name or
  * address: a terminal's scrollback and CI logs are not the place for them.
@@ -16,6 +18,7 @@ import { openCliDatabase } from './database'
 import { AppError } from '../http/errors'
 import { describeErrorText, redactText } from '../http/log'
 import { absoluteUrl } from '../http/paths'
+import { keyringOf } from '../privacy/keys'
 import { createServices, systemClock } from '../services'
 import { sendInvitations } from '../imports/invitations'
 import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
@@ -95,7 +98,8 @@ try {
     }
   })()
   const now = systemClock.now()
-  const plan = await planImport(database.db, config, parsed.rows, parsed.rejected, mapping, now)
+  const keyring = await keyringOf(config)
+  const plan = await planImport(database.db, keyring, config, parsed.rows, parsed.rejected, mapping, now)
   console.log(
     `${file} (${parsed.variant} Patreon export) into ${database.label}: ${plan.counts.new} new, ` +
       `${plan.counts.updated} updated, ${plan.counts.unchanged} unchanged, ${plan.counts.rejected} rejected.`,
@@ -117,11 +121,11 @@ try {
     )
     process.exitCode = 1
   } else {
-    const counts = await commitImport(database.db, plan, now, null, config.ADMIN_EMAILS)
+    const counts = await commitImport(database.db, keyring, plan, now, null, config.ADMIN_EMAILS)
     console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction.`)
     if (args.values.invite) {
       const services = createServices({ config, db: database.db })
-      const sent = await sendInvitations(database.db, services.mailer, {
+      const sent = await sendInvitations(database.db, keyring, services.mailer, {
         now,
         publication: config.PUBLICATION_NAME,
         joinUrl: absoluteUrl(config, '/join'),

@@ -56,10 +56,10 @@ export const ROUTINES: Routine[] = [
     kind: 'function',
     sql: `CREATE OR REPLACE FUNCTION masthead_refresh_supporters(uids text[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO supporters AS t (user_id, email, name, since, source, tier_id, interval, amount, currency, subscription_id,
+  INSERT INTO supporters AS t (user_id, email, name, search_tokens, name_order, card, since, source, tier_id, interval, amount, currency, subscription_id,
     sub_status, cancel_at_period_end, current_period_end, past_due_since, grant_source, grant_tier_id, grant_starts_at,
     grant_ends_at, lifetime_amount, lifetime_currency, last_payment_at, patreon_status, moved_from_patreon, updated_at)
-  SELECT u.id, u.email, u.name,
+  SELECT u.id, u.email, u.name, u.search_tokens, u.name_order, u.card,
     LEAST(subs.first_created, grs.first_start, pay.first_paid, pm.patron_since),
     CASE
       WHEN best.status IN ${paying} THEN 'stripe'
@@ -102,7 +102,8 @@ BEGIN
     FROM payments p JOIN stripe_customers sc ON sc.customer_id = p.customer_id WHERE sc.user_id = u.id) pay ON true
   LEFT JOIN patreon_members pm ON pm.user_id = u.id
   ON CONFLICT (user_id) DO UPDATE SET
-    email = excluded.email, name = excluded.name, since = excluded.since, source = excluded.source,
+    email = excluded.email, name = excluded.name, search_tokens = excluded.search_tokens,
+    name_order = excluded.name_order, card = excluded.card, since = excluded.since, source = excluded.source,
     tier_id = excluded.tier_id, interval = excluded.interval, amount = excluded.amount, currency = excluded.currency,
     subscription_id = excluded.subscription_id, sub_status = excluded.sub_status,
     cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,

@@ -18,6 +18,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
 } from 'drizzle-orm/pg-core'
 
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
@@ -25,21 +26,44 @@ const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode
 export const ROLES = ['reader', 'editor', 'admin'] as const
 export type Role = (typeof ROLES)[number]
 
-/** Readers and staff share one account table; e-mail is the only identity kept. */
+/**
+ * Readers and staff share one account table; e-mail is the only identity kept.
+ * The address and the name are stored encrypted (src/privacy/cipher.ts, values
+ * `v1.<key id>.…`, contexts `users.email` and `users.name`); the account is
+ * found by `email_index` (an HMAC of the normalised address), searched by
+ * `search_tokens` (HMACs of word prefixes) and sorted by `name_order` (an
+ * order key: ARCHITECTURE.md, "Personal data at rest"). src/accounts/identity.ts
+ * writes all five together.
+ */
 export const users = pgTable(
   'users',
   {
     id: text('id').primaryKey(),
-    email: text('email').notNull().unique(),
-    /** Optional: only when a reader gives it (or a Patreon import brings it), so editors can search by it. */
+    /** Encrypted: `users.email`. */
+    email: text('email').notNull(),
+    /** HMAC of the normalised address under the current key's address-index key; unique. */
+    emailIndex: text('email_index').notNull(),
+    /** Optional, encrypted (`users.name`): only when a reader gives it (or a Patreon import brings it). */
     name: text('name'),
+    /** HMACs of the word prefixes of the name and the address (editors' search), sorted. */
+    searchTokens: text('search_tokens')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    /** The account's place in the name order (src/privacy/name-order.ts); compared bytewise. */
+    nameOrder: text('name_order').notNull(),
+    /**
+     * Address and name again, as one encrypted value (`users.card`, src/privacy/people.ts): what
+     * the supporters list and its CSV export decrypt, one value per row instead of two.
+     */
+    card: text('card'),
     role: text('role', { enum: ROLES }).notNull().default('reader'),
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [
     check('users_role_valid', sql`${t.role} in ('reader', 'editor', 'admin')`),
-    check('users_email_lowercase', sql`${t.email} = lower(${t.email})`),
+    uniqueIndex('users_email_index_key').on(t.emailIndex),
   ],
 )
 
@@ -67,7 +91,10 @@ export const emailTokens = pgTable(
   {
     tokenHash: text('token_hash').primaryKey(),
     purpose: text('purpose', { enum: EMAIL_TOKEN_PURPOSES }).notNull(),
+    /** Encrypted (`email_tokens.email`): where the link was sent. */
     email: text('email').notNull(),
+    /** The address index of `email`, so that deleting an account finds the links sent to it. */
+    emailIndex: text('email_index').notNull(),
     /** The account asking to change its address (change_email only). */
     userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
     nextPath: text('next_path'),
@@ -78,6 +105,7 @@ export const emailTokens = pgTable(
   (t) => [
     check('email_tokens_purpose_valid', sql`${t.purpose} in ('sign_in', 'change_email')`),
     index('email_tokens_expires_at_idx').on(t.expiresAt),
+    index('email_tokens_email_index_idx').on(t.emailIndex),
   ],
 )
 
@@ -99,7 +127,10 @@ export const rateLimits = pgTable(
 export const devMailbox = pgTable('dev_mailbox', {
   // Insertion order is the mailbox's order, even when a test's clock stands still.
   id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+  /** Encrypted (`dev_mailbox.to`). */
   to: text('to').notNull(),
+  /** The address index of `to`: the mailbox is read by recipient. */
+  toIndex: text('to_index').notNull(),
   subject: text('subject').notNull(),
   text: text('text').notNull(),
   html: text('html').notNull(),
@@ -319,8 +350,16 @@ export const supporters = pgTable(
     userId: text('user_id')
       .primaryKey()
       .references(() => users.id, { onDelete: 'cascade' }),
+    /** Copies of users.email and users.name as stored (encrypted, contexts `users.email`, `users.name`). */
     email: text('email').notNull(),
     name: text('name'),
+    searchTokens: text('search_tokens')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    nameOrder: text('name_order').notNull(),
+    /** Copy of users.card (context `users.card`). */
+    card: text('card'),
     /** When support began (first subscription, grant or payment); null if it never did. */
     since: timestamptz('since'),
     /** stripe, comp, patreon or donation: the current membership's source, else the last one's. */
@@ -349,8 +388,10 @@ export const supporters = pgTable(
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [
-    // The sort and search indexes are expressions and trigram indexes: drizzle/0006_supporters.sql.
     index('supporters_lifetime_idx').on(t.lifetimeAmount, t.userId),
+    // Sorted bytewise (collate "C"), and searched by token: drizzle/0014_personal_data_at_rest.sql.
+    index('supporters_name_order_idx').using('btree', sql`${t.nameOrder} collate "C"`, t.userId),
+    index('supporters_search_tokens_idx').using('gin', t.searchTokens),
   ],
 )
 
@@ -426,7 +467,8 @@ export const patreonMembers = pgTable(
 export const importBatches = pgTable('import_batches', {
   id: text('id').primaryKey(),
   createdBy: text('created_by').references(() => users.id, { onDelete: 'cascade' }),
-  rows: jsonb('rows').notNull(),
+  /** The previewed rows, addresses and names included: one JSON document, encrypted (`import_batches.rows`). */
+  rows: text('rows').notNull(),
   createdAt: timestamptz('created_at').notNull(),
 })
 

@@ -2,7 +2,9 @@
  * Fake supporters for demos and benchmarks (`npm run db:seed`, bench/supporters.bench.ts):
  * accounts, Stripe customers, subscriptions with their paid invoices, donations, comps and
  * Patreon memberships, in the proportions a small publication might have. Everything is drawn
- * from one seeded faker, so the same seed and `now` give the same people.
+ * from seeded fakers (one for the people, one for what they paid), so the same seed and `now`
+ * give the same people. Addresses and names are stored as the app stores them: encrypted under
+ * the keyring given, with their address index, search tokens and place in the name order.
  *
  * Development only: @faker-js/faker is a devDependency, and nothing the app serves imports this.
  */
@@ -10,6 +12,10 @@ import { base, en, Faker } from '@faker-js/faker'
 import { asc, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { seedDemoTiers } from './demo-tiers'
+import { placeAccounts } from '../accounts/name-order'
+import type { Keyring } from '../privacy/keys'
+import { sortTextOf } from '../privacy/name-order'
+import { sealPeople } from '../privacy/people'
 import { rowsOf, type Database } from '../db/client'
 import {
   grants,
@@ -24,6 +30,8 @@ import {
 
 export interface SeedOptions {
   supporters: number
+  /** The data keys the app reads with (`keyringOf(config)`): addresses and names are encrypted under its current key. */
+  keyring: Keyring
   /** The moment the data is made at: subscriptions are live relative to it, payments are before it. */
   now: Date
   /** Same seed, same people. */
@@ -92,8 +100,16 @@ interface SeedTier {
   stripeYearlyPriceId: string | null
 }
 
+/** Who an account is: drawn before anything else, so that the whole seed can be placed in the name order at once. */
+interface Person {
+  kind: Kind
+  email: string
+  name: string | null
+}
+
 interface Batch {
-  users: (typeof users.$inferInsert)[]
+  /** The accounts in clear, sealed (`sealAccounts`) just before they are written. */
+  accounts: { id: string; email: string; name: string | null; createdAt: Date }[]
   customers: (typeof stripeCustomers.$inferInsert)[]
   subscriptions: (typeof subscriptions.$inferInsert)[]
   payments: (typeof payments.$inferInsert)[]
@@ -101,7 +117,14 @@ interface Batch {
   patrons: (typeof patreonMembers.$inferInsert)[]
 }
 
-const emptyBatch = (): Batch => ({ users: [], customers: [], subscriptions: [], payments: [], grants: [], patrons: [] })
+const emptyBatch = (): Batch => ({
+  accounts: [],
+  customers: [],
+  subscriptions: [],
+  payments: [],
+  grants: [],
+  patrons: [],
+})
 
 function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month + 1, 0)).getUTCDate()
@@ -121,6 +144,11 @@ export function addPeriods(start: Date, interval: Interval, count: number): Date
  * Fills the database with `options.supporters` fake accounts and what they paid, then brings the
  * `supporters` summary up to date once (drizzle/0006_supporters.sql). Adds to what is there: a
  * second run continues the `seed_<n>` numbering. Creates the demo tiers if there are none.
+ *
+ * The people are drawn first and placed in the name order together (`placeAccounts`: sorted and
+ * spread evenly, among any accounts already placed), since placing 100,000 one at a time would
+ * decrypt a window of the order for each. Each batch is then sealed (`sealPeople`, in parallel)
+ * while the one before is being written.
  */
 export async function seedSupporters(db: Database, options: SeedOptions): Promise<SeedResult> {
   const started = performance.now()
@@ -149,26 +177,53 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
   )
   const first = last?.n === null || last?.n === undefined ? 0 : Number(last.n) + 1
 
-  const faker = new Faker({ locale: [en, base] })
-  faker.seed(first === 0 ? seed : [seed, first])
-  faker.setDefaultRefDate(now)
-  const generator = new Generator(faker, now, tierList)
+  const fakerOf = (stream: number) => {
+    const faker = new Faker({ locale: [en, base] })
+    faker.seed(first === 0 ? [seed, stream] : [seed, first, stream])
+    faker.setDefaultRefDate(now)
+    return faker
+  }
+  const people = drawPeople(fakerOf(1), first, options.supporters)
+  // Outside a transaction, the placement's lock ends with its statement: an account signing up
+  // meanwhile may share a key with a seeded one, which only ties them (the user id breaks the tie).
+  const placed = Date.now()
+  const orderKeys = await placeAccounts(
+    db,
+    options.keyring,
+    people.map((person, n) => ({ id: `${ID_PREFIX}${first + n}`, sortText: sortTextOf(person) })),
+  )
+  log(
+    `${people.length.toLocaleString('en-US')} people placed in the name order (${((Date.now() - placed) / 1000).toFixed(1)} s)`,
+  )
+  const generator = new Generator(fakerOf(2), now, tierList)
 
-  const totals = { users: 0, subscriptions: 0, payments: 0, grants: 0, patrons: 0 }
-  for (let from = first; from < first + options.supporters; from += ACCOUNTS_PER_TRANSACTION) {
-    const to = Math.min(from + ACCOUNTS_PER_TRANSACTION, first + options.supporters)
+  const draw = (from: number, to: number) => {
     const batch = emptyBatch()
-    for (let i = from; i < to; i++) generator.account(i, batch)
+    for (let i = from; i < to; i++) generator.account(i, people[i - first]!, batch)
+    const sealed = sealAccounts(options.keyring, batch, orderKeys)
+    // Awaited in the loop; should a write fail first, its failure is no unhandled rejection.
+    sealed.catch(() => {})
+    return { batch, sealed }
+  }
+  const totals = { users: 0, subscriptions: 0, payments: 0, grants: 0, patrons: 0 }
+  const end = first + options.supporters
+  let next = first < end ? draw(first, Math.min(first + ACCOUNTS_PER_TRANSACTION, end)) : null
+  for (let from = first; next; from += ACCOUNTS_PER_TRANSACTION) {
+    const to = Math.min(from + ACCOUNTS_PER_TRANSACTION, end)
+    const { batch, sealed } = next
+    const accounts = await sealed
+    // The next batch is drawn and sealed (Web Crypto, off the main thread) while this one is written.
+    next = to < end ? draw(to, Math.min(to + ACCOUNTS_PER_TRANSACTION, end)) : null
     // Parents first: the triggers that mark accounts for the summary find them through stripe_customers.
     await db.transaction(async (tx) => {
-      await insertAll(tx, users, batch.users)
+      await insertAll(tx, users, accounts)
       await insertAll(tx, stripeCustomers, batch.customers)
       await insertAll(tx, subscriptions, batch.subscriptions)
       await insertAll(tx, payments, batch.payments)
       await insertAll(tx, grants, batch.grants)
       await insertAll(tx, patreonMembers, batch.patrons)
     })
-    totals.users += batch.users.length
+    totals.users += accounts.length
     totals.subscriptions += batch.subscriptions.length
     totals.payments += batch.payments.length
     totals.grants += batch.grants.length
@@ -188,13 +243,48 @@ export async function seedSupporters(db: Database, options: SeedOptions): Promis
   const refreshStarted = performance.now()
   const [refreshed] = await rowsOf<{ n: number | string }>(db, sql`select masthead_refresh_dirty_supporters() as n`)
   const refreshSeconds = (performance.now() - refreshStarted) / 1000
-  // The same for the summary, so the supporter list is planned with its real size from the start.
-  await db.execute(sql`analyze supporters`)
+  // The same for the summary, so the supporter list is planned with its real size from the start;
+  // and a vacuum, which moves the search tokens just written from the GIN index's pending list
+  // into the index proper: until then every search reads the whole list (milliseconds per query).
+  await db.execute(sql`vacuum analyze supporters`)
   log(
     `supporters summary refreshed for ${Number(refreshed?.n ?? 0).toLocaleString('en-US')} accounts in ${refreshSeconds.toFixed(1)} s`,
   )
 
   return { ...totals, seconds: (performance.now() - started) / 1000 }
+}
+
+/** People for accounts `first` onwards, in order: the same sequence for the same seed. */
+function drawPeople(faker: Faker, first: number, count: number): Person[] {
+  const people: Person[] = []
+  for (let i = first; i < first + count; i++) {
+    const firstName = faker.person.firstName()
+    const lastName = faker.person.lastName()
+    const kind = faker.helpers.weightedArrayElement(KINDS)
+    // The counter makes e-mails unique, however often faker repeats a username.
+    const email = `${faker.internet.username({ firstName, lastName })}.${i}@example.org`.toLowerCase()
+    // Patreon imports bring a name; other readers give one about 60 % of the time.
+    const named = kind === 'patreon' || faker.number.float() < 0.58
+    people.push({ kind, email, name: named ? `${firstName} ${lastName}` : null })
+  }
+  return people
+}
+
+/** A batch's accounts as `users` rows: address and name sealed, with their indexes and order keys. */
+async function sealAccounts(
+  keyring: Keyring,
+  batch: Batch,
+  orderKeys: ReadonlyMap<string, string>,
+): Promise<(typeof users.$inferInsert)[]> {
+  const sealed = await sealPeople(keyring, batch.accounts)
+  return batch.accounts.map((account, n) => ({
+    id: account.id,
+    ...sealed[n]!,
+    nameOrder: orderKeys.get(account.id)!,
+    role: 'reader' as const,
+    createdAt: account.createdAt,
+    updatedAt: account.createdAt,
+  }))
 }
 
 async function insertAll<T extends PgTable>(db: Database, table: T, rows: T['$inferInsert'][]): Promise<void> {
@@ -205,7 +295,7 @@ async function insertAll<T extends PgTable>(db: Database, table: T, rows: T['$in
   }
 }
 
-/** Draws one account at a time, in order, from one faker: the same sequence for the same seed. */
+/** Draws what each account paid, one account at a time, in order: the same sequence for the same seed. */
 class Generator {
   constructor(
     private readonly faker: Faker,
@@ -234,14 +324,8 @@ class Generator {
     return this.faker.helpers.arrayElement(this.tierList.slice(1))
   }
 
-  account(i: number, batch: Batch): void {
-    const firstName = this.faker.person.firstName()
-    const lastName = this.faker.person.lastName()
-    const kind = this.faker.helpers.weightedArrayElement(KINDS)
-    // The counter makes e-mails unique, however often faker repeats a username.
-    const email = `${this.faker.internet.username({ firstName, lastName })}.${i}@example.org`.toLowerCase()
-    // Patreon imports bring a name; other readers give one about 60 % of the time.
-    const named = kind === 'patreon' || this.chance(0.58)
+  account(i: number, person: Person, batch: Batch): void {
+    const { kind } = person
     const userId = `${ID_PREFIX}${i}`
     const customerId = `cus_seed_${i}`
 
@@ -257,14 +341,7 @@ class Generator {
     } else {
       createdAt = this.recent()
     }
-    batch.users.push({
-      id: userId,
-      email,
-      name: named ? `${firstName} ${lastName}` : null,
-      role: 'reader',
-      createdAt,
-      updatedAt: createdAt,
-    })
+    batch.accounts.push({ id: userId, email: person.email, name: person.name, createdAt })
   }
 
   /** A subscription and its paid invoices; returns when the account was made. */

@@ -5,6 +5,8 @@ import { inList, PAYING_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import { describeError, log } from '../http/log'
 import type { MailMessage, Mailer } from '../mail/mailer'
+import type { Keyring } from '../privacy/keys'
+import { openEmail } from '../privacy/people'
 import { escapeHtml } from '../util/html'
 
 /** Invitations go out at most this many at a time, and a batch at most once a minute. */
@@ -40,6 +42,7 @@ export function invitationMessage(
  */
 export async function sendInvitations(
   db: Database,
+  keyring: Keyring,
   mailer: Mailer,
   /** `joinUrl`: the join page's absolute URL, base path included (absoluteUrl(config, '/join')). */
   options: { now: Date; publication: string; joinUrl: string; limit?: number },
@@ -67,9 +70,12 @@ export async function sendInvitations(
   )
   let failed = 0
   for (const row of claimed) {
-    await mailer
-      .send(
-        invitationMessage(row.email, options.publication, options.joinUrl, { id: row.tier_id, name: row.tier_name }),
+    // Opened one at a time, as each goes out: a failure to decrypt counts as a failed invitation too.
+    await openEmail(keyring, row.email)
+      .then((to) =>
+        mailer.send(
+          invitationMessage(to, options.publication, options.joinUrl, { id: row.tier_id, name: row.tier_name }),
+        ),
       )
       .catch((error: unknown) => {
         failed += 1

@@ -1,13 +1,17 @@
 import { eq, inArray, sql } from 'drizzle-orm'
+import { placeAccounts } from '../accounts/name-order'
 import type { SessionUser } from '../accounts/sessions'
-import { newAccount } from '../accounts/users'
 import { audit } from '../audit/audit'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
-import { importBatches, patreonMembers, stripeCustomers, subscriptions, tiers, users } from '../db/schema'
+import { patreonMembers, stripeCustomers, subscriptions, tiers, users, type Role } from '../db/schema'
 import { isPgError } from '../db/pg-errors'
 import { inList, LIVE_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
+import { addressIndexes, normalizeAddress, type Person } from '../privacy/blind-index'
+import type { Keyring } from '../privacy/keys'
+import { sortTextOf } from '../privacy/name-order'
+import { cleanName, sealPeople, type SealedPerson } from '../privacy/people'
 import { randomId } from '../util/random'
 import type { PatreonRow, RejectedRow } from './patreon-csv'
 
@@ -69,6 +73,7 @@ const same = (a: Date | null, b: Date | null) => (a?.getTime() ?? null) === (b?.
  */
 export async function planImport(
   db: Database,
+  keyring: Keyring,
   config: Pick<Config, 'PAST_DUE_GRACE_DAYS'>,
   rows: PatreonRow[],
   parseRejected: RejectedRow[],
@@ -90,6 +95,7 @@ export async function planImport(
 
   const existing = await existingState(
     db,
+    keyring,
     rows.map((r) => r.email),
   )
   const rejected: RejectedRow[] = [...parseRejected]
@@ -133,7 +139,14 @@ export async function planImport(
           same(member.lastChargeAt, row.lastChargeDate)
         ? 'unchanged'
         : 'updated'
-    planned.push({ row, kind, userId: current?.userId ?? null, grant, stripeWins, tierId: mappedTier })
+    planned.push({
+      row,
+      kind,
+      userId: current?.userId ?? null,
+      grant,
+      stripeWins,
+      tierId: mappedTier,
+    })
   }
   rejected.sort((a, b) => a.line - b.line)
   const counts = { new: 0, updated: 0, unchanged: 0, rejected: rejected.length }
@@ -148,19 +161,35 @@ export async function planImport(
   }
 }
 
-/** The accounts, Patreon rows and Stripe standing of the addresses in a file, a few thousand at a time. */
-async function existingState(db: Database, emails: string[]) {
+/** Runs `task` over `items`, at most `parallel` at a time, in order: Web Crypto work without a promise per row at once. */
+async function inParallel<T, R>(items: readonly T[], task: (item: T) => Promise<R>, parallel = 512): Promise<R[]> {
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += parallel)
+    out.push(...(await Promise.all(items.slice(i, i + parallel).map(task))))
+  return out
+}
+
+/**
+ * The accounts, Patreon rows and Stripe standing of the addresses in a file, a few thousand at a
+ * time. Accounts are found by their address index under every key (a rotation may be under way),
+ * each address hashed once; the addresses themselves never reach the database.
+ */
+async function existingState(db: Database, keyring: Keyring, emails: string[]) {
   const out = new Map<
     string,
     { userId: string; member: typeof patreonMembers.$inferSelect | null; paysThroughStripe: boolean }
   >()
-  for (let i = 0; i < emails.length; i += 5000) {
-    const chunk = emails.slice(i, i + 5000)
+  const distinct = [...new Set(emails)]
+  const indexes = await inParallel(distinct, (email) => addressIndexes(keyring, email))
+  const emailOf = new Map<string, string>()
+  indexes.forEach((list, i) => list.forEach((index) => emailOf.set(index, distinct[i]!)))
+  for (let i = 0; i < distinct.length; i += 5000) {
+    const chunk = indexes.slice(i, i + 5000).flat()
     const found = await db
-      .select({ id: users.id, email: users.email, member: patreonMembers })
+      .select({ id: users.id, emailIndex: users.emailIndex, member: patreonMembers })
       .from(users)
       .leftJoin(patreonMembers, eq(patreonMembers.userId, users.id))
-      .where(inArray(users.email, chunk))
+      .where(inArray(users.emailIndex, chunk))
     const ids = found.map((f) => f.id)
     const paying = ids.length
       ? await db
@@ -170,27 +199,44 @@ async function existingState(db: Database, emails: string[]) {
           .where(sql`${stripeCustomers.userId} in ${ids} and ${subscriptions.status} in ${inList(LIVE_STATUSES)}`)
       : []
     const payers = new Set(paying.map((p) => p.userId))
-    for (const f of found) out.set(f.email, { userId: f.id, member: f.member, paysThroughStripe: payers.has(f.id) })
+    for (const f of found) {
+      out.set(emailOf.get(f.emailIndex)!, { userId: f.id, member: f.member, paysThroughStripe: payers.has(f.id) })
+    }
   }
   return out
 }
 
 const BATCH = 5000
+/** People sealed at once: on Node, 256 in flight kept a 2-CPU machine busiest (fewer waits, less garbage than 512). */
+const SEAL_PARALLEL = 256
 
 /** A batch travels as one JSON parameter, unpacked by json_to_recordset: cheap to build and to parse, whatever its size. */
 const json = (value: unknown) => sql`${JSON.stringify(value)}::json`
 
+/** A new account: its id, role and what it sorts by, known before anything is encrypted. */
+interface NewAccount {
+  id: string
+  role: Role
+  sortText: string
+}
+
+/** The name an existing account gets from its row, sealed, with the search tokens of name and address. */
+type Naming = Pick<SealedPerson, 'name' | 'searchTokens' | 'card'> & { sortText: string }
+
+const personOf = (p: PlannedRow): Person => ({ email: p.row.email, name: cleanName(p.row.name) })
+
 /**
  * Writes a plan in one transaction: all or nothing. Accounts are matched by
- * e-mail (stored lowercase) and created when new; the Patreon membership is
- * upserted (one per account), so importing the same or a newer export again
- * updates rather than duplicates. Unchanged rows are not written at all.
+ * address index and created when new; the Patreon membership is upserted
+ * (one per account), so importing the same or a newer export again updates
+ * rather than duplicates. Unchanged rows are not written at all.
  */
 export async function commitImport(
   db: Database,
+  keyring: Keyring,
   plan: ImportPlan,
   now: Date,
-  actor: Pick<SessionUser, 'id' | 'email'> | null,
+  actor: Pick<SessionUser, 'id'> | null,
   adminEmails: string[],
 ): Promise<ImportPlan['counts']> {
   if (plan.counts.rejected > 0) {
@@ -204,6 +250,25 @@ export async function commitImport(
       'conflict',
       'Nothing was imported: accounts changed while the import was being prepared. Preview the file again.',
     )
+  const changed = plan.planned.filter((p) => p.kind !== 'unchanged')
+  // Rows carry account ids, not addresses: the plan knows the existing accounts, new ones get their ids here.
+  const fresh = new Map<PlannedRow, NewAccount>()
+  for (const p of changed) {
+    if (p.userId !== null) continue
+    const person = personOf(p)
+    const role: Role = adminEmails.includes(normalizeAddress(person.email)) ? 'admin' : 'reader'
+    fresh.set(p, { id: randomId(), role, sortText: sortTextOf(person) })
+  }
+  const batches: PlannedRow[][] = []
+  for (let i = 0; i < changed.length; i += BATCH) batches.push(changed.slice(i, i + BATCH))
+  // Encryption is most of an import's work and the database's is the rest: each batch's accounts are
+  // sealed while the statements before them run (the first batch's while the transaction opens).
+  const seal = (batch: PlannedRow[] | undefined) => {
+    const sealing = sealPeople(keyring, (batch ?? []).filter((p) => fresh.has(p)).map(personOf), SEAL_PARALLEL)
+    sealing.catch(() => {}) // awaited below, unless the transaction has failed before
+    return sealing
+  }
+  let sealing = seal(batches[0])
   try {
     await db.transaction(async (tx) => {
       // An account deleted between the preview and the commit: the plan no longer holds. A row that is written
@@ -216,9 +281,18 @@ export async function commitImport(
         )
         if (Number(found?.n) !== kept.length) throw accountsChanged()
       }
-      const changed = plan.planned.filter((p) => p.kind !== 'unchanged')
-      for (let i = 0; i < changed.length; i += BATCH) {
-        await commitBatch(tx, changed.slice(i, i + BATCH), now, actor, { ADMIN_EMAILS: adminEmails })
+      const names = await namesToGive(tx, keyring, changed)
+      // One placement for the whole import: it decrypts the accounts already in the name order once.
+      const order = await placeAccounts(tx, keyring, [
+        ...[...fresh.values()].map((a) => ({ id: a.id, sortText: a.sortText })),
+        ...[...names].map(([p, n]) => ({ id: p.userId!, sortText: n.sortText })),
+      ])
+      for (const [i, batch] of batches.entries()) {
+        const sealed = await sealing
+        sealing = seal(batches[i + 1])
+        const accounts = batch.filter((p) => fresh.has(p))
+        const made = new Map(accounts.map((p, n) => [p, { ...fresh.get(p)!, ...sealed[n]! }]))
+        await commitBatch(tx, batch, now, { fresh: made, names, order })
       }
       await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
     })
@@ -230,58 +304,123 @@ export async function commitImport(
 }
 
 /**
- * One batch's writes. Rows carry account ids, not e-mails: the plan knows the existing accounts, new
- * ones get their ids here, so no statement has to find accounts by e-mail again. An address that
- * signed up since the plan keeps its account; an account deleted since then fails a foreign key,
- * and with it the transaction.
+ * A name from Patreon fills an empty one; it never overwrites what the reader gave. The accounts
+ * without one are asked for here, in the transaction; the update checks again, so a name given
+ * meanwhile is kept (and the order key placed for it goes unused).
+ */
+async function namesToGive(tx: Database, keyring: Keyring, changed: PlannedRow[]): Promise<Map<PlannedRow, Naming>> {
+  const candidates = changed.filter((p) => p.userId !== null && cleanName(p.row.name) !== null)
+  const unnamed = new Set<string>()
+  for (let i = 0; i < candidates.length; i += BATCH) {
+    const ids = candidates.slice(i, i + BATCH).map((p) => p.userId)
+    const found = await rowsOf<{ id: string }>(
+      tx,
+      sql`select id from ${users} where ${users.name} is null
+        and ${users.id} in (select json_array_elements_text(${json(ids)}))`,
+    )
+    for (const f of found) unnamed.add(f.id)
+  }
+  const naming = candidates.filter((p) => unnamed.has(p.userId!))
+  // Sealed with the row's address, which is the account's (it was found by it): the search tokens cover both.
+  const sealed = await sealPeople(keyring, naming.map(personOf))
+  return new Map(
+    naming.map((p, i) => [
+      p,
+      {
+        name: sealed[i]!.name,
+        searchTokens: sealed[i]!.searchTokens,
+        card: sealed[i]!.card,
+        sortText: sortTextOf(personOf(p)),
+      },
+    ]),
+  )
+}
+
+/**
+ * One batch's writes, by account id: no statement has to find accounts by address again. An
+ * address that signed up since the plan keeps its account (found by its address index); an
+ * account deleted since then fails a foreign key, and with it the transaction.
  */
 async function commitBatch(
   tx: Database,
   chunk: PlannedRow[],
   now: Date,
-  actor: Pick<SessionUser, 'id' | 'email'> | null,
-  config: Pick<Config, 'ADMIN_EMAILS'>,
+  sealed: {
+    fresh: Map<PlannedRow, NewAccount & SealedPerson>
+    names: Map<PlannedRow, Naming>
+    order: Map<string, string>
+  },
 ) {
   const at = sql`${now.toISOString()}::timestamptz`
   const iso = (d: Date | null) => (d ? d.toISOString() : null)
   const ids = new Map<PlannedRow, string>()
-  const fresh = chunk
-    .filter((p) => p.userId === null)
-    .map((p) => {
-      const { id, email, name, role } = newAccount(config, now, { email: p.row.email, name: p.row.name })
-      ids.set(p, id)
-      return { id, email, name, role }
-    })
+  const accounts = chunk.flatMap((p) => {
+    const a = sealed.fresh.get(p)
+    if (!a) return []
+    ids.set(p, a.id)
+    return [
+      {
+        id: a.id,
+        email: a.email,
+        email_index: a.emailIndex,
+        name: a.name,
+        search_tokens: a.searchTokens,
+        card: a.card,
+        name_order: sealed.order.get(a.id)!,
+        role: a.role,
+      },
+    ]
+  })
   const idOf = (p: PlannedRow) => p.userId ?? ids.get(p)!
-  if (fresh.length > 0) {
-    const made = await rowsOf<{ email: string }>(
+  if (accounts.length > 0) {
+    const made = await rowsOf<{ id: string }>(
       tx,
-      sql`insert into ${users} (id, email, name, role, created_at, updated_at)
-        select r.id, r.email, r.name, r.role, ${at}, ${at}
-        from json_to_recordset(${json(fresh)}) as r(id text, email text, name text, role text)
-        on conflict (email) do nothing
-        returning email`,
+      sql`insert into ${users} (id, email, email_index, name, search_tokens, card, name_order, role, created_at,
+          updated_at)
+        select r.id, r.email, r.email_index, r.name, r.search_tokens, r.card, r.name_order, r.role, ${at}, ${at}
+        from json_to_recordset(${json(accounts)}) as r(id text, email text, email_index text, name text,
+          search_tokens text[], card text, name_order text, role text)
+        on conflict (email_index) do nothing
+        returning id`,
     )
-    if (made.length !== fresh.length) {
+    if (made.length !== accounts.length) {
       // Someone signed up with one of these addresses since the plan: use their account.
-      const createdHere = new Set(made.map((m) => m.email))
-      const others = fresh.filter((f) => !createdHere.has(f.email)).map((f) => f.email)
+      const createdHere = new Set(made.map((m) => m.id))
+      const others = chunk.filter((p) => ids.has(p) && !createdHere.has(ids.get(p)!))
       const found = await tx
-        .select({ id: users.id, email: users.email })
+        .select({ id: users.id, emailIndex: users.emailIndex })
         .from(users)
-        .where(inArray(users.email, others))
-      const idByEmail = new Map(found.map((f) => [f.email, f.id]))
-      for (const p of chunk) {
-        const id = p.userId === null ? idByEmail.get(p.row.email) : undefined
+        .where(
+          inArray(
+            users.emailIndex,
+            others.map((p) => sealed.fresh.get(p)!.emailIndex),
+          ),
+        )
+      const idByIndex = new Map(found.map((f) => [f.emailIndex, f.id]))
+      for (const p of others) {
+        const id = idByIndex.get(sealed.fresh.get(p)!.emailIndex)
         if (id) ids.set(p, id)
       }
     }
   }
-  // A name from Patreon fills an empty one; it never overwrites what the reader gave.
-  const named = chunk.filter((p) => p.userId !== null && p.row.name).map((p) => ({ id: p.userId, name: p.row.name }))
+  const named = chunk.flatMap((p) => {
+    const n = sealed.names.get(p)
+    return n
+      ? [
+          {
+            id: p.userId,
+            name: n.name,
+            search_tokens: n.searchTokens,
+            card: n.card,
+            name_order: sealed.order.get(p.userId!)!,
+          },
+        ]
+      : []
+  })
   if (named.length > 0) {
-    await tx.execute(sql`update ${users} set name = r.name, updated_at = ${at}
-      from json_to_recordset(${json(named)}) as r(id text, name text)
+    await tx.execute(sql`update ${users}
+      set name = r.name, search_tokens = r.search_tokens, card = r.card, name_order = r.name_order, updated_at = ${at}
+      from json_to_recordset(${json(named)}) as r(id text, name text, search_tokens text[], card text, name_order text)
       where ${users.id} = r.id and ${users.name} is null`)
   }
   // The Patreon membership is part of the row (access_starts_at .. access_ends_at), read through the all_grants view.
@@ -325,58 +464,4 @@ async function commitBatch(
       access_ends_at = case when excluded.access_ends_at is not null then excluded.access_ends_at
         when ${pm.accessEndsAt} > ${at} then ${at} else ${pm.accessEndsAt} end,
       updated_at = excluded.updated_at`)
-}
-
-// ---------------------------------------------------------------- previews awaiting confirmation
-
-/** How long a preview waits for its confirmation. */
-export const PREVIEW_TTL_MS = 3600_000
-
-/** Keeps the parsed rows (never the file: it holds addresses) until the admin confirms. */
-export async function savePreview(
-  db: Database,
-  now: Date,
-  createdBy: string,
-  parsed: { rows: PatreonRow[]; rejected: RejectedRow[] },
-) {
-  const id = randomId()
-  await db.insert(importBatches).values({ id, createdBy, rows: parsed, createdAt: now })
-  return id
-}
-
-export async function loadPreview(
-  db: Database,
-  now: Date,
-  id: string,
-): Promise<{ rows: PatreonRow[]; rejected: RejectedRow[] }> {
-  const [batch] = await db.select().from(importBatches).where(eq(importBatches.id, id))
-  if (!batch || now.getTime() - batch.createdAt.getTime() > PREVIEW_TTL_MS) {
-    throw new AppError('not_found', 'This preview has expired or was already imported. Upload the file again.')
-  }
-  const stored = batch.rows as {
-    rows: (Omit<PatreonRow, DateKeys> & Record<DateKeys, string | null>)[]
-    rejected: RejectedRow[]
-  }
-  const date = (v: string | null) => (v === null ? null : new Date(v))
-  return {
-    rejected: stored.rejected,
-    rows: stored.rows.map((r) => ({
-      ...r,
-      patronSince: date(r.patronSince),
-      lastChargeDate: date(r.lastChargeDate),
-      nextChargeDate: date(r.nextChargeDate),
-      accessExpiration: date(r.accessExpiration),
-      lastUpdated: date(r.lastUpdated),
-    })),
-  }
-}
-
-type DateKeys = 'patronSince' | 'lastChargeDate' | 'nextChargeDate' | 'accessExpiration' | 'lastUpdated'
-
-export async function dropPreview(db: Database, id: string, now: Date) {
-  await db
-    .delete(importBatches)
-    .where(
-      sql`${importBatches.id} = ${id} or ${importBatches.createdAt} < ${new Date(now.getTime() - PREVIEW_TTL_MS).toISOString()}::timestamptz`,
-    )
 }

@@ -11,7 +11,8 @@ import { PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
 import { sendInvitations } from './invitations'
 import { PatreonCsvError, parsePatreonCsv, type PatreonParseResult } from './patreon-csv'
-import { commitImport, dropPreview, loadPreview, planImport, savePreview, type TierMapping } from './patreon-import'
+import { commitImport, planImport, type TierMapping } from './patreon-import'
+import { dropPreview, loadPreview, savePreview } from './previews'
 
 /**
  * A Patreon export can run to megabytes: the parser refuses files over 20 MiB
@@ -111,8 +112,9 @@ async function previewPage(
   status: 200 | 422 = 200,
 ) {
   const { db, config, clock } = c.var.services
-  const stored = await loadPreview(db, clock.now(), batchId)
-  const plan = await planImport(db, config, stored.rows, stored.rejected, mapping, clock.now())
+  const keyring = await c.var.services.keyring
+  const stored = await loadPreview(db, keyring, clock.now(), batchId)
+  const plan = await planImport(db, keyring, config, stored.rows, stored.rejected, mapping, clock.now())
   return page(
     c,
     'Preview: Patreon import',
@@ -127,7 +129,7 @@ importPages.post('/patreon', async (c) => {
     c,
     async () => {
       const { parsed } = await readUpload(c)
-      const batchId = await savePreview(db, clock.now(), c.var.user!.id, parsed)
+      const batchId = await savePreview(db, await c.var.services.keyring, clock.now(), c.var.user!.id, parsed)
       return previewPage(c, batchId, await suggestedMapping(c, parsed))
     },
     (errors, status) => page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status),
@@ -140,12 +142,13 @@ importPages.post('/patreon/:batch', async (c) => {
   const mapping = mappingFromForm(body)
   const batchId = c.req.param('batch')
   if (body.action !== 'commit') return previewPage(c, batchId, mapping)
-  const stored = await loadPreview(db, clock.now(), batchId)
-  const plan = await planImport(db, config, stored.rows, stored.rejected, mapping, clock.now())
+  const keyring = await c.var.services.keyring
+  const stored = await loadPreview(db, keyring, clock.now(), batchId)
+  const plan = await planImport(db, keyring, config, stored.rows, stored.rejected, mapping, clock.now())
   return submitForm(
     c,
     async () => {
-      const counts = await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
+      const counts = await commitImport(db, keyring, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
       await dropPreview(db, batchId, clock.now())
       const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
       return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
@@ -169,20 +172,21 @@ importPages.post('/patreon-invitations', async (c) => {
  */
 importApi.post('/patreon', async (c) => {
   const { db, config, clock } = c.var.services
+  const keyring = await c.var.services.keyring
   const { parsed, fields } = await readUpload(c)
   const mapping = mappingFromJson(fields.mapping)
-  const plan = await planImport(db, config, parsed.rows, parsed.rejected, mapping, clock.now())
+  const plan = await planImport(db, keyring, config, parsed.rows, parsed.rejected, mapping, clock.now())
   const summary = { variant: parsed.variant, counts: plan.counts, rejected: plan.rejected, tiers: plan.tiers }
   if (fields.dry_run === 'true' || fields.dry_run === '1') return c.json({ dryRun: true, ...summary })
-  await commitImport(db, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
+  await commitImport(db, keyring, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
   return c.json({ dryRun: false, ...summary })
 })
 
 importApi.post('/patreon-invitations', async (c) => c.json(await invite(c)))
 
-function invite(c: Context<AppEnv>) {
+async function invite(c: Context<AppEnv>) {
   const { db, mailer, config, clock } = c.var.services
-  return sendInvitations(db, mailer, {
+  return sendInvitations(db, await c.var.services.keyring, mailer, {
     now: clock.now(),
     publication: config.PUBLICATION_NAME,
     joinUrl: absoluteUrl(config, '/join'),

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
@@ -16,17 +16,25 @@ const developmentOnly = createMiddleware<AppEnv>(async (c, next) => {
 
 const LINK = /https?:\/\/[^\s<>"]+/g
 
-/** GET /dev/mailbox (a page) and /dev/mailbox.json: mail that would have been sent. */
+/**
+ * GET /dev/mailbox (a page) and /dev/mailbox.json: mail that would have been
+ * sent, newest first; `?to=<address>` keeps the mail to one address.
+ */
 export const devMailbox = new Hono<AppEnv>().use(developmentOnly)
+
+const listed = async (c: Context<AppEnv>) => {
+  const to = c.req.query('to')
+  return listDevMailbox(c.var.services.db, await c.var.services.keyring, to ? { to } : {})
+}
 
 devMailbox.get('/mailbox.json', async (c) => {
   c.header('Cache-Control', 'no-store')
-  return c.json({ messages: await listDevMailbox(c.var.services.db) })
+  return c.json({ messages: await listed(c) })
 })
 
 devMailbox.get('/mailbox', async (c) => {
   c.header('Cache-Control', 'no-store')
-  const messages = await listDevMailbox(c.var.services.db)
+  const messages = await listed(c)
   return page(
     c,
     'Development mailbox',

@@ -1,7 +1,11 @@
-import { desc } from 'drizzle-orm'
+import { desc, inArray } from 'drizzle-orm'
 import type { Config } from '../config'
 import type { Database } from '../db/client'
 import { devMailbox } from '../db/schema'
+import { addressIndex, addressIndexes } from '../privacy/blind-index'
+import { decrypt, encrypt } from '../privacy/cipher'
+import { keyringOf, type Keyring } from '../privacy/keys'
+import { CONTEXT } from '../privacy/people'
 import type { Clock } from '../services'
 
 export interface MailMessage {
@@ -21,16 +25,26 @@ export class MailError extends Error {
   override name = 'MailError'
 }
 
+/** The data keys, as the mailer reads them from the config. */
+type DataKeys = Pick<Config, 'DATA_ENCRYPTION_KEY' | 'DATA_ENCRYPTION_KEYS_OLD'>
+
 /**
- * Development: nothing leaves the machine. Messages are kept in the database
- * and listed at /dev/mailbox (under MASTHEAD_PATH). The console gets one line
- * naming the subject and where to read it: never the recipient, and never the
- * text, whose links carry tokens that sign in or change an address.
+ * Development: nothing leaves the machine. Messages are kept in the database,
+ * the recipient encrypted as every stored address is (with its index, so that
+ * deleting an account finds its mail), and listed at /dev/mailbox (under
+ * MASTHEAD_PATH). The console gets one line naming the subject and where to
+ * read it: never the recipient, and never the text, whose links carry tokens
+ * that sign in or change an address.
  */
-export function createDevMailer(db: Database, clock: Clock, mailboxPath = '/dev/mailbox'): Mailer {
+export function createDevMailer(db: Database, clock: Clock, keys: DataKeys, mailboxPath = '/dev/mailbox'): Mailer {
   return {
     async send(message) {
-      await db.insert(devMailbox).values({ ...message, createdAt: clock.now() })
+      const keyring = await keyringOf(keys)
+      const [to, toIndex] = await Promise.all([
+        encrypt(keyring, message.to, CONTEXT.mailTo),
+        addressIndex(keyring, message.to),
+      ])
+      await db.insert(devMailbox).values({ ...message, to, toIndex, createdAt: clock.now() })
       // Development only (production requires a mail provider): tells the developer where to read it.
       // eslint-disable-next-line no-console
       console.log(`mail (development): "${message.subject}", kept at ${mailboxPath}`)
@@ -38,8 +52,24 @@ export function createDevMailer(db: Database, clock: Clock, mailboxPath = '/dev/
   }
 }
 
-export async function listDevMailbox(db: Database, limit = 50) {
-  return db.select().from(devMailbox).orderBy(desc(devMailbox.id)).limit(limit)
+/** The newest mail, to one address when `to` is given (found by its index), recipients decrypted. */
+export async function listDevMailbox(db: Database, keyring: Keyring, options: { to?: string; limit?: number } = {}) {
+  const rows = await db
+    .select({
+      id: devMailbox.id,
+      to: devMailbox.to,
+      subject: devMailbox.subject,
+      text: devMailbox.text,
+      html: devMailbox.html,
+      createdAt: devMailbox.createdAt,
+    })
+    .from(devMailbox)
+    .where(
+      options.to === undefined ? undefined : inArray(devMailbox.toIndex, await addressIndexes(keyring, options.to)),
+    )
+    .orderBy(desc(devMailbox.id))
+    .limit(options.limit ?? 50)
+  return Promise.all(rows.map(async (row) => ({ ...row, to: await decrypt(keyring, row.to, CONTEXT.mailTo) })))
 }
 
 /** Production: Resend's HTTP API, which works from Workers and Node alike. */
@@ -71,5 +101,5 @@ export function createMailer(config: Config, db: Database, clock: Clock, fetchFn
   if (config.RESEND_API_KEY && config.MAIL_FROM) {
     return createResendMailer({ apiKey: config.RESEND_API_KEY, from: config.MAIL_FROM, fetch: fetchFn })
   }
-  return createDevMailer(db, clock, `${config.MASTHEAD_PATH}/dev/mailbox`)
+  return createDevMailer(db, clock, config, `${config.MASTHEAD_PATH}/dev/mailbox`)
 }

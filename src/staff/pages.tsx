@@ -1,8 +1,8 @@
-import type { SessionUser } from '../accounts/sessions'
 import { Field } from '../ui/field'
 import { href } from '../ui/paths'
 
-export function StaffHome(props: { user: SessionUser }) {
+/** `user`: the signed-in member of staff, the address decrypted. */
+export function StaffHome(props: { user: { email: string; role: string } }) {
   return (
     <>
       <h1>Staff</h1>

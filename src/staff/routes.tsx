@@ -1,4 +1,4 @@
-import { asc, inArray } from 'drizzle-orm'
+import { inArray } from 'drizzle-orm'
 import { audit } from '../audit/audit'
 import { Hono, type Context } from 'hono'
 import * as z from 'zod'
@@ -9,6 +9,7 @@ import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
+import { openEmail } from '../privacy/people'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { StaffHome, StaffPage } from './pages'
@@ -22,9 +23,11 @@ const roleChange = z.object({
  * The staff area's front page, /admin (editors and up). Its one route carries
  * the guard, so that it does not reach the other routers under /admin.
  */
-export const staffHome = new Hono<AppEnv>().get('/', requireRole('editor'), (c) =>
-  page(c, 'Staff', <StaffHome user={c.var.user!} />),
-)
+export const staffHome = new Hono<AppEnv>().get('/', requireRole('editor'), async (c) => {
+  const { sealedEmail, role } = c.var.user!
+  const email = await openEmail(await c.var.services.keyring, sealedEmail)
+  return page(c, 'Staff', <StaffHome user={{ email, role }} />)
+})
 
 /** Who is an editor, for admins: /admin/staff. */
 export const staffPages = new Hono<AppEnv>().use(requireRole('admin'))
@@ -32,12 +35,20 @@ export const staffPages = new Hono<AppEnv>().use(requireRole('admin'))
 /** The same for API clients: /api/admin/staff. */
 export const staffApi = new Hono<AppEnv>().use(requireRole('admin'))
 
-const listStaff = (c: Context<AppEnv>) =>
-  c.var.services.db
+/**
+ * Editors and admins, by role then by address. Addresses are encrypted, so they
+ * are sorted here, after decryption: staff are a handful of accounts.
+ */
+async function listStaff(c: Context<AppEnv>) {
+  const { db } = c.var.services
+  const keyring = await c.var.services.keyring
+  const rows = await db
     .select({ id: users.id, email: users.email, role: users.role })
     .from(users)
     .where(inArray(users.role, ['editor', 'admin']))
-    .orderBy(asc(users.role), asc(users.email))
+  const opened = await Promise.all(rows.map(async (r) => ({ ...r, email: await openEmail(keyring, r.email) })))
+  return opened.sort((a, b) => a.role.localeCompare(b.role) || (a.email < b.email ? -1 : a.email > b.email ? 1 : 0))
+}
 
 staffPages.get('/', async (c) => page(c, 'Editors and admins', <StaffPage staff={await listStaff(c)} />))
 
@@ -69,13 +80,14 @@ staffApi.post('/', async (c) => {
   const parsed = roleChange.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const user = await changeRole(c, parsed.data.email, parsed.data.role)
-  return c.json({ user: { id: user.id, email: user.email, role: user.role } })
+  const email = await openEmail(await c.var.services.keyring, user.email)
+  return c.json({ user: { id: user.id, email, role: user.role } })
 })
 
 /** Promotes a reader to editor or demotes an editor. Admins come only from ADMIN_EMAILS. */
 async function changeRole(c: Context<AppEnv>, email: string, role: 'editor' | 'reader'): Promise<User> {
-  const { db, clock } = c.var.services
-  const target = await findUserByEmail(db, email)
+  const { db, clock, keyring } = c.var.services
+  const target = await findUserByEmail(db, await keyring, email)
   if (!target) {
     throw new AppError(
       'not_found',

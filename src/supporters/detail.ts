@@ -3,6 +3,8 @@ import { loadEntitlements, type Entitlements } from '../entitlements/entitlement
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { allGrants, stripeCustomers, tiers, users } from '../db/schema'
+import type { Keyring } from '../privacy/keys'
+import { openEmail, openPerson } from '../privacy/people'
 
 export interface TimelineEntry {
   at: Date
@@ -22,15 +24,22 @@ const TIMELINE_EVENTS = [
 /**
  * A supporter's history, newest first: sign-up, subscription changes and
  * failures (from the Stripe events Masthead processed), payments, donations
- * and refunds, comps and Patreon memberships, and staff actions about them.
+ * and refunds, comps and Patreon memberships, and staff actions about them,
+ * each with its actor's address (`by`), decrypted once per actor.
  */
-export async function timelineOf(db: Database, userId: string, limit = 300): Promise<TimelineEntry[]> {
-  const rows = await rowsOf<{ at: Date | string; kind: string; details: unknown }>(
+export async function timelineOf(
+  db: Database,
+  keyring: Keyring,
+  userId: string,
+  limit = 300,
+): Promise<TimelineEntry[]> {
+  const rows = await rowsOf<{ at: Date | string; kind: string; details: unknown; actor_email: string | null }>(
     db,
-    sql`select at, kind, details from (
-      select u.created_at as at, 'account.created' as kind, '{}'::jsonb as details from users u where u.id = ${userId}
+    sql`select at, kind, details, actor_email from (
+      select u.created_at as at, 'account.created' as kind, '{}'::jsonb as details, null::text as actor_email
+        from users u where u.id = ${userId}
       union all
-      select e.stripe_created_at, 'stripe.' || e.type, jsonb_build_object('eventId', e.id)
+      select e.stripe_created_at, 'stripe.' || e.type, jsonb_build_object('eventId', e.id), null
         from stripe_events e join stripe_customers sc on sc.customer_id = e.customer_id
         where sc.user_id = ${userId} and e.outcome = 'processed'
           and e.type in (${sql.join(
@@ -38,27 +47,40 @@ export async function timelineOf(db: Database, userId: string, limit = 300): Pro
             sql`, `,
           )})
       union all
-      select p.occurred_at, 'payment.' || p.kind, jsonb_build_object('amount', p.amount, 'currency', p.currency, 'id', p.id)
+      select p.occurred_at, 'payment.' || p.kind,
+          jsonb_build_object('amount', p.amount, 'currency', p.currency, 'id', p.id), null
         from payments p join stripe_customers sc on sc.customer_id = p.customer_id where sc.user_id = ${userId}
       union all
       select g.created_at, g.source || '.granted',
-          jsonb_build_object('grantId', g.id, 'tierId', g.tier_id, 'startsAt', g.starts_at, 'endsAt', g.ends_at, 'note', g.note)
+          jsonb_build_object('grantId', g.id, 'tierId', g.tier_id, 'startsAt', g.starts_at, 'endsAt', g.ends_at, 'note', g.note),
+          null
         from all_grants g where g.user_id = ${userId}
       union all
-      select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id)
+      select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id), null
         from all_grants g where g.user_id = ${userId} and g.revoked_at is not null
       union all
-      select a.at, a.action, a.details || jsonb_build_object('by',
-          coalesce(actor.email, case when a.actor_id is not null then 'a deleted account' end))
+      -- The actor's address is encrypted: opened below; a deleted actor is said to be one here.
+      select a.at, a.action,
+          a.details || case when a.actor_id is not null and actor.id is null
+            then jsonb_build_object('by', 'a deleted account') else '{}'::jsonb end,
+          actor.email
         from audit_log a left join users actor on actor.id = a.actor_id where a.subject_user_id = ${userId}
           and a.action not in ('supporter.viewed', 'comp.granted', 'comp.revoked')
     ) t order by at desc limit ${limit}`,
   )
-  return rows.map((r) => ({
-    at: new Date(r.at),
-    kind: r.kind,
-    details: (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as Record<string, unknown>,
-  }))
+  const actors = new Map<string, Promise<string>>()
+  const actorOf = (sealed: string) => {
+    let opened = actors.get(sealed)
+    if (!opened) actors.set(sealed, (opened = openEmail(keyring, sealed)))
+    return opened
+  }
+  return Promise.all(
+    rows.map(async (r) => {
+      const details = (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as Record<string, unknown>
+      if (r.actor_email !== null) details.by = await actorOf(r.actor_email)
+      return { at: new Date(r.at), kind: r.kind, details }
+    }),
+  )
 }
 
 export interface SupporterDetail {
@@ -69,18 +91,21 @@ export interface SupporterDetail {
   timeline: TimelineEntry[]
 }
 
+/** A supporter's page, their address and name decrypted (and their actors' addresses in the timeline). */
 export async function supporterDetail(
   db: Database,
+  keyring: Keyring,
   config: Config,
   userId: string,
   now: Date,
 ): Promise<SupporterDetail | null> {
-  const [user] = await db
+  const [stored] = await db
     .select({ id: users.id, email: users.email, name: users.name, role: users.role, createdAt: users.createdAt })
     .from(users)
     .where(eq(users.id, userId))
-  if (!user) return null
-  const [entitlements, customers, userGrants, timeline] = await Promise.all([
+  if (!stored) return null
+  const [person, entitlements, customers, userGrants, timeline] = await Promise.all([
+    openPerson(keyring, stored),
     loadEntitlements(db, userId, now, config),
     db.select({ id: stripeCustomers.customerId }).from(stripeCustomers).where(eq(stripeCustomers.userId, userId)),
     db
@@ -89,10 +114,10 @@ export async function supporterDetail(
       .leftJoin(tiers, eq(tiers.id, allGrants.tierId))
       .where(eq(allGrants.userId, userId))
       .orderBy(sql`${allGrants.createdAt} desc`),
-    timelineOf(db, userId),
+    timelineOf(db, keyring, userId),
   ])
   return {
-    user,
+    user: { ...stored, ...person },
     entitlements,
     customerIds: customers.map((c) => c.id),
     grants: userGrants,

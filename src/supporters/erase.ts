@@ -4,6 +4,7 @@ import type { SessionUser } from '../accounts/sessions'
 import { audit } from '../audit/audit'
 import type { Database } from '../db/client'
 import { AppError } from '../http/errors'
+import type { Keyring } from '../privacy/keys'
 
 /** The page's confirmation: the word typed, as the reader types DELETE for their own account. */
 export const eraseInput = z.object({
@@ -20,12 +21,14 @@ export const eraseInput = z.object({
  */
 export async function eraseSupporter(
   db: Database,
+  keyring: Keyring,
   now: Date,
   actor: Pick<SessionUser, 'id'>,
   userId: string,
 ): Promise<void> {
   await db.transaction(async (tx) => {
-    if (!(await deleteAccount(tx, userId))) throw new AppError('not_found', 'There is no supporter with that id.')
+    const deleted = await deleteAccount(tx, keyring, userId)
+    if (!deleted) throw new AppError('not_found', 'There is no supporter with that id.')
     await audit(tx, now, actor, 'supporter.erased', userId)
   })
 }

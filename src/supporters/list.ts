@@ -5,10 +5,16 @@ import { rowsOf, type Database } from '../db/client'
 import { INTERVALS } from '../db/schema'
 import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
+import { MIN_PREFIX, queryTokens, queryWords } from '../privacy/blind-index'
+import type { Keyring } from '../privacy/keys'
+import { openCards } from '../privacy/people'
 
 /**
  * The supporter list: filters, search, sorts and keyset pages over the
- * `supporters` table (kept by triggers, drizzle/0006_supporters.sql).
+ * `supporters` table (kept by triggers, drizzle/0006_supporters.sql). Its
+ * addresses and names are encrypted (ARCHITECTURE.md, "Personal data at rest"):
+ * the search matches blind-indexed word prefixes, the name sort walks the order
+ * keys, and only the rows of the page asked for are decrypted.
  */
 
 /** The statuses of a supporter whose membership has not ended: the metrics' active supporters. */
@@ -28,11 +34,30 @@ const day = z
 
 const blankIsAbsent = (value: unknown) => (value === '' ? undefined : value)
 
+/**
+ * The search finds words by their first letters, from MIN_PREFIX of them (src/privacy/blind-index.ts):
+ * no shorter prefix is indexed. Of a query's words, the shorter ones are ignored ("de Vries" searches
+ * for "vries"), and the page says so (`ignoredWords`); a query with no word long enough is refused,
+ * rather than answered with the whole list or with nothing.
+ */
+export const SEARCH_TOO_SHORT = `Search for words of at least ${MIN_PREFIX} letters: names and addresses are found by the beginnings of their words.`
+
+const searchedWords = (q: string) => queryWords(q).filter((w) => Array.from(w).length >= MIN_PREFIX)
+
+/** The words of a search too short to be searched for, as folded (lower-cased, without accents). */
+export const ignoredWords = (q: string | undefined): string[] =>
+  q ? queryWords(q).filter((w) => Array.from(w).length < MIN_PREFIX) : []
+
 /** The list's parameters, the same for the page, the JSON and the CSV. */
 export const listQuerySchema = z.object({
   q: z.preprocess(
     blankIsAbsent,
-    z.string().trim().max(200, { error: 'The search is at most 200 characters.' }).optional(),
+    z
+      .string()
+      .trim()
+      .max(200, { error: 'The search is at most 200 characters.' })
+      .refine((q) => q === '' || searchedWords(q).length > 0, { error: SEARCH_TOO_SHORT })
+      .optional(),
   ),
   status: z.preprocess(
     blankIsAbsent,
@@ -120,13 +145,28 @@ const ORDER: Record<Sort, { direction: 'asc' | 'desc'; type: string }> = {
   name: { direction: 'asc', type: 'text' },
 }
 
-const likePattern = (term: string) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+/**
+ * The search as the index answers it: one token set per data key (rows a key rotation has not
+ * reached yet carry the old key's tokens), null without a search. A row matches when its tokens
+ * contain every token of one set: the GIN index on `search_tokens` serves `@>`.
+ */
+type Search = string[][] | null
 
-function whereOf(query: ListQuery, now: Date): SQL {
+const searchOf = async (keyring: Keyring, query: ListQuery): Promise<Search> =>
+  query.q ? queryTokens(keyring, query.q) : null
+
+const textArray = (values: readonly string[]) =>
+  sql`array[${sql.join(
+    values.map((v) => sql`${v}`),
+    sql`, `,
+  )}]::text[]`
+
+function whereOf(query: ListQuery, search: Search, now: Date): SQL {
   const conditions: SQL[] = [sql`true`]
-  if (query.q) {
-    const pattern = likePattern(query.q)
-    conditions.push(sql`(s.email ilike ${pattern} or s.name ilike ${pattern})`)
+  if (search) {
+    // No set: nothing long enough to search for (parseListQuery refuses such a search).
+    const sets = search.map((tokens) => sql`s.search_tokens @> ${textArray(tokens)}`)
+    conditions.push(sets.length ? sql`(${sql.join(sets, sql` or `)})` : sql`false`)
   }
   if (query.status) conditions.push(sql`${statusSql(now)} = ${query.status}`)
   if (query.tier) conditions.push(sql`coalesce(s.tier_id, s.grant_tier_id) = ${query.tier}`)
@@ -141,6 +181,7 @@ function whereOf(query: ListQuery, now: Date): SQL {
   return sql.join(conditions, sql` and `)
 }
 
+/** A row of the list, its address and name in clear: only the rows of a page (or an export batch) are decrypted. */
 export interface SupporterRow {
   userId: string
   email: string
@@ -163,6 +204,7 @@ interface RawRow {
   user_id: string
   email: string
   name: string | null
+  card: string | null
   status: SupporterStatus
   source: string | null
   tier_id: string | null
@@ -180,11 +222,21 @@ interface RawRow {
 
 const asDate = (value: Date | string | null) => (value === null ? null : new Date(value))
 
-function toRow(r: RawRow): SupporterRow {
+/** A row as stored: `email`, `name` and `card` still encrypted, until `openRows`. */
+type SealedRow = SupporterRow & { card: string | null }
+
+/** The rows in clear, by their cards (one decryption a row; two for a row written before cards). */
+async function openRows(keyring: Keyring, rows: readonly SealedRow[], parallel?: number): Promise<SupporterRow[]> {
+  const opened = await openCards(keyring, rows, parallel)
+  return opened.map(({ card: _card, ...row }) => row)
+}
+
+function toRow(r: RawRow): SealedRow {
   return {
     userId: r.user_id,
     email: r.email,
     name: r.name,
+    card: r.card,
     status: r.status,
     source: r.source,
     tierId: r.tier_id,
@@ -215,24 +267,28 @@ function decodeCursor(cursor: string): [string | null, string] {
   throw new AppError('validation_failed', 'The page cursor is not valid: start again from the first page.')
 }
 
-/** The columns of a list row, from a relation aliased `s` (the table, or the searched rows). */
+/** The columns of a list row, from a relation aliased `s` (the table). */
 function rowColumns(query: ListQuery, now: Date): SQL {
-  return sql`s.user_id, s.email, s.name, ${statusSql(now)} as status, s.source,
+  return sql`s.user_id, s.email, s.name, s.card, ${statusSql(now)} as status, s.source,
     coalesce(s.tier_id, s.grant_tier_id) as tier_id, s.interval, s.amount, s.currency, s.since,
     s.lifetime_amount, s.lifetime_currency, s.last_payment_at, s.patreon_status, s.moved_from_patreon,
     (${sortKey(query.sort)})::text as k1`
 }
 
-/** Rows after `query.cursor`, in the requested order: a condition on the sort key and the user id. */
-function afterCursor(query: ListQuery): SQL {
+/**
+ * Rows after `query.cursor`, in the requested order: a condition on the sort key and the user id
+ * (`key` and `id`: those expressions over whatever relation the page is taken from).
+ */
+function afterCursor(query: ListQuery, key = sortKey(query.sort), id = sql`s.user_id`): SQL {
   if (!query.cursor) return sql`true`
   const order = ORDER[query.sort]
-  const [k1, id] = decodeCursor(query.cursor)
+  const [k1, userId] = decodeCursor(query.cursor)
   const comparison = sql.raw(order.direction === 'desc' ? '<' : '>')
-  return sql`(${sortKey(query.sort)}, s.user_id) ${comparison} (${k1}::${sql.raw(order.type)}, ${id}::text)`
+  return sql`(${key}, ${id}) ${comparison} (${k1}::${sql.raw(order.type)}, ${userId}::text)`
 }
 
-function pageOf(rows: RawRow[], query: ListQuery): { rows: SupporterRow[]; nextCursor: string | null } {
+/** A page as stored: the rows' addresses and names still encrypted. */
+function pageOf(rows: RawRow[], query: ListQuery): { rows: SealedRow[]; nextCursor: string | null } {
   const page = rows.slice(0, query.limit)
   const last = page.at(-1)
   return {
@@ -241,96 +297,147 @@ function pageOf(rows: RawRow[], query: ListQuery): { rows: SupporterRow[]; nextC
   }
 }
 
-/** One page of rows after `query.cursor`, in the requested order. */
-export async function listSupporters(
+async function sealedPage(
   db: Database,
   query: ListQuery,
+  search: Search,
   now: Date,
-): Promise<{ rows: SupporterRow[]; nextCursor: string | null }> {
+): Promise<{ rows: SealedRow[]; nextCursor: string | null }> {
   const direction = sql.raw(ORDER[query.sort].direction)
   const rows = await rowsOf<RawRow>(
     db,
     sql`select ${rowColumns(query, now)}
       from supporters s
-      where ${whereOf(query, now)} and ${afterCursor(query)}
+      where ${whereOf(query, search, now)} and ${afterCursor(query)}
       order by ${orderBy(query.sort, direction)}
       limit ${query.limit + 1}`,
   )
   return pageOf(rows, query)
 }
 
-/** Search terms this long use the trigram indexes, and so match a small part of the table. */
-const INDEXED_SEARCH = 3
+/** One page of rows after `query.cursor`, in the requested order, decrypted. */
+export async function listSupporters(
+  db: Database,
+  keyring: Keyring,
+  query: ListQuery,
+  now: Date,
+): Promise<{ rows: SupporterRow[]; nextCursor: string | null }> {
+  const page = await sealedPage(db, query, await searchOf(keyring, query), now)
+  return { rows: await openRows(keyring, page.rows), nextCursor: page.nextCursor }
+}
 
 /**
- * A page and the count for its filter, as the list page and API show them. With a search term the
- * trigram search is the costly part, so it runs once: the matching rows are kept (few, for a term
- * of three or more characters) and both the count and the page are taken from them, in one
- * statement. Without one, the page walks a sort index and stops early, and the count is a query of
- * its own, run alongside it.
+ * A page and the count for its filter, as the list page and API show them, the page's rows
+ * decrypted. With a search, the index scan of the tokens is the costly part, so it runs once: the
+ * matching rows' ids and sort keys are kept (narrow, however many match) and both the count and
+ * the page are taken from them, in one statement, the page's rows then read by id. Without one,
+ * the page walks a sort index and stops early, and the count is a query of its own, run alongside it.
  */
 export async function supporterPage(
   db: Database,
+  keyring: Keyring,
   query: ListQuery,
   now: Date,
 ): Promise<{ rows: SupporterRow[]; nextCursor: string | null; count: number }> {
-  if (!query.q || query.q.length < INDEXED_SEARCH) {
-    const [list, count] = await Promise.all([listSupporters(db, query, now), countSupporters(db, query, now)])
-    return { ...list, count }
+  const search = await searchOf(keyring, query)
+  if (!search) {
+    // The page is decrypted as soon as it arrives, while the count may still be running.
+    const opened = sealedPage(db, query, null, now).then(async (page) => ({
+      rows: await openRows(keyring, page.rows),
+      nextCursor: page.nextCursor,
+    }))
+    const [page, count] = await Promise.all([opened, countOf(db, query, null, now)])
+    return { ...page, count }
   }
   const direction = sql.raw(ORDER[query.sort].direction)
   // `left join … on true` keeps one row, holding the count, when the page itself is empty.
-  const rows = await rowsOf<RawRow & { total: number | string; sk: unknown }>(
+  const rows = await rowsOf<RawRow & { total: number | string }>(
     db,
-    sql`with matched as materialized (select * from supporters s where ${whereOf(query, now)}),
+    sql`with matched as materialized (
+        select s.user_id, ${sortKey(query.sort)} as sk from supporters s where ${whereOf(query, search, now)}),
       page as (
-        select ${rowColumns(query, now)}, ${sortKey(query.sort)} as sk
-        from matched s
-        where ${afterCursor(query)}
-        order by ${orderBy(query.sort, direction)}
+        select m.user_id, m.sk from matched m
+        where ${afterCursor(query, sql`m.sk`, sql`m.user_id`)}
+        order by m.sk ${direction}, m.user_id ${direction}
         limit ${query.limit + 1}
       )
-      select (select count(*) from matched) as total, page.*
-      from (select 1) as one left join page on true
-      order by page.sk ${direction}, page.user_id ${direction}`,
+      select (select count(*) from matched) as total, found.*
+      from (select 1) as one left join (
+        select ${rowColumns(query, now)}, page.sk from page join supporters s on s.user_id = page.user_id
+      ) found on true
+      order by found.sk ${direction}, found.user_id ${direction}`,
+  )
+  const page = pageOf(
+    rows.filter((r) => r.user_id !== null),
+    query,
   )
   return {
-    ...pageOf(
-      rows.filter((r) => r.user_id !== null),
-      query,
-    ),
+    rows: await openRows(keyring, page.rows),
+    nextCursor: page.nextCursor,
     count: Number(rows[0]?.total ?? 0),
   }
 }
 
-/** The first sort key; indexed as an expression (drizzle/0006_supporters.sql). */
+/**
+ * The first sort key. By name, the order key (src/privacy/name-order.ts), compared bytewise as
+ * its index (supporters_name_order_idx) is built; the others are indexed as they are written here
+ * (drizzle/0005_supporters_tables.sql, drizzle/0006_supporters.sql).
+ */
 function sortKey(sort: Sort): SQL {
   if (sort === 'since') return sql`coalesce(s.since, '-infinity'::timestamptz)`
   if (sort === 'lifetime') return sql`s.lifetime_amount`
-  return sql`coalesce(lower(s.name), lower(s.email))`
+  return sql`s.name_order collate "C"`
 }
 
 function orderBy(sort: Sort, direction: SQL): SQL {
   return sql`${sortKey(sort)} ${direction}, s.user_id ${direction}`
 }
 
-/** How many rows the filter matches, whatever the page. */
-export async function countSupporters(db: Database, query: ListQuery, now: Date): Promise<number> {
+async function countOf(db: Database, query: ListQuery, search: Search, now: Date): Promise<number> {
   const [row] = await rowsOf<{ n: number | string }>(
     db,
-    sql`select count(*) as n from supporters s where ${whereOf(query, now)}`,
+    sql`select count(*) as n from supporters s where ${whereOf(query, search, now)}`,
   )
   return Number(row?.n ?? 0)
 }
 
-/** Every row the filter matches, in batches, for the CSV export: keyset pages, so memory stays flat. */
-export async function* allSupporters(db: Database, query: ListQuery, now: Date, batch = 1000) {
-  let cursor: string | undefined
-  for (;;) {
-    const page = await listSupporters(db, { ...query, limit: batch, cursor }, now)
-    if (page.rows.length > 0) yield page.rows
-    if (!page.nextCursor) return
-    cursor = page.nextCursor
+/** How many rows the filter matches, whatever the page. */
+export async function countSupporters(db: Database, keyring: Keyring, query: ListQuery, now: Date): Promise<number> {
+  return countOf(db, query, await searchOf(keyring, query), now)
+}
+
+/** Decryptions in flight per export batch: enough to keep Web Crypto's thread pool busy. */
+const EXPORT_DECRYPTIONS = 500
+
+/** Settled later, or never if the export is abandoned: a rejection then is no unhandled one. */
+function ahead<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {})
+  return promise
+}
+
+/**
+ * Every row the filter matches, decrypted, in batches, for the CSV export: keyset pages, so
+ * memory stays flat. Decrypting costs more than reading (one value a row, the card, at 20-30 µs of Web Crypto on
+ * Node), so the two overlap:
+ * as soon as a batch is read the next is asked for, and each batch's decryption starts when it
+ * arrives, while the one before is still being written out. At most two batches are held ahead
+ * of the one being written.
+ */
+export async function* allSupporters(db: Database, keyring: Keyring, query: ListQuery, now: Date, batch = 1000) {
+  const search = await searchOf(keyring, query)
+  const read = (cursor: string | undefined) =>
+    ahead(
+      sealedPage(db, { ...query, limit: batch, cursor }, search, now).then((page) => ({
+        rows: ahead(openRows(keyring, page.rows, EXPORT_DECRYPTIONS)),
+        nextCursor: page.nextCursor,
+      })),
+    )
+  let next: ReturnType<typeof read> | null = read(undefined)
+  while (next) {
+    const page: Awaited<ReturnType<typeof read>> = await next
+    next = page.nextCursor ? read(page.nextCursor) : null
+    const rows = await page.rows
+    if (rows.length > 0) yield rows
   }
 }
 

@@ -6,6 +6,7 @@ import { BENEFIT_LABELS } from '../billing/tiers/tiers'
 import { INTERVALS } from '../db/schema'
 import { Field } from '../ui/field'
 import { href } from '../ui/paths'
+import { MIN_PREFIX } from '../privacy/blind-index'
 
 const STATUS_LABELS: Record<string, string> = {
   active: 'Active',
@@ -56,6 +57,8 @@ export function SupportersPage(props: {
   filter: Record<string, string>
   tiers: { id: string; name: string }[]
   nextCursor: string | null
+  /** Words of the search too short to be searched for: said, so an editor does not take them for searched. */
+  ignoredWords?: string[]
   error?: string | undefined
 }) {
   const { filter } = props
@@ -67,7 +70,11 @@ export function SupportersPage(props: {
       <form method="get" action={href('/admin/supporters')} class="filters" role="search">
         <div class="filter wide">
           <label for="f-q">Search by e-mail or name</label>
-          <input id="f-q" name="q" type="search" value={filter.q ?? ''} />
+          <input id="f-q" name="q" type="search" value={filter.q ?? ''} aria-describedby="f-q-hint" />
+          <p id="f-q-hint" class="muted">
+            Finds the beginnings of words of {MIN_PREFIX} letters or more: “ana lop” finds Ana López, “example” finds
+            addresses at example.org.
+          </p>
         </div>
         <Select
           name="status"
@@ -108,6 +115,11 @@ export function SupportersPage(props: {
       {props.error ? (
         <p class="error" role="alert">
           {props.error}
+        </p>
+      ) : null}
+      {props.ignoredWords?.length ? (
+        <p class="muted" role="note">
+          Not searched for, being shorter than {MIN_PREFIX} letters: {props.ignoredWords.join(', ')}.
         </p>
       ) : null}
       <p role="status">

@@ -20,6 +20,7 @@ import {
   allSupporters,
   countSupporters,
   filterOf,
+  ignoredWords,
   supporterPage,
   parseListQuery,
   refreshSupporters,
@@ -51,6 +52,7 @@ const noStore = (c: Context<AppEnv>) => c.header('Cache-Control', 'private, no-s
 
 supporterPages.get('/supporters', async (c) => {
   const { db, clock } = c.var.services
+  const keyring = await c.var.services.keyring
   noStore(c)
   const raw = c.req.query()
   let error: string | undefined
@@ -64,7 +66,7 @@ supporterPages.get('/supporters', async (c) => {
   }
   const now = clock.now()
   await refreshSupporters(db)
-  const [list, tierList] = await Promise.all([supporterPage(db, query, now), tierChoices(c)])
+  const [list, tierList] = await Promise.all([supporterPage(db, keyring, query, now), tierChoices(c)])
   const count = list.count
   return page(
     c,
@@ -75,6 +77,7 @@ supporterPages.get('/supporters', async (c) => {
       filter={error ? {} : filterOf(query)}
       tiers={tierList}
       nextCursor={list.nextCursor}
+      ignoredWords={error ? [] : ignoredWords(query.q)}
       error={error}
     />,
     error ? 422 : 200,
@@ -83,12 +86,19 @@ supporterPages.get('/supporters', async (c) => {
 
 supporterApi.get('/supporters', async (c) => {
   const { db, clock } = c.var.services
+  const keyring = await c.var.services.keyring
   noStore(c)
   const query = parseListQuery(c.req.query())
   const now = clock.now()
   await refreshSupporters(db)
-  const list = await supporterPage(db, query, now)
-  return c.json({ supporters: list.rows, count: list.count, nextCursor: list.nextCursor })
+  const list = await supporterPage(db, keyring, query, now)
+  return c.json({
+    supporters: list.rows,
+    count: list.count,
+    nextCursor: list.nextCursor,
+    // Words of the search too short to be searched for (src/supporters/list.ts, SEARCH_TOO_SHORT).
+    ignoredWords: ignoredWords(query.q),
+  })
 })
 
 const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
@@ -122,16 +132,20 @@ async function auditedFilter(c: Context<AppEnv>, query: ListQuery): Promise<Reco
   return filter
 }
 
-/** The current filter as CSV, streamed a thousand rows at a time; audited with the filter and the row count. */
+/**
+ * The current filter as CSV, streamed a thousand rows at a time, each batch decrypted as the
+ * next is read; audited with the filter and the row count.
+ */
 supporterApi.get('/supporters.csv', async (c) => {
   const { db, clock } = c.var.services
+  const keyring = await c.var.services.keyring
   const query = parseListQuery(c.req.query())
   const now = clock.now()
   await refreshSupporters(db)
-  const rows = await countSupporters(db, query, now)
+  const rows = await countSupporters(db, keyring, query, now)
   await audit(db, now, c.var.user, 'supporters.exported', null, { filter: await auditedFilter(c, query), rows })
   const stamp = now.toISOString().slice(0, 10)
-  return new Response(csvStream(CSV_COLUMNS, allSupporters(db, { ...query, cursor: undefined }, now)), {
+  return new Response(csvStream(CSV_COLUMNS, allSupporters(db, keyring, { ...query, cursor: undefined }, now)), {
     headers: {
       'Content-Type': 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="supporters-${stamp}.csv"`,
@@ -145,7 +159,7 @@ supporterApi.get('/supporters.csv', async (c) => {
 async function detailFor(c: Context<AppEnv>) {
   const { db, config, clock } = c.var.services
   const id = c.req.param('id') ?? ''
-  const detail = await supporterDetail(db, config, id, clock.now())
+  const detail = await supporterDetail(db, await c.var.services.keyring, config, id, clock.now())
   if (!detail) throw new AppError('not_found', 'There is no supporter with that id.')
   await audit(db, clock.now(), c.var.user, 'supporter.viewed', id)
   return detail
@@ -240,7 +254,7 @@ supporterPages.post('/supporters/:id/erase', requireRole('admin'), async (c) => 
     async () => {
       const parsed = eraseInput.safeParse(await readBody(c))
       if (!parsed.success) throw validationError(fieldErrors(parsed.error))
-      await eraseSupporter(db, clock.now(), c.var.user!, id)
+      await eraseSupporter(db, await c.var.services.keyring, clock.now(), c.var.user!, id)
       return page(c, 'Supporter erased', <SupporterErased />)
     },
     (errors, status) => detailPage(c, undefined, status as 409 | 422, errors.confirm ?? errors.form),
@@ -250,7 +264,7 @@ supporterPages.post('/supporters/:id/erase', requireRole('admin'), async (c) => 
 supporterApi.delete('/supporters/:id', requireRole('admin'), async (c) => {
   const { db, clock } = c.var.services
   const id = c.req.param('id')
-  await eraseSupporter(db, clock.now(), c.var.user!, id)
+  await eraseSupporter(db, await c.var.services.keyring, clock.now(), c.var.user!, id)
   return c.json({ ok: true, erased: id })
 })
 

@@ -1,8 +1,9 @@
-import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { emailTokens, stripeCustomers, subscriptions, users } from '../../src/db/schema'
+import { emailTokens, rateLimits, stripeCustomers, subscriptions, users } from '../../src/db/schema'
+import { sha256Hex } from '../../src/util/random'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
 import { lastMailTo, nextClientIp, requestLink, signIn } from '../helpers/auth'
+import { accountByEmail, indexOf } from '../helpers/sealed'
 
 const clock = fixedClock('2026-11-25T12:01:00Z')
 let t: TestApp
@@ -28,6 +29,14 @@ describe('sign-in rate limits', () => {
   it('count an address however it is written', async () => {
     for (let i = 0; i < 5; i++) await requestLink(t.app, 'Shouty@Example.org')
     expect((await requestLink(t.app, 'shouty@example.org ')).status).toBe(429)
+  })
+
+  it('key an address’s counter by its keyed index, never by a hash anyone can compute from a guess', async () => {
+    await requestLink(t.app, 'counted@example.org')
+    const keys = (await t.database.db.select({ key: rateLimits.key }).from(rateLimits)).map((r) => r.key)
+    expect(keys).toContain(`sign-in:email:${await indexOf(t.services.config, 'counted@example.org')}`)
+    const unkeyed = await sha256Hex('counted@example.org')
+    expect(keys.filter((key) => key.includes(unkeyed) || key.includes('counted'))).toEqual([])
   })
 
   it('allow 5 links per client address, whatever the e-mail', async () => {
@@ -140,7 +149,7 @@ describe('answers that could tell who reads or gives', () => {
     const member = await signIn(t.app, MEMBER)
     // A current paid membership, as the webhooks store it.
     const { db } = t.database
-    const [user] = await db.select().from(users).where(eq(users.email, MEMBER))
+    const user = await accountByEmail(db, t.services.config, MEMBER)
     const now = clock.now()
     await db.insert(stripeCustomers).values({ customerId: 'cus_abuse_member', userId: user!.id, createdAt: now })
     await db.insert(subscriptions).values({

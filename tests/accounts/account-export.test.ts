@@ -13,8 +13,11 @@ import {
   subscriptions,
   users,
 } from '../../src/db/schema'
+import type { PatreonRow } from '../../src/imports/patreon-csv'
+import { sealPreview } from '../../src/imports/previews'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { accountByEmail, renameAccount } from '../helpers/sealed'
 
 /**
  * Two accounts with one of everything Masthead keeps, each staff and each a
@@ -41,12 +44,14 @@ const other = (who: Who): Who => (who === 'ana' ? 'ben' : 'ana')
 beforeAll(async () => {
   t = await createTestApp()
   const db = t.database.db
+  const { config } = t.services
+  const keyring = await t.services.keyring
   const now = t.services.clock.now()
   await seedDemoTiers(db, now)
   for (const who of ['ana', 'ben'] as const) {
     const cookie = await signIn(t.app, people[who].email)
-    await db.update(users).set({ name: people[who].name, role: 'editor' }).where(eq(users.email, people[who].email))
-    const [user] = await db.select().from(users).where(eq(users.email, people[who].email))
+    const user = await accountByEmail(db, config, people[who].email)
+    await renameAccount(db, config, user!.id, { email: people[who].email, name: people[who].name, role: 'editor' })
     seeded[who] = { id: user!.id, cookie, data: {}, json: '' }
   }
   for (const who of ['ana', 'ben'] as const) {
@@ -69,7 +74,8 @@ beforeAll(async () => {
     await csv.text()
 
     // A checkout started signed out with this address counts against it, as src/billing/checkout-routes.tsx does.
-    await hitRateLimit(db, now, { scope: 'checkout:email', subject: people[who].email, limit: 10, windowMs: 600_000 })
+    const limit = { limit: 10, windowMs: 600_000 }
+    await hitRateLimit(db, keyring, now, { scope: 'checkout:email', subject: people[who].email, ...limit })
 
     const id = seeded[who].id
     await db.insert(stripeCustomers).values({ customerId: `cus_${who}`, userId: id, createdAt: now })
@@ -118,16 +124,17 @@ beforeAll(async () => {
     id: 'batch_1',
     createdBy: seeded.ana.id,
     createdAt: now,
-    rows: {
+    rows: await sealPreview(keyring, {
+      // Only the fields the download is checked for; a real preview has every column of the file.
       rows: (['ana', 'ben'] as const).map((who, i) => ({
         line: i + 2,
         name: people[who].name,
         email: people[who].email,
         status: 'former',
         patreonUserId: people[who].patreon,
-      })),
+      })) as unknown as PatreonRow[],
       rejected: [],
-    },
+    }),
   })
   // The supporter list refreshes the editors' summary rows.
   expect((await api(seeded.ana.cookie, '/api/admin/supporters')).status).toBe(200)
@@ -246,6 +253,17 @@ describe.each(['ana', 'ben'] as const)('the data download of %s', (who) => {
     ]) {
       expect(text).not.toContain(value)
     }
+  })
+
+  it('holds everything decrypted: no stored ciphertext, index or search token', async () => {
+    const db = t.database.db
+    expect(me().json).not.toMatch(/v1\.k\d+\./)
+    const summary = me().data.supporterSummary as Record<string, unknown>
+    expect(summary).toMatchObject({ email: mine().email, name: mine().name })
+    expect(summary).not.toHaveProperty('searchTokens')
+    expect(summary).not.toHaveProperty('card')
+    const [row] = await db.select({ emailIndex: users.emailIndex }).from(users).where(eq(users.id, me().id))
+    expect(me().json).not.toContain(row!.emailIndex)
   })
 
   it('holds no secret: no token or session hash, no cookie', async () => {

@@ -4,6 +4,7 @@ import { STILL_BILLED } from '../../src/accounts/account-data'
 import { devMailbox, emailTokens, sessions, stripeCustomers, subscriptions, users } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { confirmLink, lastMailTo, signIn } from '../helpers/auth'
+import { accountByEmail, expectSealed, indexOf } from '../helpers/sealed'
 
 let t: TestApp
 beforeAll(async () => {
@@ -56,6 +57,11 @@ describe('changing e-mail address', () => {
     expect(me.user.email).toBe('new-address@example.org')
     const notice = await lastMailTo(t.app, 'old-address@example.org')
     expect(notice.message?.subject).toBe('Your The Riverside Ledger account has a new e-mail address')
+    // Stored encrypted, found by the new address's index and no longer by the old one's.
+    const row = await accountByEmail(t.database.db, t.services.config, 'new-address@example.org')
+    expect(row?.id).toBe(me.user.id)
+    expectSealed(row?.email, 'new-address')
+    expect(await accountByEmail(t.database.db, t.services.config, 'old-address@example.org')).toBeUndefined()
     // Signing in with the new address reaches the same account.
     const again = await signIn(t.app, 'new-address@example.org')
     expect((await (await t.app.request('/api/account', { headers: { Cookie: again } })).json()).user.id).toBe(
@@ -78,7 +84,12 @@ describe('changing e-mail address', () => {
     const [row] = await t.database.db
       .select()
       .from(emailTokens)
-      .where(and(eq(emailTokens.email, 'taken@example.org'), eq(emailTokens.purpose, 'change_email')))
+      .where(
+        and(
+          eq(emailTokens.emailIndex, await indexOf(t.services.config, 'taken@example.org')),
+          eq(emailTokens.purpose, 'change_email'),
+        ),
+      )
     expect(row?.usedAt).toBeNull()
   })
 
@@ -123,12 +134,16 @@ describe('deleting the account', () => {
     const res = await post('/account/delete', cookie, { confirm: 'yes' })
     expect(res.status).toBe(422)
     expect(await res.text()).toContain('Type DELETE to confirm.')
-    expect(await t.database.db.select().from(users).where(eq(users.email, 'hesitant@example.org'))).toHaveLength(1)
+    expect(await accountByEmail(t.database.db, t.services.config, 'hesitant@example.org')).toBeDefined()
   })
 
   it('removes the person: account, sessions, links and mail, and signs them out', async () => {
     const cookie = await signIn(t.app, 'leaver@example.org')
-    const [user] = await t.database.db.select().from(users).where(eq(users.email, 'leaver@example.org'))
+    const user = await accountByEmail(t.database.db, t.services.config, 'leaver@example.org')
+    const index = await indexOf(t.services.config, 'leaver@example.org')
+    // There is something to delete: the sign-in link and its mail, found by the address's index.
+    expect(await t.database.db.select().from(emailTokens).where(eq(emailTokens.emailIndex, index))).toHaveLength(1)
+    expect(await t.database.db.select().from(devMailbox).where(eq(devMailbox.toIndex, index))).toHaveLength(1)
     const res = await post('/account/delete', cookie, { confirm: 'delete' })
     expect(res.status).toBe(200)
     expect(await res.text()).toContain('Your account has been deleted')
@@ -137,15 +152,15 @@ describe('deleting the account', () => {
     const db = t.database.db
     expect(await db.select().from(users).where(eq(users.id, user!.id))).toEqual([])
     expect(await db.select().from(sessions).where(eq(sessions.userId, user!.id))).toEqual([])
-    expect(await db.select().from(emailTokens).where(eq(emailTokens.email, 'leaver@example.org'))).toEqual([])
-    expect(await db.select().from(devMailbox).where(eq(devMailbox.to, 'leaver@example.org'))).toEqual([])
+    expect(await db.select().from(emailTokens).where(eq(emailTokens.emailIndex, index))).toEqual([])
+    expect(await db.select().from(devMailbox).where(eq(devMailbox.toIndex, index))).toEqual([])
     expect((await t.app.request('/account', { headers: { Cookie: cookie } })).status).toBe(303)
   })
 
   it('is refused while Stripe still bills a membership, on the page and by API, and goes once it is set to end', async () => {
     const cookie = await signIn(t.app, 'member-leaving@example.org')
     const db = t.database.db
-    const [user] = await db.select().from(users).where(eq(users.email, 'member-leaving@example.org'))
+    const user = await accountByEmail(db, t.services.config, 'member-leaving@example.org')
     const now = t.services.clock.now()
     await db.insert(stripeCustomers).values({ customerId: 'cus_leaving', userId: user!.id, createdAt: now })
     await db.insert(subscriptions).values({
@@ -177,8 +192,9 @@ describe('deleting the account', () => {
 
   it('works by API too', async () => {
     const cookie = await signIn(t.app, 'api-leaver@example.org')
+    expect(await accountByEmail(t.database.db, t.services.config, 'api-leaver@example.org')).toBeDefined()
     const res = await t.app.request('/api/account', { method: 'DELETE', headers: { Cookie: cookie } })
     expect(res.status).toBe(200)
-    expect(await t.database.db.select().from(users).where(eq(users.email, 'api-leaver@example.org'))).toEqual([])
+    expect(await accountByEmail(t.database.db, t.services.config, 'api-leaver@example.org')).toBeUndefined()
   })
 })

@@ -14,10 +14,14 @@ import {
   subscriptions,
   users,
 } from '../../src/db/schema'
+import { openPreview } from '../../src/imports/previews'
+import { addressIndexes, searchTokens } from '../../src/privacy/blind-index'
+import { openPerson } from '../../src/privacy/people'
 import { sha256Hex } from '../../src/util/random'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
-import { DUMP_METHOD, dumpDatabase, type Dump } from '../helpers/dump'
+import { DUMP_METHOD, dumpDatabase, openDump, type Dump } from '../helpers/dump'
+import { accountByEmail } from '../helpers/sealed'
 
 /**
  * "Deleting means deleted" (#15): two people with rows in every table that
@@ -26,7 +30,10 @@ import { DUMP_METHOD, dumpDatabase, type Dump } from '../helpers/dump'
  * change links, comps, staff searches and exports, the development mailbox)
  * and inserted where only Stripe makes them. Cleo deletes her account; an
  * admin erases Dov on request. Then the whole database is dumped and searched
- * for their addresses and names, in any case.
+ * for their addresses and names, in any case: in the dump as it is, where
+ * everything about a person is encrypted or a keyed hash, and in the dump with
+ * every encrypted value decrypted (what a thief holding the keys would read),
+ * and for the keyed hashes themselves (address indexes, search tokens).
  */
 let t: TestApp
 const ADMIN = 'admin@erasure.example'
@@ -43,6 +50,9 @@ const ids = { cleo: '', dov: '', pat: '', admin: '' }
 const cookies = { cleo: '', dov: '', pat: '', admin: '' }
 let before: Dump
 let after: Dump
+/** The dumps with every encrypted value decrypted. */
+let beforeOpened: Awaited<ReturnType<typeof openDump>>
+let afterOpened: Awaited<ReturnType<typeof openDump>>
 
 const json = (cookie: string, path: string, init: { method?: string; body?: unknown } = {}) =>
   t.app.request(path, {
@@ -93,11 +103,32 @@ const PATRONS = [
   }),
 ]
 
-/** What must be gone: each person's addresses, their SHA-256 (the rate-limit keys' form), and their name. */
-async function tracesOf(who: 'cleo' | 'dov') {
+const addressesOf = (who: 'cleo' | 'dov') => (who === 'cleo' ? [cleo.email, cleo.movingTo] : [dov.email])
+
+/** What must be gone from the dump, decrypted or not: each person's addresses, their name and surname. */
+function tracesOf(who: 'cleo' | 'dov') {
   const person = who === 'cleo' ? cleo : dov
-  const addresses = who === 'cleo' ? [cleo.email, cleo.movingTo] : [dov.email]
-  return [...addresses, ...(await Promise.all(addresses.map(sha256Hex))), person.name, person.name.split(' ')[1]!]
+  return [...addressesOf(who), person.name, person.name.split(' ')[1]!]
+}
+
+/**
+ * The keyed hashes that stand for a person: their addresses' indexes (under every key: the
+ * accounts, links, mail and rate-limit counters), the old unkeyed SHA-256 of the addresses,
+ * which nothing should hold any longer, and the search tokens of their name and address that
+ * no one who stays shares (a domain's or a common prefix's token names no one).
+ */
+async function keyedTracesOf(who: 'cleo' | 'dov') {
+  const keyring = await t.services.keyring
+  const person = who === 'cleo' ? cleo : dov
+  const shared = new Set(
+    (await Promise.all([pat, { email: ADMIN, name: null }].map((p) => searchTokens(keyring, p)))).flat(),
+  )
+  const own = await searchTokens(keyring, { email: person.email, name: person.name })
+  return [
+    ...(await Promise.all(addressesOf(who).map((a) => addressIndexes(keyring, a)))).flat(),
+    ...(await Promise.all(addressesOf(who).map(sha256Hex))),
+    ...own.filter((token) => !shared.has(token)),
+  ]
 }
 
 const holding = (dump: Dump, needle: string) =>
@@ -106,6 +137,7 @@ const holding = (dump: Dump, needle: string) =>
 beforeAll(async () => {
   t = await createTestApp({ env: { ADMIN_EMAILS: ADMIN, PUBLICATION_NAME: 'The Erasure Gazette' } })
   const db = t.database.db
+  const keyring = await t.services.keyring
   const now = t.services.clock.now()
   await seedDemoTiers(db, now)
   cookies.admin = await signIn(t.app, ADMIN)
@@ -136,10 +168,11 @@ beforeAll(async () => {
 
   for (const who of ['cleo', 'dov', 'pat', 'admin'] as const) {
     const email = { cleo: cleo.email, dov: dov.email, pat: pat.email, admin: ADMIN }[who]
-    const [user] = await db.select().from(users).where(eq(users.email, email))
+    const user = await accountByEmail(db, t.services.config, email)
     ids[who] = user!.id
   }
-  expect((await db.select().from(users).where(eq(users.id, ids.dov)))[0]?.name).toBe(dov.name)
+  const [dovRow] = await db.select().from(users).where(eq(users.id, ids.dov))
+  expect((await openPerson(keyring, dovRow!)).name).toBe(dov.name)
   cookies.pat = await signIn(t.app, pat.email)
 
   // Changes of address: Cleo asks to move (a link to the new address); Pat asks to move to Dov's address.
@@ -151,7 +184,7 @@ beforeAll(async () => {
   )
   // Signed-out checkouts count per address (src/billing/checkout-routes.tsx).
   for (const email of [cleo.email, dov.email]) {
-    await hitRateLimit(db, now, { scope: 'checkout:email', subject: email, limit: 10, windowMs: 600_000 })
+    await hitRateLimit(db, keyring, now, { scope: 'checkout:email', subject: email, limit: 10, windowMs: 600_000 })
   }
 
   // Staff work: Cleo becomes an editor and looks Dov up; the admin comps Cleo with a note naming her, and both
@@ -230,26 +263,37 @@ beforeAll(async () => {
   // The editors' summary rows.
   expect((await json(cookies.admin, '/api/admin/supporters')).status).toBe(200)
   before = await dumpDatabase(t.database)
+  beforeOpened = await openDump(before, keyring)
 })
 afterAll(() => t.close())
 
 describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
-  it('starts from a database that holds both people in every table that can', async () => {
+  it('starts from a database that holds both people in every table that can, encrypted', async () => {
+    const keyring = await t.services.keyring
+    expect(beforeOpened.unreadable).toBe(0)
     for (const who of ['cleo', 'dov'] as const) {
       const { email, name } = who === 'cleo' ? cleo : dov
       for (const table of ['users', 'email_tokens', 'dev_mailbox', 'import_batches', 'supporters']) {
-        expect(holding(before, email), `${who}'s address in ${table}`).toContain(table)
+        expect(holding(beforeOpened, email), `${who}'s address in ${table}`).toContain(table)
         if (table !== 'email_tokens' && table !== 'dev_mailbox') {
-          expect(holding(before, name), `${who}'s name in ${table}`).toContain(table)
+          expect(holding(beforeOpened, name), `${who}'s name in ${table}`).toContain(table)
         }
       }
-      expect(holding(before, await sha256Hex(email))).toEqual(['rate_limits'])
+      // In the dump itself: no address in any table, and no name but in a comp's note (an editor's free text,
+      // which PGlite's reading also finds through the all_grants view).
+      expect(holding(before, email)).toEqual([])
+      for (const table of holding(before, name)) expect(['grants', 'all_grants']).toContain(table)
+      if (who === 'cleo') expect(holding(before, name)).toContain('grants')
+      const [index] = await addressIndexes(keyring, email)
+      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'rate_limits']) {
+        expect(holding(before, index!), `${who}'s address index in ${table}`).toContain(table)
+      }
+      expect(holding(before, await sha256Hex(email))).toEqual([])
       for (const table of ['sessions', 'stripe_customers', 'patreon_members', 'audit_log']) {
         expect(holding(before, ids[who]), `${who}'s id in ${table}`).toContain(table)
       }
     }
-    expect(holding(before, cleo.name)).toContain('grants')
-    expect(holding(before, cleo.movingTo)).toEqual(expect.arrayContaining(['email_tokens', 'dev_mailbox']))
+    expect(holding(beforeOpened, cleo.movingTo)).toEqual(expect.arrayContaining(['email_tokens', 'dev_mailbox']))
   })
 
   it('the reader deletes her own account', async () => {
@@ -278,17 +322,34 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
     const [entry] = await t.database.db.select().from(auditLog).where(eq(auditLog.action, 'supporter.erased'))
     expect(entry).toMatchObject({ actorId: ids.admin, subjectUserId: ids.dov, details: {} })
     after = await dumpDatabase(t.database)
+    afterOpened = await openDump(after, await t.services.keyring)
   })
 
   it.each(['cleo', 'dov'] as const)(
-    'leaves no address, address hash or name of %s anywhere in the dump, in any case',
+    'leaves no address or name of %s anywhere in the dump, in any case, even with every value decrypted',
     async (who) => {
       expect(after.text.length).toBeGreaterThan(1000)
-      for (const trace of await tracesOf(who)) {
-        expect(
-          after.text.toLowerCase(),
-          `the dump holds "${trace}" (${holding(after, trace).join(', ')})`,
-        ).not.toContain(trace.toLowerCase())
+      expect(afterOpened.unreadable).toBe(0)
+      for (const dump of [after, afterOpened]) {
+        for (const trace of tracesOf(who)) {
+          expect(
+            dump.text.toLowerCase(),
+            `the dump holds "${trace}" (${holding(dump, trace).join(', ')})`,
+          ).not.toContain(trace.toLowerCase())
+        }
+      }
+    },
+  )
+
+  it.each(['cleo', 'dov'] as const)(
+    'leaves no address index, address hash or search token of %s anywhere in the dump',
+    async (who) => {
+      const traces = await keyedTracesOf(who)
+      expect(traces.length).toBeGreaterThan(5)
+      for (const trace of traces) {
+        expect(after.text, `the dump holds a keyed hash of theirs (${holding(after, trace).join(', ')})`).not.toContain(
+          trace,
+        )
       }
     },
   )
@@ -319,9 +380,9 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
   })
 
   it('keeps everyone else: the other patron, the admin, and the preview without their rows', async () => {
-    for (const kept of [pat.email, pat.name, ADMIN]) expect(holding(after, kept)).toContain('users')
+    for (const kept of [pat.email, pat.name, ADMIN]) expect(holding(afterOpened, kept)).toContain('users')
     const [batch] = await t.database.db.select().from(importBatches)
-    const stored = batch!.rows as { rows: { email: string }[]; rejected: { line: number; reason: string }[] }
+    const stored = await openPreview(await t.services.keyring, batch!.rows)
     expect(stored.rows.map((r) => r.email)).toEqual([pat.email])
     // Dov's name is gone from the reason; the line stays rejected, so the import still writes nothing.
     expect(stored.rejected).toEqual([{ line: 5, reason: expect.stringContaining('The Patron Status "…"') }])

@@ -1,9 +1,10 @@
-import { eq } from 'drizzle-orm'
+import { eq, inArray } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { emailTokens, sessions, users } from '../../src/db/schema'
+import { devMailbox, emailTokens, sessions, users } from '../../src/db/schema'
 import { sha256Hex } from '../../src/util/random'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
 import { confirmLink, lastMailTo, requestLink, sessionCookie, signIn } from '../helpers/auth'
+import { expectSealed, indexesOf, indexOf } from '../helpers/sealed'
 
 const clock = fixedClock('2026-11-25T12:00:00Z')
 let t: TestApp
@@ -49,7 +50,10 @@ describe('signing in by e-mailed link', () => {
       expect(html).toContain('<form method="post" action="/auth/verify">')
       expect(html).toContain(`value="${token}"`)
     }
-    const [row] = await t.database.db.select().from(emailTokens).where(eq(emailTokens.email, 'reader@example.org'))
+    const [row] = await t.database.db
+      .select()
+      .from(emailTokens)
+      .where(eq(emailTokens.emailIndex, await indexOf(t.services.config, 'reader@example.org')))
     expect(row?.usedAt).toBeNull()
 
     const done = await confirmLink(t.app, token!)
@@ -70,10 +74,27 @@ describe('signing in by e-mailed link', () => {
   it('keeps only a hash of the token', async () => {
     await requestLink(t.app, 'hash@example.org')
     const { token } = await lastMailTo(t.app, 'hash@example.org')
-    const rows = await t.database.db.select().from(emailTokens).where(eq(emailTokens.email, 'hash@example.org'))
+    const rows = await t.database.db
+      .select()
+      .from(emailTokens)
+      .where(eq(emailTokens.emailIndex, await indexOf(t.services.config, 'hash@example.org')))
     expect(rows).toHaveLength(1)
     expect(rows[0]!.tokenHash).toBe(await sha256Hex(token!))
     expect(JSON.stringify(rows)).not.toContain(token)
+  })
+
+  it('keeps the address of a link, and of its mail, encrypted', async () => {
+    await requestLink(t.app, 'Sealed.Reader@Example.org')
+    const index = await indexOf(t.services.config, 'sealed.reader@example.org')
+    const [token] = await t.database.db.select().from(emailTokens).where(eq(emailTokens.emailIndex, index))
+    expectSealed(token?.email, 'sealed.reader', 'example.org')
+    const mail = await t.database.db.select().from(devMailbox).where(eq(devMailbox.toIndex, index))
+    expect(mail).toHaveLength(1)
+    expectSealed(mail[0]!.to, 'sealed.reader', 'example.org')
+    // A fresh nonce per value: the same address does not look the same twice.
+    expect(mail[0]!.to).not.toBe(token!.email)
+    // What the mailbox shows, decrypted.
+    expect((await lastMailTo(t.app, 'sealed.reader@example.org')).count).toBe(1)
   })
 
   it('creates the account on first sign-in only, and makes ADMIN_EMAILS admins', async () => {
@@ -81,8 +102,13 @@ describe('signing in by e-mailed link', () => {
     const me = await (await t.app.request('/api/account', { headers: { Cookie: first } })).json()
     expect(me.user).toMatchObject({ email: 'editor-in-chief@ledger.example', role: 'admin' })
     await signIn(t.app, 'Editor-in-Chief@ledger.example')
-    const rows = await t.database.db.select().from(users).where(eq(users.email, 'editor-in-chief@ledger.example'))
+    const rows = await t.database.db
+      .select()
+      .from(users)
+      .where(inArray(users.emailIndex, await indexesOf(t.services.config, 'editor-in-chief@ledger.example')))
     expect(rows).toHaveLength(1)
+    expect(rows[0]!.role).toBe('admin')
+    expectSealed(rows[0]!.email, 'editor-in-chief', 'ledger.example')
   })
 
   it('gives a link once: the second use is refused and changes nothing', async () => {

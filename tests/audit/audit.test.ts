@@ -6,6 +6,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { auditLog, users } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { accountByEmail, expectSealed } from '../helpers/sealed'
 
 const SECRET = 'an-entitlement-token-secret-of-at-least-32-characters'
 
@@ -43,8 +44,8 @@ describe('the audit log of an export', () => {
     await seedDemoTiers(t.database.db, t.services.clock.now())
     admin = await signIn(t.app, 'admin@audit.example')
     editor = await signIn(t.app, 'editor@audit.example')
-    await t.database.db.update(users).set({ role: 'editor' }).where(eq(users.email, 'editor@audit.example'))
-    editorId = (await t.database.db.select().from(users).where(eq(users.email, 'editor@audit.example')))[0]!.id
+    editorId = (await accountByEmail(t.database.db, t.services.config, 'editor@audit.example'))!.id
+    await t.database.db.update(users).set({ role: 'editor' }).where(eq(users.id, editorId))
   })
   afterAll(() => t.close())
 
@@ -85,10 +86,18 @@ describe('the audit log of an export', () => {
     const hashed = await hashTerm(SECRET, 'Zelda Zimmermann')
     expect(html).toContain(`a search (hash ${hashed.slice(12, 24)}…)`)
     expect(html).toContain('typed text (hash ')
+    // The actor's address, stored encrypted, is shown decrypted.
+    const [actor] = await t.database.db.select().from(users).where(eq(users.id, editorId))
+    expectSealed(actor!.email, 'editor@audit.example')
     expect(html).toContain('<td>editor@audit.example</td>')
+    expect(html).not.toContain(actor!.email)
     expect(html.toLowerCase()).not.toContain('zelda')
     const api = await (await t.app.request('/api/admin/audit', { headers: { Cookie: admin } })).text()
     expect(api).toContain(hashed)
+    expect(JSON.parse(api).entries).toContainEqual(
+      expect.objectContaining({ actorId: editorId, actorEmail: 'editor@audit.example' }),
+    )
+    expect(api).not.toContain(actor!.email)
     expect(api.toLowerCase()).not.toContain('zelda')
   })
 

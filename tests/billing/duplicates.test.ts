@@ -1,7 +1,11 @@
-import { and, eq } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
-import { auditLog, devMailbox, payments, users } from '../../src/db/schema'
+import { findUserByEmail } from '../../src/accounts/users'
+import { auditLog, devMailbox, payments } from '../../src/db/schema'
+import { addressIndexes } from '../../src/privacy/blind-index'
+import { decrypt } from '../../src/privacy/cipher'
+import { CONTEXT } from '../../src/privacy/people'
 import { nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -50,13 +54,14 @@ async function signedOutPurchase(email: string) {
 const eventsSince = (start: number) => w.standIn.events().slice(start)
 
 async function userIdOf(email: string) {
-  const [user] = await w.t.services.db.select().from(users).where(eq(users.email, email))
+  const user = await findUserByEmail(w.t.services.db, await w.t.services.keyring, email)
   return user!.id
 }
 
 /** What the settlement left: in Stripe, the audit log, the mailbox and the account. */
 async function outcome(email: string, duplicateId: string) {
   const { db } = w.t.services
+  const keyring = await w.t.services.keyring
   const userId = await userIdOf(email)
   const audits = await db
     .select()
@@ -65,7 +70,9 @@ async function outcome(email: string, duplicateId: string) {
   const mails = await db
     .select()
     .from(devMailbox)
-    .where(and(eq(devMailbox.to, email), eq(devMailbox.subject, SUBJECT)))
+    .where(and(inArray(devMailbox.toIndex, await addressIndexes(keyring, email)), eq(devMailbox.subject, SUBJECT)))
+  // The mail went to the member's address in clear (decrypted from the account), and is kept sealed.
+  for (const mail of mails) expect(await decrypt(keyring, mail.to, CONTEXT.mailTo)).toBe(email)
   const [invoice] = (await w.stripe.invoices.list({ subscription: duplicateId })).data
   const [payment] = (await w.stripe.invoicePayments.list({ invoice: invoice!.id! })).data
   const paymentIntent = await w.stripe.paymentIntents.retrieve(payment!.payment.payment_intent as string)

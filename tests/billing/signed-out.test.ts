@@ -1,6 +1,5 @@
-import { eq } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { users } from '../../src/db/schema'
+import { findUserByEmail } from '../../src/accounts/users'
 import { nextClientIp, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -86,7 +85,7 @@ describe('signed out, every address gets the same answer', () => {
   }
 
   it('no account is made or looked at for the address before anything is paid', async () => {
-    expect(await w.t.services.db.select().from(users).where(eq(users.email, STRANGER))).toEqual([])
+    expect(await findUserByEmail(w.t.services.db, await w.t.services.keyring, STRANGER)).toBeUndefined()
   })
 })
 

@@ -1,11 +1,13 @@
 import fc from 'fast-check'
-import { eq, sql } from 'drizzle-orm'
+import { eq, inArray, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it } from 'vitest'
 import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
-import { lastMailTo, signIn } from '../helpers/auth'
-import { startTierCheckout, useBillingWorld } from '../helpers/billing'
+import { addressIndexes } from '../../src/privacy/blind-index'
+import { openEmail } from '../../src/privacy/people'
+import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
+import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
 // Events are only recorded by the stand-in; each test delivers them itself.
 const w = useBillingWorld()
@@ -379,5 +381,93 @@ describe('a failure while handling an event', () => {
     expect(await db.select().from(stripeEvents)).toHaveLength(1)
     expect(await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))).toHaveLength(1)
     expect((await w.snapshot()) as { subscriptions: unknown[] }).toMatchObject({ subscriptions: [expect.anything()] })
+  })
+})
+
+describe('a signed-out reader’s checkout', () => {
+  /** Someone signed out buys the Reader tier for `email` and pays: the completed checkout's event, not delivered. */
+  async function signedOutCheckout(email: string) {
+    const res = await w.t.app.request('/billing/checkout', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'CF-Connecting-IP': nextClientIp() },
+      body: JSON.stringify({ tier: 'reader', interval: 'month', email }),
+    })
+    const sessionId = sessionIdOf(((await res.json()) as { url: string }).url)
+    const start = w.standIn.events().length
+    await w.standIn.completeCheckout(sessionId)
+    const completed = w.standIn
+      .events()
+      .slice(start)
+      .find((e) => e.type === 'checkout.session.completed')!
+    return { completed, customerId: (await w.stripe.checkout.sessions.retrieve(sessionId)).customer as string }
+  }
+
+  /** Every account stored for an address, found by its index (under any key). */
+  async function accountsFor(email: string) {
+    const indexes = await addressIndexes(await w.t.services.keyring, email)
+    return w.t.services.db.select().from(users).where(inArray(users.emailIndex, indexes))
+  }
+
+  it('makes one account, sealed and placed in the name order, however many deliveries race', async () => {
+    const email = 'racing-newcomer@example.org'
+    // Two checkouts for the same new address (two customers), each delivered twice, all at once.
+    const first = await signedOutCheckout(email)
+    const second = await signedOutCheckout(email)
+    const answers = await Promise.all(
+      [first.completed, second.completed, first.completed, second.completed].map((e) => w.deliver(e)),
+    )
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200])
+
+    const accounts = await accountsFor(email)
+    expect(accounts).toHaveLength(1)
+    const [account] = accounts
+    expect(account!.email.startsWith('v1.')).toBe(true)
+    expect(account!.email).not.toContain('newcomer')
+    expect(await openEmail(await w.t.services.keyring, account!.email)).toBe(email)
+    expect(account!.nameOrder).not.toBe('')
+    const links = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, account!.id))
+    expect(links.map((l) => l.customerId).sort()).toEqual([first.customerId, second.customerId].sort())
+  })
+
+  it('leaves no account behind when the event fails part-way, and the retry makes it', async () => {
+    const email = 'refused-link@example.org'
+    const { completed, customerId } = await signedOutCheckout(email)
+    const { db } = w.t.services
+    await db.execute(sql`create function refuse_link() returns trigger language plpgsql as $$
+      begin raise exception 'links are refused'; end $$`)
+    await db.execute(
+      sql`create trigger refuse_link before insert on stripe_customers for each row execute function refuse_link()`,
+    )
+    try {
+      expect((await w.deliver(completed)).status).toBe(500)
+    } finally {
+      await db.execute(sql`drop trigger refuse_link on stripe_customers`)
+      await db.execute(sql`drop function refuse_link()`)
+    }
+    expect(await accountsFor(email)).toEqual([])
+    expect(await db.select().from(stripeEvents).where(eq(stripeEvents.id, completed.id))).toEqual([])
+
+    expect((await w.deliver(completed)).status).toBe(200)
+    const [account] = await accountsFor(email)
+    expect(account).toBeDefined()
+    const [link] = await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
+    expect(link?.userId).toBe(account!.id)
+  })
+
+  it('links a customer to the account its address already has, whatever case Stripe gives it in', async () => {
+    const email = 'known-reader@example.org'
+    await signIn(w.t.app, email)
+    const [known] = await accountsFor(email)
+    const { completed, customerId } = await signedOutCheckout(email)
+    const shouted = structuredClone(completed)
+    shouted.id = `${completed.id}_shouted`
+    ;(shouted.data.object as Stripe.Checkout.Session).customer_details!.email = 'Known-Reader@Example.org'
+    expect((await w.deliver(shouted)).status).toBe(200)
+    expect(await accountsFor(email)).toHaveLength(1)
+    const [link] = await w.t.services.db
+      .select()
+      .from(stripeCustomers)
+      .where(eq(stripeCustomers.customerId, customerId))
+    expect(link?.userId).toBe(known!.id)
   })
 })

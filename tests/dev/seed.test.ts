@@ -1,8 +1,14 @@
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/config'
 import { rowsOf } from '../../src/db/client'
 import { seedSupporters, type SeedResult } from '../../src/dev/seed-supporters'
+import { addressIndex, queryTokens } from '../../src/privacy/blind-index'
+import { keyringOf, type Keyring } from '../../src/privacy/keys'
+import { compareSortTexts, ORDER_KEY, sortTextOf } from '../../src/privacy/name-order'
+import { openPeople } from '../../src/privacy/people'
 import { createTestDatabase, type TestDatabase } from '../helpers/db'
+import { expectSealed } from '../helpers/sealed'
 
 const SUPPORTERS = 300
 const SEED = 42
@@ -10,10 +16,12 @@ const now = new Date()
 
 let test: TestDatabase
 let result: SeedResult
+let keyring: Keyring
 
 beforeAll(async () => {
   test = await createTestDatabase()
-  result = await seedSupporters(test.db, { supporters: SUPPORTERS, now, seed: SEED })
+  keyring = await keyringOf(loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787' }))
+  result = await seedSupporters(test.db, { supporters: SUPPORTERS, keyring, now, seed: SEED })
 })
 
 afterAll(async () => {
@@ -23,14 +31,40 @@ afterAll(async () => {
 const count = async (query: ReturnType<typeof sql>) =>
   Number((await rowsOf<{ n: number | string }>(test.db, query))[0]?.n ?? 0)
 
+interface Stored {
+  id: string
+  email: string
+  name: string | null
+  email_index: string
+  search_tokens: string[]
+  name_order: string
+}
+
+/** Seeded accounts as stored, in the order they were made. */
+const storedOf = (db: TestDatabase['db']) =>
+  rowsOf<Stored>(
+    db,
+    sql`select id, email, name, email_index, search_tokens, name_order from users
+      where id like 'seed\_%' order by substring(id from 6)::int`,
+  )
+
+/** Seeded accounts decrypted, in the order they were made. */
+const peopleOf = async (db: TestDatabase['db']) => openPeople(keyring, await storedOf(db))
+
 /** E-mails of seeded accounts in the order they were made. */
-const emailsOf = async (db: TestDatabase['db']) =>
+const emailsOf = async (db: TestDatabase['db']) => (await peopleOf(db)).map((r) => r.email)
+
+/** Sort texts of every account in the order of their order keys, as the list sorts by name. */
+const sortTextsByOrderKey = async (db: TestDatabase['db']) =>
   (
-    await rowsOf<{ email: string }>(
-      db,
-      sql`select email from users where id like 'seed\_%' order by substring(id from 6)::int`,
+    await openPeople(
+      keyring,
+      await rowsOf<{ email: string; name: string | null }>(
+        db,
+        sql`select email, name from users order by name_order collate "C", id`,
+      ),
     )
-  ).map((r) => r.email)
+  ).map((p) => sortTextOf(p))
 
 describe('seedSupporters', () => {
   it('makes the accounts asked for, with the rows it reports', async () => {
@@ -117,7 +151,8 @@ describe('seedSupporters', () => {
     expect(await count(sql`select count(*) as n from supporters_dirty`)).toBe(0)
     expect(
       await count(sql`select count(*) as n from users u left join supporters s on s.user_id = u.id
-        where s.user_id is null or s.email <> u.email or s.name is distinct from u.name`),
+        where s.user_id is null or s.email <> u.email or s.name is distinct from u.name
+          or s.search_tokens <> u.search_tokens or s.name_order <> u.name_order`),
     ).toBe(0)
     const sources = await rowsOf<{ source: string }>(
       test.db,
@@ -147,13 +182,54 @@ describe('seedSupporters', () => {
     expect(named / SUPPORTERS).toBeLessThan(0.75)
   })
 
+  it('stores addresses and names as the app does: encrypted, with their address index and search tokens', async () => {
+    const stored = await storedOf(test.db)
+    const people = await openPeople(keyring, stored)
+    for (const [n, row] of stored.entries()) {
+      const person = people[n]!
+      // Whole texts only: a short word could turn up in any ciphertext by chance.
+      expectSealed(row.email, person.email, person.email.split('@')[0]!)
+      if (row.name !== null) expectSealed(row.name, person.name!)
+      expect(row.email_index).toBe(await addressIndex(keyring, person.email))
+    }
+    // The search finds a seeded person by a prefix of their name and of their address.
+    const named = people.find((p) => p.name !== null)!
+    for (const q of [named.name!.split(' ')[0]!.slice(0, 4), named.email.split(/[.@]/)[0]!.slice(0, 3)]) {
+      const [tokens] = await queryTokens(keyring, q)
+      const found = await rowsOf<{ id: string }>(
+        test.db,
+        sql`select user_id as id from supporters where search_tokens @> ${`{${tokens!.join(',')}}`}::text[]`,
+      )
+      expect(
+        found.map((r) => r.id),
+        q,
+      ).toContain(named.id)
+    }
+  })
+
+  it('places every account in the name order: distinct keys, in the order of their sort texts', async () => {
+    const stored = await storedOf(test.db)
+    for (const row of stored) expect(row.name_order).toMatch(ORDER_KEY)
+    expect(new Set(stored.map((r) => r.name_order)).size).toBe(SUPPORTERS)
+    // Spread evenly over the whole order: 300 keys need 2 base-36 digits.
+    expect(Math.max(...stored.map((r) => r.name_order.length))).toBeLessThanOrEqual(2)
+    const texts = await sortTextsByOrderKey(test.db)
+    expect(texts).toEqual([...texts].sort(compareSortTexts))
+  })
+
   it('makes the same people from the same seed, and continues the numbering when run again', async () => {
     const other = await createTestDatabase()
     try {
-      await seedSupporters(other.db, { supporters: 50, now, seed: SEED })
-      expect(await emailsOf(other.db)).toEqual((await emailsOf(test.db)).slice(0, 50))
-      const again = await seedSupporters(other.db, { supporters: 20, now, seed: SEED })
+      await seedSupporters(other.db, { supporters: 50, keyring, now, seed: SEED })
+      expect(await peopleOf(other.db)).toEqual(
+        (await peopleOf(test.db)).slice(0, 50).map((p) => expect.objectContaining({ email: p.email, name: p.name })),
+      )
+      const again = await seedSupporters(other.db, { supporters: 20, keyring, now, seed: SEED })
       expect(again.users).toBe(20)
+      // The second run's people are placed among the first's.
+      const texts = await sortTextsByOrderKey(other.db)
+      expect(texts).toHaveLength(70)
+      expect(texts).toEqual([...texts].sort(compareSortTexts))
       const ids = await rowsOf<{ id: string }>(
         other.db,
         sql`select id from users order by substring(id from 6)::int desc limit 1`,

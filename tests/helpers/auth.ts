@@ -1,9 +1,9 @@
 import { expect } from 'vitest'
 import type { App } from '../../src/app'
 
-/** The newest development-mailbox message to an address, and the token in its link. */
+/** The newest development-mailbox message to an address (found by its index), and the token in its link. */
 export async function lastMailTo(app: App, email: string) {
-  const res = await app.request('/dev/mailbox.json')
+  const res = await app.request(`/dev/mailbox.json?to=${encodeURIComponent(email)}`)
   const { messages } = (await res.json()) as { messages: { to: string; subject: string; text: string; html: string }[] }
   const message = messages.find((m) => m.to === email)
   const token = message?.text.match(/\/auth\/verify\?token=([\w-]+)/)?.[1]

@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { rowsOf } from '../../src/db/client'
+import { decrypt } from '../../src/privacy/cipher'
+import type { Keyring } from '../../src/privacy/keys'
+import { CONTEXT } from '../../src/privacy/people'
 import type { TestDatabase } from './db'
 
 const run = promisify(execFile)
@@ -67,4 +70,33 @@ function copySections(dump: string): Map<string, string> {
     }
   }
   return tables
+}
+
+/** An encrypted value as it appears in a dump (src/privacy/cipher.ts). */
+const SEALED = /v1\.k\d+\.[\w-]+\.[\w-]+/g
+
+/**
+ * What the keys can read in a dump: every encrypted value in each table, decrypted under
+ * whichever column's context opens it, as text by table. A dump in clear names no one; this
+ * is what a thief who also held the keys would read, and so what deleting must leave nothing of.
+ */
+export async function openDump(dump: Dump, keyring: Keyring): Promise<Dump & { unreadable: number }> {
+  const contexts = Object.values(CONTEXT)
+  const tables = new Map<string, string>()
+  // Values no context opens would be a blind spot of whatever greps the result: they are counted.
+  let unreadable = 0
+  for (const [name, text] of dump.tables) {
+    const opened: string[] = []
+    for (const value of new Set(text.match(SEALED) ?? [])) {
+      let plain: string | null = null
+      for (const context of contexts) {
+        plain = await decrypt(keyring, value, context).catch(() => null)
+        if (plain !== null) break
+      }
+      if (plain === null) unreadable += 1
+      else opened.push(plain)
+    }
+    tables.set(name, opened.join('\n'))
+  }
+  return { text: [...tables.values()].join('\n'), tables, unreadable }
 }

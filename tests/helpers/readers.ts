@@ -1,6 +1,7 @@
 import { createSession } from '../../src/accounts/sessions'
 import { newAccount } from '../../src/accounts/users'
 import type { Config } from '../../src/config'
+import { keyringOf } from '../../src/privacy/keys'
 import type { Database } from '../../src/db/client'
 import { grants, stripeCustomers, subscriptions, users, type Role } from '../../src/db/schema'
 
@@ -24,8 +25,12 @@ export async function makeReader(
   membership: Membership = {},
   role: Role = 'reader',
 ): Promise<string> {
-  const account = { ...newAccount(config, now, { email }), role }
-  await db.insert(users).values(account)
+  const keyring = await keyringOf(config)
+  const account = await db.transaction(async (tx) => {
+    const row = { ...(await newAccount(tx, keyring, config, now, { email })), role }
+    await tx.insert(users).values(row)
+    return row
+  })
   if (membership.comp) {
     await db.insert(grants).values({
       id: `g_${account.id}`,

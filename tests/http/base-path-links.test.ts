@@ -6,16 +6,16 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { issueEmailToken } from '../../src/accounts/email-tokens'
 import { syncAllToStripe } from '../../src/billing/tiers/stripe-sync'
-import { articles, subscriptions, users } from '../../src/db/schema'
+import { articles, subscriptions } from '../../src/db/schema'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
 import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
 import { nextClientIp, sessionCookie } from '../helpers/auth'
 import { sessionIdOf } from '../helpers/billing'
+import { accountByEmail } from '../helpers/sealed'
 
 const BASE = '/members'
 const APP_URL = 'http://localhost:8787'
@@ -82,7 +82,7 @@ async function signIn(email: string, next?: string) {
   return { cookie: cookie!, location: location(confirmed) }
 }
 
-const userId = async (email: string) => (await t.services.db.select().from(users).where(eq(users.email, email)))[0]!.id
+const userId = async (email: string) => (await accountByEmail(t.services.db, t.services.config, email))!.id
 
 beforeAll(async () => {
   const clock = fixedClock()
@@ -461,7 +461,7 @@ describe('e-mailed links under /members', () => {
       expect(form).toContain(`<input type="hidden" name="next" value="${BASE}/account"/>`)
     }
     // A link that carries no destination at all.
-    const { token } = await issueEmailToken(t.services.db, t.services.clock.now(), {
+    const { token } = await issueEmailToken(t.services.db, await t.services.keyring, t.services.clock.now(), {
       purpose: 'sign_in',
       email: 'curious@base.example',
     })

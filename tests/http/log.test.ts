@@ -5,6 +5,8 @@ import { migratePgliteClient } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
 import { users } from '../../src/db/schema'
 import { describeError, describeErrorText, log, redact, redactText } from '../../src/http/log'
+import { keyringOf } from '../../src/privacy/keys'
+import { sealPerson, type SealedPerson } from '../../src/privacy/people'
 import { createTestApp, type TestApp } from '../helpers/app'
 
 describe('log redaction', () => {
@@ -58,8 +60,11 @@ describe('database errors', () => {
   const name = 'Jörg Bücher'
   let t: TestApp
   let pglite: DatabaseHandle
+  /** The address and name as stored: the values the failing insert binds, which no log may carry either. */
+  let sealed: SealedPerson
   beforeAll(async () => {
     t = await createTestApp()
+    sealed = await sealPerson(await keyringOf(t.services.config), { email: address, name })
     const handle = await openPglite()
     await migratePgliteClient(handle.client)
     pglite = handle
@@ -76,10 +81,11 @@ describe('database errors', () => {
   })
   afterEach(() => vi.restoreAllMocks())
 
+  // The same address each time: the second insert breaks the unique address index.
   const account = (id: string) => ({
     id,
-    email: address,
-    name: `${name} (${id})`,
+    ...sealed,
+    nameOrder: '',
     role: 'reader' as const,
     createdAt: new Date(),
     updatedAt: new Date(),
@@ -95,6 +101,8 @@ describe('database errors', () => {
 
   function expectNoOneIn(text: string) {
     for (const personal of [address, 'jörg', 'bücher', 'Jörg', 'Bücher', 'xn--']) expect(text).not.toContain(personal)
+    for (const stored of [sealed.email, sealed.emailIndex, sealed.name!, sealed.card])
+      expect(text).not.toContain(stored)
   }
 
   it('through the app: the unhandled unique violation is logged with its SQLSTATE and constraint, never the values', async () => {
@@ -106,8 +114,8 @@ describe('database errors', () => {
     const logged = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'unhandled_error')
     // Drizzle's wrapper names the query; the driver's error it wraps says why.
     expect(logged.message).toMatch(/^Failed query: insert into "users"/)
-    expect(logged.cause).toMatchObject({ sqlState: '23505', constraint: 'users_email_unique', table: 'users' })
-    expect(logged.cause.message).toContain('duplicate key value violates unique constraint "users_email_unique"')
+    expect(logged.cause).toMatchObject({ sqlState: '23505', constraint: 'users_email_index_key', table: 'users' })
+    expect(logged.cause.message).toContain('duplicate key value violates unique constraint "users_email_index_key"')
   })
 
   it.each(['postgres or the default', 'pglite'] as const)(
@@ -127,7 +135,7 @@ describe('database errors', () => {
       expect(lines.join('\n')).toContain('23505')
       const text = describeErrorText(error)
       expectNoOneIn(text)
-      expect(text).toContain('duplicate key value violates unique constraint "users_email_unique"')
+      expect(text).toContain('duplicate key value violates unique constraint "users_email_index_key"')
       expect(text).toContain('sqlState 23505')
     },
   )

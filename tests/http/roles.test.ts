@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { articles, users, type Role } from '../../src/db/schema'
+import { articles, type Role } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { insertAccount } from '../helpers/sealed'
 
 /** An article that exists, for the routes that take an article id. */
 const ARTICLE = 'roles-article'
@@ -174,13 +175,7 @@ beforeAll(async () => {
   expect(promoted.status).toBe(200)
   await seedDemoTiers(t.services.db, new Date())
   const now = new Date()
-  await t.services.db.insert(users).values({
-    id: SUPPORTER,
-    email: 'supporter@ledger.example',
-    role: 'reader',
-    createdAt: now,
-    updatedAt: now,
-  })
+  await insertAccount(t.services.db, t.services.config, now, { id: SUPPORTER, email: 'supporter@ledger.example' })
   await t.services.db.insert(articles).values({
     id: ARTICLE,
     slug: 'roles-article',

@@ -6,10 +6,16 @@ import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadEntitlements } from '../../src/entitlements/entitlements'
 import { rowsOf } from '../../src/db/client'
-import { allGrants, auditLog, patreonMembers, supporters, users } from '../../src/db/schema'
+import { findUserByEmail } from '../../src/accounts/users'
+import { allGrants, auditLog, importBatches, patreonMembers, supporters, users } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'
 import { parsePatreonCsv } from '../../src/imports/patreon-csv'
 import { commitImport, planImport } from '../../src/imports/patreon-import'
+import { loadPreview } from '../../src/imports/previews'
+import { addressIndex, queryTokens, searchTokens } from '../../src/privacy/blind-index'
+import { isEncrypted } from '../../src/privacy/cipher'
+import { compareSortTexts, sortTextOf } from '../../src/privacy/name-order'
+import { openCard, openPeople, openPerson } from '../../src/privacy/people'
 import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -30,7 +36,9 @@ function upload(file: Uint8Array | string, fields: Record<string, string> = {}, 
 }
 
 const db = () => w.t.services.db
-const userByEmail = async (email: string) => (await db().select().from(users).where(eq(users.email, email)))[0]
+const keyring = () => w.t.services.keyring
+const userByEmail = async (email: string) => findUserByEmail(db(), await keyring(), email)
+const nameOf = async (email: string) => (await openPerson(await keyring(), (await userByEmail(email))!)).name
 const countOf = async (table: 'users' | 'all_grants' | 'patreon_members') =>
   Number((await rowsOf<{ n: string }>(db(), sql`select count(*) as n from ${sql.raw(table)}`))[0]!.n)
 
@@ -83,7 +91,7 @@ describe('the import', () => {
     expect(res.status).toBe(200)
     expect((await res.json()).counts).toEqual({ new: 7, updated: 0, unchanged: 0, rejected: 0 })
     expect((await userByEmail('grace.hopper@navy.example.org'))!.id).toBe(existing!.id)
-    expect((await userByEmail('grace.hopper@navy.example.org'))!.name).toBe('Grace Hopper')
+    expect(await nameOf('grace.hopper@navy.example.org')).toBe('Grace Hopper')
 
     const rules = { PAST_DUE_GRACE_DAYS: 7, DONATION_BENEFIT_DAYS: 90 }
     const ent = async (email: string) => loadEntitlements(db(), (await userByEmail(email))!.id, now, rules)
@@ -138,6 +146,54 @@ describe('the import', () => {
     const page = await (await w.t.app.request(`/admin/supporters/${ada!.id}`, { headers: { Cookie: admin } })).text()
     expect(page).toContain('Patreon import: Reader')
     expect(page).toContain('Imported from Patreon')
+  })
+
+  it('stores addresses and names sealed: ciphertext, address index, search tokens, and a place in the name order', async () => {
+    const ring = await keyring()
+    const people = [
+      ['ada@example.com', 'Ada Lovelace', 'lovelace'],
+      ['grace.hopper@navy.example.org', 'Grace Hopper', 'hopper'], // her account had no name: the import gave it
+      ['juergen@example.de', 'Jürgen Müller', 'muller'],
+    ] as const
+    for (const [email, name, word] of people) {
+      const user = (await userByEmail(email))!
+      expect(isEncrypted(user.email), email).toBe(true)
+      expect(isEncrypted(user.name!), email).toBe(true)
+      expect(isEncrypted(user.card!), email).toBe(true)
+      for (const clear of [email, name, name.split(' ')[1]!]) {
+        expect(`${user.email} ${user.name} ${user.card}`).not.toContain(clear)
+      }
+      expect(user.emailIndex).toBe(await addressIndex(ring, email))
+      expect(await openPerson(ring, user)).toEqual({ email, name })
+      expect(await openCard(ring, user.card!)).toEqual({ email, name })
+      expect(user.searchTokens).toEqual(await searchTokens(ring, { email, name }))
+      // Found by a word of the name and by a part of the address.
+      for (const q of [word, email.split('@')[1]!.split('.')[0]!]) {
+        const [tokens] = await queryTokens(ring, q)
+        expect(user.searchTokens, `${email} by ${q}`).toEqual(expect.arrayContaining(tokens!))
+      }
+    }
+    // Every account (the new, the named and those the import did not touch) in the order of its name, or its address.
+    const ordered = await rowsOf<{ email: string; name: string | null; name_order: string }>(
+      db(),
+      sql`select email, name, name_order from ${users} order by name_order collate "C"`,
+    )
+    expect(ordered.every((u) => u.name_order !== '')).toBe(true)
+    const texts = (await openPeople(ring, ordered)).map(sortTextOf)
+    expect(texts).toContain('Grace Hopper')
+    expect(texts).toEqual([...texts].sort(compareSortTexts))
+    // Nothing the import writes holds a name or an address of the file in clear.
+    const file = parsePatreonCsv(fixture('current.csv'))
+    // (Words of five characters and more: a shorter one turns up in ciphertext and tokens by chance.)
+    const clear = file.rows
+      .flatMap((r) => [r.email, r.email.split('@')[0]!, r.name ?? '', ...(r.name ?? '').split(' ')])
+      .filter((value) => value.length >= 5)
+    expect(clear).toEqual(expect.arrayContaining(['ada@example.com', 'Lovelace', 'Jürgen Müller']))
+    for (const table of ['users', 'supporters', 'patreon_members', 'audit_log', 'import_batches']) {
+      const rows = await rowsOf<{ r: string }>(db(), sql`select t::text as r from ${sql.identifier(table)} t`)
+      const text = rows.map((r) => r.r).join('\n')
+      for (const value of clear) expect(text, `${value} in ${table}`).not.toContain(value)
+    }
   })
 
   it('importing the same export again changes nothing and duplicates nothing', async () => {
@@ -243,10 +299,10 @@ describe('the import', () => {
     const before = { users: await countOf('users'), members: await countOf('patreon_members') }
 
     // A reader signs up with one of the file's addresses after the preview.
-    const plan = await planImport(db(), config, parsed.rows, parsed.rejected, MAPPING, clock.now())
+    const plan = await planImport(db(), await keyring(), config, parsed.rows, parsed.rejected, MAPPING, clock.now())
     await signIn(w.t.app, 'ada@race.example')
     const ada = await userByEmail('ada@race.example')
-    await commitImport(db(), plan, clock.now(), null, [])
+    await commitImport(db(), await keyring(), plan, clock.now(), null, [])
     // One account per new address, Ada's being the one she made herself.
     expect(await countOf('users')).toBe(before.users + plan.planned.filter((p) => p.userId === null).length)
     const [member] = await db().select().from(patreonMembers).where(eq(patreonMembers.userId, ada!.id))
@@ -255,10 +311,12 @@ describe('the import', () => {
     // The next export is planned against Ada's account, which is then deleted: nothing of it is written.
     const newer = csv.replaceAll('@race.example', '@race2.example').replace('ada@race2.example', 'ada@race.example')
     const next = parsePatreonCsv(new TextEncoder().encode(newer))
-    const replanned = await planImport(db(), config, next.rows, next.rejected, MAPPING, clock.now())
+    const replanned = await planImport(db(), await keyring(), config, next.rows, next.rejected, MAPPING, clock.now())
     await db().delete(users).where(eq(users.id, ada!.id))
     const counted = { users: await countOf('users'), members: await countOf('patreon_members') }
-    const gone = await commitImport(db(), replanned, clock.now(), null, []).catch((error: unknown) => error)
+    const gone = await commitImport(db(), await keyring(), replanned, clock.now(), null, []).catch(
+      (error: unknown) => error,
+    )
     expect(gone).toBeInstanceOf(AppError)
     expect(gone).toMatchObject({ code: 'conflict', message: expect.stringContaining('Preview the file again') })
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(counted)
@@ -274,7 +332,8 @@ describe('the import', () => {
     const first = parsePatreonCsv(new TextEncoder().encode(own))
     await commitImport(
       db(),
-      await planImport(db(), config, first.rows, [], MAPPING, clock.now()),
+      await keyring(),
+      await planImport(db(), await keyring(), config, first.rows, [], MAPPING, clock.now()),
       clock.now(),
       null,
       [],
@@ -284,13 +343,23 @@ describe('the import', () => {
         own.replace('alan@race3.example,turing_machine,Declined', 'alan@race3.example,turing_machine,Former'),
       ),
     )
-    const replannedAgain = await planImport(db(), config, changed.rows, changed.rejected, MAPPING, clock.now())
+    const replannedAgain = await planImport(
+      db(),
+      await keyring(),
+      config,
+      changed.rows,
+      changed.rejected,
+      MAPPING,
+      clock.now(),
+    )
     expect(replannedAgain.planned.find((p) => p.row.email === 'alan@race3.example')?.kind).toBe('updated')
     await db()
       .delete(users)
       .where(eq(users.id, (await userByEmail('alan@race3.example'))!.id))
     const counted2 = { users: await countOf('users'), members: await countOf('patreon_members') }
-    const refused = await commitImport(db(), replannedAgain, clock.now(), null, []).catch((error: unknown) => error)
+    const refused = await commitImport(db(), await keyring(), replannedAgain, clock.now(), null, []).catch(
+      (error: unknown) => error,
+    )
     expect(refused).toMatchObject({ code: 'conflict', message: expect.stringContaining('Preview the file again') })
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(counted2)
   })
@@ -371,6 +440,15 @@ describe('the admin pages', () => {
     expect(html).toContain('Nothing has been saved yet.')
     expect(html).toMatch(/Patron \(1 patron\)/)
     const batch = html.match(/action="\/admin\/imports\/patreon\/([\w-]+)"/)![1]!
+    // The preview waits encrypted whole: no address, no name, not even the shape of a row.
+    const [stored] = await db().select().from(importBatches).where(eq(importBatches.id, batch))
+    expect(isEncrypted(stored!.rows)).toBe(true)
+    for (const value of ['@pages.example', 'pages.example', 'Lovelace', 'Hopper', 'email', 'Reader']) {
+      expect(stored!.rows).not.toContain(value)
+    }
+    const opened = await loadPreview(db(), await keyring(), w.clock.now(), batch)
+    expect(opened.rows.map((r) => r.email)).toContain('ada@pages.example')
+    expect(opened.rows.find((r) => r.email === 'ada@pages.example')?.patronSince).toBeInstanceOf(Date)
     const body = new URLSearchParams()
     for (const [name, tier] of Object.entries(MAPPING)) {
       body.append('patreon_tier', name)

@@ -1,8 +1,11 @@
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { signInMessage } from '../../src/accounts/messages'
+import { devMailbox } from '../../src/db/schema'
 import { createResendMailer, MailError } from '../../src/mail/mailer'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { lastMailTo, requestLink } from '../helpers/auth'
+import { expectSealed, indexOf } from '../helpers/sealed'
 
 describe('the Resend mailer', () => {
   const message = signInMessage('donor@example.org', 'The Ledger', 'https://ledger.example/auth/verify?token=abc')
@@ -88,6 +91,26 @@ describe('the development mailbox', () => {
     const html = await (await t.app.request('/dev/mailbox')).text()
     expect(html.indexOf('second@example.org')).toBeLessThan(html.indexOf('first@example.org'))
     expect(html).toContain('>Open link</a>')
+  })
+
+  it('keeps the recipient encrypted, and finds the mail to one address by its index', async () => {
+    await requestLink(t.app, 'Kept.Apart@Example.org')
+    await requestLink(t.app, 'someone-else@example.org')
+    const stored = await t.database.db
+      .select()
+      .from(devMailbox)
+      .where(eq(devMailbox.toIndex, await indexOf(t.services.config, 'kept.apart@example.org')))
+    expect(stored).toHaveLength(1)
+    expectSealed(stored[0]!.to, 'kept.apart', 'example.org')
+
+    // However the address is written, the filter finds its mail and only its mail, the recipient decrypted.
+    const json = await (await t.app.request('/dev/mailbox.json?to=KEPT.apart@example.org')).json()
+    expect(json.messages.map((m: { to: string }) => m.to)).toEqual(['kept.apart@example.org'])
+    expect(json.messages[0]).not.toHaveProperty('toIndex')
+    const html = await (await t.app.request('/dev/mailbox?to=kept.apart%40example.org')).text()
+    expect(html).toContain('To kept.apart@example.org')
+    expect(html).not.toContain('someone-else@example.org')
+    expect(html).not.toContain(stored[0]!.to)
   })
 
   it('prints one line to the console per message: the subject, never the address, link or token', async () => {

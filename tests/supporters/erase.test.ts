@@ -5,6 +5,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { auditLog, stripeCustomers, subscriptions, users } from '../../src/db/schema'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { accountByEmail } from '../helpers/sealed'
 
 // Erasing a supporter on request (admins): the page's form and the API. What the erasure removes
 // is tests/accounts/deletion.test.ts's subject; here, who may, how it is confirmed, refused and audited.
@@ -21,8 +22,7 @@ const form = (path: string, cookie: string, fields: Record<string, string>) =>
 
 async function supporter(email: string): Promise<string> {
   await signIn(t.app, email)
-  const [user] = await t.database.db.select().from(users).where(eq(users.email, email))
-  return user!.id
+  return (await accountByEmail(t.database.db, t.services.config, email))!.id
 }
 
 /** A monthly membership Stripe bills, as the webhooks store it. */
@@ -52,7 +52,8 @@ beforeAll(async () => {
   await seedDemoTiers(t.database.db, t.services.clock.now())
   admin = await signIn(t.app, 'admin@erase.example')
   editor = await signIn(t.app, 'editor@erase.example')
-  await t.database.db.update(users).set({ role: 'editor' }).where(eq(users.email, 'editor@erase.example'))
+  const editorId = (await accountByEmail(t.database.db, t.services.config, 'editor@erase.example'))!.id
+  await t.database.db.update(users).set({ role: 'editor' }).where(eq(users.id, editorId))
 })
 afterAll(() => t.close())
 

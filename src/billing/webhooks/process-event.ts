@@ -42,7 +42,7 @@ export async function processEvent(
   const handler: EventHandler | undefined = eventHandlers[event.type]
   if (handler?.asksStripe && (await isStored(db, event))) return 'duplicate' // before asking Stripe anything
 
-  const ctx: EventContext = { db, stripe, config, now: clock.now(), clock }
+  const ctx: EventContext = { db, stripe, config, keyring: await services.keyring, now: clock.now(), clock }
   let prepared = handler ? await handler.prepare(ctx, event) : null
   let stored: boolean
   try {
@@ -76,15 +76,32 @@ async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {
   return seen !== undefined
 }
 
-/** The one statement: the event's id, then its writes. False if the id was already stored. */
+/**
+ * The one statement: the event's id, then its writes. False if the id was already stored.
+ * Writes that may create an account run in a transaction with it: the account's place in the
+ * name order is taken under a lock held until the insert commits. Only a signed-out reader's
+ * first checkout pays for the transaction's round trips.
+ */
 async function store(
   ctx: EventContext,
   event: Stripe.Event,
   handler: EventHandler | undefined,
   prepared: unknown,
 ): Promise<boolean> {
+  if (handler?.createsAccount && prepared !== null && handler.createsAccount(prepared)) {
+    return ctx.db.transaction((tx) => storeIn({ ...ctx, db: tx }, event, handler, prepared))
+  }
+  return storeIn(ctx, event, handler, prepared)
+}
+
+async function storeIn(
+  ctx: EventContext,
+  event: Stripe.Event,
+  handler: EventHandler | undefined,
+  prepared: unknown,
+): Promise<boolean> {
   const outcome = prepared === null ? 'ignored' : 'processed'
-  const writes = handler && prepared !== null ? handler.writes(ctx, event, prepared) : []
+  const writes = handler && prepared !== null ? await handler.writes(ctx, event, prepared) : []
   const [stored] = await rowsOf<{ id: string }>(
     ctx.db,
     sql`with ${STORED_EVENT} as (

@@ -4,7 +4,7 @@ import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
 import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 import { settleDuplicates } from './duplicate-membership'
-import { linkCustomer } from './link-customer'
+import { linkByAddress, linkToAccount } from './link-customer'
 
 /**
  * checkout.session.completed and .async_payment_succeeded. The session is
@@ -23,18 +23,20 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
     const session = event.data.object as Stripe.Checkout.Session
     return isMastheads(session.metadata) ? session : null
   },
-  writes(ctx, _event, session) {
+  async writes(ctx, _event, session) {
     const customerId = idOf(session.customer)
+    const email = addressOf(session)
     return [
-      ...(customerId
-        ? linkCustomer(ctx, customerId, {
-            userId: session.client_reference_id,
-            email: session.customer_details?.email ?? session.customer_email,
-          })
-        : []),
+      ...(customerId && session.client_reference_id
+        ? linkToAccount(ctx, customerId, session.client_reference_id)
+        : customerId && email
+          ? await linkByAddress(ctx, customerId, email)
+          : []),
       ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
     ]
   },
+  // A signed-out reader's customer is linked by address, to an account that may have to be created.
+  createsAccount: (session) => !!idOf(session.customer) && !session.client_reference_id && !!addressOf(session),
   // Now that the customer is linked, the account may turn out to have had a membership already.
   async finish(ctx, _event, session) {
     const customerId = idOf(session.customer)
@@ -42,6 +44,9 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
     return settleDuplicates(ctx, customerId)
   },
 })
+
+/** The address given at checkout. */
+const addressOf = (session: Stripe.Checkout.Session) => session.customer_details?.email ?? session.customer_email
 
 function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Write[] {
   const paymentIntentId = idOf(session.payment_intent)

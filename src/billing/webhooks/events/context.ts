@@ -3,6 +3,7 @@ import type Stripe from 'stripe'
 import type { Config } from '../../../config'
 import type { Database } from '../../../db/client'
 import type { MailMessage } from '../../../mail/mailer'
+import type { Keyring } from '../../../privacy/keys'
 import type { Clock } from '../../../services'
 
 /** What every handler step reads: the services for this event (no handler keeps its own), and its time. */
@@ -10,6 +11,8 @@ export interface EventContext {
   db: Database
   stripe: Stripe
   config: Config
+  /** To seal the address of an account a checkout creates, and open the addresses mail goes to. */
+  keyring: Keyring
   /** When the event was taken up; `clock` for readings taken later (the time of a re-fetch). */
   now: Date
   clock: Clock
@@ -35,7 +38,11 @@ export interface Write {
  * where the event cannot say, from Stripe: `asksStripe`) what the event means,
  * and returns null to ignore it. `writes` are the event's effects, run as a
  * single statement together with the insert of the event id, so they commit
- * or fail together (see process-event.ts). If that statement fails because
+ * or fail together (see process-event.ts). When `createsAccount` says so, that
+ * statement runs in a transaction, which `writes` gets as `ctx.db`: a new
+ * account's place in the name order is found under a lock that must be held
+ * until the account is inserted (accounts/name-order.ts), so `writes` may read
+ * and place there first. If that statement fails because
  * the event's subscription snapshot shares a second with the stored one,
  * `settle` re-reads the subscription from Stripe and the statement runs once
  * more with that. `after` runs once the statement has committed, only for
@@ -46,7 +53,9 @@ export interface EventHandler<Prepared = unknown> {
   /** prepare calls Stripe: duplicates are turned away before it, not after. */
   asksStripe?: boolean
   prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
-  writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[]
+  writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[] | Promise<Write[]>
+  /** Whether the writes may create an account (they then run in a transaction). */
+  createsAccount?(prepared: Prepared): boolean
   settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
   after?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
   /**

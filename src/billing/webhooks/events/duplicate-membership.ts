@@ -7,6 +7,7 @@ import { inList, PAYING_STATUSES } from '../../../db/statuses'
 import { log } from '../../../http/log'
 import { absoluteUrl } from '../../../http/paths'
 import type { MailMessage } from '../../../mail/mailer'
+import { openEmail } from '../../../privacy/people'
 import { formatMoney } from '../../../util/money'
 import { duplicateRefundedMessage } from '../../messages'
 import { MASTHEAD_METADATA } from '../../stripe'
@@ -82,7 +83,7 @@ async function settle(ctx: EventContext, found: Duplicate): Promise<MailMessage 
     sql`select email from ${users} where id = ${text(found.userId)}`,
   )
   if (!member) return undefined
-  return duplicateRefundedMessage(member.email, ctx.config.PUBLICATION_NAME, {
+  return duplicateRefundedMessage(await openEmail(ctx.keyring, member.email), ctx.config.PUBLICATION_NAME, {
     refunded: refunded.amount > 0 ? formatMoney(refunded.amount, refunded.currency) : null,
     account: absoluteUrl(ctx.config, '/account'),
   })

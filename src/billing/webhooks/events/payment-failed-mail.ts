@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm'
 import { rowsOf } from '../../../db/client'
 import { stripeCustomers, subscriptions, users } from '../../../db/schema'
 import { absoluteUrl } from '../../../http/paths'
+import { openEmail } from '../../../privacy/people'
 import { paymentFailedMessage } from '../../messages'
 import { text, type Effects, type EventContext } from './context'
 
@@ -27,5 +28,6 @@ export async function notifyPaymentFailed(
       returning ${users.email} as email`,
   )
   if (!row) return
-  return { mail: [paymentFailedMessage(row.email, ctx.config.PUBLICATION_NAME, absoluteUrl(ctx.config, '/account'))] }
+  const to = await openEmail(ctx.keyring, row.email)
+  return { mail: [paymentFailedMessage(to, ctx.config.PUBLICATION_NAME, absoluteUrl(ctx.config, '/account'))] }
 }

@@ -1,7 +1,7 @@
 import { PAYING_STATUSES } from '../../../db/statuses'
 import { handler, idOf } from './context'
 import { settleDuplicates } from './duplicate-membership'
-import { linkCustomer } from './link-customer'
+import { linkToAccount } from './link-customer'
 import { notifyPaymentFailed } from './payment-failed-mail'
 import { refetchSubscription, snapshotOf, storeSubscription, type SubscriptionState } from './subscription-sync'
 
@@ -17,10 +17,13 @@ import { refetchSubscription, snapshotOf, storeSubscription, type SubscriptionSt
 export const subscriptionChanged = handler<SubscriptionState>({
   prepare: (ctx, event) => snapshotOf(ctx, event),
   // Every event about a subscription links its customer to the account named at checkout, then stores it.
-  writes: (ctx, _event, state) => [
-    ...linkCustomer(ctx, idOf(state.subscription.customer)!, { userId: state.subscription.metadata?.user_id }),
-    ...storeSubscription(ctx, state),
-  ],
+  writes: (ctx, _event, state) => {
+    const userId = state.subscription.metadata?.user_id
+    return [
+      ...(userId ? linkToAccount(ctx, idOf(state.subscription.customer)!, userId) : []),
+      ...storeSubscription(ctx, state),
+    ]
+  },
   settle: (ctx, event, state) => refetchSubscription(ctx, event, state.subscription.id),
   async after(ctx, _event, { subscription }) {
     const invoiceId = idOf(subscription.latest_invoice)

@@ -1,0 +1,101 @@
+import { sql } from 'drizzle-orm'
+import { rowsOf, type Database } from '../db/client'
+import type { Keyring } from '../privacy/keys'
+import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
+import { openPeople } from '../privacy/people'
+
+/**
+ * Placing accounts in the name order (src/privacy/name-order.ts) from the database: names are
+ * encrypted, so the neighbours of a new sort text are found by decrypting a bounded window of
+ * the order. Placements are serialised by a transaction-scoped advisory lock, so that two
+ * accounts placed at once do not take the same key; callers place inside the transaction that
+ * writes the key.
+ */
+
+/** The advisory lock every placement takes (any constant; this one spells "name"). */
+const ORDER_LOCK = 0x6e616d65
+/** One sampled account in this many narrows a single placement to a window of about as many. */
+const SAMPLE_EVERY = 256
+
+interface StoredRow {
+  id: string
+  name_order: string
+  email: string
+  name: string | null
+}
+
+async function lock(db: Database): Promise<void> {
+  await db.execute(sql`select pg_advisory_xact_lock(${ORDER_LOCK})`)
+}
+
+async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { id: string })[]> {
+  const opened = await openPeople(keyring, rows)
+  return opened.map((row) => ({ id: row.id, key: row.name_order, text: sortTextOf(row) }))
+}
+
+/**
+ * The order key for one account's sort text (`sortTextOf`): every 256th placed account is
+ * decrypted to find the window the text falls in, then that window. `except`: the account being
+ * moved (a new address without a name), which does not count as its own neighbour.
+ */
+export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
+  await lock(db)
+  const samples = await rowsOf<StoredRow>(
+    db,
+    sql`select id, name_order, email, name from (
+          select id, name_order, email, name, row_number() over (order by name_order collate "C") as n
+          from users where name_order <> '' and id <> ${except}) s
+        where (n - 1) % ${SAMPLE_EVERY} = 0 order by name_order collate "C"`,
+  )
+  const bounds = gapFor(sortText, await placed(keyring, samples))
+  const window = await rowsOf<StoredRow>(
+    db,
+    sql`select id, name_order, email, name from users
+        where name_order <> '' and id <> ${except}
+          and (${bounds.before}::text is null or name_order collate "C" > ${bounds.before})
+          and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
+        order by name_order collate "C"`,
+  )
+  return orderKeyFor(sortText, await placed(keyring, window), bounds)
+}
+
+/**
+ * Order keys for many accounts at once (an import, the encryption of an existing database):
+ * every placed account is decrypted once, the newcomers sorted among them, and each run of
+ * newcomers between two placed neighbours spread evenly over their gap, so that no placed
+ * account changes key. Accounts in `people` that were placed before are placed again.
+ */
+export async function placeAccounts(
+  db: Database,
+  keyring: Keyring,
+  people: readonly { id: string; sortText: string }[],
+): Promise<Map<string, string>> {
+  const keys = new Map<string, string>()
+  if (people.length === 0) return keys
+  await lock(db)
+  const moving = JSON.stringify(people.map((p) => p.id))
+  const rows = await rowsOf<StoredRow>(
+    db,
+    sql`select id, name_order, email, name from users
+        where name_order <> '' and id not in (select jsonb_array_elements_text(${moving}::jsonb))
+        order by name_order collate "C"`,
+  )
+  const existing = await placed(keyring, rows)
+  const newcomers = [...people].sort((a, b) => compareSortTexts(a.sortText, b.sortText))
+  let i = 0
+  let before: string | null = null
+  const flush = (run: { id: string }[], after: string | null) => {
+    if (run.length === 0) return
+    const spread = orderKeysBetween(before, after, run.length)
+    run.forEach((p, n) => keys.set(p.id, spread[n]!))
+  }
+  for (const account of existing) {
+    const run: { id: string }[] = []
+    // Newcomers go after their namesakes already placed, as a single placement would put them.
+    while (i < newcomers.length && compareSortTexts(newcomers[i]!.sortText, account.text) < 0) run.push(newcomers[i++]!)
+    flush(run, account.key)
+    before = account.key
+  }
+  flush(newcomers.slice(i), null)
+  return keys
+}
