@@ -2,6 +2,7 @@ import { sessionIdOf } from '../src/accounts/sessions'
 import postgres from 'postgres'
 import { randomId } from '../src/util/random'
 import {
+  START_COMMAND,
   cpuMeter,
   insertAccount,
   load,
@@ -42,7 +43,7 @@ export default {
     ctx.note(
       `Load: autocannon ${packageVersion('autocannon')} on the same machine as the server, ${CONNECTIONS} connections, ` +
         `no pipelining; per route a ${WARMUP_SECONDS} s warm-up whose figures are discarded, then ${SECONDS} s. ` +
-        'Server: `tsx src/node.ts` as `npm start` runs it, on PostgreSQL in a scratch database (migrated by the server, ' +
+        `Server: \`${START_COMMAND}\` as \`npm start\` runs it, on PostgreSQL in a scratch database (migrated by the server, ` +
         'dropped afterwards), one log line per request to a file. The routes run one after the other; a warm-up of each ' +
         'goes first. CPU µs/request is user + system time from /proc over the measured run, divided by its requests: ' +
         'the server process group, the PostgreSQL backends of the scratch database, and the bench process (autocannon).',

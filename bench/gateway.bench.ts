@@ -10,6 +10,7 @@ import { grants } from '../src/db/schema'
 import { seedDemoTiers } from '../src/dev/demo-tiers'
 import { VIEW_COOKIE } from '../src/entitlements/page-view'
 import {
+  START_COMMAND,
   freePort,
   insertAccount,
   load,
@@ -302,7 +303,7 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
   )
   ctx.note(
     '(c) and (c′): Masthead in production mode (APP_ENV=production, ORIGIN_URL the origin; Stripe and mail keys set ' +
-      `but never called). Node: \`tsx src/node.ts\` as \`npm start\` runs it, on ${facts.database}; one log line per ` +
+      `but never called). Node: \`${START_COMMAND}\` as \`npm start\` runs it, on ${facts.database}; one log line per ` +
       `request, to a file. workerd: the bundle \`npm run worker:build\` makes (${Math.round(facts.bundle / 1024).toLocaleString('en-US')} KiB), ` +
       'served by the workerd binary of the `workerd` package alone (no wrangler or Miniflare in the path), ' +
       'DATABASE_URL a scratch database on the same server; its log lines to a file. (c) sends no cookie. For (c′) the ' +

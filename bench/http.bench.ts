@@ -1,4 +1,4 @@
-import { load, packageVersion, withServer, type Benchmark, type Row } from './lib'
+import { load, packageVersion, START_COMMAND, withServer, type Benchmark, type Row } from './lib'
 
 const CONNECTIONS = 50
 const SECONDS = 10
@@ -18,7 +18,7 @@ export default {
         `${CONNECTIONS} connections, no pipelining, ${SECONDS} s per route after a ${WARMUP_SECONDS} s warm-up whose figures are discarded.`,
     )
     ctx.note(
-      'Server: `tsx src/node.ts` (what `npm start` runs) as a child process on 127.0.0.1, one server start per database; ' +
+      `Server: \`${START_COMMAND}\` (what \`npm start\` runs) as a child process on 127.0.0.1, one server start per database; ` +
         'it writes one log line per request, to a file.',
     )
     ctx.note(

@@ -202,6 +202,20 @@ export interface ServerOptions {
   env?: Record<string, string>
 }
 
+/** The Node flags `npm start` gives the server (package.json: `tsx <flags> src/node.ts`), so the benches run it alike. */
+export const START_FLAGS: string[] = (() => {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts
+  const words = (scripts.start ?? '').split(/\s+/)
+  const from = words.indexOf('tsx')
+  const to = words.indexOf('src/node.ts')
+  if (from < 0 || to < from) throw new Error(`package.json's start script is not "tsx … src/node.ts": ${scripts.start}`)
+  return words.slice(from + 1, to)
+})()
+
+/** How the benches start the server, for their notes: what `npm start` runs. */
+export const START_COMMAND = ['tsx', ...START_FLAGS, 'src/node.ts'].join(' ')
+
 /**
  * Starts `tsx src/node.ts` as `npm start` would, on a free loopback port. Its
  * output goes to a file rather than a pipe so that draining one log line per
@@ -229,7 +243,11 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
 
   // BENCH_SERVER_NODE_ARGS passes Node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const { child, exited, isRunning, output, killGroup } = spawnInGroup([...nodeArgs, 'src/node.ts'], env, logFile)
+  const { child, exited, isRunning, output, killGroup } = spawnInGroup(
+    [...START_FLAGS, ...nodeArgs, 'src/node.ts'],
+    env,
+    logFile,
+  )
   const logTail = (lines = 20) => output().trimEnd().split('\n').slice(-lines).join('\n')
   // If the runner dies (Ctrl-C, a throw) the detached server must not outlive it.
   const onExit = () => {

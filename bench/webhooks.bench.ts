@@ -12,6 +12,7 @@ import { connectPostgres, type Database } from '../src/db/client'
 import { tiers } from '../src/db/schema'
 import { createServices } from '../src/services'
 import {
+  START_COMMAND,
   cpuMeter,
   type CpuPerEvent,
   packageVersion,
@@ -482,7 +483,7 @@ async function measure(
         `on the server in ${source} and dropped afterwards; the server migrates it on start.`,
     )
     ctx.note(
-      `Processes, all on this machine's ${cores} cores: the Masthead server, \`tsx src/node.ts\` in its own process as \`npm start\` ` +
+      `Processes, all on this machine's ${cores} cores: the Masthead server, \`${START_COMMAND}\` in its own process as \`npm start\` ` +
         `runs it (postgres.js pool of ${poolSize}, named prepared statements; one log line per webhook, to a file), with ` +
         'STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET ' +
         'and STRIPE_API_URL pointing at the local Stripe stand-in (src/dev/stripe-stand-in, `deliver: null`), which runs in the ' +

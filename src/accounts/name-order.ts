@@ -1,8 +1,15 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import type { Keyring } from '../privacy/keys'
-import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
-import { openPeople } from '../privacy/people'
+import {
+  compareSortTexts,
+  gapFor,
+  orderKeyBetween,
+  orderKeysBetween,
+  sortTextOf,
+  type Placed,
+} from '../privacy/name-order'
+import { openCard, openPeople, openPerson } from '../privacy/people'
 
 /**
  * Placing accounts in the name order (src/privacy/name-order.ts) from the database: names are
@@ -22,6 +29,7 @@ interface StoredRow {
   name_order: string
   email: string
   name: string | null
+  card: string | null
 }
 
 async function lock(db: Database): Promise<void> {
@@ -33,30 +41,37 @@ async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { 
   return opened.map((row) => ({ id: row.id, key: row.name_order, text: sortTextOf(row) }))
 }
 
+const sortTextOfRow = async (keyring: Keyring, row: StoredRow) =>
+  sortTextOf(row.card === null ? await openPerson(keyring, row) : await openCard(keyring, row.card))
+
 /**
- * The order key for one account's sort text (`sortTextOf`): every 256th placed account is
- * decrypted to find the window the text falls in, then that window. `except`: the account being
- * moved (a new address without a name), which does not count as its own neighbour.
+ * The order key for one account's sort text (`sortTextOf`): a binary search among every 256th
+ * placed account finds the window the text falls in, then one within that window, decrypting
+ * about log₂(accounts) values in all. `except`: the account being moved (a new address without a
+ * name), which does not count as its own neighbour.
  */
 export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
   await lock(db)
   const samples = await rowsOf<StoredRow>(
     db,
-    sql`select id, name_order, email, name from (
-          select id, name_order, email, name, row_number() over (order by name_order collate "C") as n
+    sql`select id, name_order, email, name, card from (
+          select id, name_order, email, name, card, row_number() over (order by name_order collate "C") as n
           from users where name_order <> '' and id <> ${except}) s
         where (n - 1) % ${SAMPLE_EVERY} = 0 order by name_order collate "C"`,
   )
-  const bounds = gapFor(sortText, await placed(keyring, samples))
+  const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
+  const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
+  const bounds = await gapFor(sortText, keyed(samples), textOf)
   const window = await rowsOf<StoredRow>(
     db,
-    sql`select id, name_order, email, name from users
+    sql`select id, name_order, email, name, card from users
         where name_order <> '' and id <> ${except}
           and (${bounds.before}::text is null or name_order collate "C" > ${bounds.before})
           and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
         order by name_order collate "C"`,
   )
-  return orderKeyFor(sortText, await placed(keyring, window), bounds)
+  const gap = await gapFor(sortText, keyed(window), textOf, bounds)
+  return orderKeyBetween(gap.before, gap.after)
 }
 
 /**
@@ -76,7 +91,7 @@ export async function placeAccounts(
   const moving = JSON.stringify(people.map((p) => p.id))
   const rows = await rowsOf<StoredRow>(
     db,
-    sql`select id, name_order, email, name from users
+    sql`select id, name_order, email, name, card from users
         where name_order <> '' and id not in (select jsonb_array_elements_text(${moving}::jsonb))
         order by name_order collate "C"`,
   )

@@ -46,9 +46,23 @@ function partsOf(value: string): Parts | null {
   return { keyId, nonce, sealed }
 }
 
+const encoder = new TextEncoder()
+/** One fatal decoder for every value: decoding whole buffers keeps no state between calls. */
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** The additional data of each key id and context, built once: there are a few of each. */
+const additional = new Map<string, Uint8Array<ArrayBuffer>>()
+
 function additionalData(keyId: string, context: string): Uint8Array<ArrayBuffer> {
-  if (!CONTEXT.test(context)) throw new Error(`"${context}" is not a context: name the column, as in users.email.`)
-  return new TextEncoder().encode(`masthead ${VERSION} ${keyId} ${context}`)
+  const name = `${keyId} ${context}`
+  let data = additional.get(name)
+  if (!data) {
+    if (!CONTEXT.test(context)) throw new Error(`"${context}" is not a context: name the column, as in users.email.`)
+    data = encoder.encode(`masthead ${VERSION} ${keyId} ${context}`)
+    if (additional.size >= 256) additional.clear()
+    additional.set(name, data)
+  }
+  return data
 }
 
 /** True when the text has the form of an encrypted value (not whether it decrypts): plaintext never does. */
@@ -61,14 +75,31 @@ export function keyIdOf(value: string): string | null {
   return partsOf(value)?.keyId ?? null
 }
 
+/**
+ * Random nonces, drawn from the system's generator 1,024 at a time: one call for each value cost
+ * a twentieth of an import's encryption (BENCHMARKS.md, patreon). Each is used once; the pool is
+ * replaced, never refilled in place, so a nonce handed out never changes.
+ */
+let nonces = new Uint8Array(0)
+let nextNonce = 0
+function freshNonce(): Uint8Array<ArrayBuffer> {
+  if (nextNonce + NONCE_BYTES > nonces.length) {
+    nonces = crypto.getRandomValues(new Uint8Array(NONCE_BYTES * 1024))
+    nextNonce = 0
+  }
+  const nonce = nonces.subarray(nextNonce, nextNonce + NONCE_BYTES)
+  nextNonce += NONCE_BYTES
+  return nonce
+}
+
 /** Encrypts under the current key. */
 export async function encrypt(keyring: Keyring, plaintext: string, context: string): Promise<string> {
   const key = keyring.current
-  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES))
+  const nonce = freshNonce()
   const sealed = await crypto.subtle.encrypt(
     { name: 'AES-GCM', iv: nonce, additionalData: additionalData(key.id, context), tagLength: TAG_BYTES * 8 },
     key.encryption,
-    new TextEncoder().encode(plaintext),
+    encoder.encode(plaintext),
   )
   return `${VERSION}.${key.id}.${toBase64Url(nonce)}.${toBase64Url(new Uint8Array(sealed))}`
 }
@@ -102,7 +133,7 @@ export async function decrypt(keyring: Keyring, value: string, context: string):
         'written for another column.',
     )
   }
-  return new TextDecoder('utf-8', { fatal: true }).decode(plain)
+  return decoder.decode(plain)
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Config } from '../config'
 import { fromBase64, toBase64 } from './base64'
+import { importHmacKey, type HmacKey } from './hmac'
 
 /**
  * Data keys: the secrets that encrypt e-mail addresses and names at rest (ARCHITECTURE.md,
@@ -21,15 +22,18 @@ export interface DataKey {
   bytes: Uint8Array<ArrayBuffer>
 }
 
-/** The subkeys of one data key, imported once as non-extractable CryptoKeys. */
+/**
+ * The subkeys of one data key, derived once: the encryption key as a non-extractable CryptoKey,
+ * the two index keys as HMAC keys for src/privacy/hmac.ts (why not Web Crypto: see there).
+ */
 export interface KeySet {
   id: string
   /** AES-256-GCM: the values themselves (src/privacy/cipher.ts). */
   encryption: CryptoKey
   /** HMAC-SHA-256: the blind index of whole addresses, for lookups (src/privacy/blind-index.ts). */
-  addressIndex: CryptoKey
+  addressIndex: HmacKey
   /** HMAC-SHA-256: the blind index of word prefixes, for the editors' search. */
-  searchIndex: CryptoKey
+  searchIndex: HmacKey
 }
 
 /** The current key, which writes, and every key that may still be read, by id (the current one included). */
@@ -86,7 +90,7 @@ const PURPOSES = {
 } as const
 
 export async function importKeySet(key: DataKey): Promise<KeySet> {
-  const base = await crypto.subtle.importKey('raw', key.bytes, 'HKDF', false, ['deriveKey'])
+  const base = await crypto.subtle.importKey('raw', key.bytes, 'HKDF', false, ['deriveKey', 'deriveBits'])
   const hkdf = (info: string) => ({
     name: 'HKDF',
     hash: 'SHA-256',
@@ -94,14 +98,16 @@ export async function importKeySet(key: DataKey): Promise<KeySet> {
     salt: new Uint8Array(0),
     info: new TextEncoder().encode(info),
   })
-  const hmac = { name: 'HMAC', hash: 'SHA-256', length: 256 }
+  // 256 bits for each index key: what deriving an HMAC-SHA-256 CryptoKey of length 256 gives.
+  const indexKey = async (info: string) =>
+    importHmacKey(new Uint8Array(await crypto.subtle.deriveBits(hkdf(info), base, 256)))
   const [encryption, addressIndex, searchIndex] = await Promise.all([
     crypto.subtle.deriveKey(hkdf(PURPOSES.encryption), base, { name: 'AES-GCM', length: 256 }, false, [
       'encrypt',
       'decrypt',
     ]),
-    crypto.subtle.deriveKey(hkdf(PURPOSES.addressIndex), base, hmac, false, ['sign']),
-    crypto.subtle.deriveKey(hkdf(PURPOSES.searchIndex), base, hmac, false, ['sign']),
+    indexKey(PURPOSES.addressIndex),
+    indexKey(PURPOSES.searchIndex),
   ])
   return { id: key.id, encryption, addressIndex, searchIndex }
 }

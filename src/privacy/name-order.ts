@@ -100,36 +100,37 @@ export interface Placed {
 }
 
 /**
- * Where a sort text falls among accounts already placed, given in key order: the keys either
- * side (after any equal text, so a new account goes after its namesakes). `bounds` are the keys
- * just outside `placed` when it is a window of the order (null: the start or the end), so that a
- * search can narrow the order to a window first (every 256th account, then the accounts between
- * two of those) and decrypt only what it reads.
+ * Where a sort text falls among rows given in key order: the keys either side (after any equal
+ * text, so a new account goes after its namesakes). `bounds` are the keys just outside `rows`
+ * when they are a window of the order (null: the start or the end), so that a search can narrow
+ * the order to a window first (every 256th account, then the accounts between two of those).
+ * A binary search: `textOf` is asked for about log₂(rows) texts, so only those are decrypted.
  */
-export function gapFor(
+export async function gapFor<Row extends { key: string }>(
   text: string,
-  placed: readonly Placed[],
+  rows: readonly Row[],
+  textOf: (row: Row) => string | Promise<string>,
   bounds: { before: string | null; after: string | null } = { before: null, after: null },
-): { before: string | null; after: string | null } {
+): Promise<{ before: string | null; after: string | null }> {
   let low = 0
-  let high = placed.length
+  let high = rows.length
   while (low < high) {
     const middle = (low + high) >>> 1
-    if (compareSortTexts(placed[middle]!.text, text) <= 0) low = middle + 1
+    if (compareSortTexts(await textOf(rows[middle]!), text) <= 0) low = middle + 1
     else high = middle
   }
   return {
-    before: low > 0 ? placed[low - 1]!.key : bounds.before,
-    after: low < placed.length ? placed[low]!.key : bounds.after,
+    before: low > 0 ? rows[low - 1]!.key : bounds.before,
+    after: low < rows.length ? rows[low]!.key : bounds.after,
   }
 }
 
-/** The order key for a sort text, from the accounts about it (`gapFor`). */
-export function orderKeyFor(
+/** The order key for a sort text among accounts placed in memory (`gapFor`). */
+export async function orderKeyFor(
   text: string,
   placed: readonly Placed[],
   bounds?: { before: string | null; after: string | null },
-): string {
-  const gap = gapFor(text, placed, bounds)
+): Promise<string> {
+  const gap = await gapFor(text, placed, (p) => p.text, bounds)
   return orderKeyBetween(gap.before, gap.after)
 }

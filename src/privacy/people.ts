@@ -119,23 +119,3 @@ export async function openCard(keyring: Keyring, card: string): Promise<{ email:
   }
   return { email: parsed[0], name: parsed[1] as string | null }
 }
-
-/**
- * Opens many stored people by their cards (rows with no card yet, from before the card, by
- * their two values), at most `parallel` in flight, in order.
- */
-export async function openCards<T extends { email: string; name: string | null; card: string | null }>(
-  keyring: Keyring,
-  rows: readonly T[],
-  parallel = 256,
-): Promise<(T & { email: string; name: string | null })[]> {
-  const out: (T & { email: string; name: string | null })[] = []
-  for (let start = 0; start < rows.length; start += parallel) {
-    const slice = rows.slice(start, start + parallel)
-    const opened = await Promise.all(
-      slice.map((row) => (row.card === null ? openPerson(keyring, row) : openCard(keyring, row.card))),
-    )
-    slice.forEach((row, i) => out.push({ ...row, ...opened[i]! }))
-  }
-  return out
-}

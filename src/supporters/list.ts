@@ -7,7 +7,7 @@ import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import { MIN_PREFIX, queryTokens, queryWords } from '../privacy/blind-index'
 import type { Keyring } from '../privacy/keys'
-import { openCards } from '../privacy/people'
+import { openCard, openPerson } from '../privacy/people'
 
 /**
  * The supporter list: filters, search, sorts and keyset pages over the
@@ -202,7 +202,8 @@ export interface SupporterRow {
 
 interface RawRow {
   user_id: string
-  email: string
+  /** Only for a row with no card. */
+  email: string | null
   name: string | null
   card: string | null
   status: SupporterStatus
@@ -222,33 +223,59 @@ interface RawRow {
 
 const asDate = (value: Date | string | null) => (value === null ? null : new Date(value))
 
-/** A row as stored: `email`, `name` and `card` still encrypted, until `openRows`. */
-type SealedRow = SupporterRow & { card: string | null }
+/**
+ * A row as read: everything but the address and the name, which are still sealed in `card` (or,
+ * for an account not sealed since cards came, in `email` and `name`) until `openRows`.
+ */
+interface SealedRow {
+  row: SupporterRow
+  card: string | null
+  email: string | null
+  name: string | null
+}
 
-/** The rows in clear, by their cards (one decryption a row; two for a row written before cards). */
-async function openRows(keyring: Keyring, rows: readonly SealedRow[], parallel?: number): Promise<SupporterRow[]> {
-  const opened = await openCards(keyring, rows, parallel)
-  return opened.map(({ card: _card, ...row }) => row)
+/**
+ * The rows in clear, in place: one decryption a row, by its card. Rows are filled rather than
+ * copied, since an export opens 100,000 of them and every copy is garbage for the collector.
+ */
+async function openRows(keyring: Keyring, sealed: readonly SealedRow[], parallel = 256): Promise<SupporterRow[]> {
+  for (let start = 0; start < sealed.length; start += parallel) {
+    await Promise.all(
+      sealed.slice(start, start + parallel).map(async (s) => {
+        const person =
+          s.card !== null
+            ? await openCard(keyring, s.card)
+            : await openPerson(keyring, { email: s.email!, name: s.name })
+        s.row.email = person.email
+        s.row.name = person.name
+      }),
+    )
+  }
+  return sealed.map((s) => s.row)
 }
 
 function toRow(r: RawRow): SealedRow {
   return {
-    userId: r.user_id,
+    row: {
+      userId: r.user_id,
+      email: '',
+      name: null,
+      status: r.status,
+      source: r.source,
+      tierId: r.tier_id,
+      interval: r.interval,
+      amount: r.amount,
+      currency: r.currency,
+      since: asDate(r.since),
+      lifetimeAmount: Number(r.lifetime_amount),
+      lifetimeCurrency: r.lifetime_currency,
+      lastPaymentAt: asDate(r.last_payment_at),
+      patreonStatus: r.patreon_status,
+      movedFromPatreon: r.moved_from_patreon,
+    },
+    card: r.card,
     email: r.email,
     name: r.name,
-    card: r.card,
-    status: r.status,
-    source: r.source,
-    tierId: r.tier_id,
-    interval: r.interval,
-    amount: r.amount,
-    currency: r.currency,
-    since: asDate(r.since),
-    lifetimeAmount: Number(r.lifetime_amount),
-    lifetimeCurrency: r.lifetime_currency,
-    lastPaymentAt: asDate(r.last_payment_at),
-    patreonStatus: r.patreon_status,
-    movedFromPatreon: r.moved_from_patreon,
   }
 }
 
@@ -269,7 +296,9 @@ function decodeCursor(cursor: string): [string | null, string] {
 
 /** The columns of a list row, from a relation aliased `s` (the table). */
 function rowColumns(query: ListQuery, now: Date): SQL {
-  return sql`s.user_id, s.email, s.name, s.card, ${statusSql(now)} as status, s.source,
+  // The card holds address and name: the two values alone are read only for a row without one.
+  return sql`s.user_id, s.card, case when s.card is null then s.email end as email,
+    case when s.card is null then s.name end as name, ${statusSql(now)} as status, s.source,
     coalesce(s.tier_id, s.grant_tier_id) as tier_id, s.interval, s.amount, s.currency, s.since,
     s.lifetime_amount, s.lifetime_currency, s.last_payment_at, s.patreon_status, s.moved_from_patreon,
     (${sortKey(query.sort)})::text as k1`

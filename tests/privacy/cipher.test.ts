@@ -28,6 +28,14 @@ describe('encrypt and decrypt', () => {
     expect(twice[0]).not.toBe(twice[1])
   })
 
+  it('never repeats a nonce, across the pools they are drawn from 1,024 at a time', async () => {
+    const keyring = await createKeyring(k1)
+    const values = await Promise.all(Array.from({ length: 3000 }, () => encrypt(keyring, 'same', 'users.name')))
+    const nonces = new Set(values.map((value) => value.split('.')[2]))
+    expect(nonces.size).toBe(3000)
+    for (const value of values.slice(-10)) expect(await decrypt(keyring, value, 'users.name')).toBe('same')
+  })
+
   it('refuses a value with any one byte of its ciphertext or nonce flipped', async () => {
     const keyring = await createKeyring(k1)
     const value = await encrypt(keyring, 'ana@example.org', 'users.email')

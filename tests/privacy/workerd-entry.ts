@@ -5,6 +5,7 @@
  */
 import { addressIndex, queryTokens, searchTokens, type Person } from '../../src/privacy/blind-index'
 import { decrypt, DecryptionError, encrypt, needsRotation } from '../../src/privacy/cipher'
+import { hmacSha256, importHmacKey } from '../../src/privacy/hmac'
 import { createKeyring } from '../../src/privacy/keys'
 import { compareSortTexts } from '../../src/privacy/name-order'
 
@@ -15,7 +16,12 @@ export interface WorkerdCheck {
   fromNodeUnderOldKey: string
   person: Person
   names: string[]
+  /** Keys and messages (hex) to hash with src/privacy/hmac.ts and with the runtime's Web Crypto. */
+  hmacs: { key: string; message: string }[]
 }
+
+const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+const fromHex = (text: string) => new Uint8Array((text.match(/../g) ?? []).map((pair) => parseInt(pair, 16)))
 
 export default {
   async fetch(request: Request): Promise<Response> {
@@ -38,6 +44,18 @@ export default {
       searchTokens: await searchTokens(keyring, check.person),
       queryTokens: await queryTokens(keyring, check.person.name ?? ''),
       sorted: [...check.names].sort(compareSortTexts),
+      hmacs: await Promise.all(
+        check.hmacs.map(async ({ key, message }) => {
+          const bytes = fromHex(key)
+          const imported = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, [
+            'sign',
+          ])
+          return {
+            ours: hex(hmacSha256(importHmacKey(bytes), fromHex(message))),
+            webCrypto: hex(new Uint8Array(await crypto.subtle.sign('HMAC', imported, fromHex(message)))),
+          }
+        }),
+      ),
     })
   },
 }

@@ -57,6 +57,13 @@ describe('src/privacy in workerd', () => {
       fromNodeUnderOldKey: await encrypt(await createKeyring(oldKey), person.email, 'users.email'),
       person,
       names,
+      // The blind indexes' HMAC in JavaScript (src/privacy/hmac.ts) against workerd's Web Crypto.
+      hmacs: [1, 32, 64, 65, 100].flatMap((keyLength) =>
+        [0, 3, 55, 56, 63, 64, 65, 120, 200].map((length) => ({
+          key: Buffer.from(crypto.getRandomValues(new Uint8Array(keyLength))).toString('hex'),
+          message: Buffer.from(crypto.getRandomValues(new Uint8Array(length))).toString('hex'),
+        })),
+      ),
     }
     const res = await worker.fetch(await worker.url, { method: 'POST', body: JSON.stringify(check) })
     expect(res.status).toBe(200)
@@ -73,6 +80,9 @@ describe('src/privacy in workerd', () => {
       queryTokens: await queryTokens(keyring, person.name),
       sorted: [...names].sort(compareSortTexts),
     })
+    const hmacs = answer.hmacs as { ours: string; webCrypto: string }[]
+    expect(hmacs).toHaveLength(check.hmacs.length)
+    for (const { ours, webCrypto } of hmacs) expect(ours).toBe(webCrypto)
     expect(answer.fromWorkerd).toMatch(/^v1\.k2\./)
     expect(await decrypt(keyring, answer.fromWorkerd as string, 'users.email')).toBe(person.email)
   })
