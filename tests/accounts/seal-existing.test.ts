@@ -1,11 +1,9 @@
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findUserByEmail } from '../../src/accounts/users'
-import { connectPostgres, rowsOf, type Database } from '../../src/db/client'
-import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
-import { openPglite } from '../../src/db/pglite'
+import { rowsOf, type Database } from '../../src/db/client'
 import { users } from '../../src/db/schema'
 import { searchTokens } from '../../src/privacy/blind-index'
 import { decrypt, isEncrypted, keyIdOf } from '../../src/privacy/cipher'
@@ -13,7 +11,7 @@ import { createKeyring, generateDataKey, type Keyring } from '../../src/privacy/
 import { compareSortTexts, ORDER_KEY, sortTextOf } from '../../src/privacy/name-order'
 import { CONTEXT, openCard, openPeople } from '../../src/privacy/people'
 import { sealExisting, valuesByKey } from '../../src/accounts/seal-existing'
-import { createServerDatabase } from '../helpers/db'
+import { databaseBefore } from '../helpers/db'
 import { dumpDatabase } from '../helpers/dump'
 
 /**
@@ -62,42 +60,6 @@ const SECRETS = [
   'example.org',
 ]
 
-/** A database with the committed migrations before `idx` applied, and `migrateRest` for the others. */
-async function databaseBefore(idx: number) {
-  const before = join(scratch, `before-${idx}`)
-  rmSync(before, { recursive: true, force: true })
-  cpSync(migrationsFolder, before, { recursive: true })
-  const journalFile = join(before, 'meta/_journal.json')
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number }[] }
-  journal.entries = journal.entries.filter((e) => e.idx < idx)
-  writeFileSync(journalFile, JSON.stringify(journal))
-
-  const serverUrl = process.env.TEST_DATABASE_URL
-  const server = serverUrl ? await createServerDatabase(serverUrl) : null
-  const pglite = server ? null : await openPglite()
-  const handle = server ? connectPostgres(server.url, { max: 2 }) : null
-  const migrate = (folder: string) =>
-    server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
-  const close = async () => {
-    await handle?.close()
-    await server?.drop()
-    await pglite?.close()
-  }
-  await migrate(before)
-  const db = handle?.db ?? pglite!.db
-  return {
-    db,
-    database: {
-      db,
-      kind: server ? ('postgres' as const) : ('pglite' as const),
-      close,
-      ...(server ? { url: server.url } : {}),
-    },
-    migrateRest: () => migrate(migrationsFolder),
-    close,
-  }
-}
-
 /** Every row of the tables the pass writes, as stored. */
 async function snapshot(db: Database) {
   return {
@@ -118,7 +80,7 @@ let first: Awaited<ReturnType<typeof sealExisting>>
 
 beforeAll(async () => {
   keyring = await createKeyring(generateDataKey('k1'))
-  world = await databaseBefore(14)
+  world = await databaseBefore(14, scratch)
   db = world.db
   for (const p of PEOPLE) {
     await db.execute(sql`insert into users (id, email, name, role, created_at, updated_at)

@@ -1,19 +1,18 @@
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { afterAll, describe, expect, it } from 'vitest'
 import { sessionIdOf, validateSession } from '../../src/accounts/sessions'
 import { loadConfig } from '../../src/config'
-import { connectPostgres, rowsOf } from '../../src/db/client'
-import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
-import { openPglite } from '../../src/db/pglite'
+import { rowsOf } from '../../src/db/client'
+import { migrationsFolder } from '../../src/db/migrate'
 import { allGrants, grants, patreonMembers, sessions } from '../../src/db/schema'
 import { keyringOf } from '../../src/privacy/keys'
 import { openEmail } from '../../src/privacy/people'
 import { sealExisting } from '../../src/accounts/seal-existing'
-import { createServerDatabase, createTestDatabase } from '../helpers/db'
+import { createTestDatabase, databaseBefore } from '../helpers/db'
 
 const run = promisify(execFile)
 const root = join(import.meta.dirname, '../..')
@@ -35,40 +34,6 @@ async function pendingMigrations(schemaFile: string, label: string): Promise<str
   expect(stderr).not.toMatch(/Error/)
   expect(stdout).toMatch(/tables/)
   return readdirSync(out).filter((f) => f.endsWith('.sql') && !before.has(f))
-}
-
-/**
- * A scratch database with the committed migrations before `idx` applied (on the
- * TEST_DATABASE_URL server, else PGlite), to write the rows a data migration
- * must carry over, and `migrateRest` to apply the others.
- */
-async function databaseBefore(idx: number) {
-  const before = join(scratch, `before-${idx}`)
-  rmSync(before, { recursive: true, force: true })
-  cpSync(migrationsFolder, before, { recursive: true })
-  const journalFile = join(before, 'meta/_journal.json')
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number; tag: string }[] }
-  journal.entries = journal.entries.filter((e) => e.idx < idx)
-  writeFileSync(journalFile, JSON.stringify(journal))
-
-  const serverUrl = process.env.TEST_DATABASE_URL
-  const server = serverUrl ? await createServerDatabase(serverUrl) : null
-  const pglite = server ? null : await openPglite()
-  const handle = server ? connectPostgres(server.url, { max: 1 }) : null
-  const migrate = (folder: string) =>
-    server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
-  const close = async () => {
-    await handle?.close()
-    await server?.drop()
-    await pglite?.close()
-  }
-  try {
-    await migrate(before)
-  } catch (error) {
-    await close()
-    throw error
-  }
-  return { db: handle?.db ?? pglite!.db, migrateRest: () => migrate(migrationsFolder), close }
 }
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
@@ -115,7 +80,7 @@ describe('migrations', () => {
 
   it('0010 moves Patreon grants onto the patrons’ patreon_members rows and keeps comps where they are', async () => {
     // A database as it was before 0010, with the rows a Patreon import and an editor made then.
-    const { db, migrateRest, close } = await databaseBefore(10)
+    const { db, migrateRest, close } = await databaseBefore(10, scratch)
     try {
       const t = '2026-06-01T00:00:00Z'
       await db.execute(sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, created_at, updated_at)
@@ -183,7 +148,7 @@ describe('migrations', () => {
   })
 
   it('0012 stores sessions by their token’s hash, and a reader signed in before it stays signed in', async () => {
-    const { db, migrateRest, close } = await databaseBefore(12)
+    const { db, migrateRest, close } = await databaseBefore(12, scratch)
     try {
       const t = '2026-06-01T00:00:00Z'
       // Before 0012 the cookie's token was the row's id: 40 base32 characters, as Lucia made them.
@@ -213,7 +178,7 @@ describe('migrations', () => {
   })
 
   it('0013 takes typed terms and actors’ addresses out of the audit log, which stays append-only', async () => {
-    const { db, migrateRest, close } = await databaseBefore(13)
+    const { db, migrateRest, close } = await databaseBefore(13, scratch)
     try {
       const t = '2026-06-01T00:00:00Z'
       await db.execute(sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, created_at, updated_at)

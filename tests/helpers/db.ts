@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import postgres from 'postgres'
 import { connectPostgres, type Database } from '../../src/db/client'
-import { migratePgliteClient, migratePostgresUrl } from '../../src/db/migrate'
+import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
 
 export interface TestDatabase {
@@ -63,5 +65,48 @@ export async function createServerDatabase(
         await admin.end()
       }
     },
+  }
+}
+
+/**
+ * A scratch database with the committed migrations before `idx` applied (on the TEST_DATABASE_URL
+ * server, else PGlite), to write rows the way code of that time did, and `migrateRest` to apply
+ * the others: how a data migration is tested. `workDir` holds the shortened copy of drizzle/.
+ */
+export async function databaseBefore(
+  idx: number,
+  workDir: string,
+): Promise<{ database: TestDatabase; db: Database; migrateRest(): Promise<void>; close(): Promise<void> }> {
+  const before = join(workDir, `before-${idx}`)
+  rmSync(before, { recursive: true, force: true })
+  cpSync(migrationsFolder, before, { recursive: true })
+  const journalFile = join(before, 'meta/_journal.json')
+  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { idx: number }[] }
+  journal.entries = journal.entries.filter((e) => e.idx < idx)
+  writeFileSync(journalFile, JSON.stringify(journal))
+
+  const serverUrl = process.env.TEST_DATABASE_URL
+  const server = serverUrl ? await createServerDatabase(serverUrl) : null
+  const pglite = server ? null : await openPglite()
+  const handle = server ? connectPostgres(server.url, { max: 2 }) : null
+  const migrate = (folder: string) =>
+    server ? migratePostgresUrl(server.url, folder) : migratePgliteClient(pglite!.client, folder)
+  const close = async () => {
+    await handle?.close()
+    await server?.drop()
+    await pglite?.close()
+  }
+  try {
+    await migrate(before)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  const db = handle?.db ?? pglite!.db
+  return {
+    db,
+    database: { db, kind: server ? 'postgres' : 'pglite', close, ...(server ? { url: server.url } : {}) },
+    migrateRest: () => migrate(migrationsFolder),
+    close,
   }
 }
