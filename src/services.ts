@@ -100,7 +100,12 @@ export function createServices(parts: {
 /** Services for one request, and how to let go of them once it has been answered. */
 export interface ServiceScope {
   services: Services
-  release?: () => Promise<void>
+  /**
+   * What to let go of, read once the handler has returned (undefined: nothing was opened). It is
+   * called once the response's body has been sent, not before: a streamed body (the CSV export)
+   * may still be reading from the database.
+   */
+  readonly release?: (() => Promise<void>) | undefined
 }
 
 /**

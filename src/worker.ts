@@ -40,8 +40,10 @@ const workerServices: ServiceProvider = (c) => {
   const open = () => (handle ??= connectPostgres(url, { max: 5, connectTimeout: 5 })).db
   return {
     services: createServices({ config, db: open, clock: systemClock }),
-    release: async () => {
-      if (handle) await handle.close()
+    // Only a request that opened the database has something to close: a page view streams without waiting for it.
+    get release() {
+      const opened = handle
+      return opened ? () => opened.close() : undefined
     },
   }
 }

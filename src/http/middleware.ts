@@ -5,7 +5,12 @@ import { AppError } from './errors'
 import { describeError, log } from './log'
 import type { AppEnv, ServiceProvider } from '../services'
 
-/** Puts the request's services on the context and releases them once the response is sent. */
+/**
+ * Puts the request's services on the context and releases them once the response has been sent:
+ * on Workers, after its body has streamed to the end (or been cancelled), since a streamed body
+ * such as the CSV export reads from the database as it goes, and closing the connection when the
+ * handler returns cut it off mid-export.
+ */
 export const provideServices = (provide: ServiceProvider) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const scope = await provide(c)
@@ -13,14 +18,22 @@ export const provideServices = (provide: ServiceProvider) =>
     try {
       await next()
     } finally {
-      if (scope.release) {
-        const released = scope
-          .release()
+      const release = scope.release
+      if (release) {
+        const ctx = executionContextOf(c)
+        const body = ctx && c.finalized ? c.res.body : null
+        let sent: Promise<unknown> = Promise.resolve()
+        if (body) {
+          const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+          sent = body.pipeTo(writable).catch(() => {}) // a reader who goes away ends it too
+          c.res = new Response(readable, c.res)
+        }
+        const released = sent
+          .then(release)
           .catch((error) =>
             log('warn', 'services_release_failed', { requestId: c.get('requestId'), ...describeError(error) }),
           )
         // On Workers, finish closing after the response has gone; on Node there is nothing to release.
-        const ctx = executionContextOf(c)
         if (ctx) ctx.waitUntil(released)
         else await released
       }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPayload } from '../../src/dev/stripe-stand-in'
 import { verifyEntitlementToken } from '../../src/entitlements/token'
@@ -22,7 +23,7 @@ async function signInWorker(email: string): Promise<string> {
   const json = { 'Content-Type': 'application/json' }
   await worker.fetch('/auth/sign-in', { method: 'POST', headers: json, body: JSON.stringify({ email }) })
   const mailbox = await (await worker.fetch('/dev/mailbox.json')).json()
-  const mail = mailbox.messages.find((m: { to: string }) => m.to === email)
+  const mail = mailbox.messages.find((m: { to: string }) => m.to === email.toLowerCase()) // newest first
   const token = mail.text.match(/\/auth\/verify\?token=([\w-]+)/)[1]
   const confirmed = await worker.fetch('/auth/verify', {
     method: 'POST',
@@ -41,6 +42,8 @@ beforeAll(async () => {
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     ADMIN_EMAILS: 'worker-editor@example.org',
     ENTITLEMENT_TOKEN_SECRET: TOKEN_SECRET,
+    // Every sign-in of this file comes from one address: more than the default five per window.
+    SIGN_IN_LIMIT: '20',
   })
 })
 afterAll(() => worker?.stop())
@@ -185,6 +188,61 @@ describe('Stripe webhooks inside workerd', () => {
     // Nothing was stored: the genuine delivery is processed, not a duplicate.
     const genuine = await post(payload, signPayload(payload, WEBHOOK_SECRET, now()))
     expect(await genuine.json()).toEqual({ received: true, outcome: 'processed' })
+  })
+})
+
+describe('addresses and names at rest inside workerd', () => {
+  it('stores them encrypted, finds them by their keyed hashes, and decrypts what the editors see', async () => {
+    const reader = await signInWorker('Worker-Privacy@example.org')
+    const editor = { Cookie: await signInWorker('worker-editor@example.org') }
+    const db = postgres(worker.databaseUrl, { max: 1, onnotice: () => {} })
+    try {
+      const rows = await db<{ email: string; email_index: string; card: string; name_order: string }[]>`
+        select email, email_index, card, name_order from users`
+      expect(rows.length).toBeGreaterThanOrEqual(2)
+      for (const row of rows) {
+        expect(row.email).toMatch(/^v1\.k0\./)
+        expect(row.card).toMatch(/^v1\.k0\./)
+        expect(row.email_index).toMatch(/^[\w-]{43}$/)
+        expect(row.name_order).not.toBe('')
+      }
+      const stored = JSON.stringify([
+        rows,
+        await db`select email from email_tokens`,
+        await db`select "to" from dev_mailbox`,
+        await db`select key from rate_limits`,
+      ]).toLowerCase()
+      expect(stored).not.toContain('worker-privacy')
+      expect(stored).not.toContain('worker-editor')
+    } finally {
+      await db.end({ timeout: 5 })
+    }
+
+    // Signing in again finds the same account through the address index.
+    const again = await signInWorker('worker-privacy@EXAMPLE.org')
+    const [first, second] = await Promise.all(
+      [reader, again].map(
+        async (cookie) => (await (await worker.fetch('/api/account', { headers: { Cookie: cookie } })).json()).user,
+      ),
+    )
+    expect(second.id).toBe(first.id)
+    expect(second.email).toBe('worker-privacy@example.org')
+
+    const found = await worker.fetch('/api/admin/supporters?q=privac', { headers: editor })
+    expect(found.status).toBe(200)
+    const list = await found.json()
+    expect(list.supporters.map((r: { email: string }) => r.email)).toEqual(['worker-privacy@example.org'])
+
+    const tooShort = await worker.fetch('/api/admin/supporters?q=wo', { headers: editor })
+    expect(tooShort.status).toBe(422)
+
+    const csv = await worker.fetch('/api/admin/supporters.csv', { headers: editor })
+    expect(csv.status).toBe(200)
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/)
+    const text = await csv.text()
+    expect(text).toContain('worker-privacy@example.org')
+    expect(text).toContain('worker-editor@example.org')
+    expect(text).not.toMatch(/v1\.k0\./)
   })
 })
 
