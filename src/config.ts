@@ -206,8 +206,15 @@ export const DEVELOPMENT_TOKEN_SECRET = 'masthead-development-entitlement-secret
  */
 export const DEVELOPMENT_DATA_ENCRYPTION_KEY = 'k0:bWFzdGhlYWQgcHVibGljIGRldmVsb3BtZW50IGtleSE='
 
+/** Production's two rules for DATA_ENCRYPTION_KEY, also applied by the tools that need only the keys (src/cli/data-keys.ts). */
+export const PRODUCTION_KEY_PROBLEMS = {
+  missing: 'is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
+  development:
+    'is the public development key, which must never be used in production (make one with npm run keys:generate)',
+} as const
+
 /** The development key however it is written (either base64 alphabet, any id): its bytes. */
-const isDevelopmentKey = (text: string | undefined) => {
+export const isDevelopmentKey = (text: string | undefined) => {
   const read = text === undefined ? undefined : readDataKey(text)
   return read?.ok === true && toBase64(read.key.bytes) === toBase64(parseDataKey(DEVELOPMENT_DATA_ENCRYPTION_KEY).bytes)
 }
@@ -257,13 +264,12 @@ export const configSchema = fields
   })
   .refine((raw) => raw.APP_ENV !== 'production' || raw.DATA_ENCRYPTION_KEY !== undefined, {
     path: ['DATA_ENCRYPTION_KEY'],
-    message: 'is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
+    message: PRODUCTION_KEY_PROBLEMS.missing,
     when: (payload) => productionFields.safeParse(payload.value).success,
   })
   .refine((raw) => raw.APP_ENV !== 'production' || !isDevelopmentKey(raw.DATA_ENCRYPTION_KEY), {
     path: ['DATA_ENCRYPTION_KEY'],
-    message:
-      'is the public development key, which must never be used in production (make one with npm run keys:generate)',
+    message: PRODUCTION_KEY_PROBLEMS.development,
     when: (payload) => productionFields.safeParse(payload.value).success,
   })
   .superRefine(

@@ -1,15 +1,8 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import type { Keyring } from '../privacy/keys'
-import {
-  compareSortTexts,
-  gapFor,
-  orderKeyBetween,
-  orderKeysBetween,
-  sortTextOf,
-  type Placed,
-} from '../privacy/name-order'
-import { openCard, openPeople, openPerson } from '../privacy/people'
+import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
+import { openCard, openPerson } from '../privacy/people'
 
 /**
  * Placing accounts in the name order (src/privacy/name-order.ts) from the database: names are
@@ -36,13 +29,20 @@ async function lock(db: Database): Promise<void> {
   await db.execute(sql`select pg_advisory_xact_lock(${ORDER_LOCK})`)
 }
 
-async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { id: string })[]> {
-  const opened = await openPeople(keyring, rows)
-  return opened.map((row) => ({ id: row.id, key: row.name_order, text: sortTextOf(row) }))
-}
-
+/** A row's sort text, from its card (one decryption), or its two values for a row sealed before cards. */
 const sortTextOfRow = async (keyring: Keyring, row: StoredRow) =>
   sortTextOf(row.card === null ? await openPerson(keyring, row) : await openCard(keyring, row.card))
+
+/** Every row's sort text, at most 256 decryptions in flight. */
+async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { id: string })[]> {
+  const out: (Placed & { id: string })[] = []
+  for (let start = 0; start < rows.length; start += 256) {
+    const slice = rows.slice(start, start + 256)
+    const texts = await Promise.all(slice.map((row) => sortTextOfRow(keyring, row)))
+    slice.forEach((row, i) => out.push({ id: row.id, key: row.name_order, text: texts[i]! }))
+  }
+  return out
+}
 
 /**
  * The order key for one account's sort text (`sortTextOf`): a binary search among every 256th
@@ -70,8 +70,7 @@ export async function placeAccount(db: Database, keyring: Keyring, sortText: str
           and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
         order by name_order collate "C"`,
   )
-  const gap = await gapFor(sortText, keyed(window), textOf, bounds)
-  return orderKeyBetween(gap.before, gap.after)
+  return orderKeyFor(sortText, keyed(window), textOf, bounds)
 }
 
 /**

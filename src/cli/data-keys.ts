@@ -6,11 +6,8 @@
  * (APP_ENV=production) still refuses to go without a key or with the public development key, as
  * the server does: a database encrypted under that key is encrypted for no one.
  */
-import { ConfigError, DEVELOPMENT_DATA_ENCRYPTION_KEY, loadConfig } from '../config'
-import { toBase64 } from '../privacy/base64'
-import { keyringOf, parseDataKey, type Keyring } from '../privacy/keys'
-
-const bytesOf = (key: string) => toBase64(parseDataKey(key).bytes)
+import { ConfigError, isDevelopmentKey, loadConfig, PRODUCTION_KEY_PROBLEMS } from '../config'
+import { keyringOf, type Keyring } from '../privacy/keys'
 
 export async function keyringFromEnvironment(env: Record<string, string | undefined>): Promise<Keyring> {
   const config = loadConfig({
@@ -18,15 +15,10 @@ export async function keyringFromEnvironment(env: Record<string, string | undefi
     DATA_ENCRYPTION_KEYS_OLD: env.DATA_ENCRYPTION_KEYS_OLD,
   })
   if (env.APP_ENV?.trim() === 'production') {
-    if (!env.DATA_ENCRYPTION_KEY?.trim()) {
-      throw new ConfigError([
-        'DATA_ENCRYPTION_KEY: is required in production (it encrypts e-mail addresses and names; make one with npm run keys:generate)',
-      ])
-    }
-    if (bytesOf(config.DATA_ENCRYPTION_KEY) === bytesOf(DEVELOPMENT_DATA_ENCRYPTION_KEY)) {
-      throw new ConfigError([
-        'DATA_ENCRYPTION_KEY: is the public development key, which must never be used in production (make one with npm run keys:generate)',
-      ])
+    if (!env.DATA_ENCRYPTION_KEY?.trim())
+      throw new ConfigError([`DATA_ENCRYPTION_KEY: ${PRODUCTION_KEY_PROBLEMS.missing}`])
+    if (isDevelopmentKey(config.DATA_ENCRYPTION_KEY)) {
+      throw new ConfigError([`DATA_ENCRYPTION_KEY: ${PRODUCTION_KEY_PROBLEMS.development}`])
     }
   }
   return keyringOf(config)

@@ -18,7 +18,8 @@ import { normalizeAddress, type Person } from './blind-index'
  * ("0.i" is "i", "0.1zzi" is "1zzi"), chosen between the keys of the account's neighbours, so it
  * reveals the order of the sort texts and nothing else (no letter, no distance between names).
  * Placing an account (new, renamed, or with a new address when it has no name) finds its
- * neighbours by decrypting a bounded window of sort texts (`gapFor`, then `orderKeyFor`), and
+ * neighbours by a binary search that decrypts only the sort texts it probes (`gapFor`, then
+ * `orderKeyFor`: among every 256th account, then within that window), and
  * placements are serialised (an advisory lock) so each sees the others. Placing many (an import,
  * the migration, a rotation) sorts them and spreads keys evenly (`orderKeysBetween`); the
  * rotation renumbers every account evenly, which also forgets the history that uneven key lengths
@@ -125,12 +126,13 @@ export async function gapFor<Row extends { key: string }>(
   }
 }
 
-/** The order key for a sort text among accounts placed in memory (`gapFor`). */
-export async function orderKeyFor(
+/** The order key for a sort text among rows in key order (`gapFor`, with the same arguments). */
+export async function orderKeyFor<Row extends { key: string }>(
   text: string,
-  placed: readonly Placed[],
+  rows: readonly Row[],
+  textOf: (row: Row) => string | Promise<string>,
   bounds?: { before: string | null; after: string | null },
 ): Promise<string> {
-  const gap = await gapFor(text, placed, (p) => p.text, bounds)
+  const gap = await gapFor(text, rows, textOf, bounds)
   return orderKeyBetween(gap.before, gap.after)
 }

@@ -137,7 +137,7 @@ describe('placing accounts', () => {
         const placed: Placed[] = []
         for (const [first, rest] of arrivals) {
           const text = first + rest
-          placed.push({ text, key: await orderKeyFor(text, placed) })
+          placed.push({ text, key: await orderKeyFor(text, placed, (p) => p.text) })
           placed.sort(byKey)
         }
         const texts = placed.map((p) => p.text)
