@@ -17,6 +17,7 @@ import {
   packageVersion,
   processCpu,
   spawnInGroup,
+  stopOnExit,
   withScratchDatabase,
   withServer,
   type BenchContext,
@@ -494,20 +495,9 @@ async function startScript(script: string, portVariable: string, extra: Record<s
     ...extra,
     [portVariable]: String(port),
   }
-  const { child, exited, isRunning, output, killGroup: kill } = spawnInGroup([script], env, logFile)
-  const onExit = () => {
-    kill()
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.on('exit', onExit)
-  const stop = async () => {
-    if (isRunning()) {
-      kill()
-      await exited
-    }
-    process.off('exit', onExit)
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const spawned = spawnInGroup([script], env, logFile)
+  const { child, isRunning, output } = spawned
+  const stop = stopOnExit(spawned, dir)
 
   const deadline = Date.now() + START_TIMEOUT_MS
   const pid = child.pid

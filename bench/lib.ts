@@ -197,6 +197,26 @@ export function spawnInGroup(
   }
 }
 
+/**
+ * Stopping a helper process for good: its whole group killed and its working directory removed,
+ * by `stop()` or, should the bench itself die first, when this process exits.
+ */
+export function stopOnExit(spawned: ReturnType<typeof spawnInGroup>, dir: string): () => Promise<void> {
+  const onExit = () => {
+    spawned.killGroup()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  process.on('exit', onExit)
+  return async () => {
+    if (spawned.isRunning()) {
+      spawned.killGroup()
+      await spawned.exited
+    }
+    process.off('exit', onExit)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 export interface ServerOptions {
   /** Extra environment for the server, on top of this process's (the database variables still win). */
   env?: Record<string, string>

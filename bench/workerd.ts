@@ -4,11 +4,11 @@
  * own (measured and killed as one), with no wrangler or Miniflare in the request path.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, delimiter, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, root, spawnInGroup } from './lib'
+import { freePort, root, spawnInGroup, stopOnExit } from './lib'
 
 export interface WorkerdServer {
   url: string
@@ -90,29 +90,12 @@ ${Object.entries(bindings)
 );
 `,
   )
-  const {
-    child,
-    isRunning,
-    output,
-    exited,
-    killGroup: kill,
-  } = spawnInGroup(['serve', 'config.capnp'], process.env, join(dir, 'workerd.log'), {
+  const spawned = spawnInGroup(['serve', 'config.capnp'], process.env, join(dir, 'workerd.log'), {
     program: join(root, 'node_modules/workerd/bin/workerd'),
     cwd: dir,
   })
-  const onExit = () => {
-    kill()
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.on('exit', onExit)
-  const stop = async () => {
-    if (isRunning()) {
-      kill()
-      await exited
-    }
-    process.off('exit', onExit)
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const { child, isRunning, output } = spawned
+  const stop = stopOnExit(spawned, dir)
 
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
