@@ -1,5 +1,3 @@
-import { stringify } from 'csv-stringify/sync'
-
 /**
  * CSV exports of supporter lists, streamed so an export of any size uses the memory of one batch.
  * Web streams only (no node:stream), so the same code runs on Workers and Node:
@@ -15,8 +13,10 @@ export type CsvColumn<T> = { header: string; value: (row: T) => CsvCell }
 // LibreOffice, Google Sheets) skip it.
 const UTF8_BOM = '\uFEFF'
 
-// RFC 4180 line endings; csv-stringify quotes a cell only when it must (delimiter, quote, CR or LF).
-const STRINGIFY_OPTIONS = { record_delimiter: '\r\n' } as const
+// RFC 4180: CRLF line endings, and a cell quoted only when it must be (a comma, a quote, CR or
+// LF), its quotes doubled.
+const LINE_END = '\r\n'
+const NEEDS_QUOTES = /[",\r\n]/
 
 const FORMULA_TRIGGER = /^[=+\-@\t\r]/
 
@@ -42,12 +42,27 @@ export function neutralizeCell(value: string): string {
 function formatCell(value: CsvCell): string {
   if (value === null || value === undefined) return ''
   if (value instanceof Date) return value.toISOString()
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : neutralizeCell(String(value))
-  return neutralizeCell(value)
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : quoted(neutralizeCell(String(value)))
+  return quoted(neutralizeCell(value))
 }
 
-function csvLines(records: string[][]): string {
-  return stringify(records, STRINGIFY_OPTIONS)
+const quoted = (text: string) => (NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text)
+
+/**
+ * Rows as CSV lines, written straight into one string: an export writes 100,000 rows, and a
+ * general-purpose stringifier's array of cells per row and options handling per cell cost more
+ * than the database read (BENCHMARKS.md, supporters).
+ */
+function csvLines<T>(columns: readonly CsvColumn<T>[], rows: readonly T[]): string {
+  let text = ''
+  for (const row of rows) {
+    for (let i = 0; i < columns.length; i++) {
+      if (i > 0) text += ','
+      text += formatCell(columns[i]!.value(row))
+    }
+    text += LINE_END
+  }
+  return text
 }
 
 /**
@@ -71,7 +86,8 @@ export function csvStream<T>(columns: CsvColumn<T>[], rows: AsyncIterable<T[]>):
 
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      controller.enqueue(encoder.encode(UTF8_BOM + csvLines([columns.map((column) => column.header)])))
+      const header = columns.map((column) => quoted(column.header)).join(',')
+      controller.enqueue(encoder.encode(UTF8_BOM + header + LINE_END))
     },
 
     async pull(controller) {
@@ -83,8 +99,7 @@ export function csvStream<T>(columns: CsvColumn<T>[], rows: AsyncIterable<T[]>):
           const next = await batches.next()
           if (next.done) return controller.close()
           if (next.value.length === 0) continue
-          const records = next.value.map((row) => columns.map((column) => formatCell(column.value(row))))
-          return controller.enqueue(encoder.encode(csvLines(records)))
+          return controller.enqueue(encoder.encode(csvLines(columns, next.value)))
         }
       } catch (error) {
         // A failing column (not the iterator) leaves the cursor open: close it, then fail the stream.
