@@ -3,12 +3,13 @@
  * `hono/proxy` in front of the origin, no headers added, no cookies read, no middleware. With handlers
  * other than 'none', the same proxy runs the HTMLRewriter handlers Masthead runs on the demo article for
  * that reader (src/gateway/rewrite.ts): the same selectors, the same removals and replacements with the
- * same markup, and nothing else, so the rewriter's own cost can be told apart from Masthead's. On Node,
- * HTMLRewriter is the `htmlrewriter` package's WebAssembly build of lol-html; in workerd, the runtime's own.
+ * same markup, and nothing else, so the rewriter's own cost can be told apart from Masthead's. The
+ * HTMLRewriter is Masthead's (`#html-rewriter`): on Node, lol-html in WebAssembly (the `htmlrewriter`
+ * package's build) behind src/gateway/html-rewriter.ts; in workerd, the runtime's own.
  */
 import { Hono } from 'hono'
 import { proxy } from 'hono/proxy'
-import { HTMLRewriter } from 'htmlrewriter'
+import { HTMLRewriter } from '#html-rewriter'
 import {
   ACCOUNT,
   AD,

@@ -299,8 +299,8 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
       'selectors and with the same markup built once: anonymous, gated sections replaced by the call to action; ' +
       'supporter, gated sections marked and ad slots and the support prompt removed; for both, the account links ' +
       "replaced, the origin's JSON-LD removed, the paywall JSON-LD added before </body>, and an end-of-document handler. " +
-      'Node: bench/bare-proxy.ts under tsx, HTMLRewriter from the `htmlrewriter` package (lol-html in WebAssembly), as ' +
-      "Masthead's. workerd: bench/bare-proxy-worker.ts, bundled by wrangler, the runtime's own HTMLRewriter, as Masthead's.",
+      "Node: bench/bare-proxy.ts under tsx, Masthead's HTMLRewriter (src/gateway/html-rewriter.ts: lol-html in " +
+      "WebAssembly from the `htmlrewriter` package, one output chunk per piece of the origin's page). workerd: bench/bare-proxy-worker.ts, bundled by wrangler, the runtime's own HTMLRewriter, as Masthead's.",
   )
   ctx.note(
     '(c) and (c′): Masthead in production mode (APP_ENV=production, ORIGIN_URL the origin; Stripe and mail keys set ' +

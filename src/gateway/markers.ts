@@ -21,10 +21,27 @@ export type GateRule = Pick<Article, 'access' | 'accessTierIds' | 'earlyAccessUn
  * could leak.
  */
 export function gateRuleOf(access: string | null, earlyUntil: string | null): GateRule | null {
+  // A site states a handful of rules on thousands of page views: each is read once.
+  const key = `${access ?? '\u0000'}\u0000${earlyUntil ?? '\u0000'}`
+  let rule = rules.get(key)
+  if (rule === undefined) {
+    rule = ruleOf(access, earlyUntil)
+    if (rules.size >= RULES_KEPT) rules.clear()
+    rules.set(key, rule)
+  }
+  return rule
+}
+
+const RULES_KEPT = 1000
+/** Shared by every page view that states them, so frozen. */
+const rules = new Map<string, Readonly<GateRule> | null>()
+
+function ruleOf(access: string | null, earlyUntil: string | null): Readonly<GateRule> | null {
   const level = access === null ? { access: 'public' as const, accessTierIds: [] } : levelOf(access)
   const until = earlyUntil === null ? null : instantOf(earlyUntil)
   if (!level || until === undefined) return null
-  return { ...level, earlyAccessUntil: until }
+  Object.freeze(level.accessTierIds)
+  return Object.freeze({ ...level, earlyAccessUntil: until })
 }
 
 /** `members`, `supporters`, `public` (with an early-access date) or `tiers:<id>,<id>`. */

@@ -1,4 +1,4 @@
-import { HTMLRewriter } from 'htmlrewriter'
+import { HTMLRewriter } from '#html-rewriter'
 import { accessFor, type Viewer } from '../articles/articles'
 import { ANONYMOUS, showsAds, showsSupportPrompts } from '../entitlements/entitlements'
 import type { PageView } from '../entitlements/page-view'

@@ -1,4 +1,4 @@
-import { HTMLRewriter } from 'htmlrewriter'
+import { HTMLRewriter } from '#html-rewriter'
 import { describe, expect, it } from 'vitest'
 import type { Benefit } from '../../src/db/schema'
 import { DEMO_TIERS } from '../../src/dev/demo-tiers'
