@@ -334,8 +334,8 @@ function seeded(seed: number): () => number {
  * ones a few.
  */
 async function searchTerms(sql: postgres.Sql, count: number): Promise<string[]> {
-  const stored = await sql<{ email: string; name: string | null }[]>`
-    select email, name from users where id like 'seed\_%' order by md5(id) limit ${count * 3}`
+  const stored = await sql<{ card: string | null; email: string | null; name: string | null }[]>`
+    select card, email, name from users where id like 'seed\_%' order by md5(id) limit ${count * 3}`
   const people = await openPeople(await keyringOf(loadConfig({})), stored)
   const random = seeded(7)
   const terms = new Set<string>()

@@ -7,7 +7,7 @@ import type { PreviewDocument } from '../imports/previews'
 import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
 import { decrypt, encrypt } from '../privacy/cipher'
 import type { Keyring } from '../privacy/keys'
-import { CONTEXT, openPerson } from '../privacy/people'
+import { CONTEXT, openAccount } from '../privacy/people'
 import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
 
 /** Why an account cannot be deleted yet: the same words for the reader and for an admin erasing it. */
@@ -50,7 +50,7 @@ export async function deleteAccount(db: Database, keyring: Keyring, userId: stri
     const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('update')
     if (!user) return false
     if (await stillBilled(tx, userId)) throw new AppError('conflict', STILL_BILLED)
-    const person = await openPerson(keyring, user)
+    const person = await openAccount(keyring, user)
     const addresses = await addressesOf(tx, keyring, user.id, person.email)
     const indexes = (await Promise.all(addresses.map((a) => addressIndexes(keyring, a)))).flat()
     const keys = (

@@ -20,7 +20,7 @@ import type { PreviewDocument } from '../imports/previews'
 import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
 import { decrypt } from '../privacy/cipher'
 import type { Keyring } from '../privacy/keys'
-import { CONTEXT, openPerson } from '../privacy/people'
+import { CONTEXT, openAccount } from '../privacy/people'
 import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
 
 /**
@@ -63,7 +63,7 @@ import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
 export async function exportAccount(db: Database, keyring: Keyring, userId: string, now: Date) {
   const [user] = await db.select().from(users).where(eq(users.id, userId))
   if (!user) return undefined
-  const person = await openPerson(keyring, user)
+  const person = await openAccount(keyring, user)
   const indexes = await addressIndexes(keyring, person.email)
   const customers = await db
     .select({ customerId: stripeCustomers.customerId, linkedAt: stripeCustomers.createdAt })
@@ -237,7 +237,7 @@ async function pendingImportRowsOf(db: Database, keyring: Keyring, email: string
 async function openSummary(keyring: Keyring, row: typeof supporters.$inferSelect | undefined) {
   if (!row) return null
   const { searchTokens: _tokens, card: _card, ...rest } = row
-  return { ...rest, ...(await openPerson(keyring, row)) }
+  return { ...rest, ...(await openAccount(keyring, row)) }
 }
 
 /** Plain words for what a member of staff did, naming no one it was done to. */

@@ -5,7 +5,7 @@ import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
-import { openEmail } from '../privacy/people'
+import { openAddress } from '../privacy/people'
 import type { AppEnv } from '../services'
 import { AccountDeleted, AccountPage, EmailChangeSent } from './account-pages'
 import { page } from '../ui/layout'
@@ -32,8 +32,8 @@ export const accountApi = new Hono<AppEnv>().use(requireRole('reader'))
 
 /** The signed-in account with its address decrypted, for what shows it (the session keeps it encrypted). */
 async function signedInAccount(c: Context<AppEnv>) {
-  const { id, sealedEmail, role } = c.var.user!
-  return { id, email: await openEmail(await c.var.services.keyring, sealedEmail), role }
+  const { id, stored, role } = c.var.user!
+  return { id, email: await openAddress(await c.var.services.keyring, stored), role }
 }
 
 accountPages.get('/', (c) => accountPage(c, { notice: c.req.query('notice') }))

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import type { Keyring } from '../privacy/keys'
 import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
-import { openCard, openPerson } from '../privacy/people'
+import { openAccount } from '../privacy/people'
 
 /**
  * Placing accounts in the name order (src/privacy/name-order.ts) from the database: names are
@@ -20,7 +20,7 @@ const SAMPLE_EVERY = 256
 interface StoredRow {
   id: string
   name_order: string
-  email: string
+  email: string | null
   name: string | null
   card: string | null
 }
@@ -30,8 +30,7 @@ async function lock(db: Database): Promise<void> {
 }
 
 /** A row's sort text, from its card (one decryption), or its two values for a row sealed before cards. */
-const sortTextOfRow = async (keyring: Keyring, row: StoredRow) =>
-  sortTextOf(row.card === null ? await openPerson(keyring, row) : await openCard(keyring, row.card))
+const sortTextOfRow = async (keyring: Keyring, row: StoredRow) => sortTextOf(await openAccount(keyring, row))
 
 /** Every row's sort text, at most 256 decryptions in flight. */
 async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { id: string })[]> {

@@ -7,7 +7,7 @@ import { addressIndex, normalizeAddress } from '../privacy/blind-index'
 import { decrypt, DecryptionError, encrypt, isEncrypted, needsRotation } from '../privacy/cipher'
 import { keyringOf, type Keyring } from '../privacy/keys'
 import { sortTextOf } from '../privacy/name-order'
-import { CONTEXT, cleanName, openPeople, sealPeople } from '../privacy/people'
+import { CONTEXT, cleanName, openCard, openPeople, sealPeople } from '../privacy/people'
 
 /**
  * The walk that brings stored personal data under the current key (ARCHITECTURE.md, "Personal
@@ -99,60 +99,73 @@ export async function valuesByKey(db: Database): Promise<Map<string, number>> {
 
 interface UserRow {
   id: string
-  email: string
+  email: string | null
   email_index: string
   name: string | null
   card: string | null
 }
 
+/**
+ * Accounts: each ends with its address and name in one card under the current key, its address
+ * index and search tokens, and nothing in `email` and `name` (drizzle/0015). A row from before
+ * the card (its address and name in clear, or encrypted each) is sealed from those; a row whose
+ * card needs only to lose the columns from before it is cleared without encrypting anything.
+ */
 async function sealUsers(db: Database, keyring: Keyring, mode: 'plaintext' | 'rotate', size: number, budget: Budget) {
   let last = ''
   let written = 0
+  const needsSealing = (r: UserRow) =>
+    r.card === null || needsWork(keyring, mode, r.card) || r.email_index.startsWith('pending:')
   for (;;) {
     const rows = await rowsOf<UserRow>(
       db,
       sql`select id, email, email_index, name, card from users
-          where id > ${last} and (${stale('email', mode, keyring)} or ${stale('name', mode, keyring)}
-            or ${stale('card', mode, keyring)} or card is null or ${pending('email_index')})
+          where id > ${last} and (email is not null or name is not null or card is null
+            or ${stale('card', mode, keyring)} or ${pending('email_index')})
           order by id limit ${size}`,
     )
     if (rows.length === 0) return { written, finished: true }
     if (!budget.take()) return { written, finished: false }
     last = rows.at(-1)!.id
-    const todo = rows.filter(
-      (r) =>
-        needsWork(keyring, mode, r.email) ||
-        needsWork(keyring, mode, r.name) ||
-        needsWork(keyring, mode, r.card) ||
-        r.card === null ||
-        r.email_index.startsWith('pending:'),
-    )
+    const todo = rows.filter(needsSealing)
     const people = await Promise.all(
-      todo.map(async (r) => ({
-        email: normalizeAddress(await openValue(keyring, r.email, CONTEXT.userEmail)),
-        name: cleanName(r.name === null ? null : await openValue(keyring, r.name, CONTEXT.userName)),
-      })),
+      todo.map(async (r) => {
+        const person =
+          r.card !== null && isEncrypted(r.card)
+            ? await openCard(keyring, r.card)
+            : {
+                email: await openValue(keyring, r.email!, CONTEXT.userEmail),
+                name: r.name === null ? null : await openValue(keyring, r.name, CONTEXT.userName),
+              }
+        return { email: normalizeAddress(person.email), name: cleanName(person.name) }
+      }),
     )
     const sealed = await sealPeople(keyring, people)
-    const batch = todo.map((r, i) => ({
-      id: r.id,
-      was_email: r.email,
-      was_name: r.name,
-      email: sealed[i]!.email,
-      email_index: sealed[i]!.emailIndex,
-      name: sealed[i]!.name,
-      search_tokens: sealed[i]!.searchTokens,
-      card: sealed[i]!.card,
-    }))
+    const resealed = new Map(todo.map((r, i) => [r.id, sealed[i]!]))
+    const batch = rows.map((r) => {
+      const s = resealed.get(r.id)
+      return {
+        id: r.id,
+        was_email: r.email,
+        was_name: r.name,
+        was_card: r.card,
+        email_index: s?.emailIndex ?? r.email_index,
+        search_tokens: s?.searchTokens ?? null,
+        card: s?.card ?? r.card,
+        named: s?.named ?? null,
+      }
+    })
     // Updating users marks the rows for the summary's refresh (a trigger), in the same transaction.
     const done = await db.transaction((tx) =>
       rowsOf<{ id: string }>(
         tx,
-        sql`update users u set email = v.email, email_index = v.email_index, name = v.name,
-              search_tokens = v.search_tokens, card = v.card
+        sql`update users u set email = null, name = null, email_index = v.email_index,
+              search_tokens = coalesce(v.search_tokens, u.search_tokens), card = v.card,
+              named = coalesce(v.named, u.named)
             from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as v(id text, was_email text, was_name text,
-              email text, email_index text, name text, search_tokens text[], card text)
-            where u.id = v.id and u.email = v.was_email and u.name is not distinct from v.was_name
+              was_card text, email_index text, search_tokens text[], card text, named boolean)
+            where u.id = v.id and u.email is not distinct from v.was_email and u.name is not distinct from v.was_name
+              and u.card is not distinct from v.was_card
             returning u.id`,
       ),
     )
@@ -256,11 +269,11 @@ async function sealImports(db: Database, keyring: Keyring, mode: 'plaintext' | '
  */
 async function order(db: Database, keyring: Keyring, renumber: boolean, size: number): Promise<number> {
   return db.transaction(async (tx) => {
-    const rows = await rowsOf<{ id: string; email: string; name: string | null }>(
+    const rows = await rowsOf<{ id: string; card: string | null; email: string | null; name: string | null }>(
       tx,
       renumber
-        ? sql`select id, email, name from users order by id`
-        : sql`select id, email, name from users where name_order = '' order by id`,
+        ? sql`select id, card, email, name from users order by id`
+        : sql`select id, card, email, name from users where name_order = '' order by id`,
     )
     if (rows.length === 0) return 0
     const opened = await openPeople(keyring, rows)
@@ -294,7 +307,7 @@ async function refreshSummary(db: Database): Promise<number> {
   await db.execute(
     sql`insert into supporters_dirty (user_id)
         select s.user_id from supporters s join users u on u.id = s.user_id
-        where s.email <> u.email or s.name is distinct from u.name or s.name_order <> u.name_order
+        where s.email is distinct from u.email or s.name is distinct from u.name or s.name_order <> u.name_order
           or s.search_tokens <> u.search_tokens or s.card is distinct from u.card
         on conflict do nothing`,
   )

@@ -16,13 +16,14 @@ import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { sessions, users, type Role } from '../db/schema'
 import { randomToken, sha256Hex } from '../util/random'
+import type { StoredPerson } from '../privacy/people'
 
 export const SESSION_COOKIE = 'masthead_session'
 
 export interface SessionUser {
   id: string
-  /** The address as stored, encrypted: `openEmail(keyring, user.sealedEmail)` where a page shows it. */
-  sealedEmail: string
+  /** The address and the name as stored, encrypted: `openAddress(keyring, user.stored)` where a page shows them. */
+  stored: StoredPerson
   role: Role
 }
 
@@ -36,7 +37,7 @@ export interface Session {
 declare module 'lucia' {
   interface Register {
     Lucia: ReturnType<typeof lucia>
-    DatabaseUserAttributes: { email: string; role: Role; facts: EntitlementFacts }
+    DatabaseUserAttributes: { stored: StoredPerson; role: Role; facts: EntitlementFacts }
   }
 }
 
@@ -44,13 +45,15 @@ interface SessionRow {
   id: string
   user_id: string
   expires_at: Date | string
-  email: string
+  card: string | null
+  email: string | null
+  name: string | null
   role: Role
   facts: unknown
 }
 
 /** The session, its account and the account's entitlement facts, for the session id that follows. */
-const SESSION_WITH_FACTS = sql.raw(`select s.id, s.user_id, s.expires_at, u.email, u.role,
+const SESSION_WITH_FACTS = sql.raw(`select s.id, s.user_id, s.expires_at, u.card, u.email, u.name, u.role,
     ${entitlementFactsSql('u.id')} as facts
   from sessions s join users u on u.id = s.user_id
   where s.id = `)
@@ -70,7 +73,14 @@ class EntitledSessionAdapter extends DrizzlePostgreSQLAdapter {
     if (!row) return [null, null]
     return [
       { id: row.id, userId: row.user_id, expiresAt: new Date(row.expires_at), attributes: {} },
-      { id: row.user_id, attributes: { email: row.email, role: row.role, facts: parseEntitlementFacts(row.facts) } },
+      {
+        id: row.user_id,
+        attributes: {
+          stored: { card: row.card, email: row.email, name: row.name },
+          role: row.role,
+          facts: parseEntitlementFacts(row.facts),
+        },
+      },
     ]
   }
 }
@@ -87,7 +97,7 @@ function lucia(db: Database, config: Config) {
     // Sliding expiry: a session used in its second half is extended to 30 days again.
     sessionExpiresIn: new TimeSpan(30, 'd'),
     sessionCookie: { name: SESSION_COOKIE, attributes: { secure: cookieIsSecure(config), sameSite: 'lax' } },
-    getUserAttributes: (attributes) => ({ email: attributes.email, role: attributes.role, facts: attributes.facts }),
+    getUserAttributes: (attributes) => ({ stored: attributes.stored, role: attributes.role, facts: attributes.facts }),
   })
 }
 
@@ -126,7 +136,7 @@ export async function validateSession(
   const { session, user } = result
   return {
     session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt, fresh: session.fresh },
-    user: { id: user.id, sealedEmail: user.email, role: user.role },
+    user: { id: user.id, stored: user.stored, role: user.role },
     facts: user.facts,
   }
 }

@@ -7,7 +7,7 @@ import { stripeCustomers, users, type Role } from '../db/schema'
 import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
 import type { Keyring } from '../privacy/keys'
 import { sortTextOf } from '../privacy/name-order'
-import { cleanName, openPerson, sealPerson } from '../privacy/people'
+import { cleanName, openAccount, openAddress, sealPerson } from '../privacy/people'
 import { randomId } from '../util/random'
 import { placeAccount } from './name-order'
 
@@ -16,8 +16,8 @@ export type User = typeof users.$inferSelect
 /**
  * A new account's row, as every path that creates one writes it (sign-in, a
  * signed-out reader's paid checkout, a Stripe customer linked by address): a
- * fresh id, the address normalised, address and name sealed with their
- * indexes (src/privacy/people.ts), the role (admin for an address in
+ * fresh id, the address normalised, address and name sealed in one card with
+ * their indexes (src/privacy/people.ts), the role (admin for an address in
  * ADMIN_EMAILS), and its place in the name order, which `placeAccount` finds
  * inside the transaction that inserts it. Bulk paths (imports) seal with
  * `sealPeople` and place with `placeAccounts`.
@@ -38,6 +38,19 @@ export async function newAccount(
     placeAccount(db, keyring, sortTextOf({ email, name })),
   ])
   return { id, ...sealed, nameOrder, role, createdAt: now, updatedAt: now }
+}
+
+/** The addresses of the accounts named (actors in the audit log: a handful), each decrypted once. */
+export async function addressesById(db: Database, keyring: Keyring, ids: string[]): Promise<Map<string, string>> {
+  const distinct = [...new Set(ids)]
+  if (distinct.length === 0) return new Map()
+  const rows = await db
+    .select({ id: users.id, card: users.card, email: users.email, name: users.name })
+    .from(users)
+    .where(inArray(users.id, distinct))
+  return new Map(
+    await Promise.all(rows.map(async ({ id, ...stored }) => [id, await openAddress(keyring, stored)] as const)),
+  )
 }
 
 /** The account with this address (under any key the keyring holds: a rotation may be under way). */
@@ -94,7 +107,7 @@ export async function changeEmail(
   const taken = await findUserByEmail(db, keyring, email)
   if (taken && taken.id !== before.id)
     throw new AppError('conflict', 'That address already belongs to another account.')
-  const previous = await openPerson(keyring, before)
+  const previous = await openAccount(keyring, before)
   const next = { email: normalizeAddress(email), name: previous.name }
   // Without a name, the address is what the account sorts by: it moves in the name order.
   const [sealed, nameOrder] = await Promise.all([
@@ -103,7 +116,7 @@ export async function changeEmail(
   ])
   await db
     .update(users)
-    .set({ ...sealed, nameOrder, updatedAt: now })
+    .set({ ...sealed, email: null, name: null, nameOrder, updatedAt: now }) // the card replaces what came before it
     .where(eq(users.id, before.id))
   return { userId: before.id, email: next.email, previousEmail: previous.email }
 }

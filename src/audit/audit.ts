@@ -1,9 +1,9 @@
-import { desc, eq, getTableColumns, lt } from 'drizzle-orm'
+import { desc, getTableColumns, lt } from 'drizzle-orm'
 import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
-import { auditLog, users } from '../db/schema'
+import { auditLog } from '../db/schema'
 import type { Keyring } from '../privacy/keys'
-import { openEmail } from '../privacy/people'
+import { addressesById } from '../accounts/users'
 
 export type AuditAction =
   | 'supporter.viewed'
@@ -56,18 +56,18 @@ export async function listAudit(
   limit = 100,
 ): Promise<AuditEntry[]> {
   const entries = await db
-    .select({ ...getTableColumns(auditLog), sealedEmail: users.email })
+    .select(getTableColumns(auditLog))
     .from(auditLog)
-    .leftJoin(users, eq(users.id, auditLog.actorId))
     .where(before === undefined ? undefined : lt(auditLog.id, before))
     .orderBy(desc(auditLog.id))
     .limit(limit)
-  const sealed = [...new Set(entries.flatMap((e) => (e.sealedEmail === null ? [] : [e.sealedEmail])))]
-  const opened = new Map(
-    await Promise.all(sealed.map(async (value) => [value, await openEmail(keyring, value)] as const)),
+  const actors = await addressesById(
+    db,
+    keyring,
+    entries.flatMap((e) => (e.actorId === null ? [] : [e.actorId])),
   )
-  return entries.map(({ sealedEmail, ...entry }) => ({
+  return entries.map((entry) => ({
     ...entry,
-    actorEmail: sealedEmail === null ? null : opened.get(sealedEmail)!,
+    actorEmail: entry.actorId === null ? null : (actors.get(entry.actorId) ?? null),
   }))
 }

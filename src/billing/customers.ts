@@ -5,7 +5,7 @@ import type { Database } from '../db/client'
 import { stripeCustomers } from '../db/schema'
 import { LIVE_STATUSES } from '../db/statuses'
 import type { Keyring } from '../privacy/keys'
-import { openEmail } from '../privacy/people'
+import { openAddress } from '../privacy/people'
 import { MASTHEAD_METADATA } from './stripe'
 
 /** The account's Stripe customer, if it has one. */
@@ -33,7 +33,7 @@ export async function ensureCustomer(
   const existing = await customerIdOf(db, user.id)
   if (existing) return existing
   const customer = await stripe.customers.create({
-    email: await openEmail(keyring, user.sealedEmail),
+    email: await openAddress(keyring, user.stored),
     metadata: { ...MASTHEAD_METADATA, user_id: user.id },
   })
   await db

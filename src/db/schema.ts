@@ -28,23 +28,29 @@ export type Role = (typeof ROLES)[number]
 
 /**
  * Readers and staff share one account table; e-mail is the only identity kept.
- * The address and the name are stored encrypted (src/privacy/cipher.ts, values
- * `v1.<key id>.…`, contexts `users.email` and `users.name`); the account is
+ * The address and the name are stored encrypted, together, in `card`
+ * (src/privacy/cipher.ts, values `v1.<key id>.…`, context `users.card`); the account is
  * found by `email_index` (an HMAC of the normalised address), searched by
  * `search_tokens` (HMACs of word prefixes) and sorted by `name_order` (an
- * order key: ARCHITECTURE.md, "Personal data at rest"). src/accounts/identity.ts
- * writes all five together.
+ * order key: ARCHITECTURE.md, "Personal data at rest"). src/accounts/users.ts
+ * writes them together.
  */
 export const users = pgTable(
   'users',
   {
     id: text('id').primaryKey(),
-    /** Encrypted: `users.email`. */
-    email: text('email').notNull(),
+    /**
+     * Only in a database from before the card (drizzle/0015): the address encrypted (`users.email`)
+     * or, from before drizzle/0014, in clear, until the pass after the migrations
+     * (src/accounts/seal-existing.ts) moves it into `card` and clears it. Null for every account since.
+     */
+    email: text('email'),
     /** HMAC of the normalised address under the current key's address-index key; unique. */
     emailIndex: text('email_index').notNull(),
-    /** Optional, encrypted (`users.name`): only when a reader gives it (or a Patreon import brings it). */
+    /** Like `email`: the name from before the card, until the pass moves it into `card`. */
     name: text('name'),
+    /** Whether the account has a name (in its card): a Patreon import fills only a missing one. */
+    named: boolean('named').notNull().default(false),
     /** HMACs of the word prefixes of the name and the address (editors' search), sorted. */
     searchTokens: text('search_tokens')
       .array()
@@ -53,8 +59,9 @@ export const users = pgTable(
     /** The account's place in the name order (src/privacy/name-order.ts); compared bytewise. */
     nameOrder: text('name_order').notNull(),
     /**
-     * Address and name again, as one encrypted value (`users.card`, src/privacy/people.ts): what
-     * the supporters list and its CSV export decrypt, one value per row instead of two.
+     * The address and the name, as one encrypted value (`users.card`, src/privacy/people.ts): the
+     * only place either is kept, one AES-GCM value an account. Null only for an account from before
+     * the card that the pass after the migrations has not reached yet.
      */
     card: text('card'),
     role: text('role', { enum: ROLES }).notNull().default('reader'),
@@ -350,8 +357,8 @@ export const supporters = pgTable(
     userId: text('user_id')
       .primaryKey()
       .references(() => users.id, { onDelete: 'cascade' }),
-    /** Copies of users.email and users.name as stored (encrypted, contexts `users.email`, `users.name`). */
-    email: text('email').notNull(),
+    /** Copies of users.email and users.name as stored: null but for an account from before the card. */
+    email: text('email'),
     name: text('name'),
     searchTokens: text('search_tokens')
       .array()

@@ -6,7 +6,7 @@ import { AppError } from '../http/errors'
 import { describeError, log } from '../http/log'
 import type { MailMessage, Mailer } from '../mail/mailer'
 import type { Keyring } from '../privacy/keys'
-import { openEmail } from '../privacy/people'
+import { openAddress } from '../privacy/people'
 import { escapeHtml } from '../util/html'
 
 /** Invitations go out at most this many at a time, and a batch at most once a minute. */
@@ -60,18 +60,24 @@ export async function sendInvitations(
   const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null
     and not exists (select 1 from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
       where sc.user_id = pm.user_id and s.status in ${inList(PAYING_STATUSES)})`
-  const claimed = await rowsOf<{ email: string; tier_id: string; tier_name: string }>(
+  const claimed = await rowsOf<{
+    card: string | null
+    email: string | null
+    name: string | null
+    tier_id: string
+    tier_name: string
+  }>(
     db,
     sql`update patreon_members set invited_at = ${now.toISOString()}::timestamptz
       from (select pm.user_id from patreon_members pm where ${due} order by pm.user_id limit ${limit} for update skip locked) pick,
         users u, tiers t
       where patreon_members.user_id = pick.user_id and u.id = pick.user_id and t.id = patreon_members.tier_id
-      returning u.email, t.id as tier_id, t.name as tier_name`,
+      returning u.card, u.email, u.name, t.id as tier_id, t.name as tier_name`,
   )
   let failed = 0
   for (const row of claimed) {
     // Opened one at a time, as each goes out: a failure to decrypt counts as a failed invitation too.
-    await openEmail(keyring, row.email)
+    await openAddress(keyring, row)
       .then((to) =>
         mailer.send(
           invitationMessage(to, options.publication, options.joinUrl, { id: row.tier_id, name: row.tier_name }),

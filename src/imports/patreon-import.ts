@@ -221,7 +221,7 @@ interface NewAccount {
 }
 
 /** The name an existing account gets from its row, sealed, with the search tokens of name and address. */
-type Naming = Pick<SealedPerson, 'name' | 'searchTokens' | 'card'> & { sortText: string }
+type Naming = Pick<SealedPerson, 'searchTokens' | 'card'> & { sortText: string }
 
 const personOf = (p: PlannedRow): Person => ({ email: p.row.email, name: cleanName(p.row.name) })
 
@@ -315,7 +315,7 @@ async function namesToGive(tx: Database, keyring: Keyring, changed: PlannedRow[]
     const ids = candidates.slice(i, i + BATCH).map((p) => p.userId)
     const found = await rowsOf<{ id: string }>(
       tx,
-      sql`select id from ${users} where ${users.name} is null
+      sql`select id from ${users} where not ${users.named}
         and ${users.id} in (select json_array_elements_text(${json(ids)}))`,
     )
     for (const f of found) unnamed.add(f.id)
@@ -327,7 +327,6 @@ async function namesToGive(tx: Database, keyring: Keyring, changed: PlannedRow[]
     naming.map((p, i) => [
       p,
       {
-        name: sealed[i]!.name,
         searchTokens: sealed[i]!.searchTokens,
         card: sealed[i]!.card,
         sortText: sortTextOf(personOf(p)),
@@ -361,9 +360,8 @@ async function commitBatch(
     return [
       {
         id: a.id,
-        email: a.email,
         email_index: a.emailIndex,
-        name: a.name,
+        named: a.named,
         search_tokens: a.searchTokens,
         card: a.card,
         name_order: sealed.order.get(a.id)!,
@@ -375,10 +373,9 @@ async function commitBatch(
   if (accounts.length > 0) {
     const made = await rowsOf<{ id: string }>(
       tx,
-      sql`insert into ${users} (id, email, email_index, name, search_tokens, card, name_order, role, created_at,
-          updated_at)
-        select r.id, r.email, r.email_index, r.name, r.search_tokens, r.card, r.name_order, r.role, ${at}, ${at}
-        from json_to_recordset(${json(accounts)}) as r(id text, email text, email_index text, name text,
+      sql`insert into ${users} (id, email_index, named, search_tokens, card, name_order, role, created_at, updated_at)
+        select r.id, r.email_index, r.named, r.search_tokens, r.card, r.name_order, r.role, ${at}, ${at}
+        from json_to_recordset(${json(accounts)}) as r(id text, email_index text, named boolean,
           search_tokens text[], card text, name_order text, role text)
         on conflict (email_index) do nothing
         returning id`,
@@ -409,7 +406,6 @@ async function commitBatch(
       ? [
           {
             id: p.userId,
-            name: n.name,
             search_tokens: n.searchTokens,
             card: n.card,
             name_order: sealed.order.get(p.userId!)!,
@@ -419,9 +415,10 @@ async function commitBatch(
   })
   if (named.length > 0) {
     await tx.execute(sql`update ${users}
-      set name = r.name, search_tokens = r.search_tokens, card = r.card, name_order = r.name_order, updated_at = ${at}
-      from json_to_recordset(${json(named)}) as r(id text, name text, search_tokens text[], card text, name_order text)
-      where ${users.id} = r.id and ${users.name} is null`)
+      set named = true, email = null, name = null, search_tokens = r.search_tokens, card = r.card,
+        name_order = r.name_order, updated_at = ${at}
+      from json_to_recordset(${json(named)}) as r(id text, search_tokens text[], card text, name_order text)
+      where ${users.id} = r.id and not ${users.named}`)
   }
   // The Patreon membership is part of the row (access_starts_at .. access_ends_at), read through the all_grants view.
   const members = chunk.map((p) => ({

@@ -17,17 +17,17 @@ export const CONTEXT = {
 } as const
 
 /**
- * An account's address and name as stored: each encrypted, with the address index and search
- * tokens, and both again as one encrypted value, the card, for the readers of many rows at once
- * (the supporters list and its export): a Web Crypto call costs 20-30 µs on Node whatever it
- * decrypts, so one value per row halves an export's decryption.
+ * An account's address and name as stored: both in one encrypted value, the card (`JSON
+ * [address, name]`), with the address index and the search tokens. One value, because a Web
+ * Crypto call costs 15-20 µs on Node whatever it encrypts: a 50,000-row import seals 50,000 cards,
+ * and a list or an export decrypts one value a row. `named` says whether there is a name, so that
+ * SQL can tell without decrypting (a Patreon import fills only a missing one).
  */
 export interface SealedPerson {
-  email: string
   emailIndex: string
-  name: string | null
   searchTokens: string[]
   card: string
+  named: boolean
 }
 
 const cardOf = (person: { email: string; name: string | null }) => JSON.stringify([person.email, person.name])
@@ -39,14 +39,12 @@ export const cleanName = (name: string | null | undefined): string | null => nam
 export async function sealPerson(keyring: Keyring, person: Person): Promise<SealedPerson> {
   const email = normalizeAddress(person.email)
   const name = cleanName(person.name)
-  const [sealedEmail, sealedName, emailIndex, tokens, card] = await Promise.all([
-    encrypt(keyring, email, CONTEXT.userEmail),
-    name === null ? null : encrypt(keyring, name, CONTEXT.userName),
+  const [emailIndex, searchTokensOf, card] = await Promise.all([
     addressIndex(keyring, email),
     searchTokens(keyring, { email, name }),
     encrypt(keyring, cardOf({ email, name }), CONTEXT.userCard),
   ])
-  return { email: sealedEmail, emailIndex, name: sealedName, searchTokens: tokens, card }
+  return { emailIndex, searchTokens: searchTokensOf, card, named: name !== null }
 }
 
 /**
@@ -63,18 +61,30 @@ export async function sealPeople(keyring: Keyring, people: readonly Person[], pa
     const tokens = await searchTokensOfMany(keyring, slice)
     const sealed = await Promise.all(
       slice.map(async (p, i) => {
-        const [email, name, emailIndex, card] = await Promise.all([
-          encrypt(keyring, p.email, CONTEXT.userEmail),
-          p.name === null ? null : encrypt(keyring, p.name, CONTEXT.userName),
+        const [emailIndex, card] = await Promise.all([
           addressIndex(keyring, p.email),
           encrypt(keyring, cardOf(p), CONTEXT.userCard),
         ])
-        return { email, emailIndex, name, searchTokens: tokens[i]!, card }
+        return { emailIndex, searchTokens: tokens[i]!, card, named: p.name !== null }
       }),
     )
     out.push(...sealed)
   }
   return out
+}
+
+/**
+ * An account's address and name in clear, from what its row holds: the card, or for an account
+ * from before the card that the pass after the migrations has not reached yet, the address and
+ * the name as they were stored then (encrypted each, or from before drizzle/0014 in clear).
+ */
+export async function openAccount(
+  keyring: Keyring,
+  stored: { card: string | null; email: string | null; name: string | null },
+): Promise<{ email: string; name: string | null }> {
+  if (stored.card !== null) return openCard(keyring, stored.card)
+  if (stored.email === null) throw new Error('An account holds neither a card nor an address.')
+  return openPerson(keyring, { email: stored.email, name: stored.name })
 }
 
 /** An account's address and name in clear, from the stored values (of `users` or the supporters summary). */
@@ -89,23 +99,26 @@ export async function openPerson(
   return { email, name }
 }
 
-/** Opens many stored people at once, at most `parallel` decryptions in flight, in order. */
-export async function openPeople<T extends { email: string; name: string | null }>(
+/** What an account's row holds of its address and name: the card, or what came before it. */
+export type StoredPerson = { card: string | null; email: string | null; name: string | null }
+
+/** An account's address in clear (`openAccount`). */
+export const openAddress = async (keyring: Keyring, stored: StoredPerson) => (await openAccount(keyring, stored)).email
+
+/** Opens many stored accounts at once (`openAccount`), at most `parallel` decryptions in flight, in order. */
+export async function openPeople<T extends { card: string | null; email: string | null; name: string | null }>(
   keyring: Keyring,
   rows: readonly T[],
   parallel = 256,
-): Promise<(T & { email: string; name: string | null })[]> {
-  const out: (T & { email: string; name: string | null })[] = []
+): Promise<(Omit<T, 'email' | 'name'> & { email: string; name: string | null })[]> {
+  const out: (Omit<T, 'email' | 'name'> & { email: string; name: string | null })[] = []
   for (let start = 0; start < rows.length; start += parallel) {
     const slice = rows.slice(start, start + parallel)
-    const opened = await Promise.all(slice.map((row) => openPerson(keyring, row)))
+    const opened = await Promise.all(slice.map((row) => openAccount(keyring, row)))
     slice.forEach((row, i) => out.push({ ...row, ...opened[i]! }))
   }
   return out
 }
-
-/** An account's address in clear. */
-export const openEmail = (keyring: Keyring, stored: string) => decrypt(keyring, stored, CONTEXT.userEmail)
 
 /** Address and name from a card (`SealedPerson.card`), with one decryption. */
 export async function openCard(keyring: Keyring, card: string): Promise<{ email: string; name: string | null }> {

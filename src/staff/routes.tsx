@@ -9,7 +9,7 @@ import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, validationError } from '../http/input'
 import { pathTo } from '../http/paths'
-import { openEmail } from '../privacy/people'
+import { openAddress } from '../privacy/people'
 import type { AppEnv } from '../services'
 import { page } from '../ui/layout'
 import { StaffHome, StaffPage } from './pages'
@@ -24,8 +24,8 @@ const roleChange = z.object({
  * the guard, so that it does not reach the other routers under /admin.
  */
 export const staffHome = new Hono<AppEnv>().get('/', requireRole('editor'), async (c) => {
-  const { sealedEmail, role } = c.var.user!
-  const email = await openEmail(await c.var.services.keyring, sealedEmail)
+  const { stored, role } = c.var.user!
+  const email = await openAddress(await c.var.services.keyring, stored)
   return page(c, 'Staff', <StaffHome user={{ email, role }} />)
 })
 
@@ -43,10 +43,12 @@ async function listStaff(c: Context<AppEnv>) {
   const { db } = c.var.services
   const keyring = await c.var.services.keyring
   const rows = await db
-    .select({ id: users.id, email: users.email, role: users.role })
+    .select({ id: users.id, card: users.card, email: users.email, name: users.name, role: users.role })
     .from(users)
     .where(inArray(users.role, ['editor', 'admin']))
-  const opened = await Promise.all(rows.map(async (r) => ({ ...r, email: await openEmail(keyring, r.email) })))
+  const opened = await Promise.all(
+    rows.map(async ({ id, role, ...stored }) => ({ id, email: await openAddress(keyring, stored), role })),
+  )
   return opened.sort((a, b) => a.role.localeCompare(b.role) || (a.email < b.email ? -1 : a.email > b.email ? 1 : 0))
 }
 
@@ -80,7 +82,7 @@ staffApi.post('/', async (c) => {
   const parsed = roleChange.safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
   const user = await changeRole(c, parsed.data.email, parsed.data.role)
-  const email = await openEmail(await c.var.services.keyring, user.email)
+  const email = await openAddress(await c.var.services.keyring, user)
   return c.json({ user: { id: user.id, email, role: user.role } })
 })
 

@@ -4,7 +4,8 @@ import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { allGrants, stripeCustomers, tiers, users } from '../db/schema'
 import type { Keyring } from '../privacy/keys'
-import { openEmail, openPerson } from '../privacy/people'
+import { addressesById } from '../accounts/users'
+import { openAccount } from '../privacy/people'
 
 export interface TimelineEntry {
   at: Date
@@ -33,10 +34,10 @@ export async function timelineOf(
   userId: string,
   limit = 300,
 ): Promise<TimelineEntry[]> {
-  const rows = await rowsOf<{ at: Date | string; kind: string; details: unknown; actor_email: string | null }>(
+  const rows = await rowsOf<{ at: Date | string; kind: string; details: unknown; actor_id: string | null }>(
     db,
-    sql`select at, kind, details, actor_email from (
-      select u.created_at as at, 'account.created' as kind, '{}'::jsonb as details, null::text as actor_email
+    sql`select at, kind, details, actor_id from (
+      select u.created_at as at, 'account.created' as kind, '{}'::jsonb as details, null::text as actor_id
         from users u where u.id = ${userId}
       union all
       select e.stripe_created_at, 'stripe.' || e.type, jsonb_build_object('eventId', e.id), null
@@ -59,25 +60,24 @@ export async function timelineOf(
       select g.revoked_at, g.source || '.revoked', jsonb_build_object('grantId', g.id), null
         from all_grants g where g.user_id = ${userId} and g.revoked_at is not null
       union all
-      -- The actor's address is encrypted: opened below; a deleted actor is said to be one here.
+      -- The actor's address is encrypted: read and opened below; a deleted actor is said to be one here.
       select a.at, a.action,
           a.details || case when a.actor_id is not null and actor.id is null
             then jsonb_build_object('by', 'a deleted account') else '{}'::jsonb end,
-          actor.email
+          actor.id
         from audit_log a left join users actor on actor.id = a.actor_id where a.subject_user_id = ${userId}
           and a.action not in ('supporter.viewed', 'comp.granted', 'comp.revoked')
     ) t order by at desc limit ${limit}`,
   )
-  const actors = new Map<string, Promise<string>>()
-  const actorOf = (sealed: string) => {
-    let opened = actors.get(sealed)
-    if (!opened) actors.set(sealed, (opened = openEmail(keyring, sealed)))
-    return opened
-  }
+  const actors = await addressesById(
+    db,
+    keyring,
+    rows.flatMap((r) => (r.actor_id === null ? [] : [r.actor_id])),
+  )
   return Promise.all(
     rows.map(async (r) => {
       const details = (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as Record<string, unknown>
-      if (r.actor_email !== null) details.by = await actorOf(r.actor_email)
+      if (r.actor_id !== null && actors.has(r.actor_id)) details.by = actors.get(r.actor_id)
       return { at: new Date(r.at), kind: r.kind, details }
     }),
   )
@@ -100,12 +100,19 @@ export async function supporterDetail(
   now: Date,
 ): Promise<SupporterDetail | null> {
   const [stored] = await db
-    .select({ id: users.id, email: users.email, name: users.name, role: users.role, createdAt: users.createdAt })
+    .select({
+      id: users.id,
+      card: users.card,
+      email: users.email,
+      name: users.name,
+      role: users.role,
+      createdAt: users.createdAt,
+    })
     .from(users)
     .where(eq(users.id, userId))
   if (!stored) return null
   const [person, entitlements, customers, userGrants, timeline] = await Promise.all([
-    openPerson(keyring, stored),
+    openAccount(keyring, stored),
     loadEntitlements(db, userId, now, config),
     db.select({ id: stripeCustomers.customerId }).from(stripeCustomers).where(eq(stripeCustomers.userId, userId)),
     db
@@ -117,7 +124,7 @@ export async function supporterDetail(
     timelineOf(db, keyring, userId),
   ])
   return {
-    user: { ...stored, ...person },
+    user: { id: stored.id, ...person, role: stored.role, createdAt: stored.createdAt },
     entitlements,
     customerIds: customers.map((c) => c.id),
     grants: userGrants,

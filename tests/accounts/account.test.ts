@@ -60,7 +60,8 @@ describe('changing e-mail address', () => {
     // Stored encrypted, found by the new address's index and no longer by the old one's.
     const row = await accountByEmail(t.database.db, t.services.config, 'new-address@example.org')
     expect(row?.id).toBe(me.user.id)
-    expectSealed(row?.email, 'new-address')
+    expect([row?.email, row?.name]).toEqual([null, null])
+    expectSealed(row?.card, 'new-address')
     expect(await accountByEmail(t.database.db, t.services.config, 'old-address@example.org')).toBeUndefined()
     // Signing in with the new address reaches the same account.
     const again = await signIn(t.app, 'new-address@example.org')

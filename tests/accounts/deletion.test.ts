@@ -16,7 +16,7 @@ import {
 } from '../../src/db/schema'
 import { openPreview } from '../../src/imports/previews'
 import { addressIndexes, searchTokens } from '../../src/privacy/blind-index'
-import { openPerson } from '../../src/privacy/people'
+import { openAccount } from '../../src/privacy/people'
 import { sha256Hex } from '../../src/util/random'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
@@ -172,7 +172,7 @@ beforeAll(async () => {
     ids[who] = user!.id
   }
   const [dovRow] = await db.select().from(users).where(eq(users.id, ids.dov))
-  expect((await openPerson(keyring, dovRow!)).name).toBe(dov.name)
+  expect((await openAccount(keyring, dovRow!)).name).toBe(dov.name)
   cookies.pat = await signIn(t.app, pat.email)
 
   // Changes of address: Cleo asks to move (a link to the new address); Pat asks to move to Dov's address.

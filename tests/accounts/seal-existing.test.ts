@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findUserByEmail } from '../../src/accounts/users'
 import { rowsOf, type Database } from '../../src/db/client'
 import { users } from '../../src/db/schema'
-import { searchTokens } from '../../src/privacy/blind-index'
-import { decrypt, isEncrypted, keyIdOf } from '../../src/privacy/cipher'
+import { addressIndex, searchTokens } from '../../src/privacy/blind-index'
+import { decrypt, encrypt, isEncrypted, keyIdOf } from '../../src/privacy/cipher'
 import { createKeyring, generateDataKey, type Keyring } from '../../src/privacy/keys'
 import { compareSortTexts, ORDER_KEY, sortTextOf } from '../../src/privacy/name-order'
 import { CONTEXT, openCard, openPeople } from '../../src/privacy/people'
@@ -75,7 +75,7 @@ let world: Awaited<ReturnType<typeof databaseBefore>>
 let db: Database
 let keyring: Keyring
 let partial: Awaited<ReturnType<typeof sealExisting>>
-let partialUsers: { id: string; email: string; email_index: string }[]
+let partialUsers: { id: string; email: string | null; card: string | null; email_index: string }[]
 let first: Awaited<ReturnType<typeof sealExisting>>
 
 beforeAll(async () => {
@@ -106,7 +106,7 @@ beforeAll(async () => {
   await world.migrateRest()
   // One batch of two accounts, then a stop, as a crash between batches would leave it.
   partial = await sealExisting(db, keyring, { batchSize: 2, maxBatches: 1 })
-  partialUsers = await rowsOf(db, sql`select id, email, email_index from users order by id`)
+  partialUsers = await rowsOf(db, sql`select id, email, card, email_index from users order by id`)
   first = await sealExisting(db, keyring, { batchSize: 2 })
 })
 
@@ -120,11 +120,13 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
     expect(partial).toMatchObject({ users: 2, finished: false, ordered: 0 })
     const [done, left] = [partialUsers.slice(0, 2), partialUsers.slice(2)]
     for (const row of done) {
-      expect(keyIdOf(row.email)).toBe('k1')
+      expect(keyIdOf(row.card!)).toBe('k1')
+      expect(row.email, 'the card replaces the address').toBeNull()
       expect(row.email_index).not.toMatch(/^pending:/)
     }
     for (const row of left) {
-      expect(isEncrypted(row.email)).toBe(false)
+      expect(isEncrypted(row.email!)).toBe(false)
+      expect(row.card).toBeNull()
       expect(row.email_index).toBe(`pending:${row.id}`)
     }
   })
@@ -145,14 +147,13 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
     const dump = await dumpDatabase(world.database)
     const text = dump.text.toLowerCase()
     for (const secret of SECRETS) expect(text, 'a value in clear').not.toContain(secret.toLowerCase())
-    const names = PEOPLE.filter((p) => p.name !== null).length
-    // Each account: its address, its name if any, and its card (both again, as one value).
-    const accounts = PEOPLE.length * 2 + names
+    // Each account: one value, its card (address and name together).
+    const accounts = PEOPLE.length
     expect(await valuesByKey(db)).toEqual(new Map([['k1', accounts + TOKENS.length + MAIL.length + 1]]))
   })
 
   it('keeps every value: each decrypts to what was stored', async () => {
-    const users = await rowsOf<{ id: string; email: string; name: string | null; card: string }>(
+    const users = await rowsOf<{ id: string; email: string | null; name: string | null; card: string }>(
       db,
       sql`select id, email, name, card from users order by id`,
     )
@@ -209,12 +210,14 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
   it('refreshes the supporters summary: ciphertext, tokens and order copied from the accounts', async () => {
     const rows = await rowsOf<Record<string, unknown>>(
       db,
-      sql`select s.user_id, s.email = u.email as email, s.name is not distinct from u.name as name,
+      sql`select s.user_id, s.card = u.card as card, s.email is null and u.email is null as email,
+            s.name is null and u.name is null as name,
             s.search_tokens = u.search_tokens as tokens, s.name_order = u.name_order as order, s.source
           from supporters s join users u on u.id = s.user_id order by s.user_id`,
     )
     expect(rows).toHaveLength(PEOPLE.length)
-    for (const row of rows) expect(row).toMatchObject({ email: true, name: true, tokens: true, order: true })
+    for (const row of rows)
+      expect(row).toMatchObject({ card: true, email: true, name: true, tokens: true, order: true })
     expect(rows.find((r) => r.user_id === 'u2')?.source).toBe('comp')
     const [dirty] = await rowsOf<{ n: number | string }>(db, sql`select count(*) as n from supporters_dirty`)
     expect(Number(dirty!.n)).toBe(0)
@@ -232,5 +235,66 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
     const before = await snapshot(db)
     await expect(sealExisting(db, stranger)).rejects.toThrow(/under k1, which neither DATA_ENCRYPTION_KEY/)
     expect(await snapshot(db)).toEqual(before)
+  })
+})
+
+/**
+ * drizzle/0015 and the same pass on a database written before it, when every account kept its
+ * address and its name encrypted each beside the card: afterwards only the card is left, the
+ * card itself untouched (nothing is encrypted again), and `named` says who has a name.
+ */
+describe('moving to the card alone (drizzle/0015)', () => {
+  const before15 = join(root, 'node_modules/.cache/masthead-seal-15', String(process.pid))
+  let old: Awaited<ReturnType<typeof databaseBefore>>
+  let ring: Keyring
+  const people = PEOPLE.slice(0, 4).map((p) => ({ ...p, name: p.name?.trim() ?? null }))
+  let cards: Map<string, string>
+
+  beforeAll(async () => {
+    ring = await createKeyring(generateDataKey('k1'))
+    old = await databaseBefore(15, before15)
+    cards = new Map()
+    // As the code before 0015 wrote accounts: address, name and card, each encrypted, and the indexes.
+    for (const [n, p] of people.entries()) {
+      const [email, name, card, index, tokens] = await Promise.all([
+        encrypt(ring, p.email, CONTEXT.userEmail),
+        p.name === null ? null : encrypt(ring, p.name, CONTEXT.userName),
+        encrypt(ring, JSON.stringify([p.email, p.name]), CONTEXT.userCard),
+        addressIndex(ring, p.email),
+        searchTokens(ring, p),
+      ])
+      cards.set(p.id, card)
+      await old.db.execute(sql`insert into users (id, email, email_index, name, search_tokens, name_order, card, role,
+          created_at, updated_at)
+        values (${p.id}, ${email}, ${index}, ${name}, ${`{${tokens.join(',')}}`}::text[], ${`m${n}`}, ${card},
+          'reader', ${t}, ${t})`)
+    }
+    await old.db.execute(sql`select masthead_refresh_dirty_supporters()`)
+    await old.migrateRest()
+  })
+
+  afterAll(async () => {
+    await old?.close()
+    rmSync(before15, { recursive: true, force: true })
+  })
+
+  it('keeps only the card, as it was, and knows who has a name', async () => {
+    const counts = await sealExisting(old.db, ring)
+    expect(counts).toMatchObject({ users: people.length, finished: true })
+    const rows = await rowsOf<{ id: string; email: string | null; name: string | null; card: string; named: boolean }>(
+      old.db,
+      sql`select id, email, name, card, named from users order by id`,
+    )
+    expect(rows).toEqual(
+      people.map((p) => ({ id: p.id, email: null, name: null, card: cards.get(p.id)!, named: p.name !== null })),
+    )
+    const copies = await rowsOf<{ email: string | null; name: string | null; card: string }>(
+      old.db,
+      sql`select email, name, card from supporters order by user_id`,
+    )
+    expect(copies).toEqual(people.map((p) => ({ email: null, name: null, card: cards.get(p.id)! })))
+    expect(await valuesByKey(old.db)).toEqual(new Map([['k1', people.length]]))
+    for (const p of people) expect((await findUserByEmail(old.db, ring, p.email))?.id).toBe(p.id)
+    expect(await sealExisting(old.db, ring)).toMatchObject({ users: 0, refreshed: 0 })
   })
 })

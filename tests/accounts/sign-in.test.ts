@@ -108,7 +108,8 @@ describe('signing in by e-mailed link', () => {
       .where(inArray(users.emailIndex, await indexesOf(t.services.config, 'editor-in-chief@ledger.example')))
     expect(rows).toHaveLength(1)
     expect(rows[0]!.role).toBe('admin')
-    expectSealed(rows[0]!.email, 'editor-in-chief', 'ledger.example')
+    expect(rows[0]!.email).toBeNull()
+    expectSealed(rows[0]!.card, 'editor-in-chief', 'ledger.example')
   })
 
   it('gives a link once: the second use is refused and changes nothing', async () => {

@@ -88,16 +88,16 @@ describe('the audit log of an export', () => {
     expect(html).toContain('typed text (hash ')
     // The actor's address, stored encrypted, is shown decrypted.
     const [actor] = await t.database.db.select().from(users).where(eq(users.id, editorId))
-    expectSealed(actor!.email, 'editor@audit.example')
+    expectSealed(actor!.card, 'editor@audit.example')
     expect(html).toContain('<td>editor@audit.example</td>')
-    expect(html).not.toContain(actor!.email)
+    expect(html).not.toContain(actor!.card)
     expect(html.toLowerCase()).not.toContain('zelda')
     const api = await (await t.app.request('/api/admin/audit', { headers: { Cookie: admin } })).text()
     expect(api).toContain(hashed)
     expect(JSON.parse(api).entries).toContainEqual(
       expect.objectContaining({ actorId: editorId, actorEmail: 'editor@audit.example' }),
     )
-    expect(api).not.toContain(actor!.email)
+    expect(api).not.toContain(actor!.card)
     expect(api.toLowerCase()).not.toContain('zelda')
   })
 

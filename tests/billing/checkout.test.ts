@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { findUserByEmail } from '../../src/accounts/users'
 import { payments, stripeCustomers, subscriptions } from '../../src/db/schema'
-import { openEmail } from '../../src/privacy/people'
+import { openCard } from '../../src/privacy/people'
 import { confirmLink, lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -107,9 +107,10 @@ describe('becoming a supporter', () => {
     const user = await accountOf('Newcomer@example.org')
     expect(user).toBeDefined()
     // Created from the webhook, the account is stored as every other: sealed, and placed in the name order.
-    expect(user!.email.startsWith('v1.')).toBe(true)
-    expect(user!.email).not.toContain('newcomer')
-    expect(await openEmail(await w.t.services.keyring, user!.email)).toBe('newcomer@example.org')
+    expect(user!.email).toBeNull()
+    expect(user!.card!.startsWith('v1.')).toBe(true)
+    expect(user!.card).not.toContain('newcomer')
+    expect((await openCard(await w.t.services.keyring, user!.card!)).email).toBe('newcomer@example.org')
     expect(user!.nameOrder).not.toBe('')
     const [link] = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, user!.id))
     expect(link?.customerId).toBe((await w.stripe.checkout.sessions.retrieve(session.id)).customer)

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { addressIndexes } from '../../src/privacy/blind-index'
-import { openEmail } from '../../src/privacy/people'
+import { openCard } from '../../src/privacy/people'
 import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -421,9 +421,10 @@ describe('a signed-out reader’s checkout', () => {
     const accounts = await accountsFor(email)
     expect(accounts).toHaveLength(1)
     const [account] = accounts
-    expect(account!.email.startsWith('v1.')).toBe(true)
-    expect(account!.email).not.toContain('newcomer')
-    expect(await openEmail(await w.t.services.keyring, account!.email)).toBe(email)
+    expect(account!.email).toBeNull()
+    expect(account!.card!.startsWith('v1.')).toBe(true)
+    expect(account!.card).not.toContain('newcomer')
+    expect((await openCard(await w.t.services.keyring, account!.card!)).email).toBe(email)
     expect(account!.nameOrder).not.toBe('')
     const links = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, account!.id))
     expect(links.map((l) => l.customerId).sort()).toEqual([first.customerId, second.customerId].sort())

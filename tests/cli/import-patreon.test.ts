@@ -89,14 +89,16 @@ describe('npm run import:patreon', () => {
   it('leaves the accounts it made sealed in the database', async () => {
     const handle = await openPglite(join(dir, 'pglite'))
     try {
-      const accounts = await rowsOf<{ email: string; name: string | null; name_order: string }>(
-        handle.db,
-        sql`select email, name, name_order from users`,
-      )
+      const accounts = await rowsOf<{
+        card: string | null
+        email: string | null
+        name: string | null
+        name_order: string
+      }>(handle.db, sql`select card, email, name, name_order from users`)
       expect(accounts).toHaveLength(7)
       for (const a of accounts) {
-        expect(isEncrypted(a.email)).toBe(true)
-        if (a.name !== null) expect(isEncrypted(a.name)).toBe(true)
+        expect(isEncrypted(a.card!)).toBe(true)
+        expect([a.email, a.name]).toEqual([null, null])
         expect(a.name_order).not.toBe('')
       }
       for (const table of ['users', 'supporters', 'patreon_members']) {

@@ -10,7 +10,7 @@ import { rowsOf } from '../../src/db/client'
 import { migrationsFolder } from '../../src/db/migrate'
 import { allGrants, grants, patreonMembers, sessions } from '../../src/db/schema'
 import { keyringOf } from '../../src/privacy/keys'
-import { openEmail } from '../../src/privacy/people'
+import { openAddress } from '../../src/privacy/people'
 import { sealExisting } from '../../src/accounts/seal-existing'
 import { createTestDatabase, databaseBefore } from '../helpers/db'
 
@@ -166,8 +166,12 @@ describe('migrations', () => {
 
       expect(await db.select({ id: sessions.id }).from(sessions)).toEqual([{ id: await sessionIdOf(token) }])
       const kept = await validateSession(db, config, token)
-      expect(kept.user).toEqual({ id: 'signed-in', sealedEmail: expect.stringMatching(/^v1\.k0\./), role: 'reader' })
-      expect(await openEmail(keyring, kept.user!.sealedEmail)).toBe('signed-in@example.org')
+      expect(kept.user).toEqual({
+        id: 'signed-in',
+        stored: { card: expect.stringMatching(/^v1\.k0\./), email: null, name: null },
+        role: 'reader',
+      })
+      expect(await openAddress(keyring, kept.user!.stored)).toBe('signed-in@example.org')
       expect(
         (await validateSession(db, config, await sessionIdOf(token))).session,
         'the stored id opens nothing',

@@ -83,7 +83,9 @@ async function seed() {
 }
 
 async function everyone() {
-  const rows = await w.t.services.db.select({ id: users.id, email: users.email, name: users.name }).from(users)
+  const rows = await w.t.services.db
+    .select({ id: users.id, card: users.card, email: users.email, name: users.name })
+    .from(users)
   return openPeople(await w.t.services.keyring, rows)
 }
 

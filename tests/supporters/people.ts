@@ -5,7 +5,7 @@ import type { Database } from '../../src/db/client'
 import { users } from '../../src/db/schema'
 import { keyringOf } from '../../src/privacy/keys'
 import { sortTextOf } from '../../src/privacy/name-order'
-import { openPerson, sealPerson } from '../../src/privacy/people'
+import { openAccount, sealPerson } from '../../src/privacy/people'
 
 /**
  * Gives an account a name as the app stores one (no page sets a name; imports and checkouts
@@ -16,12 +16,12 @@ export async function nameAccount(db: Database, config: Config, userId: string, 
   const keyring = await keyringOf(config)
   await db.transaction(async (tx) => {
     const [user] = await tx.select().from(users).where(eq(users.id, userId))
-    const { email } = await openPerson(keyring, user!)
+    const { email } = await openAccount(keyring, user!)
     const sealed = await sealPerson(keyring, { email, name })
     const nameOrder = await placeAccount(tx, keyring, sortTextOf({ email, name }), userId)
     await tx
       .update(users)
-      .set({ name: sealed.name, searchTokens: sealed.searchTokens, card: sealed.card, nameOrder })
+      .set({ named: sealed.named, searchTokens: sealed.searchTokens, card: sealed.card, nameOrder })
       .where(eq(users.id, userId))
   })
 }

@@ -7,7 +7,7 @@ import { inList, PAYING_STATUSES } from '../../../db/statuses'
 import { log } from '../../../http/log'
 import { absoluteUrl } from '../../../http/paths'
 import type { MailMessage } from '../../../mail/mailer'
-import { openEmail } from '../../../privacy/people'
+import { openAddress, type StoredPerson } from '../../../privacy/people'
 import { formatMoney } from '../../../util/money'
 import { duplicateRefundedMessage } from '../../messages'
 import { MASTHEAD_METADATA } from '../../stripe'
@@ -78,12 +78,12 @@ async function settle(ctx: EventContext, found: Duplicate): Promise<MailMessage 
     kept: found.keptId,
     refunds: refunded.refundIds,
   })
-  const [member] = await rowsOf<{ email: string }>(
+  const [member] = await rowsOf<StoredPerson>(
     ctx.db,
-    sql`select email from ${users} where id = ${text(found.userId)}`,
+    sql`select card, email, name from ${users} where id = ${text(found.userId)}`,
   )
   if (!member) return undefined
-  return duplicateRefundedMessage(await openEmail(ctx.keyring, member.email), ctx.config.PUBLICATION_NAME, {
+  return duplicateRefundedMessage(await openAddress(ctx.keyring, member), ctx.config.PUBLICATION_NAME, {
     refunded: refunded.amount > 0 ? formatMoney(refunded.amount, refunded.currency) : null,
     account: absoluteUrl(ctx.config, '/account'),
   })

@@ -3,7 +3,7 @@ import { newAccount } from '../../../accounts/users'
 import { rowsOf } from '../../../db/client'
 import { stripeCustomers, users } from '../../../db/schema'
 import { addressIndexes } from '../../../privacy/blind-index'
-import { text, ts, whenStored, type EventContext, type Write } from './context'
+import { bool, text, ts, whenStored, type EventContext, type Write } from './context'
 
 /**
  * Links a Stripe customer to the account Masthead named when it started the
@@ -78,6 +78,7 @@ function insertable(row: Record<string, unknown>): { columns: SQL; values: SQL }
     if (value instanceof Date) return ts(value)
     if (Array.isArray(value)) return sql`array(select jsonb_array_elements_text(${JSON.stringify(value)}::jsonb))`
     if (value === null || typeof value === 'string') return text(value)
+    if (typeof value === 'boolean') return bool(value)
     throw new Error(`no typed parameter for a ${typeof value}`)
   }
   return {

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import { rowsOf } from '../../../db/client'
 import { stripeCustomers, subscriptions, users } from '../../../db/schema'
 import { absoluteUrl } from '../../../http/paths'
-import { openEmail } from '../../../privacy/people'
+import { openAddress, type StoredPerson } from '../../../privacy/people'
 import { paymentFailedMessage } from '../../messages'
 import { text, type Effects, type EventContext } from './context'
 
@@ -18,16 +18,16 @@ export async function notifyPaymentFailed(
   subscriptionId: string,
   invoiceId: string,
 ): Promise<Effects | void> {
-  const [row] = await rowsOf<{ email: string }>(
+  const [row] = await rowsOf<StoredPerson>(
     ctx.db,
     sql`update ${subscriptions} set notified_invoice_id = ${text(invoiceId)}
       from ${stripeCustomers}, ${users}
       where ${subscriptions.id} = ${text(subscriptionId)} and ${subscriptions.status} = 'past_due'
         and ${subscriptions.notifiedInvoiceId} is distinct from ${text(invoiceId)}
         and ${stripeCustomers.customerId} = ${subscriptions.customerId} and ${users.id} = ${stripeCustomers.userId}
-      returning ${users.email} as email`,
+      returning ${users.card} as card, ${users.email} as email, ${users.name} as name`,
   )
   if (!row) return
-  const to = await openEmail(ctx.keyring, row.email)
+  const to = await openAddress(ctx.keyring, row)
   return { mail: [paymentFailedMessage(to, ctx.config.PUBLICATION_NAME, absoluteUrl(ctx.config, '/account'))] }
 }
