@@ -6,20 +6,30 @@ import type { Services } from '../services'
 import { discardEmailToken, issueEmailToken, type EmailTokenPurpose } from './email-tokens'
 
 /**
- * Where to go after signing in: a path on this site, never another site.
- * Anything else (//evil.example, https://…, /\evil, control characters) falls back
- * to `fallback`, which callers give with the base path (`pathTo(c, '/account')`).
- * `next` is a whole path as the browser sees it, base path included, so it may
- * also be one of the publication's own pages in gateway mode.
+ * Where to go after signing in: a path on this site, never another site. The one function every
+ * `next` goes through (the sign-in form, the stored link, the redirect), so its result is what is
+ * checked: the path the URL parser makes of `next` (dot segments resolved, so `/.//evil.example`
+ * becomes `//evil.example`), which must still start with exactly one slash. Anything else
+ * (//evil.example, https://…, /\evil, control characters, over 512 characters) falls back to
+ * `fallback`, which callers give with the base path (`pathTo(c, '/account')`). `next` is a whole
+ * path as the browser sees it, base path included, so it may also be one of the publication's
+ * own pages in gateway mode. The result given again gives itself (tests/accounts/links.test.ts).
  */
 export function safeNextPath(next: unknown, fallback: string): string {
   if (typeof next !== 'string' || next.length > 512) return fallback
   // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (!next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return fallback
   const base = 'http://masthead.invalid'
-  const url = new URL(next, base)
-  if (url.origin !== base) return fallback
-  return `${url.pathname}${url.search}${url.hash}`
+  let url: URL
+  try {
+    url = new URL(next, base)
+  } catch {
+    return fallback // a path after a single slash always parses; should one not, it is no 500
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`
+  // A browser reads a Location of //host or /\host as another site.
+  if (url.origin !== base || !path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\')) return fallback
+  return path.length > 512 ? fallback : path // percent-encoding may have lengthened it
 }
 
 /**

@@ -18,15 +18,16 @@ const UTF8_BOM = '\uFEFF'
 const LINE_END = '\r\n'
 const NEEDS_QUOTES = /[",\r\n]/
 
-const FORMULA_TRIGGER = /^[=+\-@\t\r]/
+const FORMULA_TRIGGER = /^[=+\-@\t\r\n]/
 
 /**
  * Stops a cell from being run as a formula (OWASP "CSV injection"). Spreadsheets treat a cell
  * starting with =, +, - or @ as a formula, so a supporter named `=HYPERLINK("https://evil…")`
  * or `@SUM(…)+cmd|…` would run in the staff member's spreadsheet when they open the export; a
- * leading tab or carriage return can hide such a prefix from a trimming importer. A leading
- * single quote makes the spreadsheet show the cell as text, and it stays visible, so nothing
- * is silently changed.
+ * leading tab, carriage return or line feed can hide such a prefix from a trimming importer. A
+ * leading single quote makes the spreadsheet show the cell as text, and it stays visible, so
+ * nothing is silently changed. A line break inside a cell cannot start a row of its own: every
+ * cell holding one is quoted (`quoted`), so the spreadsheet reads the whole cell as one value.
  */
 export function neutralizeCell(value: string): string {
   return FORMULA_TRIGGER.test(value) ? `'${value}` : value

@@ -246,6 +246,8 @@ describe('bad input', () => {
 describe('where a link leads afterwards', () => {
   const attempts = [
     '//evil.example/steal',
+    '/.//evil.example/steal',
+    '/..//evil.example',
     'https://evil.example/',
     '/\\evil.example',
     '\\\\evil.example',

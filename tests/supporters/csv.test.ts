@@ -1,4 +1,5 @@
 import { parse } from 'csv-parse/sync'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { csvStream, neutralizeCell, type CsvCell, type CsvColumn } from '../../src/supporters/csv'
 
@@ -35,7 +36,9 @@ const exportOf = (...rows: Supporter[]) => csvStream(columns, inBatches(rows))
 
 describe('neutralizeCell', () => {
   it('prefixes a quote to values a spreadsheet would run as a formula', () => {
-    for (const value of ['=1+1', '+1', '-1', '@SUM(A1)', '\tx', '\rx']) expect(neutralizeCell(value)).toBe(`'${value}`)
+    for (const value of ['=1+1', '+1', '-1', '@SUM(A1)', '\tx', '\rx', '\n=1+1']) {
+      expect(neutralizeCell(value)).toBe(`'${value}`)
+    }
   })
 
   it('leaves other values alone, including formula characters after the start', () => {
@@ -98,6 +101,30 @@ describe('csvStream: format', () => {
     expect(rows.map((row) => row[0])).toEqual(names)
     const text = await textOf(exportOf({ name: 'Smith, Jane' }, { name: 'The "Chief" Editor' }))
     expect(text).toContain('\r\n"Smith, Jane",,\r\n"The ""Chief"" Editor",,\r\n')
+  })
+
+  it('read back by a CSV parser, gives every cell whole and none a spreadsheet would run', async () => {
+    // Line breaks of every kind, quotes and commas around formula starts: the tricks that split a
+    // row or hide a formula. fast-check mixes them with arbitrary text, in batches.
+    const pieces = ['\n', '\r', '\r\n', '"', '""', ',', '=', '+', '-', '@', '\t', 'cmd|', "'", 'a', ' ', 'é']
+    const cell = fc
+      .array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 3 })), { maxLength: 8 })
+      .map((parts) => parts.join(''))
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(cell, { minLength: 1, maxLength: 20 }), { maxLength: 4 }), async (batches) => {
+        const rows = batches.map((names) => names.map((name) => ({ name, amount: -5, since: name })))
+        const stream = csvStream(columns, inBatches(...rows))
+        const [header, ...cells] = await cellsOf(stream)
+        expect(header).toEqual(['name', 'amount', 'since'])
+        const names = batches.flat()
+        expect(cells).toHaveLength(names.length)
+        for (const [i, row] of cells.entries()) {
+          expect(row).toEqual([neutralizeCell(names[i]!), '-5', neutralizeCell(names[i]!)])
+          for (const value of [row[0]!, row[2]!]) expect(value, JSON.stringify(value)).not.toMatch(/^[=+\-@\t\r\n]/)
+        }
+      }),
+      { numRuns: 300, seed: 20261205 },
+    )
   })
 
   it('keeps Unicode as UTF-8', async () => {
