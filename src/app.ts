@@ -18,6 +18,7 @@ import {
   bodyLimit,
   neverCacheCookies,
   provideServices,
+  readableAddress,
   sameOriginOnly,
   secureHeaders,
   stripeFormTargets,
@@ -58,6 +59,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   // Masthead's own headers on Masthead's own answers; in gateway mode the origin's pages keep theirs.
   root.use(`${base}/*`, stripeFormTargets, secureHeaders)
   root.use(accessLog, provideServices(services))
+  root.use(`${base}/*`, readableAddress)
 
   const app = base ? root.basePath(base) : root
 

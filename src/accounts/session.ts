@@ -1,7 +1,8 @@
 import { createMiddleware } from 'hono/factory'
 import { ANONYMOUS, entitlementsFrom } from '../entitlements/entitlements'
 import type { AppEnv } from '../services'
-import { clearSessionCookie, readSessionCookie, setSessionCookie, validateSession } from './sessions'
+import { getCookie } from 'hono/cookie'
+import { clearSessionCookie, SESSION_COOKIE, setSessionCookie, validateSession } from './sessions'
 
 /**
  * Puts `user`, `session` and `entitlements` on the context (null and the
@@ -15,21 +16,21 @@ export const session = createMiddleware<AppEnv>(async (c, next) => {
   c.set('user', null)
   c.set('session', null)
   c.set('entitlements', ANONYMOUS)
-  const cookies = c.req.header('cookie')
-  if (cookies) {
+  // Hono's parser, not Lucia's: Lucia's decodes every cookie of the header and throws on one that
+  // is not valid percent-encoding (`x=%FF`, planted by anyone who can set a cookie), which failed
+  // every page. A token that is not one simply opens no session, and the cookie is cleared.
+  const token = getCookie(c, SESSION_COOKIE)
+  if (token) {
     const { sessionDb: db, config } = c.var.services
-    const token = readSessionCookie(db, config, cookies)
-    if (token) {
-      const result = await validateSession(db, config, token)
-      if (result.session) {
-        c.set('user', result.user)
-        c.set('session', result.session)
-        c.set('entitlements', entitlementsFrom(result.facts, c.var.services.clock.now(), config))
-        // Renewed: the cookie gets the token back (the session holds only its hash), with the new expiry.
-        if (result.session.fresh) setSessionCookie(c, db, config, token)
-      } else {
-        clearSessionCookie(c, db, config)
-      }
+    const result = await validateSession(db, config, token)
+    if (result.session) {
+      c.set('user', result.user)
+      c.set('session', result.session)
+      c.set('entitlements', entitlementsFrom(result.facts, c.var.services.clock.now(), config))
+      // Renewed: the cookie gets the token back (the session holds only its hash), with the new expiry.
+      if (result.session.fresh) setSessionCookie(c, db, config, token)
+    } else {
+      clearSessionCookie(c, db, config)
     }
   }
   await next()

@@ -149,11 +149,6 @@ export async function invalidateUserSessions(db: Database, config: Config, userI
   await lucia(db, config).invalidateUserSessions(userId)
 }
 
-/** The session token in a Cookie header, or null. */
-export function readSessionCookie(db: Database, config: Config, cookieHeader: string): string | null {
-  return lucia(db, config).readSessionCookie(cookieHeader)
-}
-
 /** Sets the session cookie to a token (from createSession, or the one the request came with); never to a session id. */
 export function setSessionCookie(c: Context, db: Database, config: Config, token: string): void {
   c.header('Set-Cookie', lucia(db, config).createSessionCookie(token).serialize(), { append: true })

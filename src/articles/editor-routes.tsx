@@ -14,7 +14,7 @@ import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../http/forms'
 import { requireRole } from '../http/guards'
-import { fieldErrors, readBody, validationError, type FieldErrors } from '../http/input'
+import { fieldErrors, readBody, readForm, validationError, type FieldErrors } from '../http/input'
 import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import {
@@ -54,7 +54,7 @@ async function readArticleForm(c: Context<AppEnv>): Promise<ArticleFormValues> {
   if (!type.includes('application/x-www-form-urlencoded') && !type.includes('multipart/form-data')) {
     throw new AppError('unsupported_media_type', 'Send the article form as a form.')
   }
-  const body = await c.req.parseBody({ all: true })
+  const body = await readForm(c, { all: true })
   const one = (key: string) => {
     const value = body[key]
     const first = Array.isArray(value) ? value[0] : value

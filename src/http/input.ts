@@ -4,7 +4,8 @@ import { AppError } from './errors'
 
 /**
  * Reads a request body sent as JSON or as an HTML form into a plain object.
- * Anything else is refused with 415, unreadable JSON with 400.
+ * Anything else is refused with 415, unreadable JSON or forms with 400, and text holding a NUL
+ * character (which no column can store) with 422.
  */
 export async function readBody(c: Context): Promise<Record<string, unknown>> {
   const type = c.req.header('content-type') ?? ''
@@ -15,13 +16,47 @@ export async function readBody(c: Context): Promise<Record<string, unknown>> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new AppError('bad_request', 'The request body must be a JSON object.')
     }
+    refuseNul(body)
     return body as Record<string, unknown>
   }
   if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     return Object.fromEntries(Object.entries(form).filter(([, v]) => typeof v === 'string'))
   }
   throw new AppError('unsupported_media_type', 'Send the request as JSON or as a form.')
+}
+
+/**
+ * A posted form (urlencoded or multipart), fields repeated as arrays with `all`: a body that is
+ * not the form it says it is (a cut-short multipart, a wrong boundary) is a 400, not a failure of
+ * ours, and text holding a NUL character a 422.
+ */
+export async function readForm(
+  c: Context,
+  options: { all?: boolean } = {},
+): Promise<Record<string, string | File | (string | File)[]>> {
+  let form: Record<string, string | File | (string | File)[]>
+  try {
+    form = await c.req.parseBody({ all: options.all ?? false })
+  } catch {
+    throw new AppError(
+      'bad_request',
+      'The form could not be read: it was cut short or is not the form it says. Send it again.',
+    )
+  }
+  refuseNul(form)
+  return form
+}
+
+/** Text with a NUL character anywhere in a body: PostgreSQL stores no such text, so say so plainly. */
+function refuseNul(value: unknown, depth = 0): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) {
+      throw new AppError('validation_failed', 'A field holds a NUL character (\\u0000), which no text here may hold.')
+    }
+  } else if (value !== null && typeof value === 'object' && depth < 20) {
+    for (const item of Array.isArray(value) ? value : Object.values(value)) refuseNul(item, depth + 1)
+  }
 }
 
 /** What a person typed into a text field, to show it again: JSON may carry anything, a form only strings. */

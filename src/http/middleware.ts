@@ -62,6 +62,30 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   })
 })
 
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+/**
+ * Masthead's own addresses hold no control character and no broken percent-encoding: `%00` in a
+ * path or a query would reach the database as a NUL, which PostgreSQL refuses (a 500), and `%FF`
+ * decodes to nothing. Refused here with 400, before any handler reads the address. Mounted on
+ * Masthead's own space only: in gateway mode the publication's addresses are its own business.
+ */
+export const readableAddress = createMiddleware<AppEnv>(async (c, next) => {
+  const url = c.req.url
+  const address = url.slice(url.indexOf('/', url.indexOf('//') + 2))
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(address)
+  } catch {
+    throw new AppError('bad_request', 'This address is not valid: it holds a %-sequence that is not UTF-8 text.')
+  }
+  if (CONTROL.test(decoded)) {
+    throw new AppError('bad_request', 'This address holds a control character (such as %00), which no page here takes.')
+  }
+  return next()
+})
+
 /** Methods that carry no body and change nothing. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 

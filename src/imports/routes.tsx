@@ -5,6 +5,7 @@ import { requireRole } from '../http/guards'
 import { bodyLimit } from '../http/middleware'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
+import { readForm } from '../http/input'
 import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import { PatreonPreviewPage, PatreonUploadPage } from './pages'
@@ -41,7 +42,7 @@ async function readUpload(
   if (!type.includes('multipart/form-data')) {
     throw new AppError('unsupported_media_type', 'Upload the CSV as multipart/form-data, in a field named "file".')
   }
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   const file = form.file
   if (!(file instanceof File) || file.size === 0) {
     throw new AppError('validation_failed', 'Choose the CSV file exported from Patreon; the upload was empty.')
@@ -138,7 +139,7 @@ importPages.post('/patreon', async (c) => {
 
 importPages.post('/patreon/:batch', async (c) => {
   const { db, config, clock } = c.var.services
-  const body = await c.req.parseBody({ all: true })
+  const body = await readForm(c, { all: true })
   const mapping = mappingFromForm(body)
   const batchId = c.req.param('batch')
   if (body.action !== 'commit') return previewPage(c, batchId, mapping)

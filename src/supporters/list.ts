@@ -30,7 +30,8 @@ const day = z
   .string()
   .trim()
   .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'Dates look like 2026-11-25.' })
-  .refine((d) => !Number.isNaN(new Date(`${d}T00:00:00Z`).getTime()), { error: 'That date does not exist.' })
+  // Date rolls 2026-02-31 over into March: a day that exists reads back as itself.
+  .refine((d) => realDay(d), { error: 'That date does not exist.' })
 
 const blankIsAbsent = (value: unknown) => (value === '' ? undefined : value)
 
@@ -281,17 +282,41 @@ function toRow(r: RawRow): SealedRow {
 
 const encodeCursor = (k1: string | null, id: string) => Buffer.from(JSON.stringify([k1, id])).toString('base64url')
 
-function decodeCursor(cursor: string): [string | null, string] {
+/**
+ * A cursor as `encodeCursor` wrote it for this sort: its key must be one the database can read
+ * back as the sort's type (a made-up one would fail the cast in SQL, a 500), and neither part may
+ * hold a NUL.
+ */
+function decodeCursor(cursor: string, sort: Sort): [string | null, string] {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
-    if (Array.isArray(value) && value.length === 2 && typeof value[1] === 'string') {
+    if (Array.isArray(value) && value.length === 2 && typeof value[1] === 'string' && !value[1].includes('\u0000')) {
       const [k1, id] = value as [unknown, string]
-      if (k1 === null || typeof k1 === 'string') return [k1, id]
+      if (k1 === null || (typeof k1 === 'string' && CURSOR_KEY[sort](k1))) return [k1, id]
     }
   } catch {
     // fall through
   }
   throw new AppError('validation_failed', 'The page cursor is not valid: start again from the first page.')
+}
+
+/** A day that exists: `Date` rolls 2026-02-31 over into March, so it must read back as itself. */
+function realDay(day: string): boolean {
+  const date = new Date(`${day}T00:00:00Z`)
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === day
+}
+
+/** What each sort's key looks like as PostgreSQL writes it (`::text`). */
+const CURSOR_KEY: Record<Sort, (k1: string) => boolean> = {
+  since: (k1) => {
+    if (k1 === '-infinity') return true
+    const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.exec(k1)
+    return (
+      match !== null && realDay(match[1]!) && Number(match[2]) < 24 && Number(match[3]) < 60 && Number(match[4]) < 60
+    )
+  },
+  lifetime: (k1) => /^-?\d{1,18}$/.test(k1),
+  name: (k1) => !k1.includes('\u0000'),
 }
 
 /** The columns of a list row, from a relation aliased `s` (the table). */
@@ -311,7 +336,7 @@ function rowColumns(query: ListQuery, now: Date): SQL {
 function afterCursor(query: ListQuery, key = sortKey(query.sort), id = sql`s.user_id`): SQL {
   if (!query.cursor) return sql`true`
   const order = ORDER[query.sort]
-  const [k1, userId] = decodeCursor(query.cursor)
+  const [k1, userId] = decodeCursor(query.cursor, query.sort)
   const comparison = sql.raw(order.direction === 'desc' ? '<' : '>')
   return sql`(${key}, ${id}) ${comparison} (${k1}::${sql.raw(order.type)}, ${userId}::text)`
 }

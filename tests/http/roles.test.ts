@@ -1,152 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { articles, type Role } from '../../src/db/schema'
-import { createTestApp, type TestApp } from '../helpers/app'
+import type { Role } from '../../src/db/schema'
+import type { TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
-import { insertAccount } from '../helpers/sealed'
-
-/** An article that exists, for the routes that take an article id. */
-const ARTICLE = 'roles-article'
-/** An account that exists, for the routes that take a supporter id. */
-const SUPPORTER = 'roles-supporter'
-
-/** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
-const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
-  { method: 'GET', path: '/account', role: 'reader' },
-  { method: 'POST', path: '/account/email', role: 'reader' },
-  { method: 'GET', path: '/account/data', role: 'reader' },
-  { method: 'POST', path: '/account/delete', role: 'reader' },
-  { method: 'POST', path: '/auth/sign-out-everywhere', role: 'reader' },
-  { method: 'GET', path: '/api/account', role: 'reader' },
-  { method: 'DELETE', path: '/api/account', role: 'reader' },
-  { method: 'POST', path: '/api/account/email', role: 'reader' },
-  { method: 'GET', path: '/api/account/data', role: 'reader' },
-  { method: 'POST', path: '/billing/portal', role: 'reader' },
-  { method: 'GET', path: '/admin', role: 'editor' },
-  { method: 'GET', path: '/admin/staff', role: 'admin' },
-  { method: 'POST', path: '/admin/staff', role: 'admin' },
-  { method: 'GET', path: '/api/admin/staff', role: 'admin' },
-  { method: 'POST', path: '/api/admin/staff', role: 'admin' },
-  { method: 'GET', path: '/admin/tiers', role: 'admin' },
-  { method: 'POST', path: '/admin/tiers', role: 'admin' },
-  { method: 'GET', path: '/admin/tiers/:id', role: 'admin', example: '/admin/tiers/reader' },
-  { method: 'POST', path: '/admin/tiers/:id', role: 'admin', example: '/admin/tiers/reader' },
-  { method: 'GET', path: '/api/admin/tiers', role: 'admin' },
-  { method: 'POST', path: '/api/admin/tiers', role: 'admin' },
-  { method: 'PATCH', path: '/api/admin/tiers/:id', role: 'admin', example: '/api/admin/tiers/reader' },
-  { method: 'GET', path: '/admin/articles', role: 'editor' },
-  { method: 'GET', path: '/admin/articles/new', role: 'editor' },
-  { method: 'POST', path: '/admin/articles/new', role: 'editor' },
-  { method: 'GET', path: '/admin/articles/:id', role: 'editor', example: `/admin/articles/${ARTICLE}` },
-  { method: 'POST', path: '/admin/articles/:id', role: 'editor', example: `/admin/articles/${ARTICLE}` },
-  {
-    method: 'POST',
-    path: '/admin/articles/:id/publish',
-    role: 'editor',
-    example: `/admin/articles/${ARTICLE}/publish`,
-  },
-  {
-    method: 'POST',
-    path: '/admin/articles/:id/unpublish',
-    role: 'editor',
-    example: `/admin/articles/${ARTICLE}/unpublish`,
-  },
-  { method: 'GET', path: '/admin/supporters', role: 'editor' },
-  { method: 'GET', path: '/api/admin/supporters', role: 'editor' },
-  { method: 'GET', path: '/api/admin/supporters.csv', role: 'editor' },
-  { method: 'GET', path: '/admin/supporters/:id', role: 'editor', example: `/admin/supporters/${SUPPORTER}` },
-  { method: 'GET', path: '/api/admin/supporters/:id', role: 'editor', example: `/api/admin/supporters/${SUPPORTER}` },
-  {
-    method: 'POST',
-    path: '/admin/supporters/:id/comps',
-    role: 'editor',
-    example: `/admin/supporters/${SUPPORTER}/comps`,
-  },
-  {
-    method: 'POST',
-    path: '/api/admin/supporters/:id/comps',
-    role: 'editor',
-    example: `/api/admin/supporters/${SUPPORTER}/comps`,
-  },
-  {
-    method: 'POST',
-    path: '/admin/supporters/:id/erase',
-    role: 'admin',
-    example: `/admin/supporters/${SUPPORTER}/erase`,
-  },
-  {
-    method: 'DELETE',
-    path: '/api/admin/supporters/:id',
-    role: 'admin',
-    example: `/api/admin/supporters/${SUPPORTER}`,
-  },
-  { method: 'POST', path: '/admin/comps/:id/revoke', role: 'editor', example: '/admin/comps/no-such-comp/revoke' },
-  {
-    method: 'POST',
-    path: '/api/admin/comps/:id/revoke',
-    role: 'editor',
-    example: '/api/admin/comps/no-such-comp/revoke',
-  },
-  { method: 'GET', path: '/admin/metrics', role: 'editor' },
-  { method: 'GET', path: '/api/admin/metrics', role: 'editor' },
-  { method: 'GET', path: '/admin/audit', role: 'admin' },
-  { method: 'GET', path: '/api/admin/audit', role: 'admin' },
-  { method: 'GET', path: '/admin/imports/patreon', role: 'admin' },
-  { method: 'POST', path: '/admin/imports/patreon', role: 'admin' },
-  {
-    method: 'POST',
-    path: '/admin/imports/patreon/:batch',
-    role: 'admin',
-    example: '/admin/imports/patreon/no-such-batch',
-  },
-  { method: 'POST', path: '/admin/imports/patreon-invitations', role: 'admin' },
-  { method: 'POST', path: '/api/admin/imports/patreon', role: 'admin' },
-  { method: 'POST', path: '/api/admin/imports/patreon-invitations', role: 'admin' },
-  { method: 'GET', path: '/api/admin/articles', role: 'editor' },
-  { method: 'POST', path: '/api/admin/articles', role: 'editor' },
-  { method: 'GET', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
-  { method: 'PUT', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
-  {
-    method: 'POST',
-    path: '/api/admin/articles/:id/publish',
-    role: 'editor',
-    example: `/api/admin/articles/${ARTICLE}/publish`,
-  },
-  {
-    method: 'POST',
-    path: '/api/admin/articles/:id/unpublish',
-    role: 'editor',
-    example: `/api/admin/articles/${ARTICLE}/unpublish`,
-  },
-]
-
-/**
- * Routes anyone may use, each with a harmless request (a real path for one with
- * a parameter, a body for a post): anonymous, it must not meet a guard.
- */
-const PUBLIC: { method: string; path: string; example?: string; body?: unknown }[] = [
-  { method: 'GET', path: '/' },
-  { method: 'GET', path: '/healthz' },
-  { method: 'GET', path: '/assets/style.css' },
-  { method: 'GET', path: '/auth/sign-in' },
-  { method: 'POST', path: '/auth/sign-in', body: { email: 'passer-by@ledger.example' } },
-  { method: 'GET', path: '/auth/verify', example: '/auth/verify?token=no-such-token' },
-  { method: 'POST', path: '/auth/verify', body: { token: 'no-such-token' } },
-  { method: 'POST', path: '/auth/sign-out', body: {} },
-  { method: 'GET', path: '/dev/mailbox' }, // served in APP_ENV=test; 404 in production
-  { method: 'GET', path: '/dev/mailbox.json' },
-  { method: 'GET', path: '/support' },
-  { method: 'GET', path: '/join' },
-  { method: 'GET', path: '/articles/:slug', example: `/articles/${ARTICLE}` },
-  { method: 'GET', path: '/api/articles/:slug', example: `/api/articles/${ARTICLE}` },
-  { method: 'GET', path: '/api/entitlements' },
-  { method: 'GET', path: '/api/entitlements/token' },
-  { method: 'POST', path: '/billing/checkout', body: { tier: 'reader', interval: 'month' } },
-  { method: 'POST', path: '/billing/donate', body: { amount: 5, currency: 'usd', frequency: 'once' } },
-  { method: 'GET', path: '/billing/thanks' },
-  // Without a signature: 400, or 500 where Stripe is not configured (as here); neither is a guard.
-  { method: 'POST', path: '/webhooks/stripe', body: { id: 'evt_unsigned', type: 'customer.updated' } },
-]
+import { PROTECTED, PUBLIC, roleWorld, type Who } from '../helpers/routes'
 
 const LOWER: Record<Role, (Role | 'anonymous')[]> = {
   reader: ['anonymous'],
@@ -155,40 +11,10 @@ const LOWER: Record<Role, (Role | 'anonymous')[]> = {
 }
 
 let t: TestApp
-const cookies: Record<Role | 'anonymous', string | undefined> = {
-  anonymous: undefined,
-  reader: undefined,
-  editor: undefined,
-  admin: undefined,
-}
+let cookies: Record<Who, string | undefined>
 
 beforeAll(async () => {
-  t = await createTestApp({ env: { ADMIN_EMAILS: 'admin@ledger.example' } })
-  cookies.admin = await signIn(t.app, 'admin@ledger.example')
-  cookies.reader = await signIn(t.app, 'reader@ledger.example')
-  cookies.editor = await signIn(t.app, 'editor@ledger.example')
-  const promoted = await t.app.request('/api/admin/staff', {
-    method: 'POST',
-    headers: { Cookie: cookies.admin, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: 'editor@ledger.example', role: 'editor' }),
-  })
-  expect(promoted.status).toBe(200)
-  await seedDemoTiers(t.services.db, new Date())
-  const now = new Date()
-  await insertAccount(t.services.db, t.services.config, now, { id: SUPPORTER, email: 'supporter@ledger.example' })
-  await t.services.db.insert(articles).values({
-    id: ARTICLE,
-    slug: 'roles-article',
-    title: 'Roles',
-    excerpt: 'Roles',
-    author: 'Test',
-    bodyMarkdown: 'Roles',
-    bodyHtml: '<p>Roles</p>',
-    access: 'public',
-    publishedAt: t.services.clock.now(), // so that the public routes find it
-    createdAt: now,
-    updatedAt: now,
-  })
+  ;({ t, cookies } = await roleWorld())
 })
 afterAll(() => t.close())
 

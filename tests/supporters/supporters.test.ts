@@ -46,6 +46,10 @@ const post = (path: string, body: unknown, cookie = editor) =>
 const list = async (query: Record<string, string>) =>
   (await get(`/api/admin/supporters?${new URLSearchParams(query)}`)).json()
 
+const BAD_CURSOR = 'The page cursor is not valid: start again from the first page.'
+/** A cursor as the list writes one: its sort key and a user id, as base64url JSON. */
+const cursorOf = (value: [string | null, string]) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
 /** Every page of a list, by its cursors: the user ids in order, and each page's count. */
 async function walk(query: Record<string, string>) {
   const ids: string[] = []
@@ -177,6 +181,18 @@ describe('the supporter list', () => {
       ['since_from=2026-05-01&since_to=2026-01-01', 'The "since" range ends before it starts.'],
       ['limit=1000', 'The limit must be at most 200.'],
       ['cursor=nonsense', 'The page cursor is not valid: start again from the first page.'],
+      // Days that do not exist, which Date rolls over and PostgreSQL refuses.
+      ['since_from=2026-02-31', 'That date does not exist.'],
+      ['since_to=2026-04-31', 'That date does not exist.'],
+      // Cursors well formed but made up: keys the database cannot read as the sort's type, and NULs.
+      ...[
+        ['since', 'not a time'],
+        ['since', '2026-02-31 00:00:00+00'],
+        ['lifetime', '12abc'],
+        ['lifetime', '99999999999999999999'],
+        ['name', 'a\u0000b'],
+      ].map(([sort, key]) => [`sort=${sort}&cursor=${cursorOf([key!, 'u1'])}`, BAD_CURSOR] as const),
+      [`cursor=${cursorOf([null, 'a\u0000'])}`, BAD_CURSOR],
     ] as const) {
       const res = await get(`/api/admin/supporters?${query}`)
       expect(res.status).toBe(422)

@@ -17,7 +17,7 @@ import {
 import { AppError } from '../../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../../http/forms'
 import { requireRole } from '../../http/guards'
-import { fieldErrors, readBody, validationError, type FieldErrors } from '../../http/input'
+import { fieldErrors, readBody, readForm, validationError, type FieldErrors } from '../../http/input'
 import { log } from '../../http/log'
 import { pathTo } from '../../http/paths'
 import type { AppEnv } from '../../services'
@@ -93,7 +93,7 @@ async function readTierForm(c: Context<AppEnv>): Promise<TierForm> {
     throw new AppError('unsupported_media_type', 'Send the tier form as a form.')
   }
   const out: TierForm = {}
-  for (const [key, value] of Object.entries(await c.req.parseBody({ all: true }))) {
+  for (const [key, value] of Object.entries(await readForm(c, { all: true }))) {
     if (typeof value === 'string') out[key] = value
     else if (Array.isArray(value)) out[key] = value.filter((v): v is string => typeof v === 'string')
   }
