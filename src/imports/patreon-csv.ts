@@ -222,6 +222,9 @@ function locateColumns(header: string[]): Map<Column, number> {
   return located
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+const CONTROL = /[\u0000-\u001f\u007f]/
+
 /** One data record as a row, or every reason it cannot be imported. */
 function readRow(
   cell: (column: Column) => string,
@@ -242,9 +245,13 @@ function readRow(
         'Former patron, or empty).',
     )
   }
+  const name = cell('name')
+  // A control character (NUL, a line break) is no part of a name: a damaged cell, refused rather
+  // than stored and later written into mail and exports.
+  if (CONTROL.test(name)) problems.push('The name holds a control character (such as NUL or a line break).')
   const row = {
     line,
-    name: cell('name') || null,
+    name: name || null,
     email: email ?? '',
     status: status ?? 'none',
     freeMember: readFreeMember(cell('freeMember'), status === 'none', problems),
@@ -273,7 +280,7 @@ function readEmail(text: string, problems: string[]): string | null {
   }
   const [local, domain, ...rest] = email.split('@')
   const domainOk = domain !== undefined && /^[^.]+(\.[^.]+)+$/.test(domain)
-  if (rest.length > 0 || !local || !domainOk || /\s/.test(email) || email.length > 254) {
+  if (rest.length > 0 || !local || !domainOk || /\s/.test(email) || CONTROL.test(email) || email.length > 254) {
     problems.push('The e-mail address is not valid.')
     return null
   }

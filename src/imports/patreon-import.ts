@@ -18,6 +18,19 @@ import type { PatreonRow, RejectedRow } from './patreon-csv'
 /** Patreon tier name → Masthead tier id, chosen by the person importing; nothing is guessed. */
 export type TierMapping = Record<string, string>
 
+/**
+ * The Masthead tier a Patreon tier name maps to. Own entries only: a tier named `constructor`,
+ * `toString` or `__proto__` must not find what every object inherits.
+ */
+export function mappedTier(mapping: TierMapping, name: string | null): string | null {
+  if (name === null || !Object.hasOwn(mapping, name)) return null
+  const tier = mapping[name]
+  return typeof tier === 'string' ? tier : null
+}
+
+/** An empty mapping that any tier name, `__proto__` too, can be a key of. */
+export const emptyMapping = (): TierMapping => Object.create(null) as TierMapping
+
 export type RowKind = 'new' | 'updated' | 'unchanged'
 
 /** What one row will do. */
@@ -107,7 +120,7 @@ export async function planImport(
         rejected.push({ line: row.line, reason: `The ${row.status} patron has no tier.` })
         continue
       }
-      tierId = mapping[row.tier] ?? null
+      tierId = mappedTier(mapping, row.tier)
       if (!tierId) {
         rejected.push({ line: row.line, reason: `The Patreon tier "${row.tier}" is not mapped to a Masthead tier.` })
         continue
@@ -117,7 +130,7 @@ export async function planImport(
     const stripeWins = current?.paysThroughStripe ?? false
     const until = benefitsUntil(row, now, config.PAST_DUE_GRACE_DAYS)
     const grant = tierId && until && !stripeWins ? { tierId, endsAt: until } : null
-    const mappedTier = tierId ?? (row.tier ? (mapping[row.tier] ?? null) : null)
+    const mappedTo = tierId ?? mappedTier(mapping, row.tier)
     const member = current?.member
     // The stored membership already says what this row would: the same tier granted, or none running. An
     // unchanged row is not written again, so a stale export cannot restart a grace period counted from now.
@@ -129,7 +142,7 @@ export async function planImport(
       : sameGrant &&
           member.status === row.status &&
           member.patreonTier === row.tier &&
-          member.tierId === mappedTier &&
+          member.tierId === mappedTo &&
           member.pledgeAmount === row.pledgeAmount &&
           member.lifetimeAmount === row.lifetimeAmount &&
           member.currency === row.currency &&
@@ -145,7 +158,7 @@ export async function planImport(
       userId: current?.userId ?? null,
       grant,
       stripeWins,
-      tierId: mappedTier,
+      tierId: mappedTo,
     })
   }
   rejected.sort((a, b) => a.line - b.line)
@@ -157,7 +170,7 @@ export async function planImport(
     planned,
     tiers: [...tierUse]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, n]) => ({ name, rows: n, mappedTo: mapping[name] ?? null })),
+      .map(([name, n]) => ({ name, rows: n, mappedTo: mappedTier(mapping, name) })),
   }
 }
 

@@ -12,7 +12,7 @@ import { PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
 import { sendInvitations } from './invitations'
 import { PatreonCsvError, parsePatreonCsv, type PatreonParseResult } from './patreon-csv'
-import { commitImport, planImport, type TierMapping } from './patreon-import'
+import { commitImport, emptyMapping, planImport, type TierMapping } from './patreon-import'
 import { dropPreview, loadPreview, savePreview } from './previews'
 
 /**
@@ -61,7 +61,7 @@ function mappingFromForm(body: Record<string, string | File | (string | File)[]>
     (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string')
   const names = list(body.patreon_tier)
   const targets = list(body.masthead_tier)
-  const mapping: TierMapping = {}
+  const mapping = emptyMapping()
   names.forEach((name, i) => {
     if (targets[i]) mapping[name] = targets[i]!
   })
@@ -69,7 +69,7 @@ function mappingFromForm(body: Record<string, string | File | (string | File)[]>
 }
 
 function mappingFromJson(value: unknown): TierMapping {
-  if (value === undefined || value === '') return {}
+  if (value === undefined || value === '') return emptyMapping()
   let parsed: unknown = value
   if (typeof value === 'string') {
     try {
@@ -81,7 +81,7 @@ function mappingFromJson(value: unknown): TierMapping {
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new AppError('validation_failed', 'The mapping must be a JSON object of Patreon tier names to tier ids.')
   }
-  const mapping: TierMapping = {}
+  const mapping = emptyMapping()
   for (const [k, v] of Object.entries(parsed)) {
     if (typeof v !== 'string') throw new AppError('validation_failed', `The mapping for "${k}" must be a tier id.`)
     mapping[k] = v
@@ -92,9 +92,9 @@ function mappingFromJson(value: unknown): TierMapping {
 /** Preselects a Masthead tier whose name is the Patreon tier's, for the admin to confirm or change. */
 async function suggestedMapping(c: Context<AppEnv>, parsed: PatreonParseResult): Promise<TierMapping> {
   const choices = await tierChoices(c)
-  const mapping: TierMapping = {}
+  const mapping = emptyMapping()
   for (const row of parsed.rows) {
-    if (!row.tier || row.tier in mapping) continue
+    if (!row.tier || Object.hasOwn(mapping, row.tier)) continue
     const same = choices.find((t) => t.name.toLowerCase() === row.tier!.toLowerCase())
     if (same) mapping[row.tier] = same.id
   }
