@@ -2,6 +2,7 @@ import { eq, inArray } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Config } from '../config'
 import type { Database } from '../db/client'
+import { isPgError } from '../db/pg-errors'
 import { AppError } from '../http/errors'
 import { stripeCustomers, users, type Role } from '../db/schema'
 import { addressIndexes, normalizeAddress } from '../privacy/blind-index'
@@ -114,10 +115,19 @@ export async function changeEmail(
     sealPerson(keyring, next),
     previous.name === null ? placeAccount(db, keyring, sortTextOf(next), before.id) : before.nameOrder,
   ])
-  await db
-    .update(users)
-    .set({ ...sealed, email: null, name: null, nameOrder, updatedAt: now }) // the card replaces what came before it
-    .where(eq(users.id, before.id))
+  try {
+    await db
+      .update(users)
+      .set({ ...sealed, email: null, name: null, nameOrder, updatedAt: now }) // the card replaces what came before it
+      .where(eq(users.id, before.id))
+  } catch (error) {
+    // Another account took the address between the look-up above and this write (two links to the
+    // same address confirmed at once): the unique address index says so, in words.
+    if (isPgError(error, 'uniqueViolation')) {
+      throw new AppError('conflict', 'That address already belongs to another account.')
+    }
+    throw error
+  }
   return { userId: before.id, email: next.email, previousEmail: previous.email }
 }
 

@@ -37,6 +37,31 @@ describe('the account page', () => {
 })
 
 describe('changing e-mail address', () => {
+  it('two links to the same new address confirmed at once: one account gets it, the other is told why', async () => {
+    const tokens: string[] = []
+    const cookies: string[] = []
+    for (const who of ['first-claimant', 'second-claimant']) {
+      const cookie = await signIn(t.app, `${who}@example.org`)
+      cookies.push(cookie)
+      expect((await post('/account/email', cookie, { email: 'contested@example.org' })).status).toBe(200)
+      tokens.push((await lastMailTo(t.app, 'contested@example.org')).token!)
+    }
+    const answers = await Promise.all(tokens.map((token) => confirmLink(t.app, token, { Accept: 'application/json' })))
+    const statuses = answers.map((a) => a.status).sort()
+    expect(statuses).toEqual([200, 409])
+    const refused = answers.find((a) => a.status === 409)!
+    expect((await refused.json()).error.message).toBe('That address already belongs to another account.')
+    // Exactly one of the two now has it; the other keeps its own.
+    const owner = await accountByEmail(t.database.db, t.services.config, 'contested@example.org')
+    const kept = await Promise.all(
+      ['first-claimant', 'second-claimant'].map((who) =>
+        accountByEmail(t.database.db, t.services.config, `${who}@example.org`),
+      ),
+    )
+    expect(kept.filter((k) => k === undefined)).toHaveLength(1)
+    expect(kept.find((k) => k !== undefined)!.id).not.toBe(owner!.id)
+  })
+
   it('is confirmed by a link to the new address, and the old address is told', async () => {
     const cookie = await signIn(t.app, 'old-address@example.org')
     const started = await post('/account/email', cookie, { email: 'New-Address@example.org' })
