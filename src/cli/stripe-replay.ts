@@ -39,7 +39,7 @@ try {
   console.log(
     `Replayed Stripe events since ${since.toISOString()} into ${describePostgresUrl(config.DATABASE_URL)}: ` +
       `${counts.listed} listed, ${counts.alreadyStored} already stored, ${counts.processed} processed, ` +
-      `${counts.ignored} ignored, ${counts.duplicate} duplicates.`,
+      `${counts.ignored} ignored, ${counts.duplicate} duplicates, ${counts.failed} failed (kept as failed: fix the cause and run again).`,
   )
 } catch (error) {
   fail(`Replay failed: ${describeErrorText(error)}. Nothing half-done: run it again.`)

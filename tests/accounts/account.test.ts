@@ -46,7 +46,9 @@ describe('changing e-mail address', () => {
       expect((await post('/account/email', cookie, { email: 'contested@example.org' })).status).toBe(200)
       tokens.push((await lastMailTo(t.app, 'contested@example.org')).token!)
     }
-    const answers = await Promise.all(tokens.map((token) => confirmLink(t.app, token, { Accept: 'application/json' })))
+    const answers = await Promise.all(
+      tokens.map(async (token) => confirmLink(t.app, token, { Accept: 'application/json' })),
+    )
     const statuses = answers.map((a) => a.status).sort()
     expect(statuses).toEqual([200, 409])
     const refused = answers.find((a) => a.status === 409)!

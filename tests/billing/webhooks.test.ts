@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { eq, inArray, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { isMalformed } from '../../src/billing/webhooks/process-event'
 import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { addressIndexes } from '../../src/privacy/blind-index'
@@ -109,6 +110,90 @@ describe('webhook signatures', () => {
     expect(await res.json()).toEqual({ received: true, outcome: 'ignored' })
     const [row] = await w.t.services.db.select().from(stripeEvents).where(eq(stripeEvents.id, event.id))
     expect(row?.outcome).toBe('ignored')
+  })
+})
+
+describe('a signed event whose objects are not what Stripe documents', () => {
+  const malformed = (id: string, object: Record<string, unknown>) =>
+    JSON.stringify({
+      id,
+      object: 'event',
+      type: 'customer.subscription.updated',
+      created: Math.floor(w.clock.now().getTime() / 1000),
+      livemode: false,
+      data: { object },
+    })
+
+  it('is answered 200 and kept as failed, so Stripe stops retrying, and logged', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      for (const [id, object] of [
+        ['evt_malformed_items', { id: 'sub_malformed', object: 'subscription', customer: 'cus_x', items: 'none' }],
+        ['evt_malformed_customer', { id: 'sub_malformed', object: 'subscription', customer: 42, status: 7 }],
+        ['evt_malformed_empty', {}],
+      ] as const) {
+        const res = await w.deliver(malformed(id, object))
+        expect(res.status, id).toBe(200)
+        expect(await res.json()).toEqual({ received: true, outcome: 'failed' })
+        const [row] = await w.t.services.db.select().from(stripeEvents).where(eq(stripeEvents.id, id))
+        expect(row?.outcome, id).toBe('failed')
+      }
+      const lines = logged.mock.calls.map((call) => String(call[0]))
+      expect(lines.filter((line) => line.includes('"event":"stripe_event_failed"'))).toHaveLength(3)
+      expect(await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, 'sub_malformed'))).toEqual(
+        [],
+      )
+    } finally {
+      logged.mockRestore()
+    }
+  })
+
+  it('tells a failure of the event itself from one a later delivery may cure', () => {
+    const pg = (code: string) => Object.assign(new Error('database said no'), { code })
+    for (const error of [
+      new TypeError("Cannot read properties of undefined (reading 'data')"),
+      new RangeError('Invalid time value'),
+      pg('22P02'),
+      pg('22008'),
+      pg('23502'),
+      new Error('Failed query: insert …', { cause: pg('22003') }),
+    ]) {
+      expect(isMalformed(error), String(error)).toBe(true)
+    }
+    for (const error of [
+      new Error('network down'),
+      new TypeError('fetch failed'),
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('An error occurred with our connection to Stripe.'), { type: 'StripeConnectionError' }),
+      pg('57P01'),
+      pg('40001'),
+      pg('P0001'),
+      pg('23505'),
+    ]) {
+      expect(isMalformed(error), String(error)).toBe(false)
+    }
+  })
+
+  it('is processed again when it comes again, once what failed is fixed', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const id = 'evt_malformed_then_fixed'
+      expect(await (await w.deliver(malformed(id, { object: 'subscription' }))).json()).toMatchObject({
+        outcome: 'failed',
+      })
+    } finally {
+      logged.mockRestore()
+    }
+    // The same event id, now an object Masthead can read (here one of a type it does not handle).
+    const fixed = { ...w.standIn.events().find((e) => e.type === 'customer.created')!, id: 'evt_malformed_then_fixed' }
+    expect(await (await w.deliver(fixed)).json()).toEqual({ received: true, outcome: 'ignored' })
+    const [row] = await w.t.services.db
+      .select()
+      .from(stripeEvents)
+      .where(eq(stripeEvents.id, 'evt_malformed_then_fixed'))
+    expect(row?.outcome).toBe('ignored')
+    // And then it is a duplicate like any other.
+    expect(await (await w.deliver(fixed)).json()).toMatchObject({ outcome: 'duplicate' })
   })
 })
 

@@ -17,7 +17,7 @@ import {
   type Write,
 } from './events/context'
 
-export type EventOutcome = 'processed' | 'ignored' | 'duplicate'
+export type EventOutcome = 'processed' | 'ignored' | 'duplicate' | 'failed'
 
 /**
  * Handles one verified Stripe event. The event id and its effects are
@@ -71,9 +71,50 @@ async function send(services: Services, event: Stripe.Event, effects: Effects | 
   }
 }
 
+/** Stored, and not as failed: a failed event is processed again when it comes again (or is replayed). */
 async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {
-  const [seen] = await rowsOf(db, sql`select 1 from ${stripeEvents} where id = ${text(event.id)}`)
+  const [seen] = await rowsOf(
+    db,
+    sql`select 1 from ${stripeEvents} where id = ${text(event.id)} and outcome <> 'failed'`,
+  )
   return seen !== undefined
+}
+
+/**
+ * Whether a failure to process an event lies in the event itself, so that every delivery fails
+ * the same way and Stripe's retries for three days would change nothing: reading an object that
+ * is not what Stripe documents (a TypeError on a missing field, a RangeError on a bad date), a
+ * schema refusing it, or the database refusing its data (class 22, a NOT NULL or CHECK
+ * constraint). Anything else (the database or Stripe unreachable, a statement that failed for a
+ * reason of its own) may pass on a later delivery, and answers 500 so that Stripe retries.
+ */
+export function isMalformed(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown } | null
+  if (error instanceof RangeError || error instanceof SyntaxError || e?.name === 'ZodError') return true
+  // fetch's own network failure is a TypeError too: not the event's fault.
+  if (error instanceof TypeError) return e?.message !== 'fetch failed' && e?.cause === undefined
+  const code = typeof e?.code === 'string' ? e.code : ''
+  if (/^22[0-9A-Z]{3}$/.test(code) || code === '23502' || code === '23514') return true
+  return e?.cause !== undefined && e.cause !== error && isMalformed(e.cause)
+}
+
+/**
+ * Keeps an event that cannot be processed as failed, so that Stripe, answered 200, stops
+ * retrying it, and the event can be processed again once what failed is fixed: Stripe delivering
+ * it again (a resend from its dashboard) or `npm run stripe:replay` takes it as not stored yet.
+ */
+export async function recordFailedEvent(db: Database, event: Stripe.Event, now: Date): Promise<void> {
+  let customer: string | null = null
+  try {
+    customer = customerOf(event)
+  } catch {
+    // A malformed object names no customer we can trust.
+  }
+  const created = Number.isFinite(event.created) ? new Date(event.created * 1000) : now
+  await db.execute(sql`insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
+    values (${text(String(event.id))}, ${text(String(event.type))}, ${text(customer)}, ${ts(created)}, 'failed',
+      ${ts(now)})
+    on conflict (id) do nothing`)
 }
 
 /**
@@ -108,7 +149,10 @@ async function storeIn(
         insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
         values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},
           ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
-        on conflict do nothing returning id)${ctes(writes)}
+        on conflict (id) do update set outcome = excluded.outcome, customer_id = excluded.customer_id,
+          received_at = excluded.received_at
+          where ${stripeEvents}.outcome = 'failed'
+        returning id)${ctes(writes)}
       select id from ${STORED_EVENT}`,
   )
   return stored !== undefined

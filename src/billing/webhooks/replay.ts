@@ -1,8 +1,22 @@
-import { inArray } from 'drizzle-orm'
+import { and, inArray, ne } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { stripeEvents } from '../../db/schema'
 import type { Services } from '../../services'
-import { processEvent, type EventOutcome } from './process-event'
+import { isMalformed, processEvent, recordFailedEvent, type EventOutcome } from './process-event'
+
+/** As the webhook does: a failure that trying again cannot cure keeps the event as failed and goes on. */
+async function processOrKeepFailed(
+  services: Services & { stripe: Stripe },
+  event: Stripe.Event,
+): Promise<EventOutcome> {
+  try {
+    return await processEvent(services, event)
+  } catch (error) {
+    if (!isMalformed(error)) throw error
+    await recordFailedEvent(services.db, event, services.clock.now())
+    return 'failed'
+  }
+}
 
 /**
  * Recovery after downtime: lists Stripe's events since a time (Stripe keeps
@@ -19,6 +33,7 @@ export async function replayEvents(services: Services & { stripe: Stripe }, sinc
     processed: 0,
     ignored: 0,
     duplicate: 0,
+    failed: 0,
     alreadyStored: 0,
   }
   const stored = new Set<string>()
@@ -27,12 +42,13 @@ export async function replayEvents(services: Services & { stripe: Stripe }, sinc
     const rows = await services.db
       .select({ id: stripeEvents.id })
       .from(stripeEvents)
-      .where(inArray(stripeEvents.id, ids))
+      // A failed event counts as not stored: replaying processes it again.
+      .where(and(inArray(stripeEvents.id, ids), ne(stripeEvents.outcome, 'failed')))
     for (const row of rows) stored.add(row.id)
   }
   for (const event of events) {
     if (stored.has(event.id)) counts.alreadyStored += 1
-    else counts[await processEvent(services, event)] += 1
+    else counts[await processOrKeepFailed(services, event)] += 1
   }
   return { listed: events.length, ...counts }
 }

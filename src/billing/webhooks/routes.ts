@@ -1,10 +1,10 @@
 import { Hono } from 'hono'
 import type Stripe from 'stripe'
 import { AppError } from '../../http/errors'
-import { log } from '../../http/log'
+import { describeError, log } from '../../http/log'
 import { bodyLimit } from '../../http/middleware'
 import type { AppEnv } from '../../services'
-import { processEvent } from './process-event'
+import { isMalformed, processEvent, recordFailedEvent, type EventOutcome } from './process-event'
 
 /**
  * POST /webhooks/stripe. The signature is checked on the raw body (with Web
@@ -36,7 +36,23 @@ export const stripeWebhooks = new Hono<AppEnv>().use(bodyLimit()).post('/stripe'
     log('warn', 'stripe_webhook_rejected', { requestId: c.get('requestId'), reason: 'signature' })
     throw new AppError('bad_request', 'The Stripe signature does not match this request.')
   }
-  const outcome = await processEvent({ ...services, stripe }, event)
+  let outcome: EventOutcome
+  try {
+    outcome = await processEvent({ ...services, stripe }, event)
+  } catch (error) {
+    // A signed event that fails the same way every time (its objects not what Stripe documents):
+    // kept as failed and logged, and 200, so that Stripe stops retrying; it is processed again when
+    // it comes again. Anything else (the database or Stripe unreachable): 500, and Stripe retries.
+    if (!isMalformed(error)) throw error
+    await recordFailedEvent(services.db, event, services.clock.now())
+    log('error', 'stripe_event_failed', {
+      requestId: c.get('requestId'),
+      stripeEvent: event.id,
+      type: event.type,
+      ...describeError(error),
+    })
+    outcome = 'failed'
+  }
   c.set('logFields', { stripeEvent: event.id, type: event.type, outcome })
   return c.json({ received: true, outcome })
 })
