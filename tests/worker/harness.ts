@@ -26,7 +26,7 @@ const KNOWN_CLOSE_ERRORS = ['Stream was cancelled', 'This socket has been closed
  * TEST_DATABASE_URL server, or PGlite served over the Postgres wire protocol.
  * Hyperdrive's local connection string needs a password, even for trust auth.
  */
-async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
   const serverUrl = process.env.TEST_DATABASE_URL
   if (serverUrl) {
     const database = await createServerDatabase(serverUrl)
