@@ -287,6 +287,28 @@ describe('articles and entitlements inside workerd', () => {
   })
 })
 
+describe('bad input inside workerd', () => {
+  it('is refused with the right status, never a 500: planted cookies, control characters, broken forms', async () => {
+    for (const cookie of ['masthead_session=%00', 'x=%FF; masthead_session=%FF']) {
+      expect((await worker.fetch('/', { headers: { Cookie: cookie } })).status, cookie).toBe(200)
+    }
+    expect((await worker.fetch('/articles/%00')).status).toBe(400)
+    expect((await worker.fetch('/api/articles/%FF')).status).toBe(400)
+    const broken = await worker.fetch('/auth/sign-in', {
+      method: 'POST',
+      headers: { 'Content-Type': 'multipart/form-data; boundary=xyz', Accept: 'application/json' },
+      body: '--xyz\r\nContent-Disposition: form-data; name="email"\r\n\r\nreader',
+    })
+    expect(broken.status).toBe(400)
+    const nul = await worker.fetch('/auth/sign-in', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: 'a\u0000@example.org' }),
+    })
+    expect(nul.status).toBe(422)
+  })
+})
+
 describe('a misconfigured Worker', () => {
   let broken: TestWorker
   beforeAll(async () => {
