@@ -62,6 +62,8 @@ export function createServices(parts: {
   fetch?: typeof fetch
   mailer?: Mailer
   stripe?: Stripe | null
+  /** What the Worker keeps from one request to the next (`sharedFor`): otherwise built per services. */
+  shared?: Shared
 }): Services {
   const { config } = parts
   const clock = parts.clock ?? systemClock
@@ -85,16 +87,43 @@ export function createServices(parts: {
       return (mailer ??= createMailer(config, database(), clock, fetchFn))
     },
     get stripe() {
-      if (stripe === undefined) stripe = createStripe(config)
+      if (stripe === undefined) stripe = parts.shared ? parts.shared.stripe() : createStripe(config)
       return stripe
     },
     get webhookCrypto() {
-      return (webhookCrypto ??= createWebhookCrypto())
+      return (webhookCrypto ??= parts.shared ? parts.shared.webhookCrypto() : createWebhookCrypto())
     },
     get keyring() {
       return keyringOf(config)
     },
   }
+}
+
+/**
+ * What may outlive a request on Workers, built once per configuration (so once per isolate, as
+ * src/worker.ts keeps one configuration per bindings object): the Stripe client, which talks
+ * through fetch and holds no socket, and the webhook signature checker with its imported keys.
+ * The database never is: a Worker may not reuse a socket across requests.
+ */
+export interface Shared {
+  stripe(): Stripe | null
+  webhookCrypto(): WebhookCrypto
+}
+
+const shared = new WeakMap<Config, Shared>()
+
+export function sharedFor(config: Config): Shared {
+  let found = shared.get(config)
+  if (!found) {
+    let stripe: Stripe | null | undefined
+    let webhookCrypto: WebhookCrypto | undefined
+    found = {
+      stripe: () => (stripe === undefined ? (stripe = createStripe(config)) : stripe),
+      webhookCrypto: () => (webhookCrypto ??= createWebhookCrypto()),
+    }
+    shared.set(config, found)
+  }
+  return found
 }
 
 /** Services for one request, and how to let go of them once it has been answered. */

@@ -9,7 +9,7 @@ import { appOptions, createApp, type App } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, type DatabaseHandle } from './db/client'
 import { AppError } from './http/errors'
-import { createServices, systemClock, type ServiceProvider } from './services'
+import { createServices, sharedFor, systemClock, type ServiceProvider } from './services'
 
 interface Hyperdrive {
   connectionString: string
@@ -39,7 +39,7 @@ const workerServices: ServiceProvider = (c) => {
   let handle: DatabaseHandle | undefined
   const open = () => (handle ??= connectPostgres(url, { max: 5, connectTimeout: 5 })).db
   return {
-    services: createServices({ config, db: open, clock: systemClock }),
+    services: createServices({ config, db: open, clock: systemClock, shared: sharedFor(config) }),
     // Only a request that opened the database has something to close: a page view streams without waiting for it.
     get release() {
       const opened = handle
