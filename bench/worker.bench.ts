@@ -170,7 +170,7 @@ export default {
         )
         ctx.note(
           `Masthead: the bundle of \`wrangler deploy --dry-run\` in production mode (keys of the bench's own), ` +
-            `DATABASE_URL a scratch database on ${description} with ${SUPPORTERS.toLocaleString('en-US')} supporters seeded ` +
+            `DATABASE_URL a scratch database (${description}). Seeded: ${SUPPORTERS.toLocaleString('en-US')} supporters ` +
             '(src/dev/seed-supporters.ts) and an editor with a session; a postgres.js client per request, as in production.',
         )
       })
