@@ -50,6 +50,16 @@ const fields = z.object({
     .min(1024, 'must be at least 1024 bytes')
     .max(50 * 1024 * 1024, 'must be at most 52428800 bytes (50 MiB)')
     .default(1024 * 1024),
+  /**
+   * Invitations e-mailed per request (each is one call to the mail provider). Workers allow 50
+   * subrequests per invocation on the free plan, so wrangler.toml sets 40 there.
+   */
+  INVITATIONS_PER_BATCH: z.coerce
+    .number({ error: 'must be a number of invitations' })
+    .int('must be a whole number of invitations')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(100),
   PUBLICATION_NAME: z.string().trim().min(1).max(120).default('Masthead'),
   ADMIN_EMAILS: z
     .string()

@@ -37,7 +37,9 @@ const workerServices: ServiceProvider = (c) => {
   }
   // Opened on first use: a request that reads nothing (a page view with its cookie, an asset) opens no connection.
   let handle: DatabaseHandle | undefined
-  const open = () => (handle ??= connectPostgres(url, { max: 5, connectTimeout: 5 })).db
+  // Workers allow 6 connections open at once per invocation, sockets and fetches together: 3 to the
+  // database (no request runs more statements at once) leaves room for Stripe and the mail provider.
+  const open = () => (handle ??= connectPostgres(url, { max: 3, connectTimeout: 5 })).db
   return {
     services: createServices({ config, db: open, clock: systemClock, shared: sharedFor(config) }),
     // Only a request that opened the database has something to close: a page view streams without waiting for it.

@@ -191,5 +191,6 @@ async function invite(c: Context<AppEnv>) {
     now: clock.now(),
     publication: config.PUBLICATION_NAME,
     joinUrl: absoluteUrl(config, '/join'),
+    limit: config.INVITATIONS_PER_BATCH,
   })
 }

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/config'
+import { seedDemoTiers } from '../../src/dev/demo-tiers'
+import { createTestApp, type TestApp } from '../helpers/app'
+import { signIn } from '../helpers/auth'
+
+/**
+ * INVITATIONS_PER_BATCH: each invitation is one call to the mail provider, and Workers allow 50
+ * subrequests per invocation on the free plan, so wrangler.toml sends 40 a request there.
+ */
+let t: TestApp
+let admin: string
+
+beforeAll(async () => {
+  t = await createTestApp({ env: { ADMIN_EMAILS: 'admin@batch.example', INVITATIONS_PER_BATCH: '2' } })
+  admin = await signIn(t.app, 'admin@batch.example')
+  await seedDemoTiers(t.services.db, new Date())
+  const form = new FormData()
+  const csv = readFileSync(join(import.meta.dirname, 'fixtures', 'current.csv'))
+  form.set('file', new File([Uint8Array.from(csv)], 'members.csv', { type: 'text/csv' }))
+  form.set('mapping', JSON.stringify({ Reader: 'reader', Patron: 'patron', Supporter: 'reader' }))
+  const imported = await t.app.request('/api/admin/imports/patreon', {
+    method: 'POST',
+    headers: { Cookie: admin },
+    body: form,
+  })
+  expect(imported.status).toBe(200)
+})
+afterAll(() => t.close())
+
+describe('invitations per request', () => {
+  it('sends at most INVITATIONS_PER_BATCH, and says how many are left', async () => {
+    const res = await t.app.request('/api/admin/imports/patreon-invitations', {
+      method: 'POST',
+      headers: { Cookie: admin, 'Content-Type': 'application/json' },
+      body: '{}',
+    })
+    expect(res.status).toBe(200)
+    const result = (await res.json()) as { sent: number; failed: number; remaining: number }
+    expect(result.sent + result.failed).toBe(2)
+    expect(result.remaining).toBeGreaterThan(0)
+  })
+
+  it('is a whole number from 1 to 100', () => {
+    for (const value of ['0', '101', 'lots', '2.5']) {
+      expect(() => loadConfig({ APP_ENV: 'test', INVITATIONS_PER_BATCH: value }), value).toThrow(ConfigError)
+    }
+    expect(loadConfig({ APP_ENV: 'test' }).INVITATIONS_PER_BATCH).toBe(100)
+  })
+})
