@@ -16,6 +16,7 @@ import {
   load,
   packageVersion,
   processCpu,
+  PRODUCTION,
   spawnInGroup,
   stopOnExit,
   withScratchDatabase,
@@ -47,22 +48,6 @@ const WORDS = 13_000
  * (10 s): counters read sooner miss transactions or count the warm-up's (bench/entitlements.bench.ts).
  */
 const STATS_FLUSH_MS = 11_000
-
-/**
- * Masthead as a publication deploys it (APP_ENV=production), on both runtimes. Page views reach
- * neither Stripe nor the mail provider: these keys only satisfy the production config check.
- */
-const PRODUCTION: Record<string, string> = {
-  APP_ENV: 'production',
-  APP_URL: 'https://news.example.org',
-  PUBLICATION_NAME: 'The Demo Ledger',
-  ENTITLEMENT_TOKEN_SECRET: 'bench-entitlement-secret-0123456789abcdef',
-  DATA_ENCRYPTION_KEY: 'k1:x+S9yXdCzqCO3bDcgwgnn3UhMKN6zFOkBYSaMfGauKI=', // this bench's own, random: never a publication's
-  RESEND_API_KEY: 're_bench_never_called',
-  MAIL_FROM: 'news@example.org',
-  STRIPE_SECRET_KEY: 'sk_test_bench_never_called',
-  STRIPE_WEBHOOK_SECRET: 'whsec_bench_never_called',
-}
 
 interface Facts {
   pageBytes: number

@@ -17,6 +17,23 @@ import { keyringOf } from '../src/privacy/keys'
 export const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** One line of a results table: column name to figure, in column order. */
+/**
+ * Masthead as a publication deploys it (APP_ENV=production), for the benches that run it so
+ * (gateway, worker). Nothing reaches Stripe or the mail provider: these keys only satisfy the
+ * production config check, and the webhook secret signs the worker bench's events.
+ */
+export const PRODUCTION: Record<string, string> = {
+  APP_ENV: 'production',
+  APP_URL: 'https://news.example.org',
+  PUBLICATION_NAME: 'The Demo Ledger',
+  ENTITLEMENT_TOKEN_SECRET: 'bench-entitlement-secret-0123456789abcdef',
+  DATA_ENCRYPTION_KEY: 'k1:x+S9yXdCzqCO3bDcgwgnn3UhMKN6zFOkBYSaMfGauKI=', // this bench's own, random: never a publication's
+  RESEND_API_KEY: 're_bench_never_called',
+  MAIL_FROM: 'news@example.org',
+  STRIPE_SECRET_KEY: 'sk_test_bench_never_called',
+  STRIPE_WEBHOOK_SECRET: 'whsec_bench_never_called',
+}
+
 export type Row = Record<string, string | number>
 
 export interface BenchContext {

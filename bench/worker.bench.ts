@@ -9,26 +9,21 @@ import { connectPostgres } from '../src/db/client'
 import { seedSupporters } from '../src/dev/seed-supporters'
 import { keyringOf } from '../src/privacy/keys'
 import { randomId } from '../src/util/random'
-import { insertAccount, processCpu, withScratchDatabase, type Benchmark, type DatabaseTarget, type Row } from './lib'
+import {
+  insertAccount,
+  processCpu,
+  PRODUCTION,
+  withScratchDatabase,
+  type Benchmark,
+  type DatabaseTarget,
+  type Row,
+} from './lib'
 import { bundleWorker, startWorkerd, type WorkerdServer } from './workerd'
 
 const REQUESTS = 300
 const WARMUP = 30
 const SUPPORTERS = 1_000
 const TARGET_CPU_MS = 10
-
-/** Production configuration: keys of this bench's own, never a publication's; Stripe and mail are never called. */
-const PRODUCTION: Record<string, string> = {
-  APP_ENV: 'production',
-  APP_URL: 'https://news.example.org',
-  PUBLICATION_NAME: 'The Demo Ledger',
-  ENTITLEMENT_TOKEN_SECRET: 'bench-entitlement-secret-0123456789abcdef',
-  DATA_ENCRYPTION_KEY: 'k1:x+S9yXdCzqCO3bDcgwgnn3UhMKN6zFOkBYSaMfGauKI=',
-  RESEND_API_KEY: 're_bench_never_called',
-  MAIL_FROM: 'news@example.org',
-  STRIPE_SECRET_KEY: 'sk_test_bench_never_called',
-  STRIPE_WEBHOOK_SECRET: 'whsec_bench_worker',
-}
 
 type Request = { label: string; init: () => Promise<{ path: string; init: RequestInit }> }
 
