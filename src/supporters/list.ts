@@ -7,7 +7,7 @@ import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import { MIN_PREFIX, queryTokens, queryWords } from '../privacy/blind-index'
 import type { Keyring } from '../privacy/keys'
-import { openCard, openPerson } from '../privacy/people'
+import { openAccount } from '../privacy/people'
 
 /**
  * The supporter list: filters, search, sorts and keyset pages over the
@@ -243,10 +243,7 @@ async function openRows(keyring: Keyring, sealed: readonly SealedRow[], parallel
   for (let start = 0; start < sealed.length; start += parallel) {
     await Promise.all(
       sealed.slice(start, start + parallel).map(async (s) => {
-        const person =
-          s.card !== null
-            ? await openCard(keyring, s.card)
-            : await openPerson(keyring, { email: s.email!, name: s.name })
+        const person = await openAccount(keyring, s)
         s.row.email = person.email
         s.row.name = person.name
       }),

@@ -11,7 +11,7 @@ import { createKeyring, generateDataKey, type Keyring } from '../../src/privacy/
 import { compareSortTexts, ORDER_KEY, sortTextOf } from '../../src/privacy/name-order'
 import { CONTEXT, openCard, openPeople } from '../../src/privacy/people'
 import { sealExisting, valuesByKey } from '../../src/accounts/seal-existing'
-import { databaseBefore } from '../helpers/db'
+import { databaseBefore, personalDataRows } from '../helpers/db'
 import { dumpDatabase } from '../helpers/dump'
 
 /**
@@ -59,17 +59,6 @@ const SECRETS = [
   'bücher',
   'example.org',
 ]
-
-/** Every row of the tables the pass writes, as stored. */
-async function snapshot(db: Database) {
-  return {
-    users: await rowsOf(db, sql`select * from users order by id`),
-    supporters: await rowsOf(db, sql`select * from supporters order by user_id`),
-    emailTokens: await rowsOf(db, sql`select * from email_tokens order by token_hash`),
-    mail: await rowsOf(db, sql`select * from dev_mailbox order by id`),
-    imports: await rowsOf(db, sql`select * from import_batches order by id`),
-  }
-}
 
 let world: Awaited<ReturnType<typeof databaseBefore>>
 let db: Database
@@ -224,17 +213,17 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
   })
 
   it('run again, changes nothing', async () => {
-    const before = await snapshot(db)
+    const before = await personalDataRows(db)
     const again = await sealExisting(db, keyring)
     expect(again).toEqual({ users: 0, emailTokens: 0, mail: 0, imports: 0, ordered: 0, refreshed: 0, finished: true })
-    expect(await snapshot(db)).toEqual(before)
+    expect(await personalDataRows(db)).toEqual(before)
   })
 
   it('refuses to start without the key the values were written under, and names it', async () => {
     const stranger = await createKeyring(generateDataKey('k2'))
-    const before = await snapshot(db)
+    const before = await personalDataRows(db)
     await expect(sealExisting(db, stranger)).rejects.toThrow(/under k1, which neither DATA_ENCRYPTION_KEY/)
-    expect(await snapshot(db)).toEqual(before)
+    expect(await personalDataRows(db)).toEqual(before)
   })
 })
 

@@ -408,6 +408,22 @@ describe('customers', () => {
   })
 })
 
+/** Runs `fn` while every insert into `table` fails, as a write failing part-way through an event would. */
+async function refusingInserts(table: 'subscriptions' | 'stripe_customers', fn: () => Promise<void>) {
+  const { db } = w.t.services
+  await db.execute(sql`create function refuse_insert() returns trigger language plpgsql as $$
+    begin raise exception 'inserts are refused'; end $$`)
+  await db.execute(
+    sql`create trigger refuse_insert before insert on ${sql.identifier(table)} for each row execute function refuse_insert()`,
+  )
+  try {
+    await fn()
+  } finally {
+    await db.execute(sql`drop trigger refuse_insert on ${sql.identifier(table)}`)
+    await db.execute(sql`drop function refuse_insert()`)
+  }
+}
+
 describe('a failure while handling an event', () => {
   it('answers 500 so Stripe retries, and leaves nothing behind', async () => {
     const { subscriptionId, events } = await lifecycle('flaky@example.org')
@@ -448,17 +464,7 @@ describe('a failure while handling an event', () => {
     const customerId = event.data.object.customer as string
     const { db } = w.t.services
     await db.delete(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
-    await db.execute(sql`create function refuse_subscription() returns trigger language plpgsql as $$
-      begin raise exception 'subscriptions are refused'; end $$`)
-    await db.execute(
-      sql`create trigger refuse_subscription before insert on subscriptions for each row execute function refuse_subscription()`,
-    )
-    try {
-      expect((await w.deliver(event)).status).toBe(500)
-    } finally {
-      await db.execute(sql`drop trigger refuse_subscription on subscriptions`)
-      await db.execute(sql`drop function refuse_subscription()`)
-    }
+    await refusingInserts('subscriptions', async () => expect((await w.deliver(event)).status).toBe(500))
     expect(await db.select().from(stripeEvents)).toEqual([])
     expect(await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))).toEqual([])
     expect(await w.snapshot()).toEqual({ subscriptions: [], payments: [] })
@@ -519,17 +525,7 @@ describe('a signed-out reader’s checkout', () => {
     const email = 'refused-link@example.org'
     const { completed, customerId } = await signedOutCheckout(email)
     const { db } = w.t.services
-    await db.execute(sql`create function refuse_link() returns trigger language plpgsql as $$
-      begin raise exception 'links are refused'; end $$`)
-    await db.execute(
-      sql`create trigger refuse_link before insert on stripe_customers for each row execute function refuse_link()`,
-    )
-    try {
-      expect((await w.deliver(completed)).status).toBe(500)
-    } finally {
-      await db.execute(sql`drop trigger refuse_link on stripe_customers`)
-      await db.execute(sql`drop function refuse_link()`)
-    }
+    await refusingInserts('stripe_customers', async () => expect((await w.deliver(completed)).status).toBe(500))
     expect(await accountsFor(email)).toEqual([])
     expect(await db.select().from(stripeEvents).where(eq(stripeEvents.id, completed.id))).toEqual([])
 

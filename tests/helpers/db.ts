@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { connectPostgres, type Database } from '../../src/db/client'
+import { sql } from 'drizzle-orm'
+import { connectPostgres, rowsOf, type Database } from '../../src/db/client'
 import { migratePgliteClient, migratePostgresUrl, migrationsFolder } from '../../src/db/migrate'
 import { openPglite } from '../../src/db/pglite'
 
@@ -108,5 +109,19 @@ export async function databaseBefore(
     database: { db, kind: server ? 'postgres' : 'pglite', close, ...(server ? { url: server.url } : {}) },
     migrateRest: () => migrate(migrationsFolder),
     close,
+  }
+}
+
+/**
+ * Every row of the tables that hold personal data the in-place pass and keys:rotate write
+ * (src/accounts/seal-existing.ts), as stored: what "a second run changes nothing" compares.
+ */
+export async function personalDataRows(db: Database) {
+  return {
+    users: await rowsOf(db, sql`select * from users order by id`),
+    supporters: await rowsOf(db, sql`select * from supporters order by user_id`),
+    emailTokens: await rowsOf(db, sql`select * from email_tokens order by token_hash`),
+    mail: await rowsOf(db, sql`select * from dev_mailbox order by id`),
+    imports: await rowsOf(db, sql`select * from import_batches order by id`),
   }
 }

@@ -13,7 +13,7 @@ import { createKeyring, generateDataKey, type Keyring } from '../../src/privacy/
 import { compareSortTexts, orderKeysBetween, sortTextOf } from '../../src/privacy/name-order'
 import { CONTEXT, openPeople } from '../../src/privacy/people'
 import { sealExisting, valuesByKey } from '../../src/accounts/seal-existing'
-import { createTestDatabase, type TestDatabase } from '../helpers/db'
+import { createTestDatabase, personalDataRows, type TestDatabase } from '../helpers/db'
 import { dumpDatabase } from '../helpers/dump'
 
 /**
@@ -37,16 +37,6 @@ let db: Database
 let k1: Keyring
 let k2: Keyring
 const ids = new Map<string, string>()
-
-async function snapshot() {
-  return {
-    users: await rowsOf(db, sql`select * from users order by id`),
-    supporters: await rowsOf(db, sql`select * from supporters order by user_id`),
-    emailTokens: await rowsOf(db, sql`select * from email_tokens order by token_hash`),
-    mail: await rowsOf(db, sql`select * from dev_mailbox order by id`),
-    imports: await rowsOf(db, sql`select * from import_batches order by id`),
-  }
-}
 
 const userRows = () =>
   db
@@ -167,10 +157,10 @@ describe('rotating the data key (keys:rotate)', () => {
   })
 
   it('run again, changes nothing', async () => {
-    const before = await snapshot()
+    const before = await personalDataRows(db)
     const again = await sealExisting(db, k2, { mode: 'rotate' })
     expect(again).toEqual({ users: 0, emailTokens: 0, mail: 0, imports: 0, ordered: 0, refreshed: 0, finished: true })
-    expect(await snapshot()).toEqual(before)
+    expect(await personalDataRows(db)).toEqual(before)
   })
 
   it('without the old key, stops before writing anything and names the key to add', async () => {
@@ -178,7 +168,7 @@ describe('rotating the data key (keys:rotate)', () => {
       .update(users)
       .set({ name: await encrypt(k1, 'Zoë Quist', CONTEXT.userName) })
       .where(sql`true`)
-    const before = await snapshot()
+    const before = await personalDataRows(db)
     const k3 = await createKeyring(generateDataKey('k3'), [K2])
     const failure = await sealExisting(db, k3, { mode: 'rotate' }).catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(DecryptionError)
@@ -187,7 +177,7 @@ describe('rotating the data key (keys:rotate)', () => {
       /under k1, which neither DATA_ENCRYPTION_KEY nor DATA_ENCRYPTION_KEYS_OLD/,
     )
     expect((failure as Error).message).not.toMatch(/@|Quist/)
-    expect(await snapshot()).toEqual(before)
+    expect(await personalDataRows(db)).toEqual(before)
   })
 })
 
