@@ -1,5 +1,5 @@
-import { CsvError, parse } from 'csv-parse/sync'
 import { parseMajorUnits } from '../util/money'
+import { csvRecords, type CsvProblem } from './csv-records'
 
 /**
  * Reads the "members" CSV a Patreon creator exports, so their patrons can become Masthead members.
@@ -108,97 +108,203 @@ const STATUSES: Record<string, PatronStatus> = {
 }
 
 /**
- * Reads a members export, given as the uploaded bytes or as text. The variant is told apart by the
- * Free Member column: it is the one difference between the two layouts that changes what a row means.
+ * Reads a members export, given as the uploaded bytes or as text, all at once. The variant is told
+ * apart by the Free Member column: it is the one difference between the two layouts that changes
+ * what a row means.
  */
 export function parsePatreonCsv(input: Uint8Array | string, limits = PATREON_IMPORT_LIMITS): PatreonParseResult {
-  const bytes = readableBytes(input, limits.maxBytes)
-  const { records, starts } = readRecords(bytes)
-  const columns = locateColumns(records[0] ?? [])
-  const dataIndexes = records.flatMap((record, index) => (index > 0 && !isBlank(record) ? [index] : []))
-  if (dataIndexes.length === 0) throw new PatreonCsvError('The file has a header but no rows.')
-  if (dataIndexes.length > limits.maxRows) {
-    throw new PatreonCsvError(
-      `The file has ${formatCount(dataIndexes.length)} rows, more than the ${formatCount(limits.maxRows)} one import can take.`,
-    )
+  // A string is never longer in UTF-16 units than in UTF-8 bytes, so this refuses a huge string before copying it.
+  if (typeof input === 'string' && input.length > limits.maxBytes) throw tooBig(limits.maxBytes)
+  const reader = patreonReader(limits, { countEveryRow: true })
+  const first = reader.push(typeof input === 'string' ? new TextEncoder().encode(input) : input)
+  const last = reader.end()
+  return {
+    variant: last.variant,
+    rows: [...first.rows, ...last.rows],
+    rejected: [...first.rejected, ...last.rejected],
   }
-
-  const lineAt = lineCounter(bytes)
-  const firstLineOfEmail = new Map<string, number>()
-  const result: PatreonParseResult = {
-    variant: columns.has('freeMember') ? 'current' : 'older',
-    rows: [],
-    rejected: [],
-  }
-  for (const index of dataIndexes) {
-    const record = records[index] ?? []
-    const line = lineAt(starts[index] ?? 0)
-    const cell = (column: Column) => record[columns.get(column) ?? -1]?.trim() ?? ''
-    const read = readRow(cell, line, firstLineOfEmail)
-    if ('reason' in read) result.rejected.push({ line, reason: read.reason })
-    else result.rows.push(read)
-  }
-  return result
 }
 
-/** The input as UTF-8 bytes, after the checks that need no parsing: size, encoding, emptiness. */
-function readableBytes(input: Uint8Array | string, maxBytes: number): Uint8Array {
-  const tooBig = () => new PatreonCsvError(`The file is too big: one import can take at most ${formatSize(maxBytes)}.`)
-  // A string is never longer in UTF-16 units than in UTF-8 bytes, so this refuses a huge string before copying it.
-  if (typeof input === 'string' && input.length > maxBytes) throw tooBig()
-  const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input
-  if (bytes.byteLength > maxBytes) throw tooBig()
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch {
-    throw new PatreonCsvError(
-      'The file is not UTF-8 text, so names could come out garbled. Export it again from Patreon and upload ' +
-        'that file as it is, or save it from your spreadsheet as "CSV UTF-8".',
-    )
-  }
-  if (text.trim() === '') throw new PatreonCsvError('The file is empty.')
-  return bytes
+export interface PatreonReader {
+  /** Feeds the next bytes; returns the rows and rejected rows completed by them. */
+  push(bytes: Uint8Array): { rows: PatreonRow[]; rejected: RejectedRow[] }
+  /** The end of the file: the last rows, and the file's variant; throws PatreonCsvError for a file-level problem. */
+  end(): { rows: PatreonRow[]; rejected: RejectedRow[]; variant: 'current' | 'older'; total: number }
 }
 
 /**
- * Every record as csv-parse reads it, with the byte offset where each starts. Offsets, not
- * csv-parse's own line count, give the line numbers: that count takes a CRLF inside a quoted field
- * for two lines, which would misnumber every row after a multi-line "Additional Details".
+ * Reads an export as its bytes arrive, holding no more of it than the record being read (and the
+ * addresses seen, to find repeats). A file-level problem is thrown as soon as it shows: by `push`
+ * for bytes that are not UTF-8, a file over the size limit, missing columns, broken quoting or one
+ * row more than the limit; by `end` for an empty file or one with a header and no rows. Once it has
+ * thrown, it throws the same error again.
  */
-function readRecords(bytes: Uint8Array): { records: string[][]; starts: number[] } {
-  const starts: number[] = []
-  let end = 0
+export function createPatreonReader(limits = PATREON_IMPORT_LIMITS): PatreonReader {
+  return patreonReader(limits, { countEveryRow: false })
+}
+
+/** How much of a chunk is read before its rows are handed on, so that a batch stays near its size. */
+const STREAM_PIECE_BYTES = 64 * 1024
+const STREAM_BATCH_ROWS = 1000
+
+/**
+ * Reads an export from a stream, handing on its rows in batches of about a thousand as they are
+ * completed, and reading on only once `onRows` has finished with a batch. On any error (the
+ * file's, the stream's or `onRows`'s) the stream is cancelled and the error thrown.
+ */
+export async function readPatreonStream(
+  stream: ReadableStream<Uint8Array>,
+  onRows: (rows: PatreonRow[], rejected: RejectedRow[]) => Promise<void>,
+  limits = PATREON_IMPORT_LIMITS,
+): Promise<{ variant: 'current' | 'older'; total: number; rows: number; rejected: number }> {
+  const reader = createPatreonReader(limits)
+  const source = stream.getReader()
+  const counts = { rows: 0, rejected: 0 }
+  let rows: PatreonRow[] = []
+  let rejected: RejectedRow[] = []
+  const handOn = async (atLeast: number) => {
+    if (rows.length + rejected.length < Math.max(atLeast, 1)) return
+    const batch = { rows, rejected }
+    rows = []
+    rejected = []
+    counts.rows += batch.rows.length
+    counts.rejected += batch.rejected.length
+    await onRows(batch.rows, batch.rejected)
+  }
+  const take = (read: { rows: PatreonRow[]; rejected: RejectedRow[] }) => {
+    for (const row of read.rows) rows.push(row)
+    for (const row of read.rejected) rejected.push(row)
+  }
   try {
-    const records = parse(bytes, {
-      bom: true,
-      relax_column_count: true,
-      on_record: (record, context) => {
-        starts.push(end)
-        end = context.bytes
-        return record
-      },
-    })
-    return { records, starts }
+    for (let next = await source.read(); !next.done; next = await source.read()) {
+      for (let offset = 0; offset < next.value.byteLength; offset += STREAM_PIECE_BYTES) {
+        take(reader.push(next.value.subarray(offset, offset + STREAM_PIECE_BYTES)))
+        await handOn(STREAM_BATCH_ROWS)
+      }
+    }
+    const last = reader.end()
+    take(last)
+    await handOn(1)
+    return { variant: last.variant, total: last.total, ...counts }
   } catch (error) {
-    if (!(error instanceof CsvError)) throw error
-    throw new PatreonCsvError(describeCsvError(error, lineCounter(bytes)(end)))
+    await source.cancel(error).catch(() => {})
+    throw error
   }
 }
 
-function describeCsvError(error: CsvError, line: number): string {
-  const where = `the row starting on line ${line}`
-  const advice = 'Export it again from Patreon and upload that file without editing it.'
-  switch (error.code) {
-    case 'CSV_QUOTE_NOT_CLOSED':
-      return `The file is not valid CSV: a quoted field in ${where} is never closed. ${advice}`
-    case 'INVALID_OPENING_QUOTE':
-    case 'CSV_INVALID_CLOSING_QUOTE':
-      return `The file is not valid CSV: ${where} has a quote (") in the middle of a field. ${advice}`
-    default:
-      return `The file is not valid CSV: ${where} cannot be read (${error.message}). ${advice}`
+function patreonReader(limits: PatreonImportLimits, options: { countEveryRow: boolean }): PatreonReader {
+  // fatal: bytes that are not UTF-8 throw rather than turn into U+FFFD. The byte order mark is
+  // dropped here rather than by the decoder: Node's drops a second one too when the first arrives
+  // in two pieces.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+  let started = false
+  const firstLineOfEmail = new Map<string, number>()
+  let bytesRead = 0
+  let hasText = false // anything but whitespace so far: until then the file may yet be empty
+  let header: string[] | null = null
+  let columns: Map<Column, number> | null = null
+  let dataRows = 0
+  let done: { rows: PatreonRow[]; rejected: RejectedRow[] } = { rows: [], rejected: [] }
+  let failure: unknown = null
+
+  const records = csvRecords((record, line) => {
+    if (header === null) {
+      header = record
+      // A blank header is "missing every column", unless the whole file turns out to be blank.
+      if (hasText) columns = locateColumns(header)
+      return
+    }
+    if (isBlank(record)) return
+    dataRows++
+    if (dataRows > limits.maxRows) {
+      if (options.countEveryRow) return
+      throw new PatreonCsvError(
+        `The file has more than ${formatCount(limits.maxRows)} rows, the most one import can take.`,
+      )
+    }
+    // Located by now: the first text read has the header checked (in read(), below).
+    const at = columns!
+    const cell = (column: Column) => record[at.get(column) ?? -1]?.trim() ?? ''
+    const read = readRow(cell, line, firstLineOfEmail)
+    if ('reason' in read) done.rejected.push({ line, reason: read.reason })
+    else done.rows.push(read)
+  }, csvProblem)
+
+  const read = (bytes: Uint8Array | null) => {
+    let text: string
+    try {
+      text = bytes === null ? decoder.decode() : decoder.decode(bytes, { stream: true })
+    } catch {
+      throw new PatreonCsvError(
+        'The file is not UTF-8 text, so names could come out garbled. Export it again from Patreon and upload ' +
+          'that file as it is, or save it from your spreadsheet as "CSV UTF-8".',
+      )
+    }
+    if (!started && text !== '') {
+      started = true
+      if (text.startsWith('\uFEFF')) text = text.slice(1)
+    }
+    if (!hasText && /\S/.test(text)) {
+      hasText = true
+      if (header !== null) columns = locateColumns(header)
+    }
+    records.write(text)
+  }
+  const completed = () => {
+    const batch = done
+    done = { rows: [], rejected: [] }
+    return batch
+  }
+  const guarded = <T>(step: () => T): T => {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the same error again, whatever it was
+    if (failure !== null) throw failure
+    try {
+      return step()
+    } catch (error) {
+      failure = error
+      throw error
+    }
+  }
+
+  return {
+    push: (bytes) =>
+      guarded(() => {
+        bytesRead += bytes.byteLength
+        if (bytesRead > limits.maxBytes) throw tooBig(limits.maxBytes)
+        read(bytes)
+        return completed()
+      }),
+    end: () =>
+      guarded(() => {
+        read(null)
+        records.end()
+        if (!hasText || columns === null) throw new PatreonCsvError('The file is empty.')
+        if (dataRows === 0) throw new PatreonCsvError('The file has a header but no rows.')
+        if (dataRows > limits.maxRows) {
+          throw new PatreonCsvError(
+            `The file has ${formatCount(dataRows)} rows, more than the ${formatCount(limits.maxRows)} one import can take.`,
+          )
+        }
+        return { ...completed(), variant: columns.has('freeMember') ? 'current' : 'older', total: dataRows }
+      }),
   }
 }
+
+function tooBig(maxBytes: number): PatreonCsvError {
+  return new PatreonCsvError(`The file is too big: one import can take at most ${formatSize(maxBytes)}.`)
+}
+
+/** A syntax error of the file as CSV, in words, naming the line its record starts on. */
+function csvProblem(problem: CsvProblem, line: number): PatreonCsvError {
+  const where = `the row starting on line ${line}`
+  return new PatreonCsvError(
+    problem === 'quote never closed'
+      ? `The file is not valid CSV: a quoted field in ${where} is never closed. ${CSV_ADVICE}`
+      : `The file is not valid CSV: ${where} has a quote (") in the middle of a field. ${CSV_ADVICE}`,
+  )
+}
+
+const CSV_ADVICE = 'Export it again from Patreon and upload that file without editing it.'
 
 /** Where each column Masthead reads sits, matched by name: Patreon has added and moved columns before. */
 function locateColumns(header: string[]): Map<Column, number> {
@@ -346,16 +452,6 @@ function readDate(column: string, text: string, problems: string[]): Date | null
 
 function isBlank(record: string[]): boolean {
   return record.every((field) => field.trim() === '')
-}
-
-/** Line number (1-based) of a byte offset; offsets must be asked for in increasing order, which is cheap. */
-function lineCounter(bytes: Uint8Array): (offset: number) => number {
-  let scanned = 0
-  let newlines = 0
-  return (offset) => {
-    for (; scanned < offset; scanned++) if (bytes[scanned] === 0x0a) newlines++
-    return newlines + 1
-  }
 }
 
 function formatCount(n: number): string {

@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   PATREON_IMPORT_LIMITS,
   PatreonCsvError,
+  createPatreonReader,
   parsePatreonCsv,
+  readPatreonStream,
   type PatreonImportLimits,
   type PatreonParseResult,
+  type PatreonRow,
+  type RejectedRow,
 } from '../../src/imports/patreon-csv'
 import { PATREON_HEADERS, patreonCsvFixture } from '../../src/dev/patreon-fixture'
 
@@ -442,5 +447,278 @@ describe('patreonCsvFixture', () => {
     expect(result.variant).toBe('older')
     expect(result.rejected).toEqual([])
     expect(result.rows).toHaveLength(1_000)
+  })
+})
+
+/** Cut points (any byte offsets) as the sizes of the pieces between them. */
+function piecesAt(length: number, cuts: number[]): number[] {
+  const points = [...new Set(cuts.map((cut) => cut % (length + 1)))].sort((a, b) => a - b)
+  return [...points, length].map((point, i) => point - (points[i - 1] ?? 0))
+}
+
+/** What the incremental reader makes of `bytes` fed in pieces of the given sizes. */
+function readInPieces(bytes: Uint8Array, sizes: number[], limits?: PatreonImportLimits): PatreonParseResult {
+  const reader = createPatreonReader(limits)
+  const rows: PatreonRow[] = []
+  const rejected: RejectedRow[] = []
+  let offset = 0
+  for (const size of sizes) {
+    const read = reader.push(bytes.subarray(offset, offset + size))
+    rows.push(...read.rows)
+    rejected.push(...read.rejected)
+    offset += size
+  }
+  const last = reader.end()
+  expect(last.total).toBe(rows.length + last.rows.length + rejected.length + last.rejected.length)
+  return { variant: last.variant, rows: [...rows, ...last.rows], rejected: [...rejected, ...last.rejected] }
+}
+
+/** A stream giving `bytes` in chunks of `size`, counting the chunks read from it. */
+function streamOf(bytes: Uint8Array, size: number) {
+  let offset = 0
+  let cancelled: unknown = null
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close()
+        controller.enqueue(bytes.slice(offset, offset + size))
+        offset += size
+      },
+      cancel(reason) {
+        cancelled = reason
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  return { stream, read: () => Math.min(offset, bytes.length), cancelled: () => cancelled }
+}
+
+describe('the incremental reader', () => {
+  const bytesOf = (text: string) => new TextEncoder().encode(text)
+  const files: Record<string, Uint8Array> = {
+    ...Object.fromEntries(
+      ['current', 'older', 'multiline', 'rejected'].flatMap((name) => [
+        [name, bytesOf(fixture(name))],
+        [`${name} with a BOM and CRLF`, bytesOf(withBomAndCrlf(fixture(name)))],
+      ]),
+    ),
+    'generated current': bytesOf(patreonCsvFixture(300, { seed: 5 })),
+    'generated older with CRLF': bytesOf(
+      patreonCsvFixture(300, { variant: 'older', seed: 6 }).replaceAll('\n', '\r\n'),
+    ),
+  }
+
+  it.each(Object.keys(files))('reads the %s file as parsePatreonCsv does, in pieces of any size', (name) => {
+    const bytes = files[name]!
+    const whole = parsePatreonCsv(bytes)
+    expect(whole.rows.length + whole.rejected.length).toBeGreaterThan(3)
+    for (const size of [...Array.from({ length: 40 }, (_, i) => i + 1), 64, 100, 1000, 65_536]) {
+      const pieces = Array<number>(Math.ceil(bytes.length / size)).fill(size)
+      expect(readInPieces(bytes, pieces), `pieces of ${size}`).toEqual(whole)
+    }
+  })
+
+  it('reads the same cut in two at every byte, inside a character, a CRLF or a quoted line break', () => {
+    const text = withBomAndCrlf(fixture('multiline')) + 'Zoë 😀 Ünal,zoe@example.com,,Active patron\r\n'
+    const bytes = bytesOf(text)
+    const whole = parsePatreonCsv(bytes)
+    expect(whole.rows.at(-1)).toMatchObject({ name: 'Zoë 😀 Ünal', line: 9 })
+    for (let cut = 0; cut <= bytes.length; cut++)
+      expect(readInPieces(bytes, piecesAt(bytes.length, [cut]))).toEqual(whole)
+  })
+
+  it('reads the same however the bytes are split (random splits)', () => {
+    const names = Object.keys(files)
+    fc.assert(
+      fc.property(fc.constantFrom(...names), fc.array(fc.nat(), { maxLength: 60 }), (name, cuts) => {
+        const bytes = files[name]!
+        expect(readInPieces(bytes, piecesAt(bytes.length, cuts))).toEqual(parsePatreonCsv(bytes))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('reads quoted cells holding commas, quotes and line breaks, with the lines they start on', () => {
+    const lineFeeds = (text: string) => text.split('\n').length - 1
+    const text = fc.array(fc.constantFrom('a', 'é', ' ', ',', '"', '""', '\n', '\r\n', '\r', '😀'), { maxLength: 8 })
+    const member = fc.record({ Name: text, 'Additional Details': text })
+    fc.assert(
+      fc.property(
+        fc.array(member, { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        fc.array(fc.nat()),
+        (cells, crlf, cuts) => {
+          const options = { columns: PATREON_HEADERS.current, record_delimiter: crlf ? 'windows' : 'unix' } as const
+          const members = cells.map((cell, i) => ({
+            ...VALID_MEMBER,
+            Name: cell.Name.join(''),
+            'Additional Details': cell['Additional Details'].join(''),
+            Email: `m${i}@example.com`,
+          }))
+          const header = stringify([PATREON_HEADERS.current], { record_delimiter: options.record_delimiter })
+          const records = members.map((member) => stringify([member], options))
+          // Each record starts on the line after the line feeds of everything before it.
+          const lines = records.map((_, i) => 1 + lineFeeds(header + records.slice(0, i).join('')))
+          const bytes = new TextEncoder().encode(header + records.join(''))
+          const result = readInPieces(bytes, piecesAt(bytes.length, cuts))
+
+          expect([...result.rows, ...result.rejected].map((row) => row.line).sort((a, b) => a - b)).toEqual(lines)
+          for (const row of result.rows) expect(row.name).toBe(members[lines.indexOf(row.line)]!.Name.trim() || null)
+          // A name with a line break inside it is refused; the others are read.
+          expect(result.rejected.map((row) => row.line)).toEqual(
+            lines.filter((_, i) => /[\r\n]/.test(members[i]!.Name.trim())),
+          )
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  const header = PATREON_HEADERS.current.join(',')
+  const row = (email: string) => exportOf([{ Email: email }]).split('\n')[1]
+  const refusals: { file: string; from: 'push' | 'end'; bytes: Uint8Array; message: RegExp }[] = [
+    {
+      file: 'bytes that are not UTF-8',
+      from: 'push',
+      bytes: Buffer.from(exportOf([{ Name: 'Zoë' }]), 'latin1'),
+      message: /^The file is not UTF-8 text/,
+    },
+    {
+      file: 'a character cut off at the end',
+      from: 'end',
+      bytes: new Uint8Array([...bytesOf(`${header}\n${row('a@example.com')}\nZo`), 0xc3]),
+      message: /^The file is not UTF-8 text/,
+    },
+    { file: 'nothing', from: 'end', bytes: bytesOf(''), message: /^The file is empty\.$/ },
+    {
+      file: 'only whitespace and a BOM',
+      from: 'end',
+      bytes: bytesOf('\uFEFF \r\n\t\n'),
+      message: /^The file is empty\.$/,
+    },
+    {
+      file: 'a header but no rows',
+      from: 'end',
+      bytes: bytesOf(`${header}\r\n,,,\r\n`),
+      message: /^The file has a header but no rows\.$/,
+    },
+    {
+      file: 'missing columns',
+      from: 'push',
+      bytes: bytesOf(`Foo,Bar\n${'1,2\n'.repeat(50)}`),
+      message: /^This is not a Patreon members export: the columns Name, /,
+    },
+    {
+      file: 'a blank line for a header',
+      from: 'push',
+      bytes: bytesOf(`\n${header}\n${row('a@example.com')}\n`),
+      message: /^This is not a Patreon members export/,
+    },
+    {
+      file: 'a quote never closed',
+      from: 'end',
+      bytes: bytesOf(`${header}\n${row('a@example.com')}\nZed,"zed@example.com\n\n`),
+      message: /^The file is not valid CSV: a quoted field in the row starting on line 3 is never closed\./,
+    },
+    {
+      file: 'a quote in the middle of a field',
+      from: 'push',
+      bytes: bytesOf(`${header}\n${row('a@example.com')}\nZe"d,zed@example.com\n${row('b@example.com')}\n`),
+      message: /^The file is not valid CSV: the row starting on line 3 has a quote/,
+    },
+    {
+      file: 'text after a closing quote',
+      from: 'push',
+      bytes: bytesOf(`${header}\n"Ze"d,zed@example.com\n${row('b@example.com')}\n`),
+      message: /^The file is not valid CSV: the row starting on line 2 has a quote/,
+    },
+  ]
+  it.each(refusals)('refuses a file with $file from $from()', ({ bytes, from, message }) => {
+    for (const size of [1, 7, bytes.length]) {
+      const reader = createPatreonReader()
+      let thrown: unknown = null
+      let where = 'nowhere'
+      try {
+        for (let offset = 0; offset < bytes.length; offset += size) {
+          where = 'push'
+          reader.push(bytes.subarray(offset, offset + size))
+        }
+        where = 'end'
+        reader.end()
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown, `pieces of ${size}`).toBeInstanceOf(PatreonCsvError)
+      expect((thrown as Error).message).toMatch(message)
+      expect(where, `pieces of ${size}`).toBe(from)
+      expect(() => reader.end(), 'and again').toThrow(thrown as Error)
+    }
+  })
+
+  it('refuses a file over the size limit as soon as the byte over it arrives', () => {
+    const reader = createPatreonReader({ maxBytes: 100, maxRows: 10 })
+    const bytes = bytesOf(fixture('current'))
+    for (let offset = 0; offset < 100; offset += 10) reader.push(bytes.subarray(offset, offset + 10))
+    expect(() => reader.push(bytes.subarray(100, 101))).toThrow(
+      'The file is too big: one import can take at most 100 bytes.',
+    )
+  })
+
+  it('refuses a file with a row too many as soon as that row is read, not counting the rest', () => {
+    const reader = createPatreonReader({ maxBytes: PATREON_IMPORT_LIMITS.maxBytes, maxRows: 3 })
+    const lines = fixture('current').split('\n')
+    expect(reader.push(bytesOf(lines.slice(0, 4).join('\n') + '\n')).rows).toHaveLength(3)
+    expect(() => reader.push(bytesOf(lines[4] + '\n'))).toThrow(
+      'The file has more than 3 rows, the most one import can take.',
+    )
+  })
+})
+
+describe('readPatreonStream', () => {
+  const csv = new TextEncoder().encode(patreonCsvFixture(5_000, { seed: 11 }))
+
+  it('hands on every row in batches of about a thousand, reading on only once a batch is done', async () => {
+    const source = streamOf(csv, 64 * 1024)
+    const batches: number[] = []
+    const lines: number[] = []
+    const result = await readPatreonStream(source.stream, async (rows, rejected) => {
+      const readBefore = source.read()
+      batches.push(rows.length + rejected.length)
+      lines.push(...rows.map((row) => row.line), ...rejected.map((row) => row.line))
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      expect(source.read()).toBe(readBefore)
+    })
+    const whole = parsePatreonCsv(csv)
+    expect(result).toEqual({
+      variant: 'current',
+      total: 5_000,
+      rows: whole.rows.length,
+      rejected: whole.rejected.length,
+    })
+    expect(lines).toEqual([...whole.rows, ...whole.rejected].map((row) => row.line).sort((a, b) => a - b))
+    expect(batches.slice(0, -1).every((size) => size >= 1000 && size < 1500)).toBe(true)
+    expect(batches.length).toBeGreaterThan(3)
+  })
+
+  it('splits a large chunk so that batches stay near their size', async () => {
+    const batches: number[] = []
+    await readPatreonStream(streamOf(csv, csv.length).stream, async (rows) => {
+      batches.push(rows.length)
+    })
+    expect(Math.max(...batches)).toBeLessThan(1500)
+  })
+
+  it('cancels the stream and throws on a file error, and on an error of onRows', async () => {
+    const broken = new Uint8Array([...csv.subarray(0, 100_000), 0xff, ...csv.subarray(100_000)])
+    const first = streamOf(broken, 1024)
+    const error = await readPatreonStream(first.stream, async () => {}).catch((error: unknown) => error)
+    expect(error).toBeInstanceOf(PatreonCsvError)
+    expect(first.cancelled()).toBe(error)
+    expect(first.read()).toBeLessThan(110_000)
+
+    const second = streamOf(csv, 1024)
+    const refusal = new Error('database gone')
+    await expect(readPatreonStream(second.stream, () => Promise.reject(refusal))).rejects.toBe(refusal)
+    expect(second.cancelled()).toBe(refusal)
   })
 })
