@@ -5,6 +5,10 @@
 export const PG_ERRORS = {
   foreignKeyViolation: '23503',
   uniqueViolation: '23505',
+  /** A table the code expects is missing: the migrations have not run (`npm run db:migrate`). */
+  undefinedTable: '42P01',
+  /** A column the code expects is missing: the migrations of this version have not run. */
+  undefinedColumn: '42703',
   /** Raised by masthead_snapshot_tie (src/db/routines.ts): two subscription snapshots from one second. */
   snapshotTie: 'MH001',
 } as const

@@ -5,6 +5,7 @@ import type { AppEnv } from '../services'
 import { ErrorPage } from '../ui/error-page'
 import { homePath } from '../ui/paths'
 import { ConfigError, isTestMode } from '../config'
+import { isPgError } from '../db/pg-errors'
 import { wantsJson } from './doors'
 import { describeError, log } from './log'
 
@@ -24,6 +25,7 @@ const STATUS = {
   internal_error: 500,
   misconfigured: 500,
   database_unavailable: 503,
+  database_not_migrated: 503,
   mail_unavailable: 503,
   payments_unavailable: 503,
   origin_unavailable: 502,
@@ -84,12 +86,22 @@ export function onError(err: Error, c: Context<AppEnv>): Response | Promise<Resp
     const status = err.status
     return errorResponse(c, new AppError(codeForStatus(status), err.message || 'The request could not be handled.'))
   }
-  log('error', err instanceof ConfigError ? 'config_invalid' : 'unhandled_error', {
-    requestId: c.get('requestId'),
-    method: c.req.method,
-    path: c.req.path,
-    ...describeError(err),
-  })
+  // A table or column the code reads is missing: the database is older than the code, deployed
+  // before `npm run db:migrate` ran (the Worker never migrates). The operator's to fix, not a bug.
+  const notMigrated = isPgError(err, 'undefinedTable') || isPgError(err, 'undefinedColumn')
+  const event =
+    err instanceof ConfigError ? 'config_invalid' : notMigrated ? 'database_not_migrated' : 'unhandled_error'
+  log('error', event, { requestId: c.get('requestId'), method: c.req.method, path: c.req.path, ...describeError(err) })
+  if (notMigrated) {
+    return errorResponse(
+      c,
+      new AppError(
+        'database_not_migrated',
+        'The database is not set up for this version of the site yet. Its operator must run npm run db:migrate.',
+        { headers: { 'Retry-After': '60' } },
+      ),
+    )
+  }
   if (err instanceof ConfigError) {
     return errorResponse(
       c,

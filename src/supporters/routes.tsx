@@ -145,12 +145,12 @@ supporterApi.get('/supporters.csv', async (c) => {
   const rows = await countSupporters(db, keyring, query, now)
   await audit(db, now, c.var.user, 'supporters.exported', null, { filter: await auditedFilter(c, query), rows })
   const stamp = now.toISOString().slice(0, 10)
-  return new Response(csvStream(CSV_COLUMNS, allSupporters(db, keyring, { ...query, cursor: undefined }, now)), {
-    headers: {
-      'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': `attachment; filename="supporters-${stamp}.csv"`,
-      'Cache-Control': 'private, no-store',
-    },
+  // Through c.body, not `new Response`: a Response of its own drops the headers set before the
+  // handler ran (X-Request-Id, a renewed session's cookie).
+  return c.body(csvStream(CSV_COLUMNS, allSupporters(db, keyring, { ...query, cursor: undefined }, now)), 200, {
+    'Content-Type': 'text/csv; charset=utf-8',
+    'Content-Disposition': `attachment; filename="supporters-${stamp}.csv"`,
+    'Cache-Control': 'private, no-store',
   })
 })
 

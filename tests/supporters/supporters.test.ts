@@ -353,6 +353,7 @@ describe('CSV export', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8')
     expect(res.headers.get('cache-control')).toBe('private, no-store')
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
     const bytes = new Uint8Array(await res.arrayBuffer())
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf])
     const rows = parse(new TextDecoder().decode(bytes), { columns: true }) as Record<string, string>[]
