@@ -14,7 +14,8 @@ import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { invalidAdSelectors } from './gateway/markers'
 import { describeError, log } from './http/log'
 import type { Payments } from './dev/development'
-import { createServices, systemClock } from './services'
+import { runJobs } from './scheduled'
+import { createServices, systemClock, type Services } from './services'
 import { sealAfterMigrations } from './accounts/seal-existing'
 
 async function openDatabase(
@@ -46,6 +47,35 @@ function configuredPayments(config: Config): Payments {
   return { config, label, afterListen: async () => {}, close: async () => {} }
 }
 
+/** How often the server looks for due job steps (src/jobs): one indexed query when there are none. */
+const JOBS_INTERVAL_MS = 2000
+const JOBS_BUDGET_MS = 30_000
+
+/**
+ * The jobs the Worker's Cron Trigger runs (src/scheduled.ts), run here in-process: every
+ * JOBS_INTERVAL_MS, the due steps, one run at a time. `stop` waits for a step under way.
+ */
+function startJobLoop(services: Services) {
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<unknown> = Promise.resolve()
+  let stopped = false
+  const tick = () => {
+    running = runJobs(services, JOBS_BUDGET_MS)
+      .catch((error: unknown) => log('error', 'jobs_run_failed', describeError(error)))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, JOBS_INTERVAL_MS)
+      })
+  }
+  timer = setTimeout(tick, JOBS_INTERVAL_MS)
+  return {
+    stop: async () => {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    },
+  }
+}
+
 async function main() {
   const loaded = loadConfig(process.env)
   const badSelectors = invalidAdSelectors(loaded.AD_SELECTORS)
@@ -67,6 +97,7 @@ async function main() {
     clock: systemClock,
   })
   const app = createApp(() => ({ services }), appOptions(config))
+  const jobs = startJobLoop(services)
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
@@ -87,7 +118,10 @@ async function main() {
 
   const stop = () => {
     server.close()
-    void Promise.allSettled([stripe.close(), database.close()]).finally(() => process.exit(0))
+    void jobs
+      .stop()
+      .then(() => Promise.allSettled([stripe.close(), database.close()]))
+      .finally(() => process.exit(0))
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -9,7 +9,9 @@ import { appOptions, createApp, type App } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, type DatabaseHandle } from './db/client'
 import { AppError } from './http/errors'
-import { createServices, sharedFor, systemClock, type ServiceProvider } from './services'
+import { describeError, log } from './http/log'
+import { runJobs } from './scheduled'
+import { createServices, sharedFor, systemClock, type ServiceProvider, type ServiceScope } from './services'
 
 interface Hyperdrive {
   connectionString: string
@@ -27,8 +29,8 @@ function configOf(env: Record<string, unknown>): Config {
   return config
 }
 
-const workerServices: ServiceProvider = (c) => {
-  const env = c.env
+/** Services for one invocation (a request, or the Cron Trigger's run), and how to let go of them. */
+function scopeFor(env: Record<string, unknown>): ServiceScope {
   const config = configOf(env)
   const hyperdrive = env.HYPERDRIVE as Hyperdrive | undefined
   const url = hyperdrive?.connectionString ?? config.DATABASE_URL
@@ -47,6 +49,35 @@ const workerServices: ServiceProvider = (c) => {
       const opened = handle
       return opened ? () => opened.close() : undefined
     },
+  }
+}
+
+const workerServices: ServiceProvider = (c) => scopeFor(c.env)
+
+/** Real time one Cron Trigger run gives the jobs: within a scheduled invocation's limits, and under its one-minute interval. */
+const JOBS_BUDGET_MS = 25_000
+
+/**
+ * The Cron Trigger (wrangler.toml [triggers], every minute): runs the due steps of the jobs
+ * (src/scheduled.ts). Under `npm run worker:dev`, `curl http://localhost:8787/__scheduled` runs it.
+ */
+async function scheduled(env: Record<string, unknown>): Promise<void> {
+  let scope: ServiceScope
+  try {
+    scope = scopeFor(env)
+  } catch (error) {
+    // An invalid configuration: every request says so too; the log names the variable (config_invalid).
+    if (error instanceof ConfigError || error instanceof AppError) {
+      log('error', 'jobs_not_run', describeError(error))
+      return
+    }
+    throw error
+  }
+  try {
+    const report = await runJobs(scope.services, JOBS_BUDGET_MS)
+    if (report.steps > 0) log('info', 'jobs_run', { ...report })
+  } finally {
+    await scope.release?.()
   }
 }
 
@@ -73,4 +104,6 @@ function appFor(env: Record<string, unknown>): App {
 export default {
   fetch: (request: Request, env: Record<string, unknown>, ctx: ExecutionContext) =>
     appFor(env).fetch(request, env, ctx),
+  // Awaited, not left to waitUntil: the invocation lasts as long as its steps, and the run can be waited for.
+  scheduled: (_controller: unknown, env: Record<string, unknown>) => scheduled(env),
 }

@@ -1,6 +1,6 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
-import { devMailbox, emailTokens, importBatches, rateLimits, stripeCustomers, users } from '../db/schema'
+import { devMailbox, emailTokens, importBatchParts, rateLimits, stripeCustomers, users } from '../db/schema'
 import { inList, PAYING_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import type { PreviewDocument } from '../imports/previews'
@@ -106,27 +106,30 @@ async function addressesOf(db: Database, keyring: Keyring, userId: string, email
 const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
- * Previews awaiting confirmation (src/imports/patreon-import.ts) keep the
- * parsed rows of the whole file: the person's rows go, so confirming cannot
+ * Previews awaiting confirmation (src/imports/previews.ts) keep the
+ * parsed rows of the whole file, a part at a time: the person's rows go, so confirming cannot
  * bring them back, and a rejected line's reason, which may quote a cell that
  * slipped, has their address and name replaced by "…" (the line stays
  * rejected, so the import still writes nothing until the file is fixed). Each
- * document is encrypted whole (src/imports/previews.ts, whose sealPreview and
+ * part's document is encrypted whole (src/imports/previews.ts, whose sealPreview and
  * openPreview this repeats: imports already depends on accounts), so every
  * preview is opened here: they are few, as a preview lives an hour.
  */
 async function forgetInPreviews(db: Database, keyring: Keyring, addresses: string[], name: string | null) {
   const pattern = new RegExp([...addresses, ...(name ? [name] : [])].map(regexLiteral).join('|'), 'gi')
-  const batches = await db.select().from(importBatches).for('update')
-  for (const batch of batches) {
-    const document = JSON.parse(await decrypt(keyring, batch.rows, CONTEXT.importRows)) as PreviewDocument
+  const parts = await db.select().from(importBatchParts).for('update')
+  for (const part of parts) {
+    const document = JSON.parse(await decrypt(keyring, part.rows, CONTEXT.importRows)) as PreviewDocument
     const rows = document.rows.filter((r) => !addresses.includes(normalizeAddress(r.email)))
     const rejected = document.rejected.map((r) => ({ ...r, reason: r.reason.replace(pattern, '…') }))
     const changed =
       rows.length < document.rows.length || rejected.some((r, i) => r.reason !== document.rejected[i]!.reason)
     if (!changed) continue
     const sealed = await encrypt(keyring, JSON.stringify({ ...document, rows, rejected }), CONTEXT.importRows)
-    await db.update(importBatches).set({ rows: sealed }).where(eq(importBatches.id, batch.id))
+    await db
+      .update(importBatchParts)
+      .set({ rows: sealed })
+      .where(and(eq(importBatchParts.batchId, part.batchId), eq(importBatchParts.part, part.part)))
   }
 }
 

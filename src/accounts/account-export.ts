@@ -6,6 +6,7 @@ import {
   emailTokens,
   grants,
   importBatches,
+  importBatchParts,
   patreonMembers,
   payments,
   rateLimits,
@@ -211,20 +212,21 @@ async function rateLimitsOf(db: Database, keyring: Keyring, userId: string, emai
 
 /**
  * This address's row in any previewed Patreon import, without the rest of the
- * batch. A preview is encrypted whole (`import_batches.rows`, as
+ * batch. A preview's parts are each encrypted whole (`import_batch_parts.rows`, as
  * src/imports/previews.ts writes it), so each is opened: they are few, as a
  * preview lives an hour.
  */
 async function pendingImportRowsOf(db: Database, keyring: Keyring, email: string) {
-  const batches = await db
-    .select({ rows: importBatches.rows, createdAt: importBatches.createdAt })
-    .from(importBatches)
-    .orderBy(asc(importBatches.createdAt))
+  const parts = await db
+    .select({ rows: importBatchParts.rows, createdAt: importBatches.createdAt })
+    .from(importBatchParts)
+    .innerJoin(importBatches, eq(importBatches.id, importBatchParts.batchId))
+    .orderBy(asc(importBatches.createdAt), asc(importBatchParts.batchId), asc(importBatchParts.part))
   const found: { previewedAt: Date; row: PreviewDocument['rows'][number] }[] = []
-  for (const batch of batches) {
-    const document = JSON.parse(await decrypt(keyring, batch.rows, CONTEXT.importRows)) as PreviewDocument
+  for (const part of parts) {
+    const document = JSON.parse(await decrypt(keyring, part.rows, CONTEXT.importRows)) as PreviewDocument
     for (const row of document.rows) {
-      if (normalizeAddress(row.email) === email) found.push({ previewedAt: batch.createdAt, row })
+      if (normalizeAddress(row.email) === email) found.push({ previewedAt: part.createdAt, row })
     }
   }
   return found

@@ -91,7 +91,7 @@ export async function valuesByKey(db: Database): Promise<Map<string, number>> {
           count(*) as n from (
           select email as v from users union all select name from users union all select card from users
           union all select email from email_tokens union all select "to" from dev_mailbox
-          union all select "rows" from import_batches) s
+          union all select "rows" from import_batch_parts) s
         where v is not null group by 1 order by 1`,
   )
   return new Map(rows.map((r) => [r.id, Number(r.n)]))
@@ -226,35 +226,38 @@ async function sealAddresses(
   }
 }
 
-/** Pending import previews: the JSON document, encrypted whole. */
+/** Pending import previews: each part's JSON document, encrypted whole. */
 async function sealImports(db: Database, keyring: Keyring, mode: 'plaintext' | 'rotate', size: number, budget: Budget) {
-  let last = ''
+  let last = { batchId: '', part: -1 }
   let written = 0
   for (;;) {
-    const rows = await rowsOf<{ id: string; rows: string }>(
+    const rows = await rowsOf<{ batch_id: string; part: number; rows: string }>(
       db,
-      sql`select id, "rows" from import_batches where id > ${last} and ${stale('rows', mode, keyring)}
-          order by id limit ${size}`,
+      sql`select batch_id, part, "rows" from import_batch_parts
+          where (batch_id, part) > (${last.batchId}, ${last.part}::integer) and ${stale('rows', mode, keyring)}
+          order by batch_id, part limit ${size}`,
     )
     if (rows.length === 0) return { written, finished: true }
     if (!budget.take()) return { written, finished: false }
-    last = rows.at(-1)!.id
+    const end = rows.at(-1)!
+    last = { batchId: end.batch_id, part: Number(end.part) }
     const batch = await Promise.all(
       rows
         .filter((r) => needsWork(keyring, mode, r.rows))
         .map(async (r) => ({
-          id: r.id,
+          batch_id: r.batch_id,
+          part: Number(r.part),
           was: r.rows,
           value: await encrypt(keyring, await openValue(keyring, r.rows, CONTEXT.importRows), CONTEXT.importRows),
         })),
     )
     const done = await db.transaction((tx) =>
-      rowsOf<{ id: string }>(
+      rowsOf<{ batch_id: string }>(
         tx,
-        sql`update import_batches b set "rows" = v.value
-            from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as v(id text, was text, value text)
-            where b.id = v.id and b."rows" = v.was
-            returning b.id`,
+        sql`update import_batch_parts p set "rows" = v.value
+            from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as v(batch_id text, part integer, was text, value text)
+            where p.batch_id = v.batch_id and p.part = v.part and p."rows" = v.was
+            returning p.batch_id`,
       ),
     )
     written += done.length

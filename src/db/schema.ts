@@ -467,17 +467,84 @@ export const patreonMembers = pgTable(
 )
 
 /**
- * A previewed import waiting for confirmation: the parsed rows (never the
- * uploaded file, which holds addresses and phone numbers) and the tier
- * mapping. Deleted when committed; stale ones are refused after an hour.
+ * A previewed import waiting for confirmation (src/imports/previews.ts): what the file held, never
+ * the file (it holds postal addresses and phone numbers). Its rows are in `import_batch_parts`.
+ * Deleted once imported; stale ones are refused after an hour.
  */
 export const importBatches = pgTable('import_batches', {
   id: text('id').primaryKey(),
   createdBy: text('created_by').references(() => users.id, { onDelete: 'cascade' }),
-  /** The previewed rows, addresses and names included: one JSON document, encrypted (`import_batches.rows`). */
-  rows: text('rows').notNull(),
+  /** Which layout of Patreon's export the file has ('current' or 'older'). */
+  variant: text('variant').notNull().default('current'),
+  /** Records in the file, imported or not, and how many parts hold them. */
+  total: integer('total').notNull().default(0),
+  parts: integer('parts').notNull().default(0),
   createdAt: timestamptz('created_at').notNull(),
 })
+
+/**
+ * A preview's rows a part at a time (about a thousand rows each), as the upload was read: neither
+ * reading the file, nor planning, nor importing it ever holds every row at once. Each part's
+ * rows and rejected lines, addresses and names included, are one JSON document, encrypted
+ * (context `import_batches.rows`, which these documents were written under before they had parts).
+ */
+export const importBatchParts = pgTable(
+  'import_batch_parts',
+  {
+    batchId: text('batch_id')
+      .notNull()
+      .references(() => importBatches.id, { onDelete: 'cascade' }),
+    part: integer('part').notNull(),
+    rows: text('rows').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.batchId, t.part] })],
+)
+
+export const JOB_KINDS = ['patreon_import', 'patreon_invitations'] as const
+export type JobKind = (typeof JOB_KINDS)[number]
+export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const
+export type JobState = (typeof JOB_STATES)[number]
+
+/**
+ * Work too long for one request (src/jobs): a Patreon import, the invitations. A job runs in
+ * steps, each bounded, claimed under a lease (`lease`, `locked_until`) by the Worker's Cron
+ * Trigger or the Node server's loop. `payload` and `progress` hold ids, counts and settings,
+ * never an address or a name. At most one open job per `kind` and `key`.
+ */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: JOB_KINDS }).notNull(),
+    key: text('key').notNull(),
+    state: text('state', { enum: JOB_STATES }).notNull(),
+    payload: jsonb('payload').notNull(),
+    progress: jsonb('progress').notNull(),
+    /** Not before: a step waits for it (invitations go out a batch a minute; a failed step backs off). */
+    runAt: timestamptz('run_at').notNull(),
+    lease: text('lease'),
+    lockedUntil: timestamptz('locked_until'),
+    /** Failed steps in a row; a job fails for good after a few. */
+    attempts: integer('attempts').notNull().default(0),
+    /** Why the last step failed, for the admin: a sentence, never personal data. */
+    lastError: text('last_error'),
+    createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+    finishedAt: timestamptz('finished_at'),
+  },
+  (t) => [
+    check('jobs_kind_valid', sql`${t.kind} in ('patreon_import', 'patreon_invitations')`),
+    check('jobs_state_valid', sql`${t.state} in ('queued', 'running', 'done', 'failed')`),
+    uniqueIndex('jobs_one_open_per_key')
+      .on(t.kind, t.key)
+      .where(sql`${t.state} in ('queued', 'running')`),
+    index('jobs_due')
+      .on(t.runAt)
+      .where(sql`${t.state} in ('queued', 'running')`),
+    index('jobs_recent').on(t.kind, t.createdAt),
+  ],
+)
 
 /**
  * Every membership not billed by Stripe, read as one: comps (`grants`) and

@@ -49,7 +49,7 @@ export async function readForm(
 }
 
 /** Text with a NUL character anywhere in a body: PostgreSQL stores no such text, so say so plainly. */
-function refuseNul(value: unknown, depth = 0): void {
+export function refuseNul(value: unknown, depth = 0): void {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) {
       throw new AppError('validation_failed', 'A field holds a NUL character (\\u0000), which no text here may hold.')
@@ -88,3 +88,26 @@ export const emailField = z
   .min(1, 'Enter your e-mail address.')
   .max(254, 'That e-mail address is too long.')
   .pipe(z.email({ error: 'Enter a valid e-mail address, like name@example.org.' }))
+
+/**
+ * The request body as a stream that fails with 413 once more than `maxBytes` have come: for
+ * uploads read as they arrive (hono's bodyLimit reads a body without a Content-Length whole
+ * before the handler sees it). A Content-Length over the limit is refused before anything is read.
+ */
+export function limitedBody(c: Context, maxBytes: number): ReadableStream<Uint8Array> {
+  const tooLarge = () =>
+    new AppError('payload_too_large', `The upload is larger than the ${Math.floor(maxBytes / 1048576)} MB allowed.`)
+  const declared = Number(c.req.header('content-length') ?? 0)
+  if (declared > maxBytes) throw tooLarge()
+  const body = c.req.raw.body ?? new Blob([]).stream()
+  let seen = 0
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength
+        if (seen > maxBytes) controller.error(tooLarge())
+        else controller.enqueue(chunk)
+      },
+    }),
+  )
+}

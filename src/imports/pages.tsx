@@ -1,11 +1,48 @@
-import type { ImportPlan } from './patreon-import'
+import type { Job } from '../jobs/jobs'
+import type { ImportProgress, InvitationProgress } from './jobs'
+import type { ImportSummary } from './patreon-import'
 import { href } from '../ui/paths'
 
-export function PatreonUploadPage(props: { error?: string | undefined; notice?: string | undefined }) {
+const WHEN = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
+
+/** What a job has done so far, in words. */
+export function describeJob(job: Job): string {
+  const state = { queued: 'waiting for its next step', running: 'running', done: 'finished', failed: 'stopped' }[
+    job.state
+  ]
+  if (job.kind === 'patreon_import') {
+    const p = job.progress as ImportProgress
+    const parts = (job.payload as { parts: number }).parts
+    const rows = p.counts.new + p.counts.updated + p.counts.unchanged
+    return `Import ${state}: ${p.part} of ${parts} parts, ${rows} rows (${p.counts.new} new, ${p.counts.updated} updated, ${p.counts.unchanged} unchanged).`
+  }
+  const p = job.progress as InvitationProgress
+  const left = p.remaining === null ? '' : `, ${p.remaining} to go`
+  return `Invitations ${state}: ${p.sent} sent${p.failed ? `, ${p.failed} failed` : ''}${left}.`
+}
+
+export function PatreonUploadPage(props: { error?: string | undefined; notice?: string | undefined; jobs?: Job[] }) {
+  const jobs = props.jobs ?? []
   return (
     <>
       <h1>Import patrons from Patreon</h1>
       {props.notice ? <p role="status">{props.notice}</p> : null}
+      {jobs.length > 0 ? (
+        <section aria-labelledby="work">
+          <h2 id="work">Imports and invitations</h2>
+          <ul>
+            {jobs.map((job) => (
+              <li>
+                {WHEN.format(job.createdAt)} UTC: {describeJob(job)}
+                {job.lastError ? <span class="error"> {job.lastError}</span> : null}
+              </li>
+            ))}
+          </ul>
+          {jobs.some((job) => job.state === 'queued' || job.state === 'running') ? (
+            <p>This runs in the background; reload the page to see how far it has got.</p>
+          ) : null}
+        </section>
+      ) : null}
       {props.error ? (
         <p class="error" role="alert">
           {props.error}
@@ -28,9 +65,9 @@ export function PatreonUploadPage(props: { error?: string | undefined; notice?: 
       <form method="post" action={href('/admin/imports/patreon-invitations')}>
         <p>
           E-mail imported active patrons who have not moved yet a link to continue through Stripe, their tier already
-          chosen (100 at a time, a batch a minute).
+          chosen. They go out in the background, a batch a minute, until every one has been invited.
         </p>
-        <button type="submit">Send the next invitations</button>
+        <button type="submit">Send the invitations</button>
       </form>
     </>
   )
@@ -38,12 +75,13 @@ export function PatreonUploadPage(props: { error?: string | undefined; notice?: 
 
 export function PatreonPreviewPage(props: {
   batchId: string
-  plan: ImportPlan
+  plan: ImportSummary
   tiers: { id: string; name: string }[]
   error?: string | undefined
 }) {
   const { plan } = props
   const shown = plan.rejected.slice(0, 200)
+  const rows = plan.counts.new + plan.counts.updated + plan.counts.unchanged
   return (
     <>
       <h1>Preview: Patreon import</h1>
@@ -83,7 +121,7 @@ export function PatreonPreviewPage(props: {
             Update the preview
           </button>{' '}
           <button type="submit" name="action" value="commit" disabled={plan.counts.rejected > 0}>
-            Import {plan.planned.length} {plan.planned.length === 1 ? 'row' : 'rows'}
+            Import {rows} {rows === 1 ? 'row' : 'rows'}
           </button>
         </p>
         {plan.counts.rejected > 0 ? <p>Nothing can be imported while any row is rejected.</p> : null}
@@ -109,7 +147,7 @@ export function PatreonPreviewPage(props: {
               </tbody>
             </table>
           </div>
-          {plan.rejected.length > shown.length ? <p>And {plan.rejected.length - shown.length} more.</p> : null}
+          {plan.counts.rejected > shown.length ? <p>And {plan.counts.rejected - shown.length} more.</p> : null}
         </section>
       ) : null}
       <p>

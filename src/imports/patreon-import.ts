@@ -174,6 +174,43 @@ export async function planImport(
   }
 }
 
+/** A plan's summary without its rows: what the preview page and the API show. */
+export type ImportSummary = Omit<ImportPlan, 'planned'>
+
+/** At most this many rejected lines are listed; the count covers them all. */
+export const REJECTED_LISTED = 500
+
+/**
+ * The dry run of a stored preview, a part at a time (src/imports/previews.ts): the same counts,
+ * rejected lines and tiers as `planImport` over the whole file, without holding it.
+ */
+export async function planPreview(
+  db: Database,
+  keyring: Keyring,
+  config: Pick<Config, 'PAST_DUE_GRACE_DAYS'>,
+  parts: AsyncIterable<{ rows: PatreonRow[]; rejected: RejectedRow[] }>,
+  mapping: TierMapping,
+  now: Date,
+): Promise<ImportSummary> {
+  const counts = { new: 0, updated: 0, unchanged: 0, rejected: 0 }
+  const rejected: RejectedRow[] = []
+  const tierRows = new Map<string, number>()
+  for await (const part of parts) {
+    const plan = await planImport(db, keyring, config, part.rows, part.rejected, mapping, now)
+    for (const kind of ['new', 'updated', 'unchanged', 'rejected'] as const) counts[kind] += plan.counts[kind]
+    rejected.push(...plan.rejected.slice(0, REJECTED_LISTED - rejected.length))
+    for (const tier of plan.tiers) tierRows.set(tier.name, (tierRows.get(tier.name) ?? 0) + tier.rows)
+  }
+  rejected.sort((a, b) => a.line - b.line)
+  return {
+    counts,
+    rejected,
+    tiers: [...tierRows]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, rows]) => ({ name, rows, mappedTo: mappedTier(mapping, name) })),
+  }
+}
+
 /** Runs `task` over `items`, at most `parallel` at a time, in order: Web Crypto work without a promise per row at once. */
 async function inParallel<T, R>(items: readonly T[], task: (item: T) => Promise<R>, parallel = 512): Promise<R[]> {
   const out: R[] = []
@@ -251,6 +288,8 @@ export async function commitImport(
   now: Date,
   actor: Pick<SessionUser, 'id'> | null,
   adminEmails: string[],
+  /** `audit: false`: a part of a larger import, which is audited once, when all of it is in. */
+  options: { audit?: boolean } = {},
 ): Promise<ImportPlan['counts']> {
   if (plan.counts.rejected > 0) {
     throw new AppError(
@@ -307,7 +346,9 @@ export async function commitImport(
         const made = new Map(accounts.map((p, n) => [p, { ...fresh.get(p)!, ...sealed[n]! }]))
         await commitBatch(tx, batch, now, { fresh: made, names, order })
       }
-      await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
+      if (options.audit !== false) {
+        await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
+      }
     })
   } catch (error) {
     if (isPgError(error, 'foreignKeyViolation')) throw accountsChanged()

@@ -1,6 +1,6 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, asc, eq, gte, lt, sql } from 'drizzle-orm'
 import type { Database } from '../db/client'
-import { importBatches } from '../db/schema'
+import { importBatches, importBatchParts } from '../db/schema'
 import { AppError } from '../http/errors'
 import { decrypt, encrypt } from '../privacy/cipher'
 import type { Keyring } from '../privacy/keys'
@@ -10,15 +10,16 @@ import type { PatreonRow, RejectedRow } from './patreon-csv'
 
 /**
  * Previews awaiting confirmation: the parsed rows (never the file: it holds postal addresses and
- * phone numbers) wait in import_batches until the admin confirms. The rows hold addresses and
- * names, so the document is encrypted whole (`import_batches.rows`): nothing in it is looked up by
- * the database, and one value costs one encryption however many rows the file has.
+ * phone numbers) wait in import_batch_parts until the admin confirms, a part at a time as the
+ * upload was read (about a thousand rows each), so that no step of an import holds every row. A
+ * part's rows hold addresses and names, so each part is one encrypted JSON document: nothing in it
+ * is looked up by the database, and a part costs one encryption however many rows it has.
  */
 
 /** How long a preview waits for its confirmation. */
 export const PREVIEW_TTL_MS = 3600_000
 
-/** A preview's document, as it is encrypted: `rows` and `rejected`, dates as ISO strings. */
+/** A part's document, as it is encrypted: `rows` and `rejected`, dates as ISO strings. */
 export interface PreviewDocument {
   rows: (Omit<PatreonRow, DateKeys> & Record<DateKeys, string | null>)[]
   rejected: RejectedRow[]
@@ -26,7 +27,17 @@ export interface PreviewDocument {
 
 type DateKeys = 'patronSince' | 'lastChargeDate' | 'nextChargeDate' | 'accessExpiration' | 'lastUpdated'
 
-/** The stored value of a preview's rows (also for rewriting one, as deleting an account does). */
+export interface PreviewBatch {
+  id: string
+  createdBy: string | null
+  createdAt: Date
+  variant: string
+  /** Records read, imported or rejected. */
+  total: number
+  parts: number
+}
+
+/** The stored value of a part's rows (also for rewriting one, as deleting an account does). */
 export function sealPreview(
   keyring: Keyring,
   parsed: { rows: readonly PatreonRow[] | PreviewDocument['rows']; rejected: readonly RejectedRow[] },
@@ -34,52 +45,103 @@ export function sealPreview(
   return encrypt(keyring, JSON.stringify({ rows: parsed.rows, rejected: parsed.rejected }), CONTEXT.importRows)
 }
 
-/** A preview's document from its stored value. */
+/** A part's document from its stored value. */
 export async function openPreview(keyring: Keyring, stored: string): Promise<PreviewDocument> {
   return JSON.parse(await decrypt(keyring, stored, CONTEXT.importRows)) as PreviewDocument
 }
 
-export async function savePreview(
+/** Rows and rejected lines, as a reader of the file hands them over. */
+export type RowsSink = (rows: PatreonRow[], rejected: RejectedRow[]) => Promise<void>
+
+/**
+ * Stores an upload as a preview while it is read: `read` reads the file, handing each run of rows
+ * to the sink given it, which seals and writes it as the next part. One transaction: a file that
+ * turns out to be unreadable half-way leaves nothing behind. Returns the preview and the Patreon
+ * tier names its rows use.
+ */
+export async function storePreview(
   db: Database,
   keyring: Keyring,
   now: Date,
   createdBy: string,
-  parsed: { rows: PatreonRow[]; rejected: RejectedRow[] },
-) {
+  read: (sink: RowsSink) => Promise<{ variant: string; total: number }>,
+): Promise<{ batch: PreviewBatch; tierNames: string[] }> {
   const id = randomId()
-  await db.insert(importBatches).values({ id, createdBy, rows: await sealPreview(keyring, parsed), createdAt: now })
-  return id
+  const tierNames = new Set<string>()
+  return db.transaction(async (tx) => {
+    await tx.insert(importBatches).values({ id, createdBy, createdAt: now })
+    let parts = 0
+    const read_ = await read(async (rows, rejected) => {
+      if (rows.length === 0 && rejected.length === 0) return
+      for (const row of rows) if (row.tier) tierNames.add(row.tier)
+      await tx
+        .insert(importBatchParts)
+        .values({ batchId: id, part: parts, rows: await sealPreview(keyring, { rows, rejected }) })
+      parts += 1
+    })
+    await tx
+      .update(importBatches)
+      .set({ variant: read_.variant, total: read_.total, parts })
+      .where(eq(importBatches.id, id))
+    return {
+      batch: { id, createdBy, createdAt: now, variant: read_.variant, total: read_.total, parts },
+      tierNames: [...tierNames],
+    }
+  })
 }
 
-export async function loadPreview(
-  db: Database,
-  keyring: Keyring,
-  now: Date,
-  id: string,
-): Promise<{ rows: PatreonRow[]; rejected: RejectedRow[] }> {
+/** A preview still waiting, or not found: expired, imported already, or never there. */
+export async function findPreview(db: Database, now: Date, id: string): Promise<PreviewBatch> {
   const [batch] = await db.select().from(importBatches).where(eq(importBatches.id, id))
   if (!batch || now.getTime() - batch.createdAt.getTime() > PREVIEW_TTL_MS) {
     throw new AppError('not_found', 'This preview has expired or was already imported. Upload the file again.')
   }
-  const stored = await openPreview(keyring, batch.rows)
-  const date = (v: string | null) => (v === null ? null : new Date(v))
-  return {
-    rejected: stored.rejected,
-    rows: stored.rows.map((r) => ({
-      ...r,
-      patronSince: date(r.patronSince),
-      lastChargeDate: date(r.lastChargeDate),
-      nextChargeDate: date(r.nextChargeDate),
-      accessExpiration: date(r.accessExpiration),
-      lastUpdated: date(r.lastUpdated),
-    })),
+  return batch
+}
+
+const date = (v: string | null) => (v === null ? null : new Date(v))
+
+/** Parts `from` to `to` (excluded) of a preview, opened one at a time, in order. */
+export async function* previewParts(
+  db: Database,
+  keyring: Keyring,
+  batchId: string,
+  from = 0,
+  to = 2 ** 31 - 1,
+): AsyncGenerator<{ part: number; rows: PatreonRow[]; rejected: RejectedRow[] }> {
+  // Which parts there are first, then each read as it is needed: never two parts' rows at once.
+  const parts = await db
+    .select({ part: importBatchParts.part })
+    .from(importBatchParts)
+    .where(and(eq(importBatchParts.batchId, batchId), gte(importBatchParts.part, from), lt(importBatchParts.part, to)))
+    .orderBy(asc(importBatchParts.part))
+  for (const { part } of parts) {
+    const [stored] = await db
+      .select({ rows: importBatchParts.rows })
+      .from(importBatchParts)
+      .where(and(eq(importBatchParts.batchId, batchId), eq(importBatchParts.part, part)))
+    if (!stored) continue // deleted meanwhile: the preview was imported or dropped
+    const document = await openPreview(keyring, stored.rows)
+    yield {
+      part,
+      rejected: document.rejected,
+      rows: document.rows.map((r) => ({
+        ...r,
+        patronSince: date(r.patronSince),
+        lastChargeDate: date(r.lastChargeDate),
+        nextChargeDate: date(r.nextChargeDate),
+        accessExpiration: date(r.accessExpiration),
+        lastUpdated: date(r.lastUpdated),
+      })),
+    }
   }
 }
 
+/** Drops a preview (its parts go with it), and any that have expired, unless an import of it is under way. */
 export async function dropPreview(db: Database, id: string, now: Date) {
-  await db
-    .delete(importBatches)
-    .where(
-      sql`${importBatches.id} = ${id} or ${importBatches.createdAt} < ${new Date(now.getTime() - PREVIEW_TTL_MS).toISOString()}::timestamptz`,
-    )
+  const expired = sql`${importBatches.createdAt} < ${new Date(now.getTime() - PREVIEW_TTL_MS).toISOString()}::timestamptz`
+  await db.delete(importBatches).where(
+    sql`(${importBatches.id} = ${id} or (${expired} and not exists (select 1 from jobs
+          where jobs.kind = 'patreon_import' and jobs.key = ${importBatches.id} and jobs.state in ('queued', 'running'))))`,
+  )
 }

@@ -1,59 +1,96 @@
 import { asc } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { submitForm } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { bodyLimit } from '../http/middleware'
 import { tiers } from '../db/schema'
 import { AppError } from '../http/errors'
-import { readForm } from '../http/input'
-import { absoluteUrl, pathTo } from '../http/paths'
+import { limitedBody, readForm, refuseNul } from '../http/input'
+import { MultipartError, readMultipart } from '../http/multipart'
+import { enqueueJob, findJob, recentJobs, type Job } from '../jobs/jobs'
+import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
-import { PatreonPreviewPage, PatreonUploadPage } from './pages'
+import type { ImportPayload, ImportProgress, InvitationProgress } from './jobs'
+import { describeJob, PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
-import { sendInvitations } from './invitations'
-import { PatreonCsvError, parsePatreonCsv, type PatreonParseResult } from './patreon-csv'
-import { commitImport, emptyMapping, planImport, type TierMapping } from './patreon-import'
-import { dropPreview, loadPreview, savePreview } from './previews'
+import { PatreonCsvError, readPatreonStream } from './patreon-csv'
+import { emptyMapping, planPreview, type ImportSummary, type TierMapping } from './patreon-import'
+import { dropPreview, findPreview, previewParts, storePreview, type PreviewBatch } from './previews'
 
 /**
- * A Patreon export can run to megabytes: the parser refuses files over 20 MiB
- * with its own message, and this bounds the request.
+ * A Patreon export can run to megabytes: the reader refuses files over 20 MiB with its own
+ * message, and this bounds the request (the form around the file included).
  */
 const UPLOAD_MAX_BYTES = 21 * 1024 * 1024
 
 /**
- * Moving from Patreon, for admins, /admin/imports: upload → preview (dry run,
- * tier mapping) → import; and the invitations to continue via Stripe. Its body
- * limit is the upload's, so app.ts mounts it before the default limit.
+ * Moving from Patreon, for admins, /admin/imports: upload → preview (dry run, tier mapping) →
+ * import, which runs in the background as a job (src/imports/jobs.ts); and the invitations to
+ * continue via Stripe, a job too. The upload is read as it arrives, never held whole (a Worker
+ * has 128 MB), with its own size limit; the other forms have the default one.
  */
-export const importPages = new Hono<AppEnv>().use(requireRole('admin'), bodyLimit(UPLOAD_MAX_BYTES))
+export const importPages = new Hono<AppEnv>().use(requireRole('admin'))
 
 /** The same for API clients: /api/admin/imports. */
-export const importApi = new Hono<AppEnv>().use(requireRole('admin'), bodyLimit(UPLOAD_MAX_BYTES))
+export const importApi = new Hono<AppEnv>().use(requireRole('admin'))
 
 const tierChoices = (c: Context<AppEnv>) =>
   c.var.services.db.select({ id: tiers.id, name: tiers.name }).from(tiers).orderBy(asc(tiers.position))
 
-/** The uploaded file, read as bytes (the parser checks it is UTF-8 and a Patreon export). */
-async function readUpload(
-  c: Context<AppEnv>,
-): Promise<{ parsed: PatreonParseResult; fields: Record<string, unknown> }> {
+/**
+ * Reads the uploaded file (multipart/form-data, field "file") into a new preview as it arrives:
+ * the form is read as a stream, the file's rows parsed as its bytes come and stored a part at a
+ * time (src/imports/previews.ts). The other fields of the form come back too.
+ */
+async function storeUpload(c: Context<AppEnv>): Promise<{
+  batch: PreviewBatch
+  tierNames: string[]
+  fields: Record<string, string | string[]>
+}> {
   const type = c.req.header('content-type') ?? ''
   if (!type.includes('multipart/form-data')) {
     throw new AppError('unsupported_media_type', 'Upload the CSV as multipart/form-data, in a field named "file".')
   }
-  const form = await readForm(c)
-  const file = form.file
-  if (!(file instanceof File) || file.size === 0) {
-    throw new AppError('validation_failed', 'Choose the CSV file exported from Patreon; the upload was empty.')
-  }
+  const body = limitedBody(c, UPLOAD_MAX_BYTES)
+  const { db, clock } = c.var.services
+  const keyring = await c.var.services.keyring
+  let fields: Record<string, string | string[]> = {}
   try {
-    return { parsed: parsePatreonCsv(new Uint8Array(await file.arrayBuffer())), fields: form }
+    const stored = await storePreview(db, keyring, clock.now(), c.var.user!.id, async (sink) => {
+      let read: { variant: string; total: number } | undefined
+      fields = await readMultipart(body, type, async (file) => {
+        if (file.name !== 'file' || read) return file.stream.cancel()
+        let bytes = 0
+        const counted = file.stream.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              bytes += chunk.byteLength
+              controller.enqueue(chunk)
+            },
+          }),
+        )
+        try {
+          read = await readPatreonStream(counted, sink)
+        } catch (error) {
+          if (bytes === 0 && error instanceof PatreonCsvError) throw emptyUpload()
+          throw error
+        }
+      })
+      refuseNul(fields)
+      if (!read) throw emptyUpload()
+      return read
+    })
+    return { ...stored, fields }
   } catch (error) {
     if (error instanceof PatreonCsvError) throw new AppError('validation_failed', error.message)
+    if (error instanceof MultipartError) throw new AppError('bad_request', error.message)
     throw error
   }
 }
+
+const emptyUpload = () =>
+  new AppError('validation_failed', 'Choose the CSV file exported from Patreon; the upload was empty.')
 
 /** A mapping from the preview form (pairs of patreon_tier and masthead_tier) or from JSON. */
 function mappingFromForm(body: Record<string, string | File | (string | File)[]>): TierMapping {
@@ -90,32 +127,96 @@ function mappingFromJson(value: unknown): TierMapping {
 }
 
 /** Preselects a Masthead tier whose name is the Patreon tier's, for the admin to confirm or change. */
-async function suggestedMapping(c: Context<AppEnv>, parsed: PatreonParseResult): Promise<TierMapping> {
+async function suggestedMapping(c: Context<AppEnv>, tierNames: string[]): Promise<TierMapping> {
   const choices = await tierChoices(c)
   const mapping = emptyMapping()
-  for (const row of parsed.rows) {
-    if (!row.tier || Object.hasOwn(mapping, row.tier)) continue
-    const same = choices.find((t) => t.name.toLowerCase() === row.tier!.toLowerCase())
-    if (same) mapping[row.tier] = same.id
+  for (const name of tierNames) {
+    const same = choices.find((t) => t.name.toLowerCase() === name.toLowerCase())
+    if (same) mapping[name] = same.id
   }
   return mapping
 }
 
+/** The dry run of a stored preview with a mapping: its counts, rejected rows and tiers. */
+async function summaryOf(c: Context<AppEnv>, batchId: string, mapping: TierMapping): Promise<ImportSummary> {
+  const { db, config, clock } = c.var.services
+  const keyring = await c.var.services.keyring
+  return planPreview(db, keyring, config, previewParts(db, keyring, batchId), mapping, clock.now())
+}
+
+/**
+ * Queues the import of a preview with its mapping, once its dry run rejects nothing; a preview
+ * already being imported is refused.
+ */
+async function startImport(c: Context<AppEnv>, batch: PreviewBatch, mapping: TierMapping, summary: ImportSummary) {
+  if (summary.counts.rejected > 0) {
+    const first = summary.rejected[0]!
+    const n = summary.counts.rejected
+    throw new AppError(
+      'validation_failed',
+      `Nothing was imported: ${n} ${n === 1 ? 'row was' : 'rows were'} rejected (first: line ${first.line}, ${first.reason}). Fix the file or the tier mapping and try again.`,
+    )
+  }
+  const { job, created } = await enqueueJob<ImportPayload, ImportProgress>(
+    c.var.services.db,
+    c.var.services.clock.now(),
+    {
+      kind: 'patreon_import',
+      key: batch.id,
+      payload: { batchId: batch.id, mapping, parts: batch.parts },
+      progress: { part: 0, counts: { new: 0, updated: 0, unchanged: 0, rejected: 0 } },
+      createdBy: c.var.user!.id,
+    },
+  )
+  if (!created)
+    throw new AppError('conflict', 'This file is already being imported; its progress is on the import page.')
+  return job
+}
+
+/** Queues the invitations, or finds them already going out. */
+function startInvitations(c: Context<AppEnv>) {
+  return enqueueJob<Record<string, never>, InvitationProgress>(c.var.services.db, c.var.services.clock.now(), {
+    kind: 'patreon_invitations',
+    key: 'all',
+    payload: {},
+    progress: { sent: 0, failed: 0, remaining: null },
+    createdBy: c.var.user!.id,
+  })
+}
+
+/** A job as the API shows it. */
+const jobJson = (job: Job) => ({
+  id: job.id,
+  kind: job.kind,
+  state: job.state,
+  progress: job.progress,
+  error: job.lastError,
+  description: describeJob(job),
+  createdAt: job.createdAt.toISOString(),
+  finishedAt: job.finishedAt?.toISOString() ?? null,
+})
+
+const IMPORT_JOBS = ['patreon_import', 'patreon_invitations'] as const
+
 // ---------------------------------------------------------------- pages
 
-importPages.get('/patreon', (c) => page(c, 'Import from Patreon', <PatreonUploadPage notice={c.req.query('notice')} />))
+importPages.get('/patreon', async (c) =>
+  page(
+    c,
+    'Import from Patreon',
+    <PatreonUploadPage notice={c.req.query('notice')} jobs={await recentJobs(c.var.services.db, IMPORT_JOBS)} />,
+  ),
+)
 
 async function previewPage(
   c: Context<AppEnv>,
   batchId: string,
   mapping: TierMapping,
   error?: string,
-  status: 200 | 422 = 200,
+  status: ContentfulStatusCode = 200,
 ) {
-  const { db, config, clock } = c.var.services
-  const keyring = await c.var.services.keyring
-  const stored = await loadPreview(db, keyring, clock.now(), batchId)
-  const plan = await planImport(db, keyring, config, stored.rows, stored.rejected, mapping, clock.now())
+  await findPreview(c.var.services.db, c.var.services.clock.now(), batchId)
+  const plan = await summaryOf(c, batchId, mapping)
   return page(
     c,
     'Preview: Patreon import',
@@ -124,73 +225,76 @@ async function previewPage(
   )
 }
 
-importPages.post('/patreon', async (c) => {
-  const { db, clock } = c.var.services
-  return submitForm(
+importPages.post('/patreon', async (c) =>
+  submitForm(
     c,
     async () => {
-      const { parsed } = await readUpload(c)
-      const batchId = await savePreview(db, await c.var.services.keyring, clock.now(), c.var.user!.id, parsed)
-      return previewPage(c, batchId, await suggestedMapping(c, parsed))
+      const { batch, tierNames } = await storeUpload(c)
+      return previewPage(c, batch.id, await suggestedMapping(c, tierNames))
     },
     (errors, status) => page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status),
-  )
-})
+  ),
+)
 
-importPages.post('/patreon/:batch', async (c) => {
-  const { db, config, clock } = c.var.services
+importPages.post('/patreon/:batch', bodyLimit(), async (c) => {
+  const { db, clock } = c.var.services
   const body = await readForm(c, { all: true })
   const mapping = mappingFromForm(body)
-  const batchId = c.req.param('batch')
-  if (body.action !== 'commit') return previewPage(c, batchId, mapping)
-  const keyring = await c.var.services.keyring
-  const stored = await loadPreview(db, keyring, clock.now(), batchId)
-  const plan = await planImport(db, keyring, config, stored.rows, stored.rejected, mapping, clock.now())
+  const batch = await findPreview(db, clock.now(), c.req.param('batch'))
+  if (body.action !== 'commit') return previewPage(c, batch.id, mapping)
   return submitForm(
     c,
     async () => {
-      const counts = await commitImport(db, keyring, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
-      await dropPreview(db, batchId, clock.now())
-      const notice = `Imported: ${counts.new} new, ${counts.updated} updated, ${counts.unchanged} unchanged.`
+      await startImport(c, batch, mapping, await summaryOf(c, batch.id, mapping))
+      const notice = 'The import has started. It runs in the background; its progress is below.'
       return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
     },
-    (errors) => previewPage(c, batchId, mapping, Object.values(errors)[0], 422),
+    (errors, status) => previewPage(c, batch.id, mapping, Object.values(errors)[0], status),
   )
 })
 
-importPages.post('/patreon-invitations', async (c) => {
-  const result = await invite(c)
-  const notice = `Sent ${result.sent} invitations${result.failed ? `, ${result.failed} failed` : ''}; ${result.remaining} to go.`
+importPages.post('/patreon-invitations', bodyLimit(), async (c) => {
+  const { created } = await startInvitations(c)
+  const notice = created
+    ? 'The invitations are going out in the background, a batch a minute; their progress is below.'
+    : 'The invitations are already going out; their progress is below.'
   return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
 })
 
 // ---------------------------------------------------------------- API
 
 /**
- * POST /api/admin/imports/patreon, multipart: `file`, optional `mapping`
- * (JSON), optional `dry_run` ("true" to only preview). Answers the plan's
- * counts and rejected rows; an import with any rejected row writes nothing.
+ * POST /api/admin/imports/patreon, multipart: `file`, optional `mapping` (JSON), optional
+ * `dry_run` ("true" to only preview). Answers the plan's counts and rejected rows; an import with
+ * any rejected row writes nothing (422). Otherwise the import runs in the background: 202 with
+ * the job, whose progress GET /api/admin/imports/jobs/:id gives.
  */
 importApi.post('/patreon', async (c) => {
-  const { db, config, clock } = c.var.services
-  const keyring = await c.var.services.keyring
-  const { parsed, fields } = await readUpload(c)
-  const mapping = mappingFromJson(fields.mapping)
-  const plan = await planImport(db, keyring, config, parsed.rows, parsed.rejected, mapping, clock.now())
-  const summary = { variant: parsed.variant, counts: plan.counts, rejected: plan.rejected, tiers: plan.tiers }
-  if (fields.dry_run === 'true' || fields.dry_run === '1') return c.json({ dryRun: true, ...summary })
-  await commitImport(db, keyring, plan, clock.now(), c.var.user, config.ADMIN_EMAILS)
-  return c.json({ dryRun: false, ...summary })
+  const { db, clock } = c.var.services
+  const { batch, fields } = await storeUpload(c)
+  try {
+    const mapping = mappingFromJson(fields.mapping)
+    const plan = await summaryOf(c, batch.id, mapping)
+    const summary = { variant: batch.variant, counts: plan.counts, rejected: plan.rejected, tiers: plan.tiers }
+    if (fields.dry_run === 'true' || fields.dry_run === '1') {
+      await dropPreview(db, batch.id, clock.now())
+      return c.json({ dryRun: true, ...summary })
+    }
+    const job = await startImport(c, batch, mapping, plan)
+    return c.json({ dryRun: false, ...summary, job: jobJson(job) }, 202)
+  } catch (error) {
+    await dropPreview(db, batch.id, clock.now())
+    throw error
+  }
 })
 
-importApi.post('/patreon-invitations', async (c) => c.json(await invite(c)))
+importApi.post('/patreon-invitations', bodyLimit(), async (c) => {
+  const { job, created } = await startInvitations(c)
+  return c.json({ created, job: jobJson(job) }, 202)
+})
 
-async function invite(c: Context<AppEnv>) {
-  const { db, mailer, config, clock } = c.var.services
-  return sendInvitations(db, await c.var.services.keyring, mailer, {
-    now: clock.now(),
-    publication: config.PUBLICATION_NAME,
-    joinUrl: absoluteUrl(config, '/join'),
-    limit: config.INVITATIONS_PER_BATCH,
-  })
-}
+importApi.get('/jobs/:id', async (c) => {
+  const job = await findJob(c.var.services.db, c.req.param('id'))
+  if (!job || !(IMPORT_JOBS as readonly string[]).includes(job.kind)) throw new AppError('not_found', 'No such job.')
+  return c.json({ job: jobJson(job) })
+})

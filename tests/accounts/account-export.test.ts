@@ -5,6 +5,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import {
   emailTokens,
   importBatches,
+  importBatchParts,
   patreonMembers,
   payments,
   sessions,
@@ -120,10 +121,10 @@ beforeAll(async () => {
     })
   }
   // A Patreon import previewed by Ana and not yet confirmed holds a row for each of them.
-  await db.insert(importBatches).values({
-    id: 'batch_1',
-    createdBy: seeded.ana.id,
-    createdAt: now,
+  await db.insert(importBatches).values({ id: 'batch_1', createdBy: seeded.ana.id, createdAt: now, parts: 1 })
+  await db.insert(importBatchParts).values({
+    batchId: 'batch_1',
+    part: 0,
     rows: await sealPreview(keyring, {
       // Only the fields the download is checked for; a real preview has every column of the file.
       rows: (['ana', 'ben'] as const).map((who, i) => ({

@@ -8,6 +8,7 @@ import { PATREON_HEADERS } from '../../src/dev/patreon-fixture'
 import {
   auditLog,
   importBatches,
+  importBatchParts,
   payments,
   stripeCustomers,
   stripeEvents,
@@ -18,7 +19,7 @@ import { openPreview } from '../../src/imports/previews'
 import { addressIndexes, searchTokens } from '../../src/privacy/blind-index'
 import { openAccount } from '../../src/privacy/people'
 import { sha256Hex } from '../../src/util/random'
-import { createTestApp, type TestApp } from '../helpers/app'
+import { createTestApp, runDueJobs, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
 import { DUMP_METHOD, dumpDatabase, openDump, type Dump } from '../helpers/dump'
 import { accountByEmail } from '../helpers/sealed'
@@ -155,11 +156,13 @@ beforeAll(async () => {
   const imported = await upload('/api/admin/imports/patreon', patreonExport(PATRONS), {
     mapping: '{"Reader":"reader"}',
   })
-  expect(imported.status).toBe(200)
+  expect(imported.status).toBe(202)
+  await runDueJobs(t)
   expect(
     (await json(cookies.admin, '/api/admin/imports/patreon-invitations', { method: 'POST', body: {} })).status,
-  ).toBe(200)
-  // A second upload left at its preview: the parsed rows wait in import_batches, with a line rejected
+  ).toBe(202)
+  expect((await runDueJobs(t)).finished).toBe(1)
+  // A second upload left at its preview: the parsed rows wait in import_batch_parts, with a line rejected
   // because Dov's name slipped into the status column (the reason quotes it).
   const slipped = { ...patron({ email: 'quentin@example.com', name: 'Quentin Slip' }, {}), 'Patron Status': dov.name }
   const preview = await upload('/admin/imports/patreon', patreonExport([...PATRONS, slipped]))
@@ -273,7 +276,7 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
     expect(beforeOpened.unreadable).toBe(0)
     for (const who of ['cleo', 'dov'] as const) {
       const { email, name } = who === 'cleo' ? cleo : dov
-      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'import_batches', 'supporters']) {
+      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'import_batch_parts', 'supporters']) {
         expect(holding(beforeOpened, email), `${who}'s address in ${table}`).toContain(table)
         if (table !== 'email_tokens' && table !== 'dev_mailbox') {
           expect(holding(beforeOpened, name), `${who}'s name in ${table}`).toContain(table)
@@ -381,7 +384,7 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
 
   it('keeps everyone else: the other patron, the admin, and the preview without their rows', async () => {
     for (const kept of [pat.email, pat.name, ADMIN]) expect(holding(afterOpened, kept)).toContain('users')
-    const [batch] = await t.database.db.select().from(importBatches)
+    const [batch] = await t.database.db.select().from(importBatchParts)
     const stored = await openPreview(await t.services.keyring, batch!.rows)
     expect(stored.rows.map((r) => r.email)).toEqual([pat.email])
     // Dov's name is gone from the reason; the line stays rejected, so the import still writes nothing.

@@ -161,7 +161,7 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
     )
     const mail = await rowsOf<{ to: string }>(db, sql`select "to" from dev_mailbox order by id`)
     expect(await Promise.all(mail.map((m) => decrypt(keyring, m.to, CONTEXT.mailTo)))).toEqual(MAIL)
-    const [batch] = await rowsOf<{ rows: string }>(db, sql`select "rows" from import_batches`)
+    const [batch] = await rowsOf<{ rows: string }>(db, sql`select "rows" from import_batch_parts`)
     expect(JSON.parse(await decrypt(keyring, batch!.rows, CONTEXT.importRows))).toEqual(PREVIEW)
   })
 

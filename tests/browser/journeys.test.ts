@@ -187,7 +187,18 @@ describe.runIf(hasChromium)('journeys in a real browser', () => {
     await shot(page, '5-import-preview')
     await page.getByRole('button', { name: /^Import/ }).click()
     await page.waitForURL(/notice=/)
-    expect(await page.textContent('[role=status]')).toContain('Imported: 7 new')
+    expect(await page.textContent('[role=status]')).toContain('The import has started.')
+    // The server runs the import in the background (its job loop, every 2 s): reload until it is done.
+    await expect
+      .poll(
+        async () => {
+          await page.reload()
+          return page.textContent('#work + ul')
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toContain('Import finished: 1 of 1 parts, 7 rows (7 new, 0 updated, 0 unchanged).')
+    await shot(page, '5-import-finished')
     await page.goto(`${app.url}/admin/supporters?source=patreon`)
     const list = await page.textContent('table')
     expect(list).toContain('ada@example.com')

@@ -1,4 +1,5 @@
 import { appOptions, createApp } from '../../src/app'
+import { runJobs } from '../../src/scheduled'
 import { loadConfig } from '../../src/config'
 import { createServices, type Clock, type Services } from '../../src/services'
 import { createTestDatabase, type TestDatabase } from './db'
@@ -37,4 +38,12 @@ export async function createTestApp(
     ...(options.basePath === undefined ? {} : { basePath: options.basePath }),
   })
   return { app, services, database, close: database.close }
+}
+
+/**
+ * Runs the due steps of the background jobs (src/jobs) with the app's services, as the Node
+ * server's loop and the Worker's Cron Trigger do, until none is due at the test clock's time.
+ */
+export function runDueJobs(t: Pick<TestApp, 'services'>) {
+  return runJobs(t.services, 60_000)
 }

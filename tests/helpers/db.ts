@@ -122,6 +122,6 @@ export async function personalDataRows(db: Database) {
     supporters: await rowsOf(db, sql`select * from supporters order by user_id`),
     emailTokens: await rowsOf(db, sql`select * from email_tokens order by token_hash`),
     mail: await rowsOf(db, sql`select * from dev_mailbox order by id`),
-    imports: await rowsOf(db, sql`select * from import_batches order by id`),
+    imports: await rowsOf(db, sql`select * from import_batch_parts order by batch_id, part`),
   }
 }

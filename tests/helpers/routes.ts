@@ -1,5 +1,7 @@
+import type { Config } from '../../src/config'
+import type { Database } from '../../src/db/client'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { articles, type Role } from '../../src/db/schema'
+import { articles, jobs, type Role } from '../../src/db/schema'
 import { expect } from 'vitest'
 import { createTestApp, type TestApp } from './app'
 import { signIn } from './auth'
@@ -8,13 +10,17 @@ import { insertAccount } from './sealed'
 /**
  * Every route the app serves, as the role test (tests/http/roles.test.ts) checks them and the
  * fuzz suite (tests/http/fuzz.test.ts) sends them generated input, and the world both need: an
- * admin, an editor and a reader signed in, the demo tiers, an article and a supporter.
+ * admin, an editor and a reader signed in, the demo tiers, an article and a supporter. The
+ * workerd suites (tests/worker/routes.test.ts, tests/worker/fuzz.test.ts) use the same lists and
+ * rows, with accounts signed in through the Worker (tests/worker/session.ts).
  */
 
 /** An article that exists, for the routes that take an article id. */
 export const ARTICLE = 'roles-article'
 /** An account that exists, for the routes that take a supporter id. */
 export const SUPPORTER = 'roles-supporter'
+/** A job that exists (the invitations, finished), for the route that shows one. */
+export const JOB = 'roles-job'
 
 /** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
 export const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
@@ -108,6 +114,12 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
   { method: 'POST', path: '/admin/imports/patreon-invitations', role: 'admin' },
   { method: 'POST', path: '/api/admin/imports/patreon', role: 'admin' },
   { method: 'POST', path: '/api/admin/imports/patreon-invitations', role: 'admin' },
+  {
+    method: 'GET',
+    path: '/api/admin/imports/jobs/:id',
+    role: 'admin',
+    example: `/api/admin/imports/jobs/${JOB}`,
+  },
   { method: 'GET', path: '/api/admin/articles', role: 'editor' },
   { method: 'POST', path: '/api/admin/articles', role: 'editor' },
   { method: 'GET', path: '/api/admin/articles/:id', role: 'editor', example: `/api/admin/articles/${ARTICLE}` },
@@ -156,30 +168,47 @@ export const PUBLIC: { method: string; path: string; example?: string; body?: un
 
 export type Who = Role | 'anonymous'
 
+/** The address each role signs in with; `ROLE_EMAILS.admin` is the one ADMIN_EMAILS must name. */
+export const ROLE_EMAILS: Record<Role, string> = {
+  admin: 'admin@ledger.example',
+  editor: 'editor@ledger.example',
+  reader: 'reader@ledger.example',
+}
+
 /** The app with an account of each role signed in (`cookies`), the demo tiers, ARTICLE and SUPPORTER. */
 export async function roleWorld(
   env: Record<string, string> = {},
 ): Promise<{ t: TestApp; cookies: Record<Who, string | undefined> }> {
-  const t = await createTestApp({ env: { ADMIN_EMAILS: 'admin@ledger.example', ...env } })
+  const t = await createTestApp({ env: { ADMIN_EMAILS: ROLE_EMAILS.admin, ...env } })
   const cookies: Record<Who, string | undefined> = {
     anonymous: undefined,
     reader: undefined,
     editor: undefined,
     admin: undefined,
   }
-  cookies.admin = await signIn(t.app, 'admin@ledger.example')
-  cookies.reader = await signIn(t.app, 'reader@ledger.example')
-  cookies.editor = await signIn(t.app, 'editor@ledger.example')
+  cookies.admin = await signIn(t.app, ROLE_EMAILS.admin)
+  cookies.reader = await signIn(t.app, ROLE_EMAILS.reader)
+  cookies.editor = await signIn(t.app, ROLE_EMAILS.editor)
   const promoted = await t.app.request('/api/admin/staff', {
     method: 'POST',
     headers: { Cookie: cookies.admin, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: 'editor@ledger.example', role: 'editor' }),
+    body: JSON.stringify({ email: ROLE_EMAILS.editor, role: 'editor' }),
   })
   expect(promoted.status).toBe(200)
-  await seedDemoTiers(t.services.db, new Date())
+  await seedRoleRows(t.services.db, t.services.config, t.services.clock.now())
+  return { t, cookies }
+}
+
+/**
+ * What the role world holds besides its accounts: the demo tiers, ARTICLE (published at
+ * `publishedAt`, so that the public routes find it) and SUPPORTER. The workerd suites write them
+ * straight into the Worker's database.
+ */
+export async function seedRoleRows(db: Database, config: Config, publishedAt: Date): Promise<void> {
   const now = new Date()
-  await insertAccount(t.services.db, t.services.config, now, { id: SUPPORTER, email: 'supporter@ledger.example' })
-  await t.services.db.insert(articles).values({
+  await seedDemoTiers(db, now)
+  await insertAccount(db, config, now, { id: SUPPORTER, email: 'supporter@ledger.example' })
+  await db.insert(articles).values({
     id: ARTICLE,
     slug: 'roles-article',
     title: 'Roles',
@@ -188,9 +217,20 @@ export async function roleWorld(
     bodyMarkdown: 'Roles',
     bodyHtml: '<p>Roles</p>',
     access: 'public',
-    publishedAt: t.services.clock.now(), // so that the public routes find it
+    publishedAt,
     createdAt: now,
     updatedAt: now,
   })
-  return { t, cookies }
+  await db.insert(jobs).values({
+    id: JOB,
+    kind: 'patreon_invitations',
+    key: 'all',
+    state: 'done',
+    payload: {},
+    progress: { sent: 0, failed: 0, remaining: 0 },
+    runAt: now,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: now,
+  })
 }

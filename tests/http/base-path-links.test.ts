@@ -12,7 +12,7 @@ import { syncAllToStripe } from '../../src/billing/tiers/stripe-sync'
 import { articles, subscriptions } from '../../src/db/schema'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
-import { createTestApp, fixedClock, type TestApp } from '../helpers/app'
+import { createTestApp, fixedClock, runDueJobs, type TestApp } from '../helpers/app'
 import { nextClientIp, sessionCookie } from '../helpers/auth'
 import { sessionIdOf } from '../helpers/billing'
 import { accountByEmail } from '../helpers/sealed'
@@ -415,10 +415,12 @@ describe('redirects under /members', () => {
     const done = await send(commit, { cookie: admin, form: mapping })
     expect(done.status).toBe(303)
     expect(location(done)).toMatch(/^\/members\/admin\/imports\/patreon\?notice=/)
+    expect((await runDueJobs(t)).finished).toBe(1)
 
     const invited = await send(`${BASE}/admin/imports/patreon-invitations`, { cookie: admin, form: {} })
     expect(invited.status).toBe(303)
     expect(location(invited)).toMatch(/^\/members\/admin\/imports\/patreon\?notice=/)
+    expect((await runDueJobs(t)).finished).toBe(1)
     const invitation = await lastMail('ada@example.com')
     expect(invitation?.text).toContain(`${APP_URL}${BASE}/join?tier=reader&from=patreon`)
     expect(invitation?.html).toContain(`href="${APP_URL}${BASE}/join?tier=reader&amp;from=patreon"`)

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { createTestApp, type TestApp } from '../helpers/app'
+import { createTestApp, fixedClock, runDueJobs, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
 
 /**
@@ -12,9 +12,10 @@ import { signIn } from '../helpers/auth'
  */
 let t: TestApp
 let admin: string
+const clock = fixedClock()
 
 beforeAll(async () => {
-  t = await createTestApp({ env: { ADMIN_EMAILS: 'admin@batch.example', INVITATIONS_PER_BATCH: '2' } })
+  t = await createTestApp({ clock, env: { ADMIN_EMAILS: 'admin@batch.example', INVITATIONS_PER_BATCH: '2' } })
   admin = await signIn(t.app, 'admin@batch.example')
   await seedDemoTiers(t.services.db, new Date())
   const form = new FormData()
@@ -26,21 +27,31 @@ beforeAll(async () => {
     headers: { Cookie: admin },
     body: form,
   })
-  expect(imported.status).toBe(200)
+  expect(imported.status).toBe(202)
+  await runDueJobs(t)
 })
 afterAll(() => t.close())
 
-describe('invitations per request', () => {
-  it('sends at most INVITATIONS_PER_BATCH, and says how many are left', async () => {
+describe('invitations per step', () => {
+  it('sends at most INVITATIONS_PER_BATCH a step, a step a minute, until none is left', async () => {
     const res = await t.app.request('/api/admin/imports/patreon-invitations', {
       method: 'POST',
       headers: { Cookie: admin, 'Content-Type': 'application/json' },
       body: '{}',
     })
-    expect(res.status).toBe(200)
-    const result = (await res.json()) as { sent: number; failed: number; remaining: number }
-    expect(result.sent + result.failed).toBe(2)
-    expect(result.remaining).toBeGreaterThan(0)
+    expect(res.status).toBe(202)
+    const { job } = (await res.json()) as { job: { id: string } }
+    const progress = async () => {
+      const found = await t.app.request(`/api/admin/imports/jobs/${job.id}`, { headers: { Cookie: admin } })
+      return ((await found.json()) as { job: { state: string; progress: Record<string, number> } }).job
+    }
+    expect((await runDueJobs(t)).steps).toBe(1)
+    expect(await progress()).toMatchObject({ state: 'queued', progress: { sent: 2, failed: 0, remaining: 1 } })
+    // The next batch waits a minute.
+    expect((await runDueJobs(t)).steps).toBe(0)
+    clock.advance(60_000)
+    expect((await runDueJobs(t)).steps).toBe(1)
+    expect(await progress()).toMatchObject({ state: 'done', progress: { sent: 3, failed: 0, remaining: 0 } })
   })
 
   it('is a whole number from 1 to 100', () => {

@@ -7,15 +7,16 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { loadEntitlements } from '../../src/entitlements/entitlements'
 import { rowsOf } from '../../src/db/client'
 import { findUserByEmail } from '../../src/accounts/users'
-import { allGrants, auditLog, importBatches, patreonMembers, supporters, users } from '../../src/db/schema'
+import { allGrants, auditLog, importBatchParts, patreonMembers, supporters, users } from '../../src/db/schema'
 import { AppError } from '../../src/http/errors'
 import { parsePatreonCsv } from '../../src/imports/patreon-csv'
 import { commitImport, planImport } from '../../src/imports/patreon-import'
-import { loadPreview } from '../../src/imports/previews'
+import { findPreview, previewParts } from '../../src/imports/previews'
 import { addressIndex, queryTokens, searchTokens } from '../../src/privacy/blind-index'
 import { isEncrypted } from '../../src/privacy/cipher'
 import { compareSortTexts, sortTextOf } from '../../src/privacy/name-order'
 import { openAccount, openCard, openPeople } from '../../src/privacy/people'
+import { runDueJobs } from '../helpers/app'
 import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -25,14 +26,21 @@ const MAPPING = { Reader: 'reader', Patron: 'patron', Supporter: 'reader' }
 const DAY = 86_400_000
 let admin: string
 
-function upload(file: Uint8Array | string, fields: Record<string, string> = {}, path = '/api/admin/imports/patreon') {
+/** Posts a file to the import API; an import it accepts (202) runs as a job, run here as the server's loop would. */
+async function upload(
+  file: Uint8Array | string,
+  fields: Record<string, string> = {},
+  path = '/api/admin/imports/patreon',
+) {
   const form = new FormData()
   form.set(
     'file',
     new File([typeof file === 'string' ? file : Uint8Array.from(file)], 'members.csv', { type: 'text/csv' }),
   )
   for (const [k, v] of Object.entries(fields)) form.set(k, v)
-  return w.t.app.request(path, { method: 'POST', headers: { Cookie: admin }, body: form })
+  const res = await w.t.app.request(path, { method: 'POST', headers: { Cookie: admin }, body: form })
+  if (res.status === 202) await runDueJobs(w.t)
+  return res
 }
 
 const db = () => w.t.services.db
@@ -88,8 +96,18 @@ describe('the import', () => {
     const now = w.clock.now()
     const existing = await userByEmail('grace.hopper@navy.example.org')
     const res = await upload(fixture('current.csv'), { mapping: JSON.stringify(MAPPING) })
-    expect(res.status).toBe(200)
-    expect((await res.json()).counts).toEqual({ new: 7, updated: 0, unchanged: 0, rejected: 0 })
+    expect(res.status).toBe(202)
+    const accepted = await res.json()
+    expect(accepted.counts).toEqual({ new: 7, updated: 0, unchanged: 0, rejected: 0 })
+    const job = await (
+      await w.t.app.request(`/api/admin/imports/jobs/${accepted.job.id}`, { headers: { Cookie: admin } })
+    ).json()
+    expect(job.job).toMatchObject({
+      kind: 'patreon_import',
+      state: 'done',
+      progress: { part: 1, counts: { new: 7, updated: 0, unchanged: 0 } },
+      error: null,
+    })
     expect((await userByEmail('grace.hopper@navy.example.org'))!.id).toBe(existing!.id)
     expect(await nameOf('grace.hopper@navy.example.org')).toBe('Grace Hopper')
 
@@ -189,7 +207,7 @@ describe('the import', () => {
       .flatMap((r) => [r.email, r.email.split('@')[0]!, r.name ?? '', ...(r.name ?? '').split(' ')])
       .filter((value) => value.length >= 5)
     expect(clear).toEqual(expect.arrayContaining(['ada@example.com', 'Lovelace', 'Jürgen Müller']))
-    for (const table of ['users', 'supporters', 'patreon_members', 'audit_log', 'import_batches']) {
+    for (const table of ['users', 'supporters', 'patreon_members', 'audit_log', 'import_batch_parts', 'jobs']) {
       const rows = await rowsOf<{ r: string }>(db(), sql`select t::text as r from ${sql.identifier(table)} t`)
       const text = rows.map((r) => r.r).join('\n')
       for (const value of clear) expect(text, `${value} in ${table}`).not.toContain(value)
@@ -251,7 +269,7 @@ describe('the import', () => {
 
   it('the older header variant imports too', async () => {
     const res = await upload(fixture('older.csv'), { mapping: JSON.stringify({ ...MAPPING }) })
-    expect(res.status).toBe(200)
+    expect(res.status).toBe(202)
     const body = await res.json()
     expect(body.variant).toBe('older')
     expect(body.counts.rejected).toBe(0)
@@ -262,7 +280,7 @@ describe('the import', () => {
     const cookie = await signIn(w.t.app, 'payer@import.example')
     await w.standIn.completeCheckout(await startTierCheckout(w, cookie, 'reader', 'month'))
     const csv = fixture('current.csv').toString('utf8').replace('juergen@example.de', 'payer@import.example')
-    expect((await upload(csv, { mapping: JSON.stringify(MAPPING) })).status).toBe(200)
+    expect((await upload(csv, { mapping: JSON.stringify(MAPPING) })).status).toBe(202)
     const payer = await userByEmail('payer@import.example')
     expect(await db().select().from(allGrants).where(eq(allGrants.userId, payer!.id))).toEqual([])
     const [member] = await db().select().from(patreonMembers).where(eq(patreonMembers.userId, payer!.id))
@@ -273,7 +291,7 @@ describe('the import', () => {
     expect(list.supporters.map((s: { email: string }) => s.email)).toContain('payer@import.example')
   })
 
-  it('a failure part-way through leaves nothing written', async () => {
+  it('a failure part-way through a step leaves nothing of it written, and the step is tried again later', async () => {
     const csv = fixture('current.csv').toString('utf8').replaceAll('@example.com', '@halfway.example')
     const before = { users: await countOf('users'), members: await countOf('patreon_members') }
     // The accounts are written first, then the Patreon memberships, which fail.
@@ -282,14 +300,31 @@ describe('the import', () => {
     await db().execute(
       sql`create trigger refuse_patron before insert on patreon_members for each row execute function refuse_patron()`,
     )
+    let job: { id: string }
     try {
-      expect((await upload(csv, { mapping: JSON.stringify(MAPPING) })).status).toBe(500)
+      const res = await upload(csv, { mapping: JSON.stringify(MAPPING) })
+      expect(res.status).toBe(202)
+      job = (await res.json()).job
     } finally {
       await db().execute(sql`drop trigger refuse_patron on patreon_members`)
       await db().execute(sql`drop function refuse_patron()`)
     }
     expect({ users: await countOf('users'), members: await countOf('patreon_members') }).toEqual(before)
     expect(await userByEmail('ada@halfway.example')).toBeUndefined()
+    const state = async () =>
+      (await (await w.t.app.request(`/api/admin/imports/jobs/${job.id}`, { headers: { Cookie: admin } })).json()).job
+    const failed = await state()
+    expect(failed).toMatchObject({ state: 'queued', progress: { part: 0 } })
+    expect(failed.error).toMatch(/^The step failed on our side/)
+    // Half a minute later the step runs again, and goes through.
+    w.clock.advance(30_000)
+    try {
+      await runDueJobs(w.t)
+    } finally {
+      w.clock.advance(-30_000)
+    }
+    expect(await state()).toMatchObject({ state: 'done', error: null })
+    expect(await userByEmail('ada@halfway.example')).toBeDefined()
   })
 
   it('an address that signs up after the plan keeps its account; an account deleted after it stops the import (409)', async () => {
@@ -440,15 +475,17 @@ describe('the admin pages', () => {
     expect(html).toContain('Nothing has been saved yet.')
     expect(html).toMatch(/Patron \(1 patron\)/)
     const batch = html.match(/action="\/admin\/imports\/patreon\/([\w-]+)"/)![1]!
-    // The preview waits encrypted whole: no address, no name, not even the shape of a row.
-    const [stored] = await db().select().from(importBatches).where(eq(importBatches.id, batch))
+    // The preview waits encrypted a part at a time: no address, no name, not even the shape of a row.
+    const [stored] = await db().select().from(importBatchParts).where(eq(importBatchParts.batchId, batch))
     expect(isEncrypted(stored!.rows)).toBe(true)
     for (const value of ['@pages.example', 'pages.example', 'Lovelace', 'Hopper', 'email', 'Reader']) {
       expect(stored!.rows).not.toContain(value)
     }
-    const opened = await loadPreview(db(), await keyring(), w.clock.now(), batch)
-    expect(opened.rows.map((r) => r.email)).toContain('ada@pages.example')
-    expect(opened.rows.find((r) => r.email === 'ada@pages.example')?.patronSince).toBeInstanceOf(Date)
+    expect(await findPreview(db(), w.clock.now(), batch)).toMatchObject({ variant: 'current', total: 7, parts: 1 })
+    const opened = []
+    for await (const part of previewParts(db(), await keyring(), batch)) opened.push(...part.rows)
+    expect(opened.map((r) => r.email)).toContain('ada@pages.example')
+    expect(opened.find((r) => r.email === 'ada@pages.example')?.patronSince).toBeInstanceOf(Date)
     const body = new URLSearchParams()
     for (const [name, tier] of Object.entries(MAPPING)) {
       body.append('patreon_tier', name)
@@ -461,10 +498,25 @@ describe('the admin pages', () => {
       body,
     })
     expect(done.status).toBe(303)
-    expect(new URL(done.headers.get('location')!, 'http://x').searchParams.get('notice')).toBe(
-      'Imported: 1 new, 0 updated, 6 unchanged.',
+    const next = new URL(done.headers.get('location')!, 'http://x')
+    expect(next.searchParams.get('notice')).toBe(
+      'The import has started. It runs in the background; its progress is below.',
     )
+    const queued = await (await w.t.app.request(next.pathname + next.search, { headers: { Cookie: admin } })).text()
+    expect(queued).toContain('Import waiting for its next step: 0 of 1 parts, 0 rows')
+    expect(await userByEmail('ada@pages.example')).toBeUndefined()
+    // Asked again while it waits: the same file is not imported twice.
+    const twice = await w.t.app.request(`/admin/imports/patreon/${batch}`, {
+      method: 'POST',
+      headers: { Cookie: admin, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body,
+    })
+    expect(twice.status).toBe(409)
+    expect(await twice.text()).toContain('This file is already being imported')
+    await runDueJobs(w.t)
     expect(await userByEmail('ada@pages.example')).toBeDefined()
+    const finished = await (await w.t.app.request('/admin/imports/patreon', { headers: { Cookie: admin } })).text()
+    expect(finished).toContain('Import finished: 1 of 1 parts, 7 rows (1 new, 0 updated, 6 unchanged).')
     // The preview is gone once used.
     const again = await w.t.app.request(`/admin/imports/patreon/${batch}`, {
       method: 'POST',
@@ -482,9 +534,15 @@ describe('invitations', () => {
       headers: { Cookie: admin, 'Content-Type': 'application/json' },
       body: '{}',
     })
-    expect(res.status).toBe(200)
+    expect(res.status).toBe(202)
     const result = await res.json()
-    expect(result.sent).toBeGreaterThanOrEqual(2)
+    expect(result).toMatchObject({ created: true, job: { kind: 'patreon_invitations', state: 'queued' } })
+    await runDueJobs(w.t)
+    const state = async (id: string) =>
+      (await (await w.t.app.request(`/api/admin/imports/jobs/${id}`, { headers: { Cookie: admin } })).json()).job
+    const sent = await state(result.job.id)
+    expect(sent).toMatchObject({ state: 'done', progress: { failed: 0, remaining: 0 } })
+    expect(sent.progress.sent).toBeGreaterThanOrEqual(2)
     const mail = await lastMailTo(w.t.app, 'ada@example.com')
     expect(mail.message?.subject).toBe('Continue your Masthead membership')
     expect(mail.message?.text).toContain('http://localhost:8787/join?tier=reader&from=patreon')
@@ -497,7 +555,18 @@ describe('invitations', () => {
       headers: { Cookie: admin, 'Content-Type': 'application/json' },
       body: '{}',
     })
-    expect(soon.status).toBe(429)
+    // Asked again within the minute: a new job, which waits for the minute to pass before its batch.
+    expect(soon.status).toBe(202)
+    const again = (await soon.json()).job
+    await runDueJobs(w.t)
+    expect(await state(again.id)).toMatchObject({ state: 'queued', progress: { sent: 0 } })
+    w.clock.advance(60_000)
+    try {
+      await runDueJobs(w.t)
+    } finally {
+      w.clock.advance(-60_000)
+    }
+    expect(await state(again.id)).toMatchObject({ state: 'done', progress: { sent: 0, remaining: 0 } })
     const join = await (await w.t.app.request('/join?tier=patron&from=patreon')).text()
     expect(join).toContain('Welcome from Patreon')
     expect(join.indexOf('tier-patron')).toBeLessThan(join.indexOf('tier-reader'))

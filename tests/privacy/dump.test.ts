@@ -12,6 +12,7 @@ import { importBatches, patreonMembers, stripeCustomers, users } from '../../src
 import { openPeople } from '../../src/privacy/people'
 import { nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, useBillingWorld } from '../helpers/billing'
+import { runDueJobs } from '../helpers/app'
 import { DUMP_METHOD, dumpDatabase, type Dump } from '../helpers/dump'
 
 /**
@@ -117,7 +118,8 @@ beforeAll(async () => {
     ...NEW_PATRONS.map((p) => ({ ...p, status: 'Active patron' })),
   ]
   const imported = await upload('/api/admin/imports/patreon', patreonExport(rows), { mapping: '{"Reader":"reader"}' })
-  expect(imported.status).toBe(200)
+  expect(imported.status).toBe(202)
+  expect((await runDueJobs(w.t)).finished).toBe(1)
   const preview = await upload('/admin/imports/patreon', patreonExport([{ ...PREVIEWED, status: 'Active patron' }]))
   expect(preview.status).toBe(200)
   expect(await w.t.services.db.select().from(importBatches)).toHaveLength(1)
@@ -130,7 +132,7 @@ describe(`a seeded database, dumped (${DUMP_METHOD})`, () => {
   it('holds every seeded and imported person, and names none of them', () => {
     expect(people.length).toBe(SEEDED + 1 + NEW_PATRONS.length + 1)
     expect(named(before, people)).toEqual([])
-    for (const table of ['users', 'supporters', 'email_tokens', 'dev_mailbox', 'import_batches']) {
+    for (const table of ['users', 'supporters', 'email_tokens', 'dev_mailbox', 'import_batch_parts', 'jobs']) {
       expect(before.tables.get(table)?.length ?? 0, `${table} has rows`).toBeGreaterThan(0)
     }
   })

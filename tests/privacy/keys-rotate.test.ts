@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { issueEmailToken } from '../../src/accounts/email-tokens'
 import { findUserByEmail, newAccount } from '../../src/accounts/users'
 import { rowsOf, type Database } from '../../src/db/client'
-import { devMailbox, importBatches, users } from '../../src/db/schema'
+import { devMailbox, importBatches, importBatchParts, users } from '../../src/db/schema'
 import { addressIndex, queryTokens, searchTokens } from '../../src/privacy/blind-index'
 import { decrypt, DecryptionError, encrypt, keyIdOf } from '../../src/privacy/cipher'
 import { createKeyring, generateDataKey, type Keyring } from '../../src/privacy/keys'
@@ -78,10 +78,11 @@ beforeAll(async () => {
       createdAt: now,
     })
   }
-  await db.insert(importBatches).values({
-    id: 'b1',
+  await db.insert(importBatches).values({ id: 'b1', createdAt: now, parts: 1 })
+  await db.insert(importBatchParts).values({
+    batchId: 'b1',
+    part: 0,
     rows: await encrypt(k1, JSON.stringify(PREVIEW), CONTEXT.importRows),
-    createdAt: now,
   })
   await db.execute(sql`select masthead_refresh_dirty_supporters()`)
 })
@@ -125,7 +126,7 @@ describe('rotating the data key (keys:rotate)', () => {
     for (const m of mailed) {
       expect(m.to_index).toBe(await addressIndex(k2, await decrypt(k2, m.to, CONTEXT.mailTo)))
     }
-    const [batch] = await db.select().from(importBatches)
+    const [batch] = await db.select().from(importBatchParts)
     expect(JSON.parse(await decrypt(k2, batch!.rows, CONTEXT.importRows))).toEqual(PREVIEW)
     // Without k1 at all, everything still reads.
     const k2Only = await createKeyring(K2)

@@ -7,6 +7,8 @@ import { createServerDatabase } from '../helpers/db'
 
 export interface TestWorker {
   fetch(path: string, init?: RequestInit): Promise<Response>
+  /** Runs the Worker's Cron Trigger once (its `scheduled` handler: the due job steps) and waits for it. */
+  scheduled(): Promise<void>
   /** The database the Worker reaches, for a test to set up rows. */
   databaseUrl: string
   /** What the Worker wrote to its console, one entry per line. */
@@ -67,6 +69,8 @@ export async function startTestWorker(vars: Record<string, string> = {}): Promis
     bindings,
     dev: {
       server: { hostname: '127.0.0.1', port: 0 },
+      // GET /__scheduled runs the Cron Trigger, as `npm run worker:dev` (wrangler dev --test-scheduled) offers.
+      testScheduled: true,
       inspector: false,
       persist: false,
       logLevel: 'warn',
@@ -85,6 +89,11 @@ export async function startTestWorker(vars: Record<string, string> = {}): Promis
 
   return {
     fetch: (path, init) => fetch(new URL(path, base), init),
+    scheduled: async () => {
+      const res = await fetch(new URL('/__scheduled?cron=*+*+*+*+*', base))
+      const text = await res.text()
+      if (res.status !== 200) throw new Error(`the Cron Trigger answered ${res.status}: ${text}`)
+    },
     databaseUrl: database.url,
     logs: () => [...lines],
     stop: async () => {
