@@ -76,6 +76,9 @@ async function scheduled(env: Record<string, unknown>): Promise<void> {
   try {
     const report = await runJobs(scope.services, JOBS_BUDGET_MS)
     if (report.steps > 0) log('info', 'jobs_run', { ...report })
+  } catch (error) {
+    // The database down or not migrated: the next minute's run tries again.
+    log('error', 'jobs_run_failed', describeError(error))
   } finally {
     await scope.release?.()
   }

@@ -97,8 +97,25 @@ describe('a database that was never migrated', () => {
     expect(lines.join('\n')).not.toContain('unhandled_error')
   })
 
+  it('has /healthz say so, for the load balancer: 503 database_not_migrated', async () => {
+    const res = await app().request('/healthz')
+    expect(res.status).toBe(503)
+    expect((await res.json()).error).toMatchObject({ code: 'database_not_migrated', message: MESSAGE })
+  })
+
   it('answers as usual once the migrations have run, and 503 again for a column a migration would add', async () => {
     await migrate()
+    const healthy = await app().request('/healthz')
+    expect([healthy.status, await healthy.json()]).toEqual([200, { ok: true }])
+    // A database whose newest migration is older than the code's: /healthz tells.
+    await db.execute(sql`update drizzle.__drizzle_migrations set created_at = created_at - 1
+      where created_at = (select max(created_at) from drizzle.__drizzle_migrations)`)
+    const behindHealth = await app().request('/healthz')
+    expect(behindHealth.status).toBe(503)
+    expect((await behindHealth.json()).error.code).toBe('database_not_migrated')
+    await db.execute(sql`update drizzle.__drizzle_migrations set created_at = created_at + 1
+      where created_at = (select max(created_at) from drizzle.__drizzle_migrations)`)
+    expect((await app().request('/healthz')).status).toBe(200)
     const res = await app().request('/api/articles/any-article')
     expect(res.status).toBe(404)
     expect((await res.json()).error.code).toBe('not_found')

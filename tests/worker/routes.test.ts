@@ -531,4 +531,17 @@ describe('a Worker deployed before `npm run db:migrate`', () => {
     expect(all).not.toContain('worker-operator')
     expect(all).not.toContain('unhandled_error')
   })
+
+  it('has /healthz answer 503 database_not_migrated, and the Cron Trigger log that it could not run', async () => {
+    const health = await unmigrated.fetch('/healthz')
+    expect(health.status).toBe(503)
+    expect((await health.json()).error).toMatchObject({ code: 'database_not_migrated', message: MESSAGE })
+    await unmigrated.scheduled()
+    await expect
+      .poll(() => structuredLogs(unmigrated).filter((l) => l.event === 'jobs_run_failed'), { timeout: 5000 })
+      .toEqual([expect.objectContaining({ level: 'error', event: 'jobs_run_failed' })])
+    expect(JSON.stringify(structuredLogs(unmigrated).find((l) => l.event === 'jobs_run_failed'))).toMatch(
+      /"sqlState":"42P01"/,
+    )
+  })
 })
