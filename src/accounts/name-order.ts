@@ -72,28 +72,27 @@ export async function placeAccount(db: Database, keyring: Keyring, sortText: str
   return orderKeyFor(sortText, keyed(window), textOf, bounds)
 }
 
+/** Placed accounts read at once by `placeAccounts`: memory for one page, however many accounts there are. */
+const PAGE = 2000
+
 /**
  * Order keys for many accounts at once (an import, the encryption of an existing database):
- * every placed account is decrypted once, the newcomers sorted among them, and each run of
- * newcomers between two placed neighbours spread evenly over their gap, so that no placed
- * account changes key. Accounts in `people` that were placed before are placed again.
+ * every placed account is decrypted once, a page at a time in order, the newcomers merged in as
+ * the pages go by, and each run of newcomers between two placed neighbours spread evenly over
+ * their gap, so that no placed account changes key. Accounts in `people` that were placed before
+ * are placed again. Memory: the newcomers and one page of placed accounts.
  */
 export async function placeAccounts(
   db: Database,
   keyring: Keyring,
   people: readonly { id: string; sortText: string }[],
+  /** Placed accounts read at once (tests make it small to cross many pages). */
+  page = PAGE,
 ): Promise<Map<string, string>> {
   const keys = new Map<string, string>()
   if (people.length === 0) return keys
   await lock(db)
-  const moving = JSON.stringify(people.map((p) => p.id))
-  const rows = await rowsOf<StoredRow>(
-    db,
-    sql`select id, name_order, email, name, card from users
-        where name_order <> '' and id not in (select jsonb_array_elements_text(${moving}::jsonb))
-        order by name_order collate "C"`,
-  )
-  const existing = await placed(keyring, rows)
+  const moving = new Set(people.map((p) => p.id))
   const newcomers = [...people].sort((a, b) => compareSortTexts(a.sortText, b.sortText))
   let i = 0
   let before: string | null = null
@@ -102,12 +101,28 @@ export async function placeAccounts(
     const spread = orderKeysBetween(before, after, run.length)
     run.forEach((p, n) => keys.set(p.id, spread[n]!))
   }
-  for (const account of existing) {
-    const run: { id: string }[] = []
-    // Newcomers go after their namesakes already placed, as a single placement would put them.
-    while (i < newcomers.length && compareSortTexts(newcomers[i]!.sortText, account.text) < 0) run.push(newcomers[i++]!)
-    flush(run, account.key)
-    before = account.key
+  for (let last = { key: '', id: '' }; ;) {
+    const rows = await rowsOf<StoredRow>(
+      db,
+      sql`select id, name_order, email, name, card from users
+          where name_order <> ''
+            and (name_order collate "C", id) > (${last.key}, ${last.id})
+          order by name_order collate "C", id limit ${page}`,
+    )
+    if (rows.length === 0) break
+    last = { key: rows.at(-1)!.name_order, id: rows.at(-1)!.id }
+    const existing = await placed(
+      keyring,
+      rows.filter((row) => !moving.has(row.id)),
+    )
+    for (const account of existing) {
+      const run: { id: string }[] = []
+      // Newcomers go after their namesakes already placed, as a single placement would put them.
+      while (i < newcomers.length && compareSortTexts(newcomers[i]!.sortText, account.text) < 0)
+        run.push(newcomers[i++]!)
+      flush(run, account.key)
+      before = account.key
+    }
   }
   flush(newcomers.slice(i), null)
   return keys

@@ -71,6 +71,8 @@ export const users = pgTable(
   (t) => [
     check('users_role_valid', sql`${t.role} in ('reader', 'editor', 'admin')`),
     uniqueIndex('users_email_index_key').on(t.emailIndex),
+    // Placements walk the name order a page at a time (src/accounts/name-order.ts): bytewise, id for ties.
+    index('users_name_order_idx').using('btree', sql`${t.nameOrder} collate "C"`, t.id),
   ],
 )
 
