@@ -8,11 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import postgres from 'postgres'
+import { sessionIdOf } from '../src/accounts/sessions'
 import { newAccount } from '../src/accounts/users'
 import { loadConfig } from '../src/config'
 import { connectPostgres } from '../src/db/client'
 import { users, type Role } from '../src/db/schema'
 import { keyringOf } from '../src/privacy/keys'
+import { randomId } from '../src/util/random'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -405,6 +407,51 @@ export async function load(url: string, options: LoadOptions): Promise<LoadResul
   }
 }
 
+// ---------------------------------------------------------------- memory by process
+
+/** How often the benches that watch a server's memory sample it. */
+export const RSS_SAMPLE_MS = 50
+
+/** The node process running the app: the member of the server's process group that tsx started. */
+export function serverNodePid(server: RunningServer): number | undefined {
+  const group = server.processGroup
+  if (group === undefined) return undefined
+  const members: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[2]) === group) members.push(Number(entry))
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  const children = members.filter((pid) => pid !== group)
+  const candidates = children.length > 0 ? children : members
+  return candidates.sort((a, b) => (residentBytes(b) ?? 0) - (residentBytes(a) ?? 0))[0]
+}
+
+/** A process's resident set (VmRSS of /proc/<pid>/status), in bytes; undefined once it is gone. */
+export function residentBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) * 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A baseline: the highest of five samples, RSS_SAMPLE_MS apart. */
+export async function settledRss(pid: number): Promise<number> {
+  let highest = 0
+  for (let i = 0; i < 5; i++) {
+    highest = Math.max(highest, residentBytes(pid) ?? 0)
+    await sleep(RSS_SAMPLE_MS)
+  }
+  return highest
+}
+
 // ---------------------------------------------------------------- CPU by process
 
 // USER_HZ: the unit of /proc/<pid>/stat times on Linux.
@@ -531,4 +578,22 @@ export async function insertAccount(
   } finally {
     await close()
   }
+}
+
+/**
+ * An account (see insertAccount) and a fresh session of 30 days for it, written straight to a
+ * bench's scratch database; returns the session cookie to send.
+ */
+export async function accountWithSession(
+  sql: postgres.Sql,
+  databaseUrl: string,
+  email: string,
+  role: Role,
+): Promise<string> {
+  const now = new Date()
+  const userId = await insertAccount(databaseUrl, email, role)
+  const sessionId = randomId()
+  await sql`insert into sessions (id, user_id, expires_at)
+    values (${await sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
+  return `masthead_session=${sessionId}`
 }

@@ -1,5 +1,3 @@
-import { sessionIdOf } from '../src/accounts/sessions'
-import { readdirSync, readFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { drizzle } from 'drizzle-orm/postgres-js'
@@ -7,12 +5,15 @@ import postgres from 'postgres'
 import { parseListQuery, supporterPage } from '../src/supporters/list'
 import { connectPostgres, schema } from '../src/db/client'
 import { seedSupporters } from '../src/dev/seed-supporters'
-import { randomId } from '../src/util/random'
 import { loadConfig } from '../src/config'
 import { keyringOf } from '../src/privacy/keys'
 import { openCard, openPeople } from '../src/privacy/people'
 import {
-  insertAccount,
+  accountWithSession,
+  residentBytes,
+  RSS_SAMPLE_MS,
+  serverNodePid,
+  settledRss,
   START_COMMAND,
   withServer,
   type Benchmark,
@@ -29,7 +30,6 @@ const FILTER = { status: 'active', interval: 'month' } as const
 const TARGET_LIST_P95_MS = 20
 const TARGET_EXPORT_SECONDS = 3
 const TARGET_EXPORT_GROWTH_MB = 100
-const RSS_SAMPLE_MS = 50
 const EXPORT_TIMEOUT_MS = 120_000
 
 const LIST = '/api/admin/supporters'
@@ -88,7 +88,7 @@ export default {
 
       const sql = postgres(url, { max: 1, onnotice: () => {} })
       try {
-        const cookie = await makeEditor(sql, url)
+        const cookie = await accountWithSession(sql, url, 'bench-editor@example.org', 'editor')
         const [{ accounts } = { accounts: 0 }] = await sql<
           { accounts: number }[]
         >`select count(*)::int as accounts from users`
@@ -306,16 +306,6 @@ async function copyCsv(sql: postgres.Sql): Promise<{ ms: number; lines: number; 
 
 const listPath = (path: string, term: string) => `${path}?${new URLSearchParams({ q: term, ...FILTER })}`
 
-/** An editor and a fresh session, written straight to the scratch database; returns the cookie. */
-async function makeEditor(sql: postgres.Sql, databaseUrl: string): Promise<string> {
-  const now = new Date()
-  const userId = await insertAccount(databaseUrl, 'bench-editor@example.org', 'editor')
-  const sessionId = randomId()
-  await sql`insert into sessions (id, user_id, expires_at)
-    values (${await sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
-  return `masthead_session=${sessionId}`
-}
-
 /** mulberry32: a small seeded generator, so every run searches for the same terms. */
 function seeded(seed: number): () => number {
   let a = seed >>> 0
@@ -444,46 +434,6 @@ async function explainList(url: string, term: string): Promise<Plan[]> {
   } finally {
     await client.end({ timeout: 5 })
   }
-}
-
-// ---------------------------------------------------------------- memory
-
-/** The node process running the app: the member of the server's process group that tsx started. */
-function serverNodePid(server: RunningServer): number | undefined {
-  const group = server.processGroup
-  if (group === undefined) return undefined
-  const members: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[2]) === group) members.push(Number(entry))
-    } catch {
-      // It ended meanwhile.
-    }
-  }
-  const children = members.filter((pid) => pid !== group)
-  const candidates = children.length > 0 ? children : members
-  return candidates.sort((a, b) => (residentBytes(b) ?? 0) - (residentBytes(a) ?? 0))[0]
-}
-
-function residentBytes(pid: number): number | undefined {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
-async function settledRss(pid: number): Promise<number> {
-  let highest = 0
-  for (let i = 0; i < 5; i++) {
-    highest = Math.max(highest, residentBytes(pid) ?? 0)
-    await new Promise((resolve) => setTimeout(resolve, RSS_SAMPLE_MS))
-  }
-  return highest
 }
 
 // ---------------------------------------------------------------- the download
