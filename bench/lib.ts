@@ -239,6 +239,8 @@ export function stopOnExit(spawned: ReturnType<typeof spawnInGroup>, dir: string
 export interface ServerOptions {
   /** Extra environment for the server, on top of this process's (the database variables still win). */
   env?: Record<string, string>
+  /** Node flags for the server only, after BENCH_SERVER_NODE_ARGS (e.g. a heap limit). */
+  nodeArgs?: string[]
 }
 
 /** The Node flags `npm start` gives the server (package.json: `tsx <flags> src/node.ts`), so the benches run it alike. */
@@ -283,7 +285,7 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
   // BENCH_SERVER_NODE_ARGS passes Node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
   const { child, exited, isRunning, output, killGroup } = spawnInGroup(
-    [...START_FLAGS, ...nodeArgs, 'src/node.ts'],
+    [...START_FLAGS, ...nodeArgs, ...(options.nodeArgs ?? []), 'src/node.ts'],
     env,
     logFile,
   )

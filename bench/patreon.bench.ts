@@ -222,7 +222,9 @@ export default {
         await raw.end({ timeout: 5 })
       }
     })
-    await throughServer(ctx, { ...given, scratch: true }, rows, direct)
+    // Twice: as `npm start` runs it, then with V8's heap held to what a Worker isolate may have.
+    await throughServer(ctx, { ...given, scratch: true }, rows, direct, null)
+    await throughServer(ctx, { ...given, scratch: true }, rows, direct, WORKER_MEMORY_MB)
     return rows
   },
 } satisfies Benchmark
@@ -245,208 +247,233 @@ async function throughServer(
   target: DatabaseTarget,
   rows: Row[],
   direct: { commitMs: number; copyMs: number } | undefined,
+  /** V8's whole heap capped at this many MB (`--max-heap-size`), or null for Node's default. */
+  heapCapMb: number | null,
 ): Promise<void> {
-  await withServer(target, async (server) => {
-    const url = server.databaseUrl!
-    const seeding = connectPostgres(url, { max: 1 })
-    const seededTiers = await seedDemoTiers(seeding.db, new Date()).finally(() => seeding.close())
-    const sql = postgres(url, { max: 1, onnotice: () => {} })
-    try {
-      const cookie = await accountWithSession(sql, url, 'bench-admin@example.org', 'admin')
-      const [{ tiers } = { tiers: 0 }] = await sql<{ tiers: number }[]>`select count(*)::int as tiers from tiers`
-      ctx.note(
-        `Through the server: \`${START_COMMAND}\` as \`npm start\` runs it (postgres.js pool of 4, its job loop every ` +
-          `2 s in-process), on ${server.database}; the server migrates it on start. ${tiers} tiers (the demo tiers: ` +
-          `\`seedDemoTiers\` inserted ${seededTiers}, the development start having seeded them already), and one admin ` +
-          'account with a session, written straight to the database.',
-      )
-
-      const csv = patreonCsvFixture(SERVER_ROWS, { seed: 7 })
-      const file = new TextEncoder().encode(csv)
-      // 20,971,402 bytes is 19.9999 MiB: four places, so that it does not read as 20.00.
-      const mib = (file.length / 1024 ** 2).toFixed(4)
-      const short = PATREON_IMPORT_LIMITS.maxBytes - file.length
-      if (file.length > PATREON_IMPORT_LIMITS.maxBytes) {
-        ctx.fail(
-          `the ${n(SERVER_ROWS)}-row fixture is ${n(file.length)} bytes, over the reader's 20 MiB: lower SERVER_ROWS`,
-        )
-        return
-      }
-      ctx.log(`through the server: ${n(SERVER_ROWS)} rows, ${n(file.length)} bytes (${mib} MiB)`)
-      const form = new FormData()
-      form.append('file', new Blob([file], { type: 'text/csv' }), 'members.csv')
-      form.append('mapping', JSON.stringify(MAPPING))
-
-      const pid = serverNodePid(server)
-      if (pid === undefined) {
-        ctx.fail("could not find the server's node process to measure its memory")
-        return
-      }
-      const baseline = await settledRss(pid)
-      const peak = { upload: baseline, job: baseline }
-      let phase: keyof typeof peak = 'upload'
-      let samples = 0
-      let longestGapMs = 0
-      let lastSample = performance.now()
-      const sample = () => {
-        const rss = residentBytes(pid)
-        const at = performance.now()
-        longestGapMs = Math.max(longestGapMs, at - lastSample)
-        lastSample = at
-        samples++
-        if (rss !== undefined && rss > peak[phase]) peak[phase] = rss
-      }
-      const sampler = setInterval(sample, RSS_SAMPLE_MS)
-      let uploadMs: number
-      let jobMs: number
-      let answer: { counts: JobAnswer['progress']['counts']; job: JobAnswer }
-      let job: JobAnswer | undefined
-      const errorsSeen = new Set<string>()
+  const run = heapCapMb === null ? 'default heap' : `heap capped at ${heapCapMb} MB`
+  const options = heapCapMb === null ? {} : { nodeArgs: [`--max-heap-size=${heapCapMb}`] }
+  await withServer(
+    target,
+    async (server) => {
+      const url = server.databaseUrl!
+      const seeding = connectPostgres(url, { max: 1 })
+      const seededTiers = await seedDemoTiers(seeding.db, new Date()).finally(() => seeding.close())
+      const sql = postgres(url, { max: 1, onnotice: () => {} })
       try {
-        // ------------------------------------------------------------ the upload
-        const started = performance.now()
-        const response = await fetch(`${server.url}${UPLOAD}`, {
-          method: 'POST',
-          headers: { Cookie: cookie, Accept: 'application/json' },
-          body: form,
-        })
-        const text = await response.text()
-        uploadMs = performance.now() - started
-        sample()
-        if (response.status !== 202) {
+        const cookie = await accountWithSession(sql, url, 'bench-admin@example.org', 'admin')
+        const [{ tiers } = { tiers: 0 }] = await sql<{ tiers: number }[]>`select count(*)::int as tiers from tiers`
+        ctx.note(
+          `Through the server: \`${START_COMMAND}\` as \`npm start\` runs it (postgres.js pool of 4, its job loop every ` +
+            `2 s in-process), on ${server.database}; the server migrates it on start. ${tiers} tiers (the demo tiers: ` +
+            `\`seedDemoTiers\` inserted ${seededTiers}, the development start having seeded them already), and one admin ` +
+            'account with a session, written straight to the database.',
+        )
+
+        const csv = patreonCsvFixture(SERVER_ROWS, { seed: 7 })
+        const file = new TextEncoder().encode(csv)
+        // 20,971,402 bytes is 19.9999 MiB: four places, so that it does not read as 20.00.
+        const mib = (file.length / 1024 ** 2).toFixed(4)
+        const short = PATREON_IMPORT_LIMITS.maxBytes - file.length
+        if (file.length > PATREON_IMPORT_LIMITS.maxBytes) {
           ctx.fail(
-            `POST ${UPLOAD} answered ${response.status}: ${text.slice(0, 500)}\nServer output:\n${server.logTail(10)}`,
+            `the ${n(SERVER_ROWS)}-row fixture is ${n(file.length)} bytes, over the reader's 20 MiB: lower SERVER_ROWS`,
           )
           return
         }
-        answer = JSON.parse(text) as { counts: JobAnswer['progress']['counts']; job: JobAnswer }
-        if (answer.counts.new !== SERVER_ROWS || answer.counts.rejected !== 0) {
-          ctx.fail(`the upload's dry run counted ${JSON.stringify(answer.counts)}, expected ${n(SERVER_ROWS)} new rows`)
-        }
+        ctx.log(`through the server: ${n(SERVER_ROWS)} rows, ${n(file.length)} bytes (${mib} MiB)`)
+        const form = new FormData()
+        form.append('file', new Blob([file], { type: 'text/csv' }), 'members.csv')
+        form.append('mapping', JSON.stringify(MAPPING))
 
-        // ------------------------------------------------------------ the job
-        phase = 'job'
-        const accepted = performance.now()
-        for (;;) {
-          await sleep(POLL_MS)
-          const polled = await fetch(`${server.url}${JOBS}/${answer.job.id}`, {
+        const pid = serverNodePid(server)
+        if (pid === undefined) {
+          ctx.fail("could not find the server's node process to measure its memory")
+          return
+        }
+        const baseline = await settledRss(pid)
+        const peak = { upload: baseline, job: baseline }
+        let phase: keyof typeof peak = 'upload'
+        let samples = 0
+        let longestGapMs = 0
+        let lastSample = performance.now()
+        const sample = () => {
+          const rss = residentBytes(pid)
+          const at = performance.now()
+          longestGapMs = Math.max(longestGapMs, at - lastSample)
+          lastSample = at
+          samples++
+          if (rss !== undefined && rss > peak[phase]) peak[phase] = rss
+        }
+        const sampler = setInterval(sample, RSS_SAMPLE_MS)
+        let uploadMs: number
+        let jobMs: number
+        let answer: { counts: JobAnswer['progress']['counts']; job: JobAnswer }
+        let job: JobAnswer | undefined
+        const errorsSeen = new Set<string>()
+        try {
+          // ------------------------------------------------------------ the upload
+          const started = performance.now()
+          const response = await fetch(`${server.url}${UPLOAD}`, {
+            method: 'POST',
             headers: { Cookie: cookie, Accept: 'application/json' },
+            body: form,
           })
-          if (polled.status !== 200) {
-            ctx.fail(`GET ${JOBS}/${answer.job.id} answered ${polled.status}: ${(await polled.text()).slice(0, 500)}`)
-            return
-          }
-          job = ((await polled.json()) as { job: JobAnswer }).job
-          if (job.error) errorsSeen.add(job.error)
-          if (job.state === 'done' || job.state === 'failed') break
-          if (performance.now() - accepted > JOB_TIMEOUT_MS) {
+          const text = await response.text()
+          uploadMs = performance.now() - started
+          sample()
+          if (response.status !== 202) {
             ctx.fail(
-              `the import job was still ${job.state} after ${JOB_TIMEOUT_MS / 60_000} minutes (part ${job.progress.part})`,
+              `POST ${UPLOAD} answered ${response.status}: ${text.slice(0, 500)}\nServer output:\n${server.logTail(10)}`,
             )
             return
           }
-        }
-        jobMs = performance.now() - accepted
-        sample()
-      } catch (error) {
-        // The server gone (out of memory, say) or not answering: what it said last tells why.
-        const growth = Math.max(peak.upload, peak.job) - baseline
-        const what = phase === 'upload' ? `POST ${UPLOAD}` : 'polling the import job'
-        const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : ''
-        const why = error instanceof Error ? `${error.message}${cause}` : String(error)
-        ctx.fail(
-          `${what} failed: ${why}; server RSS growth until then ${mb(growth)} MB. ` +
-            `Server output:\n${server.logTail(30)}`,
-        )
-        return
-      } finally {
-        clearInterval(sampler)
-      }
-      const after = residentBytes(pid) ?? 0
-      if (job.state !== 'done') {
-        ctx.fail(`the import job failed: ${job.error ?? 'no reason given'}\nServer output:\n${server.logTail(10)}`)
-        return
-      }
-      const [{ members } = { members: 0 }] = await sql<
-        { members: number }[]
-      >`select count(*)::int as members from patreon_members`
-      if (job.progress.counts.new !== SERVER_ROWS || members !== SERVER_ROWS) {
-        ctx.fail(
-          `the job counted ${JSON.stringify(job.progress.counts)} and patreon_members holds ${n(members)} rows, ` +
-            `expected ${n(SERVER_ROWS)} new`,
-        )
-      }
-      const serverJobMs = new Date(job.finishedAt!).getTime() - new Date(job.createdAt).getTime()
+          answer = JSON.parse(text) as { counts: JobAnswer['progress']['counts']; job: JobAnswer }
+          if (answer.counts.new !== SERVER_ROWS || answer.counts.rejected !== 0) {
+            ctx.fail(
+              `the upload's dry run counted ${JSON.stringify(answer.counts)}, expected ${n(SERVER_ROWS)} new rows`,
+            )
+          }
 
-      const uploadGrowth = peak.upload - baseline
-      const jobGrowth = peak.job - baseline
-      const growth = Math.max(uploadGrowth, jobGrowth)
-      const met = mb(growth) < WORKER_MEMORY_MB
-      const label = `through the server, a ${n(SERVER_ROWS)}-row export just under 20 MiB`
-      rows.push(
-        {
-          Step: `${label}: upload until the 202 (stream, parse, store the preview, dry run)`,
-          Seconds: seconds(uploadMs),
-          'Rows/s': perSecond(SERVER_ROWS, uploadMs),
-        },
-        {
-          Step: `${label}: the import job, from the 202 to done`,
-          Seconds: seconds(jobMs),
-          'Rows/s': perSecond(SERVER_ROWS, jobMs),
-        },
-        {
-          Step: `${label}: upload and import`,
-          Seconds: seconds(uploadMs + jobMs),
-          'Rows/s': perSecond(SERVER_ROWS, uploadMs + jobMs),
-        },
-      )
-      ctx.note(
-        `Upload: a ${n(SERVER_ROWS)}-row export made by \`patreonCsvFixture\` (seed 7): ${n(file.length)} bytes, ` +
-          `${mib} MiB, ${n(short)} bytes short of the reader's 20 MiB limit. Sent as \`POST ${UPLOAD}\` ` +
-          '(multipart: `file`, and `mapping` as JSON mapping Reader and Supporter to the Reader tier and Patron to ' +
-          "the Patron tier) with the admin's session cookie, by Node's fetch with a FormData holding the file as a " +
-          "Blob; the first import of the server's life, no warm-up. Upload seconds are from sending it to having read " +
-          'the 202 (the form read as a stream, the rows parsed and stored sealed a part of about 1,000 at a time, ' +
-          `then the dry run a part at a time). The job was then polled at \`GET ${JOBS}/:id\` every ${POLL_MS} ms; ` +
-          'job seconds are from the 202 to the first poll that saw it done, so they include up to 2 s before the ' +
-          `server's loop picks it up and up to ${POLL_MS} ms of polling; the job's own record, created to finished, ` +
-          `says ${seconds(serverJobMs)} s.` +
-          (errorsSeen.size > 0 ? ` Steps failed and were tried again: ${[...errorsSeen].join('; ')}.` : ''),
-      )
-      ctx.note(
-        `Counts through the server: the upload's dry run counted ${n(answer.counts.new)} new and 0 rejected; the job ` +
-          `${n(job.progress.counts.new)} new, ${n(job.progress.counts.updated)} updated, ` +
-          `${n(job.progress.counts.unchanged)} unchanged in ${job.progress.part} parts; patreon_members holds ` +
-          `${n(members)} rows.`,
-      )
-      ctx.note(
-        "Server memory: the RSS (VmRSS of /proc/<pid>/status) of the node process running the app (tsx's child in " +
-          `the server's process group), sampled every ${RSS_SAMPLE_MS} ms by the bench (${n(samples)} samples, the ` +
-          `longest gap ${Math.round(longestGapMs)} ms); the baseline is the highest of five samples before the upload, ` +
-          `after the server started: ${mb(baseline)} MB. Upload: ${seconds(uploadMs)} s, peak growth ` +
-          `${mb(uploadGrowth)} MB; job: ${seconds(jobMs)} s, peak growth ${mb(jobGrowth)} MB over the baseline; RSS ` +
-          `when it was done ${mb(after)} MB. RSS is what the process holds from the system, not what it needs at ` +
-          'once: it includes V8 heap growth that a garbage collection would release (V8 grows its heap rather than ' +
-          'collect while memory is plentiful, and gives pages back slowly) and code compiled on first use, so it is ' +
-          "an upper bound on the import's live memory; a Worker's 128 MB counts the isolate's JavaScript heap and " +
-          'WebAssembly memory. The V8 heap itself was not measured (`BENCH_SERVER_NODE_ARGS=--trace-gc` logs it).',
-      )
-      const rates = direct
-        ? `the one-transaction commit of the ${n(ROWS)} rows above ${n(perSecond(ROWS, direct.commitMs))} rows/s, ` +
-          `COPY ${n(perSecond(ROWS, direct.copyMs))} rows/s`
-        : 'the in-process phase did not finish, so there is no commit to compare with'
-      ctx.note(
-        `References: the file is ${mib} MiB against a Worker isolate's ${WORKER_MEMORY_MB} MB. The job ` +
-          `imported ${n(perSecond(SERVER_ROWS, jobMs))} rows/s from the 202 to done (` +
-          `${n(perSecond(SERVER_ROWS, serverJobMs))} rows/s by its own record), in steps of about 5,000 rows each ` +
-          `read back from the preview, planned again and committed in its own transaction; ${rates}.`,
-      )
-      ctx.note(
-        `Target: a 20 MiB upload and its import within the ${WORKER_MEMORY_MB} MB a Worker isolate has: server memory ` +
-          `growth < ${WORKER_MEMORY_MB} MB: ${met ? 'met' : 'not met'} (${mb(growth)} MB).`,
-      )
-    } finally {
-      await sql.end({ timeout: 5 })
-    }
-  })
+          // ------------------------------------------------------------ the job
+          phase = 'job'
+          const accepted = performance.now()
+          for (;;) {
+            await sleep(POLL_MS)
+            const polled = await fetch(`${server.url}${JOBS}/${answer.job.id}`, {
+              headers: { Cookie: cookie, Accept: 'application/json' },
+            })
+            if (polled.status !== 200) {
+              ctx.fail(`GET ${JOBS}/${answer.job.id} answered ${polled.status}: ${(await polled.text()).slice(0, 500)}`)
+              return
+            }
+            job = ((await polled.json()) as { job: JobAnswer }).job
+            if (job.error) errorsSeen.add(job.error)
+            if (job.state === 'done' || job.state === 'failed') break
+            if (performance.now() - accepted > JOB_TIMEOUT_MS) {
+              ctx.fail(
+                `the import job was still ${job.state} after ${JOB_TIMEOUT_MS / 60_000} minutes (part ${job.progress.part})`,
+              )
+              return
+            }
+          }
+          jobMs = performance.now() - accepted
+          sample()
+        } catch (error) {
+          // The server gone (out of memory, say) or not answering: what it said last tells why.
+          const growth = Math.max(peak.upload, peak.job) - baseline
+          const what = phase === 'upload' ? `POST ${UPLOAD}` : 'polling the import job'
+          const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : ''
+          const why = error instanceof Error ? `${error.message}${cause}` : String(error)
+          ctx.fail(
+            `${what} failed: ${why}; server RSS growth until then ${mb(growth)} MB. ` +
+              `Server output:\n${server.logTail(30)}`,
+          )
+          return
+        } finally {
+          clearInterval(sampler)
+        }
+        const after = residentBytes(pid) ?? 0
+        if (job.state !== 'done') {
+          ctx.fail(`the import job failed: ${job.error ?? 'no reason given'}\nServer output:\n${server.logTail(10)}`)
+          return
+        }
+        const [{ members } = { members: 0 }] = await sql<
+          { members: number }[]
+        >`select count(*)::int as members from patreon_members`
+        if (job.progress.counts.new !== SERVER_ROWS || members !== SERVER_ROWS) {
+          ctx.fail(
+            `the job counted ${JSON.stringify(job.progress.counts)} and patreon_members holds ${n(members)} rows, ` +
+              `expected ${n(SERVER_ROWS)} new`,
+          )
+        }
+        const serverJobMs = new Date(job.finishedAt!).getTime() - new Date(job.createdAt).getTime()
+
+        const uploadGrowth = peak.upload - baseline
+        const jobGrowth = peak.job - baseline
+        const growth = Math.max(uploadGrowth, jobGrowth)
+        const met = mb(growth) < WORKER_MEMORY_MB
+        const label = `through the server (${run}), a ${n(SERVER_ROWS)}-row export just under 20 MiB`
+        rows.push(
+          {
+            Step: `${label}: upload until the 202 (stream, parse, store the preview, dry run)`,
+            Seconds: seconds(uploadMs),
+            'Rows/s': perSecond(SERVER_ROWS, uploadMs),
+          },
+          {
+            Step: `${label}: the import job, from the 202 to done`,
+            Seconds: seconds(jobMs),
+            'Rows/s': perSecond(SERVER_ROWS, jobMs),
+          },
+          {
+            Step: `${label}: upload and import`,
+            Seconds: seconds(uploadMs + jobMs),
+            'Rows/s': perSecond(SERVER_ROWS, uploadMs + jobMs),
+          },
+        )
+        if (heapCapMb === null)
+          ctx.note(
+            `Upload: a ${n(SERVER_ROWS)}-row export made by \`patreonCsvFixture\` (seed 7): ${n(file.length)} bytes, ` +
+              `${mib} MiB, ${n(short)} bytes short of the reader's 20 MiB limit. Sent as \`POST ${UPLOAD}\` ` +
+              '(multipart: `file`, and `mapping` as JSON mapping Reader and Supporter to the Reader tier and Patron to ' +
+              "the Patron tier) with the admin's session cookie, by Node's fetch with a FormData holding the file as a " +
+              "Blob; the first import of the server's life, no warm-up. Upload seconds are from sending it to having read " +
+              'the 202 (the form read as a stream, the rows parsed and stored sealed a part of about 1,000 at a time, ' +
+              `then the dry run a part at a time). The job was then polled at \`GET ${JOBS}/:id\` every ${POLL_MS} ms; ` +
+              'job seconds are from the 202 to the first poll that saw it done, so they include up to 2 s before the ' +
+              `server's loop picks it up and up to ${POLL_MS} ms of polling; the job's own record, created to finished, ` +
+              `says ${seconds(serverJobMs)} s.` +
+              (errorsSeen.size > 0 ? ` Steps failed and were tried again: ${[...errorsSeen].join('; ')}.` : ''),
+          )
+        ctx.note(
+          `Counts through the server (${run}): the upload's dry run counted ${n(answer.counts.new)} new and 0 rejected; the job ` +
+            `${n(job.progress.counts.new)} new, ${n(job.progress.counts.updated)} updated, ` +
+            `${n(job.progress.counts.unchanged)} unchanged in ${job.progress.part} parts; patreon_members holds ` +
+            `${n(members)} rows.`,
+        )
+        if (heapCapMb !== null) {
+          ctx.note(
+            `With V8's whole heap capped at ${heapCapMb} MB (\`--max-heap-size=${heapCapMb}\` on the server's node ` +
+              "process: a Worker isolate's limit counts its JavaScript heap), the server took the upload and finished " +
+              `the import: upload ${seconds(uploadMs)} s (RSS growth ${mb(uploadGrowth)} MB), job ${seconds(jobMs)} s ` +
+              `(RSS growth ${mb(jobGrowth)} MB over a baseline of ${mb(baseline)} MB). Garbage is collected sooner ` +
+              'under the cap, which is what the time difference with the default heap pays for.',
+          )
+          ctx.note(
+            `Target: a 20 MiB upload and its import within the ${WORKER_MEMORY_MB} MB a Worker isolate has: done with ` +
+              `the heap capped at ${heapCapMb} MB: met (RSS growth ${mb(growth)} MB).`,
+          )
+          return
+        }
+        ctx.note(
+          "Server memory: the RSS (VmRSS of /proc/<pid>/status) of the node process running the app (tsx's child in " +
+            `the server's process group), sampled every ${RSS_SAMPLE_MS} ms by the bench (${n(samples)} samples, the ` +
+            `longest gap ${Math.round(longestGapMs)} ms); the baseline is the highest of five samples before the upload, ` +
+            `after the server started: ${mb(baseline)} MB. Upload: ${seconds(uploadMs)} s, peak growth ` +
+            `${mb(uploadGrowth)} MB; job: ${seconds(jobMs)} s, peak growth ${mb(jobGrowth)} MB over the baseline; RSS ` +
+            `when it was done ${mb(after)} MB. RSS is what the process holds from the system, not what it needs at ` +
+            'once: it includes V8 heap growth that a garbage collection would release (V8 grows its heap rather than ' +
+            'collect while memory is plentiful, and gives pages back slowly) and code compiled on first use, so it is ' +
+            "an upper bound on the import's live memory; a Worker's 128 MB counts the isolate's JavaScript heap and " +
+            'WebAssembly memory. The V8 heap itself was not measured (`BENCH_SERVER_NODE_ARGS=--trace-gc` logs it).',
+        )
+        const rates = direct
+          ? `the one-transaction commit of the ${n(ROWS)} rows above ${n(perSecond(ROWS, direct.commitMs))} rows/s, ` +
+            `COPY ${n(perSecond(ROWS, direct.copyMs))} rows/s`
+          : 'the in-process phase did not finish, so there is no commit to compare with'
+        ctx.note(
+          `References: the file is ${mib} MiB against a Worker isolate's ${WORKER_MEMORY_MB} MB. The job ` +
+            `imported ${n(perSecond(SERVER_ROWS, jobMs))} rows/s from the 202 to done (` +
+            `${n(perSecond(SERVER_ROWS, serverJobMs))} rows/s by its own record), in steps of about 5,000 rows each ` +
+            `read back from the preview, planned again and committed in its own transaction; ${rates}.`,
+        )
+        ctx.note(
+          `On the default heap, the server's RSS grew by ${mb(growth)} MB (${met ? 'under' : 'over'} ` +
+            `${WORKER_MEMORY_MB} MB); the run with the heap capped, below, is the test of the limit.`,
+        )
+      } finally {
+        await sql.end({ timeout: 5 })
+      }
+    },
+    options,
+  )
 }
