@@ -334,7 +334,8 @@ export async function commitImport(
         if (Number(found?.n) !== kept.length) throw accountsChanged()
       }
       const names = await namesToGive(tx, keyring, changed)
-      // One placement for the whole import: it decrypts the accounts already in the name order once.
+      // One placement for the whole plan (a file from the command line, a step of an import job): it walks the
+      // accounts already in the name order once, a page at a time.
       const order = await placeAccounts(tx, keyring, [
         ...[...fresh.values()].map((a) => ({ id: a.id, sortText: a.sortText })),
         ...[...names].map(([p, n]) => ({ id: p.userId!, sortText: n.sortText })),
