@@ -72,7 +72,8 @@ interface Pass {
   label: string
   /** Where the proxy or Masthead ran; the origin always runs on Node. */
   runtime: Runtime
-  kind: 'origin' | 'proxy' | 'rewriter' | 'masthead'
+  /** 'masthead-uncached': Masthead on Node with its page cache off (GATEWAY_CACHE_MB=0). */
+  kind: 'origin' | 'proxy' | 'rewriter' | 'masthead' | 'masthead-uncached'
   expected: Expected
   bytes: number
   load: LoadResult
@@ -93,6 +94,9 @@ interface Parties {
   database?: { name: string; admin: postgres.Sql }
 }
 
+/** What a browser sends for a page view: the gateway's caches keep pages for requests that accept HTML. */
+const PAGE_VIEW = { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }
+
 const AD_TEXT = 'Advertisement:'
 const SUPPORTERS_HEADING = '<h2>For supporters</h2>'
 const SUPPORTERS_TEXT = 'Supporters-only paragraph'
@@ -108,7 +112,8 @@ export default {
     'mode, in one run: (a) the demo origin served directly; (b) a bare `hono/proxy` in front of it; (b′) the same ' +
     'proxy running the HTMLRewriter handlers Masthead runs for that reader, and nothing else; (c) Masthead ' +
     '(ORIGIN_URL set, production mode) for an anonymous reader; (c′) Masthead for a Patron-tier (ad-free) supporter ' +
-    'with a page-view cookie; (b) to (c′) once on Node and once in workerd. Targets, on each runtime: (c) at least ' +
+    'with a page-view cookie; (b) to (c′) once on Node and once in workerd, and (c), (c′) on Node again with its ' +
+    'page cache off. Targets, on each runtime: (c) at least ' +
     `${TARGET_RATIO}× (b); 0 database transactions per page view for the supporter.`,
   async run(ctx) {
     const given = ctx.databases.find((t): t is Extract<DatabaseTarget, { kind: 'postgres' }> => t.kind === 'postgres')
@@ -137,7 +142,7 @@ export default {
         parties: Parties,
         cookie?: string,
       ) => {
-        const headers: Record<string, string> = cookie ? { Cookie: cookie } : {}
+        const headers: Record<string, string> = cookie ? { ...PAGE_VIEW, Cookie: cookie } : { ...PAGE_VIEW }
         const response = await fetch(`${url}${PAGE}`, { headers })
         const body = await response.text()
         const cookies = response.headers.getSetCookie()
@@ -158,14 +163,21 @@ export default {
       }
 
       /** Masthead for an anonymous reader, then for a Patron with the page-view cookie its first view set. */
-      const measureMasthead = async (runtime: Runtime, url: string, databaseUrl: string, parties: Parties) => {
+      const measureMasthead = async (
+        runtime: Runtime,
+        url: string,
+        databaseUrl: string,
+        parties: Parties,
+        kind: 'masthead' | 'masthead-uncached' = 'masthead',
+      ) => {
+        const uncached = kind === 'masthead-uncached' ? ', no page cache' : ''
         await measure(
-          { label: '(c) Masthead, anonymous', runtime, kind: 'masthead', expected: 'anonymous' },
+          { label: `(c) Masthead, anonymous${uncached}`, runtime, kind, expected: 'anonymous' },
           url,
           parties,
         )
         const session = await makePatron(databaseUrl)
-        const first = await fetch(`${url}${PAGE}`, { headers: { Cookie: session } })
+        const first = await fetch(`${url}${PAGE}`, { headers: { ...PAGE_VIEW, Cookie: session } })
         await first.text()
         const view = first.headers
           .getSetCookie()
@@ -176,9 +188,9 @@ export default {
           return
         }
         const supporter = {
-          label: '(c′) Masthead, Patron supporter',
+          label: `(c′) Masthead, Patron supporter${uncached}`,
           runtime,
-          kind: 'masthead',
+          kind,
           expected: 'supporter',
         } as const
         await measure(supporter, url, parties, `${session}; ${view}`)
@@ -203,19 +215,29 @@ export default {
           await proxy.stop()
         }
       }
-      await withServer(
-        target,
-        async (server) => {
-          facts.database = server.database
-          const parties: Parties = {
-            origin,
-            ...(server.processGroup === undefined ? {} : { front: server.processGroup }),
-            database: scratchOf(server.databaseUrl!),
-          }
-          await measureMasthead('Node', server.url, server.databaseUrl!, parties)
-        },
-        { env: { ...PRODUCTION, ORIGIN_URL: origin.url } },
-      )
+      // As shipped (its page cache on), then with the cache off: what each page view costs when the origin
+      // does not let shared caches keep the page.
+      for (const kind of ['masthead', 'masthead-uncached'] as const) {
+        await withServer(
+          target,
+          async (server) => {
+            facts.database = server.database
+            const parties: Parties = {
+              origin,
+              ...(server.processGroup === undefined ? {} : { front: server.processGroup }),
+              database: scratchOf(server.databaseUrl!),
+            }
+            await measureMasthead('Node', server.url, server.databaseUrl!, parties, kind)
+          },
+          {
+            env: {
+              ...PRODUCTION,
+              ORIGIN_URL: origin.url,
+              ...(kind === 'masthead-uncached' ? { GATEWAY_CACHE_MB: '0' } : {}),
+            },
+          },
+        )
+      }
 
       // workerd: the same proxy and Masthead's Worker, each bundled by wrangler and served by workerd alone.
       const bundles = mkdtempSync(join(tmpdir(), 'masthead-bench-bundles-'))
@@ -296,7 +318,13 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
       "bench writes a reader to the scratch database with a comp on the 'patron' demo tier (seedDemoTiers; benefits " +
       'adFree, hideSupportPrompts, supportersOnlyContent, earlyAccess) and a session (createSession); one page view ' +
       `with the session cookie alone gets the ${VIEW_COOKIE} cookie from Set-Cookie, and every later request sends ` +
-      'both cookies.',
+      'both cookies. Every request of every variant carries the Accept header a browser sends for a page ' +
+      '(text/html first), and the article is `Cache-Control: public, max-age=60`: Masthead keeps rewritten pages ' +
+      'the origin lets shared caches keep, per URL and benefit set. On Node, in the server (src/gateway/page-cache.ts, ' +
+      'GATEWAY_CACHE_MB, 32 MB by default): (c) and (c′) as shipped, so most page views are served from it, then again ' +
+      'with GATEWAY_CACHE_MB=0 for the cost of a page view that is fetched and rewritten. On workerd Masthead uses ' +
+      'Cloudflare\'s cache, which workerd run alone does not have (`caches.default` throws "No Cache was configured", ' +
+      'which the gateway takes for a miss): every workerd page view is fetched and rewritten.',
   )
   ctx.note(
     'Checked once per variant before timing: status 200 and no Set-Cookie; the whole page for (a) and (b) (same size, ' +
@@ -334,6 +362,17 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
         `supporter's page view: ${verdict(perView === 0)} (${supporter?.transactions ?? '?'} in ` +
         `${supporter?.pageViews.toLocaleString('en-US') ?? '?'} page views, warm-up included).`,
     )
+    const plainAnonymous = find(runtime, 'masthead-uncached', 'anonymous')
+    const plainSupporter = find(runtime, 'masthead-uncached', 'supporter')
+    if (plainAnonymous && plainSupporter) {
+      ctx.note(
+        `On ${runtime} without the page cache (GATEWAY_CACHE_MB=0: every page view fetched from the origin and ` +
+          `rewritten, as for a page the origin keeps private): anonymous ${ratio(plainAnonymous).toFixed(2)}× (b) and ` +
+          `${(rate(plainAnonymous) / rate(find(runtime, 'rewriter', 'anonymous'))).toFixed(2)}× (b′), supporter ` +
+          `${ratio(plainSupporter).toFixed(2)}× (b) and ` +
+          `${(rate(plainSupporter) / rate(find(runtime, 'rewriter', 'supporter'))).toFixed(2)}× (b′).`,
+      )
+    }
   }
 
   return passes.map((p) => ({
@@ -346,7 +385,9 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
     'Non-2xx': p.load.non2xx,
     'KiB served': kib(p.bytes),
     'vs (b)': p.kind === 'origin' ? '' : (rate(p) / rate(find(p.runtime, 'proxy'))).toFixed(2),
-    'vs (b′)': p.kind === 'masthead' ? (rate(p) / rate(find(p.runtime, 'rewriter', p.expected))).toFixed(2) : '',
+    'vs (b′)': p.kind.startsWith('masthead')
+      ? (rate(p) / rate(find(p.runtime, 'rewriter', p.expected))).toFixed(2)
+      : '',
     'CPU µs/request: origin': micro(p.cpu.origin),
     'CPU µs/request: proxy or Masthead': micro(p.cpu.front),
     'CPU µs/request: PostgreSQL': micro(p.cpu.postgres),

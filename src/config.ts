@@ -178,6 +178,17 @@ const fields = z.object({
     .min(100, 'must be at least 100')
     .max(120_000, 'must be at most 120000')
     .default(10_000),
+  /**
+   * Gateway mode on Node: megabytes of rewritten pages kept in the server's memory, per URL and
+   * benefit set, for as long as the origin lets shared caches keep them (0: none). Workers use
+   * Cloudflare's cache instead.
+   */
+  GATEWAY_CACHE_MB: z.coerce
+    .number({ error: 'must be a number of megabytes' })
+    .int('must be a whole number of megabytes')
+    .min(0, 'must be 0 (no cache) or more')
+    .max(4096, 'must be at most 4096')
+    .default(32),
   /** Origin paths the gateway answers 404 itself (glob patterns: feeds, JSON APIs, AMP pages that would leak gated text). */
   ORIGIN_BLOCKED_PATHS: z
     .string()

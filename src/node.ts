@@ -12,6 +12,7 @@ import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/client'
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { invalidAdSelectors } from './gateway/markers'
+import { memoryPageCache } from './gateway/page-cache'
 import { describeError, log } from './http/log'
 import type { Payments } from './dev/development'
 import { runJobs } from './scheduled'
@@ -95,6 +96,10 @@ async function main() {
     db: database.db,
     ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
     clock: systemClock,
+    // Gateway mode: rewritten pages the origin lets shared caches keep, kept here per benefit set.
+    ...(config.ORIGIN_URL && config.GATEWAY_CACHE_MB > 0
+      ? { pageCache: memoryPageCache({ maxBytes: config.GATEWAY_CACHE_MB * 1024 * 1024, clock: systemClock }) }
+      : {}),
   })
   const app = createApp(() => ({ services }), appOptions(config))
   const jobs = startJobLoop(services)

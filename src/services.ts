@@ -6,6 +6,7 @@ import type { Entitlements } from './entitlements/entitlements'
 import type { Config } from './config'
 import type { Audience } from './http/doors'
 import type { Database } from './db/client'
+import type { EdgeCache } from './gateway/edge-cache'
 import { createMailer, type Mailer } from './mail/mailer'
 import { keyringOf, type Keyring } from './privacy/keys'
 
@@ -40,6 +41,8 @@ export interface Services {
   webhookCrypto: WebhookCrypto
   /** The data encryption keys (DATA_ENCRYPTION_KEY and the old ones), imported once per key set. */
   keyring: Promise<Keyring>
+  /** Gateway mode on Node: the server's cache of rewritten pages (src/gateway/page-cache.ts); Workers use Cloudflare's. */
+  pageCache?: EdgeCache | undefined
 }
 
 /**
@@ -64,6 +67,7 @@ export function createServices(parts: {
   stripe?: Stripe | null
   /** What the Worker keeps from one request to the next (`sharedFor`): otherwise built per services. */
   shared?: Shared
+  pageCache?: EdgeCache
 }): Services {
   const { config } = parts
   const clock = parts.clock ?? systemClock
@@ -96,6 +100,7 @@ export function createServices(parts: {
     get keyring() {
       return keyringOf(config)
     },
+    pageCache: parts.pageCache,
   }
 }
 

@@ -1,17 +1,21 @@
 import type { Context } from 'hono'
 import type { PageView } from '../entitlements/page-view'
+import { executionContextOf } from '../http/middleware'
 import type { AppEnv } from '../services'
 
-/** Cloudflare's cache (`caches.default`), present on Workers only. */
-interface EdgeCache {
+/** Cloudflare's cache (`caches.default`) on Workers; on Node, the server's own (src/gateway/page-cache.ts). */
+export interface EdgeCache {
   match(request: Request): Promise<Response | undefined>
   put(request: Request, response: Response): Promise<void>
 }
 
-/** The cache, for a page view (a GET that accepts HTML: images and scripts go through Cloudflare's own cache). */
+/**
+ * The cache, for a page view (a GET that accepts HTML: images and scripts go through Cloudflare's
+ * own cache, or none): the one the services carry (the Node server's), else Cloudflare's.
+ */
 export function edgeCacheOf(c: Context<AppEnv>): EdgeCache | undefined {
   if (c.req.method !== 'GET' || !c.req.header('accept')?.includes('text/html')) return undefined
-  return (globalThis as { caches?: { default?: EdgeCache } }).caches?.default
+  return c.var.services.pageCache ?? (globalThis as { caches?: { default?: EdgeCache } }).caches?.default
 }
 
 /**
@@ -42,10 +46,15 @@ export function sharable(origin: Response): boolean {
   return vary.split(/\s*,\s*/).every((name) => name === '' || name === 'accept-encoding')
 }
 
-/** Keeps a copy of the streaming page for the others of its benefit set, after the response has gone. */
+/**
+ * Keeps a copy of the streaming page for the others of its benefit set, read as the reader's copy
+ * goes out (on Workers, finished after the response has gone).
+ */
 export function keepAtTheEdge(c: Context<AppEnv>, cache: EdgeCache, key: Request, page: Response): Response {
   if (!page.body) return page
   const [forReader, forCache] = page.body.tee()
-  c.executionCtx.waitUntil(cache.put(key, new Response(forCache, page)).catch(() => undefined))
+  const kept = cache.put(key, new Response(forCache, page)).catch(() => undefined)
+  const ctx = executionContextOf(c)
+  if (ctx) ctx.waitUntil(kept)
   return new Response(forReader, page)
 }

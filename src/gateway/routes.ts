@@ -41,10 +41,12 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   if (isBlocked(path, config.ORIGIN_BLOCKED_PATHS)) throw new AppError('not_found', `There is nothing at ${path}.`)
 
   const { view, setCookies } = await readerOf(c)
-  // On Workers, a page the origin lets shared caches keep is cached per benefit set, not per reader.
+  // A page the origin lets shared caches keep is cached per benefit set, not per reader: on Workers in
+  // Cloudflare's cache, on Node in the server's own (GATEWAY_CACHE_MB).
   const cache = edgeCacheOf(c)
   const key = cache ? edgeCacheKey(c.req.url, view) : undefined
-  const cached = cache && key ? await cache.match(key) : undefined
+  // A cache that fails (workerd run without one configured throws "No Cache was configured") is a miss.
+  const cached = cache && key ? await cache.match(key).catch(() => undefined) : undefined
   if (cached) return cacheFor(c, cached, { view, setCookies, rewritten: true, fromCache: true })
 
   const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)

@@ -40,7 +40,8 @@ export const provideServices = (provide: ServiceProvider) =>
     }
   })
 
-function executionContextOf(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }) {
+/** The Workers execution context, for waitUntil; undefined on Node and under app.request(). */
+export function executionContextOf(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }) {
   try {
     return c.executionCtx
   } catch {

@@ -1,6 +1,7 @@
 import { appOptions, createApp } from '../../src/app'
 import { runJobs } from '../../src/scheduled'
 import { loadConfig } from '../../src/config'
+import type { EdgeCache } from '../../src/gateway/edge-cache'
 import { createServices, type Clock, type Services } from '../../src/services'
 import { createTestDatabase, type TestDatabase } from './db'
 
@@ -23,7 +24,14 @@ export interface TestApp {
 
 /** The real app on a real, fresh database, with test config and a fixed clock (served under `basePath` if given). */
 export async function createTestApp(
-  options: { env?: Record<string, string>; clock?: Clock; fetch?: typeof fetch; basePath?: string } = {},
+  options: {
+    env?: Record<string, string>
+    clock?: Clock
+    fetch?: typeof fetch
+    basePath?: string
+    /** The Node server's cache of rewritten pages, for gateway mode (src/gateway/page-cache.ts). */
+    pageCache?: EdgeCache
+  } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase()
   const config = loadConfig({ APP_ENV: 'test', APP_URL: 'http://localhost:8787', ...options.env })
@@ -32,6 +40,7 @@ export async function createTestApp(
     db: database.db,
     clock: options.clock ?? fixedClock(),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.pageCache ? { pageCache: options.pageCache } : {}),
   })
   const app = createApp(() => ({ services }), {
     ...appOptions(config),
