@@ -48,27 +48,50 @@ function configuredPayments(config: Config): Payments {
   return { config, label, afterListen: async () => {}, close: async () => {} }
 }
 
-/** How often the server looks for due job steps (src/jobs): one indexed query when there are none. */
-const JOBS_INTERVAL_MS = 2000
+/**
+ * When the server looks for job steps again with none due: a job queued by this server wakes the
+ * loop at once (services.kickJobs); this catches one queued elsewhere (the command line, another
+ * server on the same database). An idle server costs the database nothing in between.
+ */
+const JOBS_IDLE_MS = 5 * 60_000
 const JOBS_BUDGET_MS = 30_000
 
 /**
- * The jobs the Worker's Cron Trigger runs (src/scheduled.ts), run here in-process: every
- * JOBS_INTERVAL_MS, the due steps, one run at a time. `stop` waits for a step under way.
+ * The jobs the Worker's Cron Trigger runs (src/scheduled.ts), run here in-process: the due steps,
+ * one run at a time, then a sleep until the next step is due (at most JOBS_IDLE_MS), or until a job
+ * is queued (`kick`). `stop` waits for a step under way.
  */
 function startJobLoop(services: Services) {
   let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> = Promise.resolve()
+  let running: Promise<unknown> | null = null
+  let again = false
   let stopped = false
+  const schedule = (ms: number) => {
+    clearTimeout(timer)
+    if (!stopped) timer = setTimeout(tick, ms)
+  }
   const tick = () => {
+    if (running) {
+      again = true // queued while a run was under way: look once more when it ends
+      return
+    }
     running = runJobs(services, JOBS_BUDGET_MS)
-      .catch((error: unknown) => log('error', 'jobs_run_failed', describeError(error)))
+      .then((report) => {
+        const wait = report.nextAt ? report.nextAt.getTime() - Date.now() : JOBS_IDLE_MS
+        schedule(again ? 0 : Math.min(Math.max(wait, 100), JOBS_IDLE_MS))
+      })
+      .catch((error: unknown) => {
+        log('error', 'jobs_run_failed', describeError(error))
+        schedule(again ? 0 : JOBS_IDLE_MS)
+      })
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, JOBS_INTERVAL_MS)
+        running = null
+        again = false
       })
   }
-  timer = setTimeout(tick, JOBS_INTERVAL_MS)
+  schedule(0)
   return {
+    kick: () => schedule(0),
     stop: async () => {
       stopped = true
       clearTimeout(timer)
@@ -91,9 +114,11 @@ async function main() {
   const development = loaded.APP_ENV === 'production' ? null : await import('./dev/development')
   const stripe = (await development?.startDevelopment(loaded, database.db)) ?? configuredPayments(loaded)
   const config = stripe.config
+  let kickJobs = () => {}
   const services = createServices({
     config,
     db: database.db,
+    kickJobs: () => kickJobs(),
     ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
     clock: systemClock,
     // Gateway mode: rewritten pages the origin lets shared caches keep, kept here per benefit set.
@@ -103,6 +128,7 @@ async function main() {
   })
   const app = createApp(() => ({ services }), appOptions(config))
   const jobs = startJobLoop(services)
+  kickJobs = jobs.kick
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     const host = info.family === 'IPv6' ? `[${info.address}]` : info.address

@@ -43,6 +43,8 @@ export interface Services {
   keyring: Promise<Keyring>
   /** Gateway mode on Node: the server's cache of rewritten pages (src/gateway/page-cache.ts); Workers use Cloudflare's. */
   pageCache?: EdgeCache | undefined
+  /** Wakes the Node server's job loop when a job is queued (src/node.ts); absent on Workers (the Cron Trigger runs them). */
+  kickJobs?: (() => void) | undefined
 }
 
 /**
@@ -68,6 +70,7 @@ export function createServices(parts: {
   /** What the Worker keeps from one request to the next (`sharedFor`): otherwise built per services. */
   shared?: Shared
   pageCache?: EdgeCache
+  kickJobs?: () => void
 }): Services {
   const { config } = parts
   const clock = parts.clock ?? systemClock
@@ -101,6 +104,7 @@ export function createServices(parts: {
       return keyringOf(config)
     },
     pageCache: parts.pageCache,
+    kickJobs: parts.kickJobs,
   }
 }
 

@@ -15,7 +15,30 @@ export interface EdgeCache {
  */
 export function edgeCacheOf(c: Context<AppEnv>): EdgeCache | undefined {
   if (c.req.method !== 'GET' || !c.req.header('accept')?.includes('text/html')) return undefined
-  return c.var.services.pageCache ?? (globalThis as { caches?: { default?: EdgeCache } }).caches?.default
+  const cache = c.var.services.pageCache ?? (globalThis as { caches?: { default?: EdgeCache } }).caches?.default
+  return cache && !unavailable.has(cache) ? cache : undefined
+}
+
+/**
+ * Caches that are not there (workerd run alone throws "No Cache was configured"), known per
+ * isolate or process like the configuration: after the first such answer, page views no longer
+ * ask them, nor keep a copy of the page for them.
+ */
+const unavailable = new WeakSet<EdgeCache>()
+
+/** A page from the cache, if it has one; a cache that fails is a miss. */
+export async function matchPage(cache: EdgeCache, key: Request): Promise<Response | undefined> {
+  try {
+    return await cache.match(key)
+  } catch (error) {
+    noteFailure(cache, error)
+    return undefined
+  }
+}
+
+/** A cache that is not there at all is not asked again; any other failure is a miss this time only. */
+function noteFailure(cache: EdgeCache, error: unknown) {
+  if (error instanceof Error && /no cache was configured/i.test(error.message)) unavailable.add(cache)
 }
 
 /**
@@ -51,9 +74,9 @@ export function sharable(origin: Response): boolean {
  * goes out (on Workers, finished after the response has gone).
  */
 export function keepAtTheEdge(c: Context<AppEnv>, cache: EdgeCache, key: Request, page: Response): Response {
-  if (!page.body) return page
+  if (!page.body || unavailable.has(cache)) return page
   const [forReader, forCache] = page.body.tee()
-  const kept = cache.put(key, new Response(forCache, page)).catch(() => undefined)
+  const kept = cache.put(key, new Response(forCache, page)).catch((error: unknown) => noteFailure(cache, error))
   const ctx = executionContextOf(c)
   if (ctx) ctx.waitUntil(kept)
   return new Response(forReader, page)

@@ -19,7 +19,7 @@ import {
 } from '../entitlements/page-view'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
-import { edgeCacheKey, edgeCacheOf, keepAtTheEdge, sharable } from './edge-cache'
+import { edgeCacheKey, edgeCacheOf, keepAtTheEdge, matchPage, sharable } from './edge-cache'
 import { forwardToOrigin } from './proxy'
 import { rewritePage } from './rewrite'
 
@@ -45,8 +45,7 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   // Cloudflare's cache, on Node in the server's own (GATEWAY_CACHE_MB).
   const cache = edgeCacheOf(c)
   const key = cache ? edgeCacheKey(c.req.url, view) : undefined
-  // A cache that fails (workerd run without one configured throws "No Cache was configured") is a miss.
-  const cached = cache && key ? await cache.match(key).catch(() => undefined) : undefined
+  const cached = cache && key ? await matchPage(cache, key) : undefined
   if (cached) return cacheFor(c, cached, { view, setCookies, rewritten: true, fromCache: true })
 
   const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)

@@ -157,25 +157,28 @@ async function startImport(c: Context<AppEnv>, batch: PreviewBatch, mapping: Tie
       `Nothing was imported: ${n} ${n === 1 ? 'row was' : 'rows were'} rejected (first: line ${first.line}, ${first.reason}). Fix the file or the tier mapping and try again.`,
     )
   }
-  const { job, created } = await enqueueJob<ImportPayload, ImportProgress>(
-    c.var.services.db,
-    c.var.services.clock.now(),
-    {
-      kind: 'patreon_import',
-      key: batch.id,
-      payload: { batchId: batch.id, mapping, parts: batch.parts },
-      progress: { part: 0, counts: { new: 0, updated: 0, unchanged: 0, rejected: 0 } },
-      createdBy: c.var.user!.id,
-    },
-  )
+  const { job, created } = await queue<ImportPayload, ImportProgress>(c, {
+    kind: 'patreon_import',
+    key: batch.id,
+    payload: { batchId: batch.id, mapping, parts: batch.parts },
+    progress: { part: 0, counts: { new: 0, updated: 0, unchanged: 0, rejected: 0 } },
+    createdBy: c.var.user!.id,
+  })
   if (!created)
     throw new AppError('conflict', 'This file is already being imported; its progress is on the import page.')
   return job
 }
 
+/** Queues a job, and wakes the Node server's job loop for it (on Workers the next Cron Trigger takes it). */
+async function queue<P, G>(c: Context<AppEnv>, job: Parameters<typeof enqueueJob<P, G>>[2]) {
+  const queued = await enqueueJob<P, G>(c.var.services.db, c.var.services.clock.now(), job)
+  c.var.services.kickJobs?.()
+  return queued
+}
+
 /** Queues the invitations, or finds them already going out. */
 function startInvitations(c: Context<AppEnv>) {
-  return enqueueJob<Record<string, never>, InvitationProgress>(c.var.services.db, c.var.services.clock.now(), {
+  return queue<Record<string, never>, InvitationProgress>(c, {
     kind: 'patreon_invitations',
     key: 'all',
     payload: {},

@@ -172,6 +172,8 @@ export interface RunReport {
   steps: number
   finished: number
   failed: number
+  /** When the next step is due (null: no job is open), for a runner that sleeps until then. */
+  nextAt: Date | null
 }
 
 /**
@@ -186,7 +188,7 @@ export async function runDueJobs(
 ): Promise<RunReport> {
   const { db, clock } = services
   const started = Date.now()
-  const report: RunReport = { steps: 0, finished: 0, failed: 0 }
+  const report: RunReport = { steps: 0, finished: 0, failed: 0, nextAt: null }
   const taken = new Map<JobKind, number>()
   // A kind this runner has no handler for is left alone (a Worker deployed before its handler was).
   const unknown = JOB_KINDS.filter((kind) => !handlers[kind])
@@ -242,5 +244,11 @@ export async function runDueJobs(
       if (final) report.failed += 1
     }
   }
+  const [next] = await rowsOf<{ at: Date | string | null }>(
+    db,
+    sql`select min(greatest(run_at, coalesce(locked_until, run_at))) as at from jobs
+        where state in ('queued', 'running')`,
+  )
+  report.nextAt = next?.at ? new Date(next.at) : null
   return report
 }

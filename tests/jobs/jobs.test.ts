@@ -80,7 +80,7 @@ describe('running', () => {
   it('runs a job step by step to the end, keeping its progress, and reports what it did', async () => {
     const { job } = await enqueue('a')
     const report = await runDueJobs(t.services, counter(3), { budgetMs: 10_000 })
-    expect(report).toEqual({ steps: 3, finished: 1, failed: 0 })
+    expect(report).toEqual({ steps: 3, finished: 1, failed: 0, nextAt: null })
     expect(await findJob(t.services.db, job.id)).toMatchObject({
       state: 'done',
       progress: { n: 3 },
@@ -88,7 +88,12 @@ describe('running', () => {
       lastError: null,
       finishedAt: clock.now(),
     })
-    expect(await runDueJobs(t.services, counter(3), { budgetMs: 10_000 })).toEqual({ steps: 0, finished: 0, failed: 0 })
+    expect(await runDueJobs(t.services, counter(3), { budgetMs: 10_000 })).toEqual({
+      steps: 0,
+      finished: 0,
+      failed: 0,
+      nextAt: null,
+    })
   })
 
   it('waits as long as a step asks before the next one', async () => {
@@ -101,7 +106,10 @@ describe('running', () => {
         },
       } as JobHandler<never, never>,
     }
-    expect((await runDueJobs(t.services, waiting, { budgetMs: 10_000 })).steps).toBe(1)
+    const first = await runDueJobs(t.services, waiting, { budgetMs: 10_000 })
+    expect(first.steps).toBe(1)
+    // The runner is told when to come back: the Node server's loop sleeps until then.
+    expect(first.nextAt).toEqual(new Date(clock.now().getTime() + 60_000))
     expect(await findJob(t.services.db, job.id)).toMatchObject({ state: 'queued', progress: { n: 1 } })
     clock.advance(59_000)
     expect((await runDueJobs(t.services, waiting, { budgetMs: 10_000 })).steps).toBe(0)
@@ -121,7 +129,7 @@ describe('running', () => {
 
   it('leaves alone a kind it has no handler for', async () => {
     const { job } = await enqueue('a')
-    expect(await runDueJobs(t.services, {}, { budgetMs: 10_000 })).toEqual({ steps: 0, finished: 0, failed: 0 })
+    expect(await runDueJobs(t.services, {}, { budgetMs: 10_000 })).toMatchObject({ steps: 0, finished: 0, failed: 0 })
     expect((await findJob(t.services.db, job.id))?.state).toBe('queued')
   })
 })
@@ -134,7 +142,11 @@ describe('failures', () => {
         step: () => Promise.reject(new Error('connection reset by ana@example.org')),
       } as JobHandler<never, never>,
     }
-    expect(await runDueJobs(t.services, failing, { budgetMs: 10_000 })).toEqual({ steps: 1, finished: 0, failed: 0 })
+    expect(await runDueJobs(t.services, failing, { budgetMs: 10_000 })).toMatchObject({
+      steps: 1,
+      finished: 0,
+      failed: 0,
+    })
     const once = await findJob(t.services.db, job.id)
     expect(once).toMatchObject({ state: 'queued', attempts: 1 })
     expect(once!.lastError).toMatch(/^The step failed on our side/)
@@ -154,7 +166,12 @@ describe('failures', () => {
         step: () => Promise.reject(new AppError('validation_failed', 'Line 7 can no longer be imported.')),
       } as JobHandler<never, never>,
     }
-    expect(await runDueJobs(t.services, refusing, { budgetMs: 10_000 })).toEqual({ steps: 1, finished: 0, failed: 1 })
+    expect(await runDueJobs(t.services, refusing, { budgetMs: 10_000 })).toEqual({
+      steps: 1,
+      finished: 0,
+      failed: 1,
+      nextAt: null,
+    })
     expect(await findJob(t.services.db, job.id)).toMatchObject({
       state: 'failed',
       lastError: 'Line 7 can no longer be imported.',
