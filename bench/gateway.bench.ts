@@ -28,6 +28,7 @@ import {
   type Row,
 } from './lib'
 import { HANDLERS, type Reader } from './bare-proxy-app'
+import { startCacheApi } from './cache-api'
 import { bundleWorker, startWorkerd } from './workerd'
 
 const CONNECTIONS = 50
@@ -54,6 +55,8 @@ interface Facts {
   database: string
   /** Bytes of Masthead's Worker bundle, as wrangler wrote it. */
   bundle: number
+  /** What the Cache API stand-in answered workerd over the cached Masthead runs. */
+  cacheApi?: { hits: number; misses: number; puts: number }
 }
 
 function proxyPass(runtime: Runtime, handlers: Reader): Pick<Pass, 'label' | 'runtime' | 'kind' | 'expected'> {
@@ -72,7 +75,7 @@ interface Pass {
   label: string
   /** Where the proxy or Masthead ran; the origin always runs on Node. */
   runtime: Runtime
-  /** 'masthead-uncached': Masthead on Node with its page cache off (GATEWAY_CACHE_MB=0). */
+  /** 'masthead-uncached': Masthead without a page cache (Node: GATEWAY_CACHE_MB=0; workerd: no Cache API). */
   kind: 'origin' | 'proxy' | 'rewriter' | 'masthead' | 'masthead-uncached'
   expected: Expected
   bytes: number
@@ -113,7 +116,7 @@ export default {
     'proxy running the HTMLRewriter handlers Masthead runs for that reader, and nothing else; (c) Masthead ' +
     '(ORIGIN_URL set, production mode) for an anonymous reader; (c′) Masthead for a Patron-tier (ad-free) supporter ' +
     'with a page-view cookie; (b) to (c′) once on Node and once in workerd, and (c), (c′) on Node again with its ' +
-    'page cache off. Targets, on each runtime: (c) at least ' +
+    "page cache off (in workerd, with and without a stand-in for Cloudflare's cache). Targets, on each runtime: (c) at least " +
     `${TARGET_RATIO}× (b); 0 database transactions per page view for the supporter.`,
   async run(ctx) {
     const given = ctx.databases.find((t): t is Extract<DatabaseTarget, { kind: 'postgres' }> => t.kind === 'postgres')
@@ -253,22 +256,34 @@ export default {
             await proxy.stop()
           }
         }
-        await withScratchDatabase(given, async (databaseUrl) => {
-          const worker = await startWorkerd(mastheadBundle, {
-            ...PRODUCTION,
-            ORIGIN_URL: origin.url,
-            DATABASE_URL: databaseUrl,
-          })
+        // With a Cache API service standing in for Cloudflare's cache (bench/cache-api.ts), as on Workers;
+        // then without one, as workerd runs alone: every page view fetched and rewritten.
+        for (const kind of ['masthead', 'masthead-uncached'] as const) {
+          const cacheApi = kind === 'masthead' ? await startCacheApi() : undefined
           try {
-            await measureMasthead('workerd', worker.url, databaseUrl, {
-              origin,
-              front: worker.processGroup,
-              database: scratchOf(databaseUrl),
+            await withScratchDatabase(given, async (databaseUrl) => {
+              const worker = await startWorkerd(
+                mastheadBundle,
+                { ...PRODUCTION, ORIGIN_URL: origin.url, DATABASE_URL: databaseUrl },
+                cacheApi?.address,
+              )
+              try {
+                await measureMasthead(
+                  'workerd',
+                  worker.url,
+                  databaseUrl,
+                  { origin, front: worker.processGroup, database: scratchOf(databaseUrl) },
+                  kind,
+                )
+              } finally {
+                await worker.stop()
+              }
             })
+            if (cacheApi) facts.cacheApi = cacheApi.stats()
           } finally {
-            await worker.stop()
+            await cacheApi?.stop()
           }
-        })
+        }
       } finally {
         rmSync(bundles, { recursive: true, force: true })
       }
@@ -323,8 +338,14 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
       'the origin lets shared caches keep, per URL and benefit set. On Node, in the server (src/gateway/page-cache.ts, ' +
       'GATEWAY_CACHE_MB, 32 MB by default): (c) and (c′) as shipped, so most page views are served from it, then again ' +
       'with GATEWAY_CACHE_MB=0 for the cost of a page view that is fetched and rewritten. On workerd Masthead uses ' +
-      'Cloudflare\'s cache, which workerd run alone does not have (`caches.default` throws "No Cache was configured", ' +
-      'which the gateway takes for a miss): every workerd page view is fetched and rewritten.',
+      "Cloudflare's cache (`caches.default`), which workerd run alone does not have: (c) and (c′) run with a Cache API " +
+      "service standing in for it (bench/cache-api.ts: workerd's cacheApiOutbound protocol, in the bench process, so " +
+      'its CPU is in the load column; it keeps a response for its s-maxage or max-age), then again without one, where ' +
+      'every page view is fetched and rewritten' +
+      (facts.cacheApi
+        ? ` (the stand-in answered ${facts.cacheApi.hits.toLocaleString('en-US')} hits and ` +
+          `${facts.cacheApi.misses.toLocaleString('en-US')} misses, and took ${facts.cacheApi.puts.toLocaleString('en-US')} copies).`
+        : '.'),
   )
   ctx.note(
     'Checked once per variant before timing: status 200 and no Set-Cookie; the whole page for (a) and (b) (same size, ' +
@@ -366,8 +387,8 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
     const plainSupporter = find(runtime, 'masthead-uncached', 'supporter')
     if (plainAnonymous && plainSupporter) {
       ctx.note(
-        `On ${runtime} without the page cache (GATEWAY_CACHE_MB=0: every page view fetched from the origin and ` +
-          `rewritten, as for a page the origin keeps private): anonymous ${ratio(plainAnonymous).toFixed(2)}× (b) and ` +
+        `On ${runtime} without the page cache (${runtime === 'Node' ? 'GATEWAY_CACHE_MB=0' : 'no Cache API'}: every page ` +
+          `view fetched from the origin and rewritten, as for a page the origin keeps private): anonymous ${ratio(plainAnonymous).toFixed(2)}× (b) and ` +
           `${(rate(plainAnonymous) / rate(find(runtime, 'rewriter', 'anonymous'))).toFixed(2)}× (b′), supporter ` +
           `${ratio(plainSupporter).toFixed(2)}× (b) and ` +
           `${(rate(plainSupporter) / rate(find(runtime, 'rewriter', 'supporter'))).toFixed(2)}× (b′).`,

@@ -63,7 +63,12 @@ const capnpString = (value: string) => JSON.stringify(value) // Cap'n Proto text
  * Serves one bundled Worker module with workerd on a free loopback port, with text bindings and
  * outbound access to this machine (the origin, PostgreSQL). Ready once it answers HTTP.
  */
-export async function startWorkerd(bundle: string, bindings: Record<string, string>): Promise<WorkerdServer> {
+export async function startWorkerd(
+  bundle: string,
+  bindings: Record<string, string>,
+  /** host:port of a Cache API service (bench/cache-api.ts) for `caches.default`; without it, workerd has none. */
+  cacheApi?: string,
+): Promise<WorkerdServer> {
   const dir = mkdtempSync(join(tmpdir(), 'masthead-workerd-'))
   copyFileSync(bundle, join(dir, 'worker.js'))
   const port = await freePort()
@@ -73,7 +78,9 @@ export async function startWorkerd(bundle: string, bindings: Record<string, stri
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "internet", network = (allow = ["public", "private", "local"])),${
+      cacheApi ? `\n    (name = "cache", external = (address = ${capnpString(cacheApi)}, http = ())),` : ''
+    }
   ],
   sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
 );
@@ -81,7 +88,7 @@ const worker :Workerd.Worker = (
   modules = [ (name = "worker.js", esModule = embed "worker.js") ],
   compatibilityDate = "${compatibilityDate()}",
   compatibilityFlags = ["nodejs_compat"],
-  globalOutbound = "internet",
+  globalOutbound = "internet",${cacheApi ? '\n  cacheApiOutbound = "cache",' : ''}
   bindings = [
 ${Object.entries(bindings)
   .map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`)
