@@ -1,8 +1,11 @@
 /**
- * `npm run import:patreon -- members.csv [--dry-run] [--map tiers.json] [--invite]`:
+ * `npm run import:patreon -- members.csv [--dry-run] [--map tiers.json | --map auto] [--skip-rejected] [--invite]`:
  * imports a Patreon members export. --map names a JSON file of Patreon tier
- * names to Masthead tier ids ({"Gold": "patron"}); rows whose tier is not
- * mapped are rejected, never guessed, and any rejected row stops the import.
+ * names to Masthead tier ids ({"Gold": "patron"}), or `auto` for the suggested
+ * mapping (the tier of the same name, else the nearest monthly price), printed;
+ * rows whose tier is not mapped are rejected. Any rejected row stops the import,
+ * unless --skip-rejected: then the valid rows are imported and the rejected ones
+ * left out, as listed.
  * Uses DATABASE_URL, or the embedded PGlite database under DATA_DIR (stop
  * `npm start` first: PGlite allows one process at a time), and the server's
  * DATA_ENCRYPTION_KEY (and DATA_ENCRYPTION_KEYS_OLD): accounts are found by
@@ -22,9 +25,11 @@ import { keyringOf } from '../privacy/keys'
 import { createServices, systemClock } from '../services'
 import { sendInvitations } from '../imports/invitations'
 import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
-import { commitImport, planImport, type TierMapping } from '../imports/patreon-import'
+import { commitImport, planImport, suggestMapping, tierPledges, type TierMapping } from '../imports/patreon-import'
+import { tiers } from '../db/schema'
 
-const USAGE = 'Usage: npm run import:patreon -- members.csv [--dry-run] [--map tiers.json] [--invite]'
+const USAGE =
+  'Usage: npm run import:patreon -- members.csv [--dry-run] [--map tiers.json | --map auto] [--skip-rejected] [--invite]'
 
 function fail(message: string, code = 1): never {
   console.error(message)
@@ -35,7 +40,12 @@ let args
 try {
   args = parseArgs({
     allowPositionals: true,
-    options: { 'dry-run': { type: 'boolean' }, map: { type: 'string' }, invite: { type: 'boolean' } },
+    options: {
+      'dry-run': { type: 'boolean' },
+      map: { type: 'string' },
+      'skip-rejected': { type: 'boolean' },
+      invite: { type: 'boolean' },
+    },
   })
 } catch (error) {
   fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
@@ -43,8 +53,9 @@ try {
 const [file, ...extra] = args.positionals
 if (!file || extra.length > 0) fail(USAGE, 2)
 
-function readMapping(path: string | undefined): TierMapping {
+function readMapping(path: string | undefined): TierMapping | 'auto' {
   if (!path) return {}
+  if (path === 'auto') return 'auto'
   let value: unknown
   try {
     value = JSON.parse(readFileSync(path, 'utf8'))
@@ -99,7 +110,19 @@ try {
   })()
   const now = systemClock.now()
   const keyring = await keyringOf(config)
-  const plan = await planImport(database.db, keyring, config, parsed.rows, parsed.rejected, mapping, now)
+  let chosen: TierMapping
+  if (mapping === 'auto') {
+    const pledges = tierPledges()
+    pledges.add(parsed.rows)
+    const choices = await database.db
+      .select({ id: tiers.id, name: tiers.name, monthlyAmount: tiers.monthlyAmount, currency: tiers.currency })
+      .from(tiers)
+    chosen = suggestMapping(pledges.prices(), choices)
+    console.log(`Suggested tier mapping (--map auto): ${JSON.stringify(chosen)}`)
+  } else {
+    chosen = mapping
+  }
+  const plan = await planImport(database.db, keyring, config, parsed.rows, parsed.rejected, chosen, now)
   console.log(
     `${file} (${parsed.variant} Patreon export) into ${database.label}: ${plan.counts.new} new, ` +
       `${plan.counts.updated} updated, ${plan.counts.unchanged} unchanged, ${plan.counts.rejected} rejected.`,
@@ -113,16 +136,19 @@ try {
   if (plan.rejected.length > 50) console.log(`  … and ${plan.rejected.length - 50} more rejected rows.`)
   if (args.values['dry-run']) {
     console.log('Dry run: nothing was written.')
-  } else if (plan.counts.rejected > 0) {
+  } else if (plan.counts.rejected > 0 && !args.values['skip-rejected']) {
     // Said here rather than by commitImport, whose refusal quotes the first rejected row's reason.
     console.error(
       `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected ` +
-        '(the lines above). Fix the file or the tier mapping and try again.',
+        '(the lines above). Fix the file or the tier mapping and try again, or import the others with --skip-rejected.',
     )
     process.exitCode = 1
   } else {
-    const counts = await commitImport(database.db, keyring, plan, now, null, config.ADMIN_EMAILS)
-    console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction.`)
+    const counts = await commitImport(database.db, keyring, plan, now, null, config.ADMIN_EMAILS, {
+      skipRejected: args.values['skip-rejected'] === true,
+    })
+    const skipped = plan.counts.rejected > 0 ? `; ${plan.counts.rejected} rejected rows left out` : ''
+    console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction${skipped}.`)
     if (args.values.invite) {
       const services = createServices({ config, db: database.db })
       const sent = await sendInvitations(database.db, keyring, services.mailer, {

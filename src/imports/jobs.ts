@@ -16,6 +16,8 @@ export interface ImportPayload {
   mapping: TierMapping
   /** The preview's part count when the import was confirmed. */
   parts: number
+  /** The admin chose to import the valid rows and leave the rejected ones out. */
+  skipRejected?: boolean
 }
 
 export interface ImportProgress {
@@ -51,7 +53,9 @@ const patreonImport: JobHandler<ImportPayload, ImportProgress> = {
     const counts = { ...job.progress.counts }
     if (rows.length > 0 || rejected.length > 0) {
       const plan = await planImport(db, keyring, config, rows, rejected, mapping, now)
-      if (plan.counts.rejected > 0) {
+      const skipRejected = job.payload.skipRejected === true
+      counts.rejected += plan.counts.rejected
+      if (plan.counts.rejected > 0 && !skipRejected) {
         const first = plan.rejected[0]!
         throw new AppError(
           'validation_failed',
@@ -59,12 +63,19 @@ const patreonImport: JobHandler<ImportPayload, ImportProgress> = {
             'Upload the file again to import the rest.',
         )
       }
-      const written = await commitImport(db, keyring, plan, now, null, config.ADMIN_EMAILS, { audit: false })
+      const written = await commitImport(db, keyring, plan, now, null, config.ADMIN_EMAILS, {
+        audit: false,
+        skipRejected,
+      })
       for (const kind of ['new', 'updated', 'unchanged'] as const) counts[kind] += written[kind]
     }
     if (to < parts) return { progress: { part: to, counts }, done: false }
     const actor = job.createdBy ? { id: job.createdBy } : null
-    await audit(db, now, actor, 'patreon.imported', null, { counts, rows: imported(counts) })
+    await audit(db, now, actor, 'patreon.imported', null, {
+      counts,
+      rows: imported(counts),
+      ...(counts.rejected > 0 ? { skipped: counts.rejected } : {}),
+    })
     await dropPreview(db, batchId, now)
     return { progress: { part: to, counts }, done: true }
   },

@@ -14,7 +14,8 @@ export function describeJob(job: Job): string {
     const p = job.progress as ImportProgress
     const parts = (job.payload as { parts: number }).parts
     const rows = p.counts.new + p.counts.updated + p.counts.unchanged
-    return `Import ${state}: ${p.part} of ${parts} parts, ${rows} rows (${p.counts.new} new, ${p.counts.updated} updated, ${p.counts.unchanged} unchanged).`
+    const skipped = p.counts.rejected > 0 ? `, ${p.counts.rejected} rejected rows skipped` : ''
+    return `Import ${state}: ${p.part} of ${parts} parts, ${rows} rows (${p.counts.new} new, ${p.counts.updated} updated, ${p.counts.unchanged} unchanged${skipped}).`
   }
   const p = job.progress as InvitationProgress
   const left = p.remaining === null ? '' : `, ${p.remaining} to go`
@@ -124,7 +125,18 @@ export function PatreonPreviewPage(props: {
             Import {rows} {rows === 1 ? 'row' : 'rows'}
           </button>
         </p>
-        {plan.counts.rejected > 0 ? <p>Nothing can be imported while any row is rejected.</p> : null}
+        {plan.counts.rejected > 0 && rows > 0 ? (
+          <p>
+            {plan.counts.rejected} {plan.counts.rejected === 1 ? 'row is' : 'rows are'} rejected (listed below). Fix the
+            file or the mapping and preview again, or import the others now and leave{' '}
+            {plan.counts.rejected === 1 ? 'it' : 'them'} out:{' '}
+            <button type="submit" name="action" value="commit-valid">
+              Import the {rows} valid {rows === 1 ? 'row' : 'rows'}, skip {plan.counts.rejected}
+            </button>
+          </p>
+        ) : plan.counts.rejected > 0 ? (
+          <p>Every row is rejected: nothing can be imported.</p>
+        ) : null}
       </form>
       {shown.length > 0 ? (
         <section aria-labelledby="rejected">

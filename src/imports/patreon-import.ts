@@ -211,6 +211,80 @@ export async function planPreview(
   }
 }
 
+/** What a Patreon tier's patrons pledge, as a month's worth in minor units of one currency (the most common). */
+export interface PatreonTierPrice {
+  monthly: number
+  currency: string
+}
+
+/** A row's pledge as a month's worth (an annual pledge over twelve), or null when it cannot be told. */
+export function monthlyPledge(row: Pick<PatreonRow, 'pledgeAmount' | 'chargeFrequency' | 'currency'>): number | null {
+  if (row.pledgeAmount === null || row.currency === null) return null
+  const frequency = (row.chargeFrequency ?? 'monthly').toLowerCase()
+  if (frequency.startsWith('annual') || frequency === 'yearly') return Math.round(row.pledgeAmount / 12)
+  return frequency === 'monthly' ? row.pledgeAmount : null
+}
+
+/** Counts, per Patreon tier, what its rows pledge a month, as rows arrive; `prices()` gives each tier's most common. */
+export function tierPledges() {
+  const pledges = new Map<string, Map<string, number>>()
+  return {
+    add(rows: readonly PatreonRow[]) {
+      for (const row of rows) {
+        if (!row.tier) continue
+        const counts = pledges.get(row.tier) ?? new Map<string, number>()
+        pledges.set(row.tier, counts)
+        const monthly = monthlyPledge(row)
+        if (monthly !== null)
+          counts.set(`${row.currency}:${monthly}`, (counts.get(`${row.currency}:${monthly}`) ?? 0) + 1)
+      }
+    },
+    /** Each tier's pledges, the most common first (ties in a fixed order). */
+    prices(): [string, PatreonTierPrice[]][] {
+      return [...pledges].map(([name, counts]) => [
+        name,
+        [...counts]
+          .sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))
+          .map(([key]) => {
+            const [currency = '', monthly = '0'] = key.split(':')
+            return { currency, monthly: Number(monthly) }
+          }),
+      ])
+    },
+  }
+}
+
+/**
+ * The Masthead tier suggested for each Patreon tier, for the admin to confirm or change: the tier
+ * of the same name (whatever the case), else the one whose monthly price is nearest what that
+ * tier's patrons most often pledge a month, in a currency Masthead has tiers in. A tier with
+ * neither is left unmapped.
+ */
+export function suggestMapping(
+  patreonTiers: Iterable<[string, readonly PatreonTierPrice[]]>,
+  choices: readonly { id: string; name: string; monthlyAmount: number; currency: string }[],
+): TierMapping {
+  const mapping = emptyMapping()
+  for (const [name, prices] of patreonTiers) {
+    const same = choices.find((t) => t.name.toLowerCase() === name.toLowerCase())
+    if (same) {
+      mapping[name] = same.id
+      continue
+    }
+    const price = prices.find((p) => choices.some((t) => t.currency === p.currency))
+    if (!price) continue
+    let nearest: (typeof choices)[number] | undefined
+    for (const tier of choices) {
+      if (tier.currency !== price.currency) continue
+      if (!nearest || Math.abs(tier.monthlyAmount - price.monthly) < Math.abs(nearest.monthlyAmount - price.monthly)) {
+        nearest = tier
+      }
+    }
+    if (nearest) mapping[name] = nearest.id
+  }
+  return mapping
+}
+
 /** Runs `task` over `items`, at most `parallel` at a time, in order: Web Crypto work without a promise per row at once. */
 async function inParallel<T, R>(items: readonly T[], task: (item: T) => Promise<R>, parallel = 512): Promise<R[]> {
   const out: R[] = []
@@ -288,10 +362,13 @@ export async function commitImport(
   now: Date,
   actor: Pick<SessionUser, 'id'> | null,
   adminEmails: string[],
-  /** `audit: false`: a part of a larger import, which is audited once, when all of it is in. */
-  options: { audit?: boolean } = {},
+  /**
+   * `audit: false`: a part of a larger import, which is audited once, when all of it is in.
+   * `skipRejected`: the admin chose to import the valid rows and leave the rejected ones out.
+   */
+  options: { audit?: boolean; skipRejected?: boolean } = {},
 ): Promise<ImportPlan['counts']> {
-  if (plan.counts.rejected > 0) {
+  if (plan.counts.rejected > 0 && !options.skipRejected) {
     throw new AppError(
       'validation_failed',
       `Nothing was imported: ${plan.counts.rejected} ${plan.counts.rejected === 1 ? 'row was' : 'rows were'} rejected (first: line ${plan.rejected[0]!.line}, ${plan.rejected[0]!.reason}). Fix the file or the tier mapping and try again.`,
@@ -348,7 +425,11 @@ export async function commitImport(
         await commitBatch(tx, batch, now, { fresh: made, names, order })
       }
       if (options.audit !== false) {
-        await audit(tx, now, actor, 'patreon.imported', null, { counts: plan.counts, rows: plan.planned.length })
+        await audit(tx, now, actor, 'patreon.imported', null, {
+          counts: plan.counts,
+          rows: plan.planned.length,
+          ...(plan.counts.rejected > 0 ? { skipped: plan.counts.rejected } : {}),
+        })
       }
     })
   } catch (error) {

@@ -7,6 +7,7 @@ import type { Keyring } from '../privacy/keys'
 import { CONTEXT } from '../privacy/people'
 import { randomId } from '../util/random'
 import type { PatreonRow, RejectedRow } from './patreon-csv'
+import { tierPledges, type PatreonTierPrice } from './patreon-import'
 
 /**
  * Previews awaiting confirmation: the parsed rows (never the file: it holds postal addresses and
@@ -57,7 +58,7 @@ export type RowsSink = (rows: PatreonRow[], rejected: RejectedRow[]) => Promise<
  * Stores an upload as a preview while it is read: `read` reads the file, handing each run of rows
  * to the sink given it, which seals and writes it as the next part. One transaction: a file that
  * turns out to be unreadable half-way leaves nothing behind. Returns the preview and the Patreon
- * tier names its rows use.
+ * tiers its rows use, each with what its patrons most often pledge a month (for the suggested mapping).
  */
 export async function storePreview(
   db: Database,
@@ -65,15 +66,15 @@ export async function storePreview(
   now: Date,
   createdBy: string,
   read: (sink: RowsSink) => Promise<{ variant: string; total: number }>,
-): Promise<{ batch: PreviewBatch; tierNames: string[] }> {
+): Promise<{ batch: PreviewBatch; tiers: [string, PatreonTierPrice[]][] }> {
   const id = randomId()
-  const tierNames = new Set<string>()
+  const pledges = tierPledges()
   return db.transaction(async (tx) => {
     await tx.insert(importBatches).values({ id, createdBy, createdAt: now })
     let parts = 0
     const read_ = await read(async (rows, rejected) => {
       if (rows.length === 0 && rejected.length === 0) return
-      for (const row of rows) if (row.tier) tierNames.add(row.tier)
+      pledges.add(rows)
       await tx
         .insert(importBatchParts)
         .values({ batchId: id, part: parts, rows: await sealPreview(keyring, { rows, rejected }) })
@@ -85,7 +86,7 @@ export async function storePreview(
       .where(eq(importBatches.id, id))
     return {
       batch: { id, createdBy, createdAt: now, variant: read_.variant, total: read_.total, parts },
-      tierNames: [...tierNames],
+      tiers: pledges.prices(),
     }
   })
 }

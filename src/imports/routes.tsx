@@ -15,7 +15,14 @@ import type { ImportPayload, ImportProgress, InvitationProgress } from './jobs'
 import { describeJob, PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
 import { PatreonCsvError, readPatreonStream } from './patreon-csv'
-import { emptyMapping, planPreview, type ImportSummary, type TierMapping } from './patreon-import'
+import {
+  emptyMapping,
+  planPreview,
+  suggestMapping,
+  type ImportSummary,
+  type PatreonTierPrice,
+  type TierMapping,
+} from './patreon-import'
 import { dropPreview, findPreview, previewParts, storePreview, type PreviewBatch } from './previews'
 
 /**
@@ -36,7 +43,10 @@ export const importPages = new Hono<AppEnv>().use(requireRole('admin'))
 export const importApi = new Hono<AppEnv>().use(requireRole('admin'))
 
 const tierChoices = (c: Context<AppEnv>) =>
-  c.var.services.db.select({ id: tiers.id, name: tiers.name }).from(tiers).orderBy(asc(tiers.position))
+  c.var.services.db
+    .select({ id: tiers.id, name: tiers.name, monthlyAmount: tiers.monthlyAmount, currency: tiers.currency })
+    .from(tiers)
+    .orderBy(asc(tiers.position))
 
 /**
  * Reads the uploaded file (multipart/form-data, field "file") into a new preview as it arrives:
@@ -45,7 +55,7 @@ const tierChoices = (c: Context<AppEnv>) =>
  */
 async function storeUpload(c: Context<AppEnv>): Promise<{
   batch: PreviewBatch
-  tierNames: string[]
+  tiers: [string, PatreonTierPrice[]][]
   fields: Record<string, string | string[]>
 }> {
   const type = c.req.header('content-type') ?? ''
@@ -126,15 +136,9 @@ function mappingFromJson(value: unknown): TierMapping {
   return mapping
 }
 
-/** Preselects a Masthead tier whose name is the Patreon tier's, for the admin to confirm or change. */
-async function suggestedMapping(c: Context<AppEnv>, tierNames: string[]): Promise<TierMapping> {
-  const choices = await tierChoices(c)
-  const mapping = emptyMapping()
-  for (const name of tierNames) {
-    const same = choices.find((t) => t.name.toLowerCase() === name.toLowerCase())
-    if (same) mapping[name] = same.id
-  }
-  return mapping
+/** Preselects a Masthead tier for each Patreon tier (`suggestMapping`), for the admin to confirm or change. */
+async function suggestedMapping(c: Context<AppEnv>, patreonTiers: [string, PatreonTierPrice[]][]) {
+  return suggestMapping(patreonTiers, await tierChoices(c))
 }
 
 /** The dry run of a stored preview with a mapping: its counts, rejected rows and tiers. */
@@ -148,8 +152,21 @@ async function summaryOf(c: Context<AppEnv>, batchId: string, mapping: TierMappi
  * Queues the import of a preview with its mapping, once its dry run rejects nothing; a preview
  * already being imported is refused.
  */
-async function startImport(c: Context<AppEnv>, batch: PreviewBatch, mapping: TierMapping, summary: ImportSummary) {
-  if (summary.counts.rejected > 0) {
+async function startImport(
+  c: Context<AppEnv>,
+  batch: PreviewBatch,
+  mapping: TierMapping,
+  summary: ImportSummary,
+  skipRejected = false,
+) {
+  const valid = summary.counts.new + summary.counts.updated + summary.counts.unchanged
+  if (skipRejected && valid === 0) {
+    throw new AppError(
+      'validation_failed',
+      'Nothing to import: every row was rejected. Fix the file and upload it again.',
+    )
+  }
+  if (summary.counts.rejected > 0 && !skipRejected) {
     const first = summary.rejected[0]!
     const n = summary.counts.rejected
     throw new AppError(
@@ -160,7 +177,7 @@ async function startImport(c: Context<AppEnv>, batch: PreviewBatch, mapping: Tie
   const { job, created } = await queue<ImportPayload, ImportProgress>(c, {
     kind: 'patreon_import',
     key: batch.id,
-    payload: { batchId: batch.id, mapping, parts: batch.parts },
+    payload: { batchId: batch.id, mapping, parts: batch.parts, skipRejected },
     progress: { part: 0, counts: { new: 0, updated: 0, unchanged: 0, rejected: 0 } },
     createdBy: c.var.user!.id,
   })
@@ -232,8 +249,8 @@ importPages.post('/patreon', async (c) =>
   submitForm(
     c,
     async () => {
-      const { batch, tierNames } = await storeUpload(c)
-      return previewPage(c, batch.id, await suggestedMapping(c, tierNames))
+      const { batch, tiers: patreonTiers } = await storeUpload(c)
+      return previewPage(c, batch.id, await suggestedMapping(c, patreonTiers))
     },
     (errors, status) => page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status),
   ),
@@ -244,11 +261,11 @@ importPages.post('/patreon/:batch', bodyLimit(), async (c) => {
   const body = await readForm(c, { all: true })
   const mapping = mappingFromForm(body)
   const batch = await findPreview(db, clock.now(), c.req.param('batch'))
-  if (body.action !== 'commit') return previewPage(c, batch.id, mapping)
+  if (body.action !== 'commit' && body.action !== 'commit-valid') return previewPage(c, batch.id, mapping)
   return submitForm(
     c,
     async () => {
-      await startImport(c, batch, mapping, await summaryOf(c, batch.id, mapping))
+      await startImport(c, batch, mapping, await summaryOf(c, batch.id, mapping), body.action === 'commit-valid')
       const notice = 'The import has started. It runs in the background; its progress is below.'
       return c.redirect(pathTo(c, `/admin/imports/patreon?${new URLSearchParams({ notice })}`), 303)
     },
@@ -268,9 +285,10 @@ importPages.post('/patreon-invitations', bodyLimit(), async (c) => {
 
 /**
  * POST /api/admin/imports/patreon, multipart: `file`, optional `mapping` (JSON), optional
- * `dry_run` ("true" to only preview). Answers the plan's counts and rejected rows; an import with
- * any rejected row writes nothing (422). Otherwise the import runs in the background: 202 with
- * the job, whose progress GET /api/admin/imports/jobs/:id gives.
+ * `dry_run` ("true" to only preview), optional `skip_rejected` ("true": import the valid rows and
+ * leave the rejected ones out). Answers the plan's counts and rejected rows; an import with any
+ * rejected row writes nothing (422) unless skip_rejected. Otherwise the import runs in the
+ * background: 202 with the job, whose progress GET /api/admin/imports/jobs/:id gives.
  */
 importApi.post('/patreon', async (c) => {
   const { db, clock } = c.var.services
@@ -283,7 +301,8 @@ importApi.post('/patreon', async (c) => {
       await dropPreview(db, batch.id, clock.now())
       return c.json({ dryRun: true, ...summary })
     }
-    const job = await startImport(c, batch, mapping, plan)
+    const skip = fields.skip_rejected === 'true' || fields.skip_rejected === '1'
+    const job = await startImport(c, batch, mapping, plan, skip)
     return c.json({ dryRun: false, ...summary, job: jobJson(job) }, 202)
   } catch (error) {
     await dropPreview(db, batch.id, clock.now())

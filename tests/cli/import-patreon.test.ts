@@ -115,4 +115,22 @@ describe('npm run import:patreon', () => {
       await handle.close()
     }
   }, 60_000)
+
+  it('suggests the tier mapping with --map auto: the same name, else the nearest monthly price', () => {
+    const run = importPatreon('current.csv', '--map', 'auto', '--dry-run')
+    expect(run.status).toBe(0)
+    const suggested = JSON.parse(/Suggested tier mapping \(--map auto\): (\{.*\})/.exec(run.stdout)![1]!)
+    expect(suggested).toMatchObject({ Reader: 'reader', Patron: 'patron' })
+    expect(['reader', 'patron']).toContain(suggested.Supporter)
+    expect(run.stdout).toContain('Dry run: nothing was written.')
+  }, 120_000)
+
+  it('imports the valid rows and leaves the rejected ones out with --skip-rejected', () => {
+    const run = importPatreon('rejected.csv', '--skip-rejected')
+    expect(run.stderr).toBe('')
+    expect(run.stdout).toContain('4 rejected')
+    expect(run.stdout).toContain('rows in one transaction; 4 rejected rows left out.')
+    expect(run.status).toBe(0)
+    for (const personal of personalCells('rejected.csv')) expect(run.output).not.toContain(personal)
+  }, 120_000)
 })

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { eq, sql } from 'drizzle-orm'
+import { desc, eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadEntitlements } from '../../src/entitlements/entitlements'
 import { rowsOf } from '../../src/db/client'
@@ -12,7 +12,7 @@ import { describeJob } from '../../src/imports/pages'
 import type { Job } from '../../src/jobs/jobs'
 import { AppError } from '../../src/http/errors'
 import { parsePatreonCsv } from '../../src/imports/patreon-csv'
-import { commitImport, planImport } from '../../src/imports/patreon-import'
+import { commitImport, monthlyPledge, planImport, suggestMapping, tierPledges } from '../../src/imports/patreon-import'
 import { findPreview, previewParts } from '../../src/imports/previews'
 import { addressIndex, queryTokens, searchTokens } from '../../src/privacy/blind-index'
 import { isEncrypted } from '../../src/privacy/cipher'
@@ -461,10 +461,73 @@ describe('bad files', () => {
     expect(dry.rejected.map((r: { line: number }) => r.line)).toEqual([2, 4, 5])
     expect(dry.rejected[1].reason).toContain('already appears on line 3')
     expect(await userByEmail('dup@import.example')).toBeUndefined()
+
+    // Asked to, it imports the valid row (line 3) and leaves the three rejected ones out.
+    const skipping = await upload(csv, { mapping: JSON.stringify(MAPPING), skip_rejected: 'true' })
+    expect(skipping.status).toBe(202)
+    const { job } = await skipping.json()
+    expect(await userByEmail('dup@import.example')).toBeDefined()
+    expect(await userByEmail('date@import.example')).toBeUndefined()
+    const done = await (
+      await w.t.app.request(`/api/admin/imports/jobs/${job.id}`, { headers: { Cookie: admin } })
+    ).json()
+    expect(done.job).toMatchObject({ state: 'done', progress: { counts: { new: 1, rejected: 3 } } })
+    expect(done.job.description).toContain('3 rejected rows skipped')
+    const [audited] = await db()
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.action, 'patreon.imported'))
+      .orderBy(desc(auditLog.id)) // the last written (the clock moves back and forth in this file)
+      .limit(1)
+    expect(audited?.details).toMatchObject({ rows: 1, skipped: 3 })
+  })
+
+  it('imports nothing when every row is rejected, even when asked to skip them', async () => {
+    const header = fixture('current.csv').toString('utf8').split('\n')[0]!
+    const line = fixture('current.csv').toString('utf8').split('\n')[1]!
+    const csv = [header, line.replace('ada@example.com', 'broken@')].join('\n')
+    const res = await upload(csv, { mapping: JSON.stringify(MAPPING), skip_rejected: 'true' })
+    expect(res.status).toBe(422)
+    expect((await res.json()).error.message).toBe(
+      'Nothing to import: every row was rejected. Fix the file and upload it again.',
+    )
   })
 })
 
 describe('the admin pages', () => {
+  it('offer to import the valid rows and leave the rejected ones out', async () => {
+    const [header, ada, grace] = fixture('current.csv').toString('utf8').split('\n')
+    const csv = [
+      header,
+      ada!.replace('ada@example.com', 'valid@skip.example'),
+      grace!.replace(/Grace\.Hopper@Navy\.example\.org/i, 'broken@'),
+    ].join('\n')
+    const form = new FormData()
+    form.set('file', new File([csv], 'members.csv'))
+    const preview = await w.t.app.request('/admin/imports/patreon', {
+      method: 'POST',
+      headers: { Cookie: admin },
+      body: form,
+    })
+    const html = await preview.text()
+    expect(html).toContain('Import the 1 valid row, skip 1')
+    const batch = html.match(/action="\/admin\/imports\/patreon\/([\w-]+)"/)![1]!
+    const body = new URLSearchParams()
+    for (const [name, tier] of Object.entries(MAPPING)) {
+      body.append('patreon_tier', name)
+      body.append('masthead_tier', tier)
+    }
+    body.set('action', 'commit-valid')
+    const done = await w.t.app.request(`/admin/imports/patreon/${batch}`, {
+      method: 'POST',
+      headers: { Cookie: admin, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body,
+    })
+    expect(done.status).toBe(303)
+    await runDueJobs(w.t)
+    expect(await userByEmail('valid@skip.example')).toBeDefined()
+  })
+
   it('upload → preview with the tier mapping → import', async () => {
     const form = new FormData()
     const csv = fixture('current.csv').toString('utf8').replaceAll('@example.com', '@pages.example')
@@ -617,3 +680,46 @@ describe('npm run import:patreon', () => {
 })
 
 void supporters
+
+describe('the suggested tier mapping', () => {
+  const choices = [
+    { id: 'reader', name: 'Reader', monthlyAmount: 500, currency: 'usd' },
+    { id: 'patron', name: 'Patron', monthlyAmount: 1500, currency: 'usd' },
+    { id: 'euro', name: 'Euro friend', monthlyAmount: 700, currency: 'eur' },
+  ]
+
+  it('takes the tier of the same name, whatever the case, before any price', () => {
+    expect(suggestMapping([['PATRON', [{ currency: 'usd', monthly: 400 }]]], choices)).toEqual({ PATRON: 'patron' })
+  })
+
+  it('else the nearest monthly price in the currency most pledges use that Masthead has tiers in', () => {
+    const mapping = suggestMapping(
+      [
+        ['Bronze', [{ currency: 'usd', monthly: 600 }]],
+        ['Gold', [{ currency: 'usd', monthly: 1200 }]],
+        [
+          'Pounds first',
+          [
+            { currency: 'gbp', monthly: 1500 },
+            { currency: 'eur', monthly: 100 },
+          ],
+        ],
+        ['Yen only', [{ currency: 'jpy', monthly: 500 }]],
+        ['No pledges', []],
+      ],
+      choices,
+    )
+    expect({ ...mapping }).toEqual({ Bronze: 'reader', Gold: 'patron', 'Pounds first': 'euro' })
+  })
+
+  it('counts an annual pledge as a twelfth a month, and knows nothing of a pledge without a currency', () => {
+    expect(monthlyPledge({ pledgeAmount: 12000, chargeFrequency: 'annual', currency: 'usd' })).toBe(1000)
+    expect(monthlyPledge({ pledgeAmount: 500, chargeFrequency: 'monthly', currency: 'usd' })).toBe(500)
+    expect(monthlyPledge({ pledgeAmount: 500, chargeFrequency: 'monthly', currency: null })).toBeNull()
+    const pledges = tierPledges()
+    pledges.add(
+      parsePatreonCsv(fixture('current.csv')).rows.filter((r) => r.tier === 'Supporter' || r.tier === 'Patron'),
+    )
+    expect(new Map(pledges.prices()).get('Patron')?.[0]).toMatchObject({ monthly: expect.any(Number) })
+  })
+})
