@@ -286,9 +286,7 @@ describe('saving with Stripe configured', () => {
     s = await createTestApp({
       env: {
         ADMIN_EMAILS: 'admin@ledger.example',
-        STRIPE_SECRET_KEY: standIn.secretKey,
-        STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-        STRIPE_API_URL: standIn.url,
+        ...standIn.env,
       },
     })
     cookie = await signIn(s.app, 'admin@ledger.example')

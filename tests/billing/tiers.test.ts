@@ -139,9 +139,7 @@ describe('syncing tiers to Stripe (through the local stand-in)', () => {
     standIn = await startStripeStandIn({ deliver: null })
     t = await createTestApp({
       env: {
-        STRIPE_SECRET_KEY: standIn.secretKey,
-        STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-        STRIPE_API_URL: standIn.url,
+        ...standIn.env,
       },
     })
     stripe = t.services.stripe!

@@ -46,9 +46,7 @@ export function useBillingWorld(options: { live?: boolean; env?: Record<string, 
     const t = await createTestApp({
       clock,
       env: {
-        STRIPE_SECRET_KEY: standIn.secretKey,
-        STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-        STRIPE_API_URL: standIn.url,
+        ...standIn.env,
         ...options.env,
       },
     })

@@ -104,9 +104,7 @@ beforeAll(async () => {
     env: {
       MASTHEAD_PATH: BASE,
       ADMIN_EMAILS: ADMIN,
-      STRIPE_SECRET_KEY: standIn.secretKey,
-      STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-      STRIPE_API_URL: standIn.url,
+      ...standIn.env,
     },
   })
   app = t.app

@@ -26,9 +26,7 @@ let standIn: Awaited<ReturnType<typeof startStripeStandIn>>
 beforeAll(async () => {
   standIn = await startStripeStandIn({ now: () => new Date('2026-11-25T12:00:00Z'), deliver: null })
   ;({ t, cookies } = await roleWorld({
-    STRIPE_SECRET_KEY: standIn.secretKey,
-    STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-    STRIPE_API_URL: standIn.url,
+    ...standIn.env,
   }))
   await syncAllToStripe(t.services)
 }, 60_000)

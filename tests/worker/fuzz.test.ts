@@ -28,11 +28,7 @@ let cookies: Record<Who, string | undefined>
 // them checkout answers 503 and the webhook 500 by design, which would hide what bad input does.
 beforeAll(async () => {
   standIn = await startStripeStandIn({ deliver: null })
-  const stripeVars = {
-    STRIPE_SECRET_KEY: standIn.secretKey,
-    STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-    STRIPE_API_URL: standIn.url,
-  }
+  const stripeVars = standIn.env
   worker = await startTestWorker({ ...ROLE_WORLD_VARS, ...stripeVars })
   const world = await workerRoleWorld(worker, stripeVars)
   ;({ cookies, database } = world)

@@ -43,11 +43,7 @@ beforeAll(async () => {
       return { status: res.status }
     },
   })
-  const stripeVars = {
-    STRIPE_SECRET_KEY: standIn.secretKey,
-    STRIPE_WEBHOOK_SECRET: standIn.webhookSecret,
-    STRIPE_API_URL: standIn.url,
-  }
+  const stripeVars = standIn.env
   worker = await startTestWorker({ ...ROLE_WORLD_VARS, ...stripeVars })
   const world = await workerRoleWorld(worker, stripeVars)
   ;({ cookies, database, config } = world)

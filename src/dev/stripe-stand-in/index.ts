@@ -38,6 +38,8 @@ export interface StripeStandIn {
   url: string
   secretKey: string
   webhookSecret: string
+  /** The configuration that points Masthead at the stand-in: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_URL. */
+  env: { STRIPE_SECRET_KEY: string; STRIPE_WEBHOOK_SECRET: string; STRIPE_API_URL: string }
   /** Options for `new Stripe(secretKey, sdkOptions)` so the real SDK talks to the stand-in. */
   sdkOptions: { host: string; port: number; protocol: 'http'; httpClient?: Stripe.HttpClient; maxNetworkRetries: 0 }
   /** Every event created, oldest first. */
@@ -107,6 +109,7 @@ export async function startStripeStandIn(options: StandInOptions = {}): Promise<
     url,
     secretKey,
     webhookSecret,
+    env: { STRIPE_SECRET_KEY: secretKey, STRIPE_WEBHOOK_SECRET: webhookSecret, STRIPE_API_URL: url },
     sdkOptions: { host, port, protocol: 'http', maxNetworkRetries: 0 },
     events: () => events.list() as unknown as Stripe.Event[],
     deliveries: () => events.deliveries(),
