@@ -9,6 +9,7 @@ import { auditApi, auditPages } from './audit/routes'
 import { billing, joinPages } from './billing/checkout-routes'
 import { tierApi, tierPages } from './billing/tiers/routes'
 import { stripeWebhooks } from './billing/webhooks/routes'
+import { invitationUnsubscribe } from './imports/unsubscribe-routes'
 import { entitlementsApi } from './entitlements/routes'
 import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
@@ -67,6 +68,8 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   app.route('/healthz', health)
   app.route('/assets', assets)
   app.route('/webhooks', stripeWebhooks) // signed by Stripe; its own (default) body limit
+  // Mail providers' one-click unsubscribe posts from elsewhere: the link's token is the permission.
+  app.route('/invitations', invitationUnsubscribe)
 
   // For people and their API clients: CSRF check, then who is asking.
   app.use(sameOriginOnly, neverCacheCookies, session)

@@ -23,7 +23,7 @@ import { describeErrorText, redactText } from '../http/log'
 import { absoluteUrl } from '../http/paths'
 import { keyringOf } from '../privacy/keys'
 import { createServices, systemClock } from '../services'
-import { sendInvitations } from '../imports/invitations'
+import { sendInvitations, UNSUBSCRIBE_PATH } from '../imports/invitations'
 import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
 import { commitImport, planImport, suggestMapping, tierPledges, type TierMapping } from '../imports/patreon-import'
 import { tiers } from '../db/schema'
@@ -155,6 +155,7 @@ try {
         now,
         publication: config.PUBLICATION_NAME,
         joinUrl: absoluteUrl(config, '/join'),
+        unsubscribeUrl: absoluteUrl(config, UNSUBSCRIBE_PATH),
       })
       console.log(
         `Invitations: ${sent.sent} sent, ${sent.failed} failed, ${sent.remaining} still to invite (run again in a minute).`,

@@ -462,10 +462,17 @@ export const patreonMembers = pgTable(
     accessEndsAt: timestamptz('access_ends_at'),
     /** When the invitation to continue through Stripe was sent. */
     invitedAt: timestamptz('invited_at'),
+    /** SHA-256 of the token in the invitation's unsubscribe link (the token itself is only in the e-mail). */
+    unsubscribeTokenHash: text('unsubscribe_token_hash'),
+    /** When the patron asked for no more e-mails about moving from Patreon. */
+    unsubscribedAt: timestamptz('unsubscribed_at'),
     importedAt: timestamptz('imported_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
-  (t) => [check('patreon_members_status_valid', sql`${t.status} in ('active', 'declined', 'former', 'none')`)],
+  (t) => [
+    check('patreon_members_status_valid', sql`${t.status} in ('active', 'declined', 'former', 'none')`),
+    uniqueIndex('patreon_members_unsubscribe_token_key').on(t.unsubscribeTokenHash),
+  ],
 )
 
 /**

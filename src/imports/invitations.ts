@@ -8,16 +8,25 @@ import type { MailMessage, Mailer } from '../mail/mailer'
 import type { Keyring } from '../privacy/keys'
 import { openAddress } from '../privacy/people'
 import { escapeHtml } from '../util/html'
+import { randomToken, sha256Hex } from '../util/random'
 
 /** Invitations go out at most this many at a time, and a batch at most once a minute. */
 export const INVITATION_BATCH = 100
 export const INVITATION_INTERVAL_MS = 60_000
 
+/** Where an invitation's unsubscribe link leads, under Masthead's path (src/imports/unsubscribe-routes.tsx). */
+export const UNSUBSCRIBE_PATH = '/invitations/unsubscribe'
+
+/**
+ * The invitation, with a one-click way to stop them (RFC 8058: `List-Unsubscribe` with its
+ * `List-Unsubscribe-Post`, and the same link in the text), when `unsubscribeUrl` is given.
+ */
 export function invitationMessage(
   to: string,
   publication: string,
   joinUrl: string,
   tier: { id: string; name: string },
+  unsubscribeUrl?: string,
 ): MailMessage {
   const link = `${joinUrl}?${new URLSearchParams({ tier: tier.id, from: 'patreon' })}`
   const lines = [
@@ -25,13 +34,23 @@ export function invitationMessage(
     `Your ${tier.name} membership carries on until your paid time runs out. To keep it after that, continue here (your tier is already chosen): ${link}`,
     'If you do nothing, your membership simply ends when your Patreon payments stop. Thank you for your support.',
   ]
+  const stop = unsubscribeUrl ? `No more e-mails about this: ${unsubscribeUrl}` : null
   return {
     to,
     subject: `Continue your ${publication} membership`,
-    text: `${lines.join('\n\n')}\n`,
+    text: `${[...lines, ...(stop ? [stop] : [])].join('\n\n')}\n`,
     html: `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">${lines
       .map((l) => `<p>${escapeHtml(l)}</p>`)
-      .join('')}<p><a href="${escapeHtml(link)}">Continue my membership</a></p></body></html>`,
+      .join('')}<p><a href="${escapeHtml(link)}">Continue my membership</a></p>${
+      unsubscribeUrl
+        ? `<p style="font-size:small"><a href="${escapeHtml(unsubscribeUrl)}">No more e-mails about this</a></p>`
+        : ''
+    }</body></html>`,
+    ...(unsubscribeUrl
+      ? {
+          headers: { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+        }
+      : {}),
   }
 }
 
@@ -45,7 +64,8 @@ export async function sendInvitations(
   keyring: Keyring,
   mailer: Mailer,
   /** `joinUrl`: the join page's absolute URL, base path included (absoluteUrl(config, '/join')). */
-  options: { now: Date; publication: string; joinUrl: string; limit?: number },
+  /** `unsubscribeUrl`: the unsubscribe page's absolute URL (absoluteUrl(config, UNSUBSCRIBE_PATH)); the token is added. */
+  options: { now: Date; publication: string; joinUrl: string; unsubscribeUrl?: string; limit?: number },
 ): Promise<{ sent: number; failed: number; remaining: number }> {
   const { now } = options
   const [last] = await rowsOf<{ at: Date | string | null }>(
@@ -57,10 +77,11 @@ export async function sendInvitations(
     throw new AppError('rate_limited', `Invitations go out a batch a minute. Try again in ${wait} seconds.`)
   }
   const limit = Math.min(options.limit ?? INVITATION_BATCH, INVITATION_BATCH)
-  const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null
+  const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null and pm.unsubscribed_at is null
     and not exists (select 1 from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
       where sc.user_id = pm.user_id and s.status in ${inList(PAYING_STATUSES)})`
   const claimed = await rowsOf<{
+    user_id: string
     card: string | null
     email: string | null
     name: string | null
@@ -72,15 +93,37 @@ export async function sendInvitations(
       from (select pm.user_id from patreon_members pm where ${due} order by pm.user_id limit ${limit} for update skip locked) pick,
         users u, tiers t
       where patreon_members.user_id = pick.user_id and u.id = pick.user_id and t.id = patreon_members.tier_id
-      returning u.card, u.email, u.name, t.id as tier_id, t.name as tier_name`,
+      returning u.id as user_id, u.card, u.email, u.name, t.id as tier_id, t.name as tier_name`,
   )
+  // Each invitation its own unsubscribe token, kept only as its SHA-256.
+  const tokens = new Map<string, string>()
+  if (options.unsubscribeUrl && claimed.length > 0) {
+    const hashed = await Promise.all(
+      claimed.map(async (row) => {
+        const token = randomToken()
+        tokens.set(row.user_id, token)
+        return { user_id: row.user_id, hash: await sha256Hex(token) }
+      }),
+    )
+    await db.execute(sql`update patreon_members pm set unsubscribe_token_hash = r.hash
+      from json_to_recordset(${JSON.stringify(hashed)}::json) as r(user_id text, hash text)
+      where pm.user_id = r.user_id`)
+  }
   let failed = 0
   for (const row of claimed) {
     // Opened one at a time, as each goes out: a failure to decrypt counts as a failed invitation too.
     await openAddress(keyring, row)
       .then((to) =>
         mailer.send(
-          invitationMessage(to, options.publication, options.joinUrl, { id: row.tier_id, name: row.tier_name }),
+          invitationMessage(
+            to,
+            options.publication,
+            options.joinUrl,
+            { id: row.tier_id, name: row.tier_name },
+            tokens.has(row.user_id)
+              ? `${options.unsubscribeUrl}?${new URLSearchParams({ token: tokens.get(row.user_id)! })}`
+              : undefined,
+          ),
         ),
       )
       .catch((error: unknown) => {

@@ -2,7 +2,7 @@ import { audit } from '../audit/audit'
 import { AppError } from '../http/errors'
 import { absoluteUrl } from '../http/paths'
 import type { JobHandler, JobHandlers } from '../jobs/jobs'
-import { INVITATION_INTERVAL_MS, sendInvitations } from './invitations'
+import { INVITATION_INTERVAL_MS, sendInvitations, UNSUBSCRIBE_PATH } from './invitations'
 import { commitImport, planImport, type ImportPlan, type TierMapping } from './patreon-import'
 import { dropPreview, previewParts } from './previews'
 
@@ -103,6 +103,7 @@ const patreonInvitations: JobHandler<Record<string, never>, InvitationProgress> 
         now: clock.now(),
         publication: config.PUBLICATION_NAME,
         joinUrl: absoluteUrl(config, '/join'),
+        unsubscribeUrl: absoluteUrl(config, UNSUBSCRIBE_PATH),
         limit: config.INVITATIONS_PER_BATCH,
       })
       const progress = {

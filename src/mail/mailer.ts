@@ -13,6 +13,8 @@ export interface MailMessage {
   subject: string
   text: string
   html: string
+  /** Extra headers, such as List-Unsubscribe (sent by the mail provider; the development mailbox keeps none). */
+  headers?: Record<string, string>
 }
 
 export interface Mailer {
@@ -94,7 +96,12 @@ export function createResendMailer(options: { apiKey: string; from: string; fetc
   }
 }
 
-const pick = ({ subject, text, html }: MailMessage) => ({ subject, text, html })
+const pick = ({ subject, text, html, headers }: MailMessage) => ({
+  subject,
+  text,
+  html,
+  ...(headers ? { headers } : {}),
+})
 
 /** The development mailbox unless a provider is configured (config requires one in production). */
 export function createMailer(config: Config, db: Database, clock: Clock, fetchFn: typeof fetch): Mailer {

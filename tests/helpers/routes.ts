@@ -162,6 +162,14 @@ export const PUBLIC: { method: string; path: string; example?: string; body?: un
   { method: 'POST', path: '/billing/checkout', body: { tier: 'reader', interval: 'month' } },
   { method: 'POST', path: '/billing/donate', body: { amount: 5, currency: 'usd', frequency: 'once' } },
   { method: 'GET', path: '/billing/thanks' },
+  // The invitations' unsubscribe link: a page with a button, and the one-click POST mail providers send.
+  { method: 'GET', path: '/invitations/unsubscribe', example: '/invitations/unsubscribe?token=no-such-token-000000' },
+  {
+    method: 'POST',
+    path: '/invitations/unsubscribe',
+    example: '/invitations/unsubscribe?token=no-such-token-000000',
+    body: {},
+  },
   // Without a signature: 400, or 500 where Stripe is not configured (as here); neither is a guard.
   { method: 'POST', path: '/webhooks/stripe', body: { id: 'evt_unsigned', type: 'customer.updated' } },
 ]
