@@ -60,6 +60,13 @@ const fields = z.object({
     .min(1, 'must be at least 1')
     .max(100, 'must be at most 100')
     .default(100),
+  /** Days after a Patreon patron's invitation that the one reminder goes, if they have not moved (0: none). */
+  PATREON_REMINDER_DAYS: z.coerce
+    .number({ error: 'must be a number of days' })
+    .int('must be a whole number of days')
+    .min(0, 'must be 0 (no reminder) or more')
+    .max(365, 'must be at most 365')
+    .default(14),
   PUBLICATION_NAME: z.string().trim().min(1).max(120).default('Masthead'),
   ADMIN_EMAILS: z
     .string()

@@ -156,6 +156,7 @@ try {
         publication: config.PUBLICATION_NAME,
         joinUrl: absoluteUrl(config, '/join'),
         unsubscribeUrl: absoluteUrl(config, UNSUBSCRIBE_PATH),
+        reminderDays: config.PATREON_REMINDER_DAYS,
       })
       console.log(
         `Invitations: ${sent.sent} sent, ${sent.failed} failed, ${sent.remaining} still to invite (run again in a minute).`,

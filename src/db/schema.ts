@@ -464,6 +464,8 @@ export const patreonMembers = pgTable(
     invitedAt: timestamptz('invited_at'),
     /** SHA-256 of the token in the invitation's unsubscribe link (the token itself is only in the e-mail). */
     unsubscribeTokenHash: text('unsubscribe_token_hash'),
+    /** When the one reminder went out (PATREON_REMINDER_DAYS after the invitation). */
+    remindedAt: timestamptz('reminded_at'),
     /** When the patron asked for no more e-mails about moving from Patreon. */
     unsubscribedAt: timestamptz('unsubscribed_at'),
     importedAt: timestamptz('imported_at').notNull(),

@@ -27,9 +27,12 @@ export function invitationMessage(
   joinUrl: string,
   tier: { id: string; name: string },
   unsubscribeUrl?: string,
+  /** The one reminder, some days after the invitation. */
+  reminder = false,
 ): MailMessage {
   const link = `${joinUrl}?${new URLSearchParams({ tier: tier.id, from: 'patreon' })}`
   const lines = [
+    ...(reminder ? ['A reminder, in case our first e-mail went astray.'] : []),
     `${publication} is leaving Patreon and now takes memberships directly.`,
     `Your ${tier.name} membership carries on until your paid time runs out. To keep it after that, continue here (your tier is already chosen): ${link}`,
     'If you do nothing, your membership simply ends when your Patreon payments stop. Thank you for your support.',
@@ -37,7 +40,7 @@ export function invitationMessage(
   const stop = unsubscribeUrl ? `No more e-mails about this: ${unsubscribeUrl}` : null
   return {
     to,
-    subject: `Continue your ${publication} membership`,
+    subject: `${reminder ? 'Reminder: continue' : 'Continue'} your ${publication} membership`,
     text: `${[...lines, ...(stop ? [stop] : [])].join('\n\n')}\n`,
     html: `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">${lines
       .map((l) => `<p>${escapeHtml(l)}</p>`)
@@ -54,48 +57,112 @@ export function invitationMessage(
   }
 }
 
+/** What a batch did, and what is left: invitations not sent yet, and when the next reminder is due. */
+export interface InvitationBatch {
+  sent: number
+  failed: number
+  /** Of `sent`, the reminders. */
+  reminded: number
+  remaining: number
+  /** When the next reminder falls due (null: none is pending). */
+  nextReminderAt: Date | null
+}
+
 /**
  * Invites imported active patrons who have not moved to Stripe yet and have
- * not been invited, through the Mailer, a batch at a time. Each address is
- * marked before its e-mail goes out, so a crash never sends one twice.
+ * not been invited, through the Mailer, a batch at a time; with `reminderDays`,
+ * reminds once, that many days after their invitation, those who have still not
+ * moved. Nobody who unsubscribed is written to. Each address is marked before
+ * its e-mail goes out, so a crash never sends one twice.
  */
 export async function sendInvitations(
   db: Database,
   keyring: Keyring,
   mailer: Mailer,
-  /** `joinUrl`: the join page's absolute URL, base path included (absoluteUrl(config, '/join')). */
-  /** `unsubscribeUrl`: the unsubscribe page's absolute URL (absoluteUrl(config, UNSUBSCRIBE_PATH)); the token is added. */
-  options: { now: Date; publication: string; joinUrl: string; unsubscribeUrl?: string; limit?: number },
-): Promise<{ sent: number; failed: number; remaining: number }> {
+  /**
+   * `joinUrl`: the join page's absolute URL, base path included (absoluteUrl(config, '/join'));
+   * `unsubscribeUrl`: the unsubscribe page's (absoluteUrl(config, UNSUBSCRIBE_PATH)), the token is added.
+   */
+  options: {
+    now: Date
+    publication: string
+    joinUrl: string
+    unsubscribeUrl?: string
+    reminderDays?: number
+    limit?: number
+  },
+): Promise<InvitationBatch> {
   const { now } = options
   const [last] = await rowsOf<{ at: Date | string | null }>(
     db,
-    sql`select max(invited_at) as at from ${patreonMembers}`,
+    sql`select max(greatest(invited_at, reminded_at)) as at from ${patreonMembers}`,
   )
   if (last?.at && now.getTime() - new Date(last.at).getTime() < INVITATION_INTERVAL_MS) {
     const wait = Math.ceil((INVITATION_INTERVAL_MS - (now.getTime() - new Date(last.at).getTime())) / 1000)
     throw new AppError('rate_limited', `Invitations go out a batch a minute. Try again in ${wait} seconds.`)
   }
   const limit = Math.min(options.limit ?? INVITATION_BATCH, INVITATION_BATCH)
-  const due = sql`pm.status = 'active' and pm.invited_at is null and pm.tier_id is not null and pm.unsubscribed_at is null
+  const at = sql`${now.toISOString()}::timestamptz`
+  // Still to move: an active patron with a mapped tier, who does not pay through Stripe and did not say stop.
+  const waiting = sql`pm.status = 'active' and pm.tier_id is not null and pm.unsubscribed_at is null
     and not exists (select 1 from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
       where sc.user_id = pm.user_id and s.status in ${inList(PAYING_STATUSES)})`
-  const claimed = await rowsOf<{
-    user_id: string
-    card: string | null
-    email: string | null
-    name: string | null
-    tier_id: string
-    tier_name: string
-  }>(
+  const due = sql`${waiting} and pm.invited_at is null`
+  const days = options.reminderDays
+  const reminderDue = days
+    ? sql`${waiting} and pm.reminded_at is null and pm.invited_at <= ${at} - make_interval(days => ${days})`
+    : sql`false`
+  const claim = (which: 'invited_at' | 'reminded_at', condition: ReturnType<typeof sql>, n: number) =>
+    rowsOf<ClaimedRow>(
+      db,
+      sql`update patreon_members set ${sql.raw(which)} = ${at}
+        from (select pm.user_id from patreon_members pm where ${condition} order by pm.user_id limit ${n}
+          for update skip locked) pick, users u, tiers t
+        where patreon_members.user_id = pick.user_id and u.id = pick.user_id and t.id = patreon_members.tier_id
+        returning u.id as user_id, u.card, u.email, u.name, t.id as tier_id, t.name as tier_name`,
+    )
+  const invited = await claim('invited_at', due, limit)
+  const reminded = invited.length < limit ? await claim('reminded_at', reminderDue, limit - invited.length) : []
+  const failed =
+    (await send(db, keyring, mailer, options, invited, false)) +
+    (await send(db, keyring, mailer, options, reminded, true))
+  const [left] = await rowsOf<{ n: number | string; next: Date | string | null }>(
     db,
-    sql`update patreon_members set invited_at = ${now.toISOString()}::timestamptz
-      from (select pm.user_id from patreon_members pm where ${due} order by pm.user_id limit ${limit} for update skip locked) pick,
-        users u, tiers t
-      where patreon_members.user_id = pick.user_id and u.id = pick.user_id and t.id = patreon_members.tier_id
-      returning u.id as user_id, u.card, u.email, u.name, t.id as tier_id, t.name as tier_name`,
+    sql`select (select count(*) from patreon_members pm where ${due}) as n,
+      ${
+        days
+          ? sql`(select min(pm.invited_at) + make_interval(days => ${days}) from patreon_members pm
+              where ${waiting} and pm.reminded_at is null and pm.invited_at is not null)`
+          : sql`null::timestamptz`
+      } as next`,
   )
-  // Each invitation its own unsubscribe token, kept only as its SHA-256.
+  return {
+    sent: invited.length + reminded.length - failed,
+    failed,
+    reminded: reminded.length,
+    remaining: Number(left?.n ?? 0),
+    nextReminderAt: left?.next ? new Date(left.next) : null,
+  }
+}
+
+interface ClaimedRow {
+  user_id: string
+  card: string | null
+  email: string | null
+  name: string | null
+  tier_id: string
+  tier_name: string
+}
+
+/** Sends one batch's messages, each with its own unsubscribe token (kept only as its SHA-256); returns the failures. */
+async function send(
+  db: Database,
+  keyring: Keyring,
+  mailer: Mailer,
+  options: { publication: string; joinUrl: string; unsubscribeUrl?: string },
+  claimed: ClaimedRow[],
+  reminder: boolean,
+): Promise<number> {
   const tokens = new Map<string, string>()
   if (options.unsubscribeUrl && claimed.length > 0) {
     const hashed = await Promise.all(
@@ -112,6 +179,7 @@ export async function sendInvitations(
   let failed = 0
   for (const row of claimed) {
     // Opened one at a time, as each goes out: a failure to decrypt counts as a failed invitation too.
+    const token = tokens.get(row.user_id)
     await openAddress(keyring, row)
       .then((to) =>
         mailer.send(
@@ -120,9 +188,8 @@ export async function sendInvitations(
             options.publication,
             options.joinUrl,
             { id: row.tier_id, name: row.tier_name },
-            tokens.has(row.user_id)
-              ? `${options.unsubscribeUrl}?${new URLSearchParams({ token: tokens.get(row.user_id)! })}`
-              : undefined,
+            token ? `${options.unsubscribeUrl}?${new URLSearchParams({ token })}` : undefined,
+            reminder,
           ),
         ),
       )
@@ -131,9 +198,5 @@ export async function sendInvitations(
         log('warn', 'invitation_failed', describeError(error))
       })
   }
-  const [left] = await rowsOf<{ n: number | string }>(
-    db,
-    sql`select count(*) as n from patreon_members pm where ${due}`,
-  )
-  return { sent: claimed.length - failed, failed, remaining: Number(left?.n ?? 0) }
+  return failed
 }

@@ -86,13 +86,16 @@ const imported = (counts: ImportPlan['counts']) => counts.new + counts.updated +
 export interface InvitationProgress {
   sent: number
   failed: number
+  /** Of `sent`, the reminders. */
+  reminded?: number
   remaining: number | null
 }
 
 /**
  * One step sends one batch (INVITATIONS_PER_BATCH, one mail API call each, so one step per run:
- * a Worker invocation may make 50 subrequests on the free plan), then waits a minute. Each address
- * is marked before its mail goes out, so a step run again never sends one twice.
+ * a Worker invocation may make 50 subrequests on the free plan), then waits a minute; once all are
+ * invited, the job waits for the reminders (PATREON_REMINDER_DAYS later, once) and ends when none is
+ * pending. Each address is marked before its mail goes out, so a step run again never sends one twice.
  */
 const patreonInvitations: JobHandler<Record<string, never>, InvitationProgress> = {
   stepsPerRun: 1,
@@ -104,14 +107,20 @@ const patreonInvitations: JobHandler<Record<string, never>, InvitationProgress> 
         publication: config.PUBLICATION_NAME,
         joinUrl: absoluteUrl(config, '/join'),
         unsubscribeUrl: absoluteUrl(config, UNSUBSCRIBE_PATH),
+        reminderDays: config.PATREON_REMINDER_DAYS,
         limit: config.INVITATIONS_PER_BATCH,
       })
       const progress = {
         sent: job.progress.sent + result.sent,
         failed: job.progress.failed + result.failed,
+        reminded: (job.progress.reminded ?? 0) + result.reminded,
         remaining: result.remaining,
       }
-      return { progress, done: result.remaining === 0, waitMs: INVITATION_INTERVAL_MS }
+      // Done once everyone is invited and no reminder is pending; until the next reminder falls due, it waits.
+      if (result.remaining > 0) return { progress, done: false, waitMs: INVITATION_INTERVAL_MS }
+      if (!result.nextReminderAt) return { progress, done: true }
+      const untilReminder = result.nextReminderAt.getTime() - clock.now().getTime()
+      return { progress, done: false, waitMs: Math.max(untilReminder, INVITATION_INTERVAL_MS) }
     } catch (error) {
       // A batch went out less than a minute ago (sent by hand from the command line): wait for it.
       if (error instanceof AppError && error.code === 'rate_limited') {

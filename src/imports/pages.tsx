@@ -19,7 +19,8 @@ export function describeJob(job: Job): string {
   }
   const p = job.progress as InvitationProgress
   const left = p.remaining === null ? '' : `, ${p.remaining} to go`
-  return `Invitations ${state}: ${p.sent} sent${p.failed ? `, ${p.failed} failed` : ''}${left}.`
+  const reminders = p.reminded ? ` (${p.reminded} of them reminders)` : ''
+  return `Invitations ${state}: ${p.sent} sent${reminders}${p.failed ? `, ${p.failed} failed` : ''}${left}.`
 }
 
 export function PatreonUploadPage(props: { error?: string | undefined; notice?: string | undefined; jobs?: Job[] }) {

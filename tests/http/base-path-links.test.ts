@@ -418,7 +418,7 @@ describe('redirects under /members', () => {
     const invited = await send(`${BASE}/admin/imports/patreon-invitations`, { cookie: admin, form: {} })
     expect(invited.status).toBe(303)
     expect(location(invited)).toMatch(/^\/members\/admin\/imports\/patreon\?notice=/)
-    expect((await runDueJobs(t)).finished).toBe(1)
+    expect((await runDueJobs(t)).steps).toBe(1)
     const invitation = await lastMail('ada@example.com')
     expect(invitation?.text).toContain(`${APP_URL}${BASE}/join?tier=reader&from=patreon`)
     expect(invitation?.html).toContain(`href="${APP_URL}${BASE}/join?tier=reader&amp;from=patreon"`)

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { jobs } from '../../src/db/schema'
 import { ConfigError, loadConfig } from '../../src/config'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { createTestApp, fixedClock, runDueJobs, type TestApp } from '../helpers/app'
@@ -51,7 +53,34 @@ describe('invitations per step', () => {
     expect((await runDueJobs(t)).steps).toBe(0)
     clock.advance(60_000)
     expect((await runDueJobs(t)).steps).toBe(1)
-    expect(await progress()).toMatchObject({ state: 'done', progress: { sent: 3, failed: 0, remaining: 0 } })
+    // All invited: the job waits for the reminders, PATREON_REMINDER_DAYS (14) after each invitation.
+    expect(await progress()).toMatchObject({ state: 'queued', progress: { sent: 3, failed: 0, remaining: 0 } })
+    expect((await runDueJobs(t)).steps).toBe(0)
+  })
+
+  it('reminds those who have not moved, once, 14 days on, a batch at a time, then ends', async () => {
+    const mailsTo = async (email: string) =>
+      (
+        (await (await t.app.request(`/dev/mailbox.json?to=${encodeURIComponent(email)}`)).json()) as {
+          messages: { subject: string }[]
+        }
+      ).messages.map((m) => m.subject)
+    expect(await mailsTo('ada@example.com')).toEqual(['Continue your Masthead membership'])
+    clock.advance(14 * 86_400_000)
+    const first = await runDueJobs(t)
+    expect(first.steps).toBe(1)
+    clock.advance(60_000)
+    await runDueJobs(t)
+    const [job] = await t.services.db.select().from(jobs).where(eq(jobs.kind, 'patreon_invitations'))
+    expect(job).toMatchObject({ state: 'done', progress: { sent: 6, reminded: 3, remaining: 0 } })
+    expect(await mailsTo('ada@example.com')).toEqual([
+      'Reminder: continue your Masthead membership',
+      'Continue your Masthead membership',
+    ])
+    // Once only: months later, nothing more.
+    clock.advance(60 * 86_400_000)
+    expect((await runDueJobs(t)).steps).toBe(0)
+    expect(await mailsTo('ada@example.com')).toHaveLength(2)
   })
 
   it('is a whole number from 1 to 100', () => {

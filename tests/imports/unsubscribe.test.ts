@@ -30,7 +30,8 @@ const unsubscribed = () =>
   )
 
 beforeAll(async () => {
-  t = await createTestApp({ clock, env: { ADMIN_EMAILS: 'admin@stop.example' } })
+  // No reminder here (tests/imports/invitation-batch.test.ts has them): each invitations job ends once all are invited.
+  t = await createTestApp({ clock, env: { ADMIN_EMAILS: 'admin@stop.example', PATREON_REMINDER_DAYS: '0' } })
   admin = await signIn(t.app, 'admin@stop.example')
   await seedDemoTiers(t.services.db, clock.now())
   const form = new FormData()
