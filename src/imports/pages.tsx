@@ -1,4 +1,6 @@
 import type { Job } from '../jobs/jobs'
+import { formatMoney } from '../util/money'
+import type { MoveStatus, Monthly } from './move-status'
 import type { ImportProgress, InvitationProgress } from './jobs'
 import type { ImportSummary } from './patreon-import'
 import { href } from '../ui/paths'
@@ -23,12 +25,36 @@ export function describeJob(job: Job): string {
   return `Invitations ${state}: ${p.sent} sent${reminders}${p.failed ? `, ${p.failed} failed` : ''}${left}.`
 }
 
-export function PatreonUploadPage(props: { error?: string | undefined; notice?: string | undefined; jobs?: Job[] }) {
+const perMonth = (monthly: Monthly[]) =>
+  monthly.length === 0 ? 'nothing' : monthly.map((m) => formatMoney(m.amount, m.currency)).join(' + ')
+
+export function PatreonUploadPage(props: {
+  error?: string | undefined
+  notice?: string | undefined
+  jobs?: Job[]
+  status?: MoveStatus
+}) {
   const jobs = props.jobs ?? []
+  const status = props.status
   return (
     <>
       <h1>Import patrons from Patreon</h1>
       {props.notice ? <p role="status">{props.notice}</p> : null}
+      {status && status.moved.patrons + status.notYet.patrons + status.lapsed.patrons > 0 ? (
+        <section aria-labelledby="move">
+          <h2 id="move">The move so far</h2>
+          <ul>
+            <li>
+              Moved to a membership here: {status.moved.patrons}, {perMonth(status.moved.monthly)} a month.
+            </li>
+            <li>
+              Not yet (still active on Patreon): {status.notYet.patrons}, {perMonth(status.notYet.monthly)} a month on
+              Patreon.
+            </li>
+            <li>Lapsed without moving (declined or former on Patreon): {status.lapsed.patrons}.</li>
+          </ul>
+        </section>
+      ) : null}
       {jobs.length > 0 ? (
         <section aria-labelledby="work">
           <h2 id="work">Imports and invitations</h2>

@@ -12,6 +12,7 @@ import { enqueueJob, findJob, recentJobs, type Job } from '../jobs/jobs'
 import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import type { ImportPayload, ImportProgress, InvitationProgress } from './jobs'
+import { moveStatus } from './move-status'
 import { describeJob, PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
 import { PatreonCsvError, readPatreonStream } from './patreon-csv'
@@ -224,7 +225,11 @@ importPages.get('/patreon', async (c) =>
   page(
     c,
     'Import from Patreon',
-    <PatreonUploadPage notice={c.req.query('notice')} jobs={await recentJobs(c.var.services.db, IMPORT_JOBS)} />,
+    <PatreonUploadPage
+      notice={c.req.query('notice')}
+      jobs={await recentJobs(c.var.services.db, IMPORT_JOBS)}
+      status={await moveStatus(c.var.services.db)}
+    />,
   ),
 )
 
@@ -314,6 +319,9 @@ importApi.post('/patreon-invitations', bodyLimit(), async (c) => {
   const { job, created } = await startInvitations(c)
   return c.json({ created, job: jobJson(job) }, 202)
 })
+
+/** GET /api/admin/imports/patreon/status: how the move stands (`moveStatus`), counts and sums only. */
+importApi.get('/patreon/status', async (c) => c.json(await moveStatus(c.var.services.db)))
 
 importApi.get('/jobs/:id', async (c) => {
   const job = await findJob(c.var.services.db, c.req.param('id'))

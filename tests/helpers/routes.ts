@@ -114,6 +114,7 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
   { method: 'POST', path: '/admin/imports/patreon-invitations', role: 'admin' },
   { method: 'POST', path: '/api/admin/imports/patreon', role: 'admin' },
   { method: 'POST', path: '/api/admin/imports/patreon-invitations', role: 'admin' },
+  { method: 'GET', path: '/api/admin/imports/patreon/status', role: 'admin' },
   {
     method: 'GET',
     path: '/api/admin/imports/jobs/:id',
