@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jobs } from '../../src/db/schema'
@@ -7,6 +5,7 @@ import { ConfigError, loadConfig } from '../../src/config'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { createTestApp, fixedClock, runDueJobs, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { importFixture } from '../helpers/imports'
 
 /**
  * INVITATIONS_PER_BATCH: each invitation is one call to the mail provider, and Workers allow 50
@@ -20,17 +19,7 @@ beforeAll(async () => {
   t = await createTestApp({ clock, env: { ADMIN_EMAILS: 'admin@batch.example', INVITATIONS_PER_BATCH: '2' } })
   admin = await signIn(t.app, 'admin@batch.example')
   await seedDemoTiers(t.services.db, new Date())
-  const form = new FormData()
-  const csv = readFileSync(join(import.meta.dirname, 'fixtures', 'current.csv'))
-  form.set('file', new File([Uint8Array.from(csv)], 'members.csv', { type: 'text/csv' }))
-  form.set('mapping', JSON.stringify({ Reader: 'reader', Patron: 'patron', Supporter: 'reader' }))
-  const imported = await t.app.request('/api/admin/imports/patreon', {
-    method: 'POST',
-    headers: { Cookie: admin },
-    body: form,
-  })
-  expect(imported.status).toBe(202)
-  await runDueJobs(t)
+  await importFixture(t, admin)
 })
 afterAll(() => t.close())
 

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findUserByEmail } from '../../src/accounts/users'
 import { stripeCustomers, subscriptions } from '../../src/db/schema'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { createTestApp, runDueJobs, type TestApp } from '../helpers/app'
+import { createTestApp, type TestApp } from '../helpers/app'
 import { signIn } from '../helpers/auth'
+import { importFixture } from '../helpers/imports'
 
 /**
  * How the move from Patreon stands (src/imports/move-status.ts): who has moved, who has not yet,
@@ -20,16 +19,7 @@ beforeAll(async () => {
   t = await createTestApp({ env: { ADMIN_EMAILS: 'admin@move.example' } })
   admin = await signIn(t.app, 'admin@move.example')
   await seedDemoTiers(t.services.db, t.services.clock.now())
-  const form = new FormData()
-  form.set('file', new File([readFileSync(join(import.meta.dirname, 'fixtures', 'current.csv'))], 'members.csv'))
-  form.set('mapping', JSON.stringify({ Reader: 'reader', Patron: 'patron', Supporter: 'reader' }))
-  const res = await t.app.request('/api/admin/imports/patreon', {
-    method: 'POST',
-    headers: { Cookie: admin },
-    body: form,
-  })
-  expect(res.status).toBe(202)
-  await runDueJobs(t)
+  await importFixture(t, admin)
 })
 afterAll(() => t.close())
 

@@ -9,7 +9,6 @@ import { rowsOf } from '../../src/db/client'
 import { findUserByEmail } from '../../src/accounts/users'
 import { allGrants, auditLog, importBatchParts, jobs, patreonMembers, supporters, users } from '../../src/db/schema'
 import { describeJob } from '../../src/imports/pages'
-import type { Job } from '../../src/jobs/jobs'
 import { AppError } from '../../src/http/errors'
 import { parsePatreonCsv } from '../../src/imports/patreon-csv'
 import { commitImport, monthlyPledge, planImport, suggestMapping, tierPledges } from '../../src/imports/patreon-import'
@@ -26,8 +25,6 @@ const w = useBillingWorld({ live: true, env: { ADMIN_EMAILS: 'admin@import.examp
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name))
 const MAPPING = { Reader: 'reader', Patron: 'patron', Supporter: 'reader' }
 const DAY = 86_400_000
-/** A jobs row as the runner reads it. */
-const findJobShape = (row: typeof jobs.$inferSelect): Job => ({ ...row })
 let admin: string
 
 /** Posts a file to the import API; an import it accepts (202) runs as a job, run here as the server's loop would. */
@@ -584,9 +581,7 @@ describe('the admin pages', () => {
     expect(await userByEmail('ada@pages.example')).toBeDefined()
     const [job] = await db().select().from(jobs).where(eq(jobs.key, batch))
     expect(job).toMatchObject({ kind: 'patreon_import', state: 'done', createdBy: expect.any(String) })
-    expect(describeJob(findJobShape(job!))).toBe(
-      'Import finished: 1 of 1 parts, 7 rows (1 new, 0 updated, 6 unchanged).',
-    )
+    expect(describeJob(job!)).toBe('Import finished: 1 of 1 parts, 7 rows (1 new, 0 updated, 6 unchanged).')
     const finished = await (await w.t.app.request('/admin/imports/patreon', { headers: { Cookie: admin } })).text()
     expect(finished).toContain('Import finished: 1 of 1 parts')
     // The preview is gone once used.

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rowsOf } from '../../src/db/client'
@@ -7,6 +5,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { invitationMessage } from '../../src/imports/invitations'
 import { createTestApp, fixedClock, runDueJobs, type TestApp } from '../helpers/app'
 import { lastMailTo, signIn } from '../helpers/auth'
+import { importFixture } from '../helpers/imports'
 
 /**
  * Invitations people can stop: each carries a one-click unsubscribe link (RFC 8058), which works
@@ -34,16 +33,7 @@ beforeAll(async () => {
   t = await createTestApp({ clock, env: { ADMIN_EMAILS: 'admin@stop.example', PATREON_REMINDER_DAYS: '0' } })
   admin = await signIn(t.app, 'admin@stop.example')
   await seedDemoTiers(t.services.db, clock.now())
-  const form = new FormData()
-  form.set('file', new File([readFileSync(join(import.meta.dirname, 'fixtures', 'current.csv'))], 'members.csv'))
-  form.set('mapping', JSON.stringify({ Reader: 'reader', Patron: 'patron', Supporter: 'reader' }))
-  const imported = await t.app.request('/api/admin/imports/patreon', {
-    method: 'POST',
-    headers: { Cookie: admin },
-    body: form,
-  })
-  expect(imported.status).toBe(202)
-  await runDueJobs(t)
+  await importFixture(t, admin)
   const invited = await t.app.request('/api/admin/imports/patreon-invitations', {
     method: 'POST',
     headers: { Cookie: admin, 'Content-Type': 'application/json' },
