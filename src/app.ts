@@ -10,7 +10,7 @@ import { billing, joinPages } from './billing/checkout-routes'
 import { tierApi, tierPages } from './billing/tiers/routes'
 import { stripeWebhooks } from './billing/webhooks/routes'
 import { invitationUnsubscribe } from './imports/unsubscribe-routes'
-import { entitlementsApi } from './entitlements/routes'
+import { entitlementsApi } from './accounts/entitlement-routes'
 import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
 import { health } from './http/health'
@@ -22,7 +22,6 @@ import {
   readableAddress,
   sameOriginOnly,
   secureHeaders,
-  stripeFormTargets,
 } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
 import { devMailbox } from './mail/dev-mailbox'
@@ -31,7 +30,7 @@ import { gateway } from './gateway/routes'
 import type { AppEnv, ServiceProvider } from './services'
 import { staffApi, staffHome, staffPages } from './staff/routes'
 import { supporterApi, supporterPages } from './supporters/routes'
-import { assets } from './ui/stylesheet'
+import { stylesheet } from './ui/stylesheet'
 
 /**
  * The composition root, shared by the Worker entry (src/worker.ts) and the
@@ -49,6 +48,9 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   const base = options.basePath ?? ''
   const root = new Hono<AppEnv>()
 
+  // Static, the same for everyone: answered before anything else runs (src/ui/stylesheet.ts).
+  root.get(`${base}/assets/style.css`, stylesheet)
+
   // Who answers where, decided before anything can fail, so that errors too come in the kind expected.
   root.use(`${base}/api/*`, answers('machines'))
   root.use(`${base}/webhooks/*`, answers('machines'))
@@ -58,7 +60,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
 
   root.use(requestId({ limitLength: 64 }))
   // Masthead's own headers on Masthead's own answers; in gateway mode the origin's pages keep theirs.
-  root.use(`${base}/*`, stripeFormTargets, secureHeaders)
+  root.use(`${base}/*`, secureHeaders)
   root.use(accessLog, provideServices(services))
   root.use(`${base}/*`, readableAddress)
 
@@ -66,21 +68,29 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
 
   // For machines: no cookies, so no session lookup and no same-origin check.
   app.route('/healthz', health)
-  app.route('/assets', assets)
   app.route('/webhooks', stripeWebhooks) // signed by Stripe; its own (default) body limit
   // Mail providers' one-click unsubscribe posts from elsewhere: the link's token is the permission.
   app.route('/invitations', invitationUnsubscribe)
 
   // For people and their API clients: CSRF check, then who is asking.
-  app.use(sameOriginOnly, neverCacheCookies, session)
+  app.use(sameOriginOnly, neverCacheCookies)
+
+  // Readers' routes need only what a reader may read: they decide from the page-view cookie while it
+  // is fresh, else from one session lookup (src/accounts/reader.ts), so they come before the
+  // session middleware. In gateway mode the origin's pages are the articles: Masthead's own step aside.
+  app.route('/api/entitlements', entitlementsApi)
+  app.route('/api/articles', articleApi)
+  if (!options.gateway) app.route('/', articlePages) // / and /articles/:slug
+
+  // Everything else learns who is asking from the session (one lookup).
+  app.use(session)
 
   // Uploads carry their own body limit, so they come before the default one.
   app.route('/admin/imports', importPages)
   app.route('/api/admin/imports', importApi)
   app.use(bodyLimit())
 
-  // Pages. In gateway mode the origin's pages are the articles: Masthead's own step aside.
-  if (!options.gateway) app.route('/', articlePages) // / and /articles/:slug
+  // Pages.
   app.route('/', joinPages) // /join, /support
   app.route('/auth', signIn)
   app.route('/billing', billing)
@@ -99,8 +109,6 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   // The JSON API: the same features for API clients.
   const api = new Hono<AppEnv>()
   api.route('/account', accountApi)
-  api.route('/articles', articleApi)
-  api.route('/entitlements', entitlementsApi)
   api.route('/admin/staff', staffApi)
   api.route('/admin/tiers', tierApi)
   api.route('/admin/articles', articleEditorApi)

@@ -13,7 +13,8 @@ import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/
 import { migratePgliteClient, migratePostgresUrl } from './db/migrate'
 import { invalidAdSelectors } from './gateway/markers'
 import { memoryPageCache } from './gateway/page-cache'
-import { describeError, log } from './http/log'
+import { describeError, log, setLogSink } from './http/log'
+import { batchedLogSink } from './http/log-sink'
 import type { Payments } from './dev/development'
 import { runJobs } from './scheduled'
 import { createServices, systemClock, type Services } from './services'
@@ -36,7 +37,7 @@ async function openDatabase(
   const dir = resolve(config.DATA_DIR, 'pglite')
   mkdirSync(dir, { recursive: true })
   const { openPglite } = await import('./db/pglite') // only when asked for: see migratePgliteClient
-  const handle = await openPglite(dir)
+  const handle = await openPglite(dir, { migrated: true })
   await migratePgliteClient(handle.client)
   return { ...handle, label: `embedded PGlite at ${dir} (set DATABASE_URL to use a PostgreSQL server)` }
 }
@@ -101,6 +102,8 @@ function startJobLoop(services: Services) {
 }
 
 async function main() {
+  // Log lines in batches, off each request's path; whatever is pending is written on exit.
+  setLogSink(batchedLogSink())
   const loaded = loadConfig(process.env)
   const badSelectors = invalidAdSelectors(loaded.AD_SELECTORS)
   if (badSelectors.length > 0) {

@@ -7,6 +7,7 @@ import type { Config } from './config'
 import type { Audience } from './http/doors'
 import type { Database } from './db/client'
 import type { EdgeCache } from './gateway/edge-cache'
+import type { ReaderView } from './entitlements/page-view'
 import { createMailer, type Mailer } from './mail/mailer'
 import { keyringOf, type Keyring } from './privacy/keys'
 
@@ -161,6 +162,11 @@ export type AppEnv = {
     session: Session | null
     /** What the reader may read and whether they see ads; the empty set when signed out (src/entitlements/entitlements.ts). */
     entitlements: Entitlements
+    /**
+     * Who is reading, as the layout and the readers' routes need it: set by the session middleware,
+     * or by readerOf (src/accounts/reader.ts), which may decide from the page-view cookie alone.
+     */
+    view?: ReaderView
     /** Whether errors and guards answer a page or JSON; set where the router is mounted (src/http/doors.ts). */
     audience?: Audience
     /** Extra fields for this request's access-log line (no personal data), so a handler need not log a second line. */

@@ -190,8 +190,8 @@ describe('loadConfig', () => {
 
 describe('the Node entry', () => {
   it('stops with one readable message naming each bad variable, and no stack trace', async () => {
-    const tsx = join(root, 'node_modules/.bin/tsx')
-    const failure = await run(tsx, ['src/node.ts'], {
+    // As `npm start` runs it.
+    const failure = await run(process.execPath, ['src/cli/start.ts'], {
       cwd: root,
       env: { PATH: process.env.PATH, APP_ENV: 'production', PORT: 'x' },
     }).then(

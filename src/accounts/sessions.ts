@@ -8,12 +8,11 @@
  * here on the way in and goes back into the cookie from the caller's hands.
  */
 import { DrizzlePostgreSQLAdapter } from '@lucia-auth/adapter-drizzle'
-import { sql } from 'drizzle-orm'
 import type { Context } from 'hono'
 import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from 'lucia'
 import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } from '../entitlements/facts'
 import type { Config } from '../config'
-import { rowsOf, type Database } from '../db/client'
+import { fixedStatement, type Database } from '../db/client'
 import { sessions, users, type Role } from '../db/schema'
 import { randomToken, sha256Hex } from '../util/random'
 import type { StoredPerson } from '../privacy/people'
@@ -36,7 +35,7 @@ export interface Session {
 
 declare module 'lucia' {
   interface Register {
-    Lucia: ReturnType<typeof lucia>
+    Lucia: ReturnType<typeof createLucia>
     DatabaseUserAttributes: { stored: StoredPerson; role: Role; facts: EntitlementFacts }
   }
 }
@@ -52,11 +51,12 @@ interface SessionRow {
   facts: unknown
 }
 
-/** The session, its account and the account's entitlement facts, for the session id that follows. */
-const SESSION_WITH_FACTS = sql.raw(`select s.id, s.user_id, s.expires_at, u.card, u.email, u.name, u.role,
+/** The session, its account and the account's entitlement facts, for a session id: the one query of every signed-in request. */
+const sessionWithFacts =
+  fixedStatement<SessionRow>(`select s.id, s.user_id, s.expires_at, u.card, u.email, u.name, u.role,
     ${entitlementFactsSql('u.id')} as facts
   from sessions s join users u on u.id = s.user_id
-  where s.id = `)
+  where s.id = $1`)
 
 /**
  * The Drizzle adapter, but the session lookup also reads the account's
@@ -69,7 +69,7 @@ class EntitledSessionAdapter extends DrizzlePostgreSQLAdapter {
   }
 
   override async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const [row] = await rowsOf<SessionRow>(this.database, sql`${SESSION_WITH_FACTS}${sessionId}`)
+    const [row] = await sessionWithFacts(this.database, [sessionId])
     if (!row) return [null, null]
     return [
       { id: row.id, userId: row.user_id, expiresAt: new Date(row.expires_at), attributes: {} },
@@ -91,14 +91,27 @@ export function cookieIsSecure(config: Config): boolean {
   return !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
 }
 
-// Built per call: the database handle is per request on Workers, and Lucia holds it.
-function lucia(db: Database, config: Config) {
+function createLucia(db: Database, config: Config) {
   return new Lucia(new EntitledSessionAdapter(db), {
     // Sliding expiry: a session used in its second half is extended to 30 days again.
     sessionExpiresIn: new TimeSpan(30, 'd'),
     sessionCookie: { name: SESSION_COOKIE, attributes: { secure: cookieIsSecure(config), sameSite: 'lax' } },
     getUserAttributes: (attributes) => ({ stored: attributes.stored, role: attributes.role, facts: attributes.facts }),
   })
+}
+
+/**
+ * One Lucia per database handle and configuration: on Node, one for the process (its pool lives as
+ * long); on Workers, one per request, whose database handle is its own. Building one per call cost
+ * two per signed-in request.
+ */
+const lucias = new WeakMap<Database, WeakMap<Config, ReturnType<typeof createLucia>>>()
+function lucia(db: Database, config: Config) {
+  let byConfig = lucias.get(db)
+  if (!byConfig) lucias.set(db, (byConfig = new WeakMap()))
+  let found = byConfig.get(config)
+  if (!found) byConfig.set(config, (found = createLucia(db, config)))
+  return found
 }
 
 /** The stored id of the session a cookie's token opens: its SHA-256, lower-case hex (also what drizzle/0012 computes). */

@@ -1,8 +1,7 @@
 import { and, desc, eq, inArray, isNotNull, lte, sql } from 'drizzle-orm'
 import * as z from 'zod'
-import type { Entitlements } from '../entitlements/entitlements'
 import type { Database } from '../db/client'
-import { ACCESS_LEVELS, articles, tiers } from '../db/schema'
+import { ACCESS_LEVELS, articles, tiers, type Benefit } from '../db/schema'
 import { isPgError } from '../db/pg-errors'
 import { AppError } from '../http/errors'
 import { randomId } from '../util/random'
@@ -17,7 +16,9 @@ export interface Viewer {
   signedIn: boolean
   /** Editors and admins read everything, to check what they publish. */
   staff: boolean
-  entitlements: Entitlements
+  benefits: readonly Benefit[]
+  /** The tiers whose articles the reader may read (Entitlements.tierIds). */
+  tierIds: readonly string[]
 }
 
 export type Access = 'full' | 'preview'
@@ -34,7 +35,7 @@ export function accessFor(
   now: Date,
 ): Access {
   if (viewer.staff) return 'full'
-  const { benefits, tierIds } = viewer.entitlements
+  const { benefits, tierIds } = viewer
   if (article.earlyAccessUntil && now < article.earlyAccessUntil && !benefits.includes('earlyAccess')) {
     return 'preview'
   }

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono'
-import { showsAds, showsSupportPrompts, type Entitlements } from '../entitlements/entitlements'
+import { showsAds, showsSupportPrompts } from '../entitlements/entitlements'
+import { readerOf } from '../accounts/reader'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
 import { ArticlePage, HomePage, type ArticleView } from './pages'
@@ -12,11 +13,8 @@ export const articlePages = new Hono<AppEnv>()
 /** Articles for API clients (/api/articles/:slug): the body only with full access. */
 export const articleApi = new Hono<AppEnv>()
 
-const viewerOf = (c: Context<AppEnv>): Viewer => ({
-  signedIn: c.var.user !== null,
-  staff: c.var.user !== null && c.var.user.role !== 'reader',
-  entitlements: c.var.entitlements,
-})
+/** Who is reading, from the page-view cookie while it is fresh, else the session (src/accounts/reader.ts). */
+const viewerOf = async (c: Context<AppEnv>): Promise<Viewer> => (await readerOf(c)).view
 
 /**
  * Every anonymous reader gets the same page (previews included), so a shared
@@ -25,30 +23,30 @@ const viewerOf = (c: Context<AppEnv>): Viewer => ({
  * handed to someone else. (A response that also sets a cookie is made
  * private by neverCacheCookies.)
  */
-function cacheFor(c: Context<AppEnv>) {
+function cacheFor(c: Context<AppEnv>, viewer: Viewer) {
   c.header('Vary', 'Cookie')
   // A minute at most: an article leaving early access opens to everyone within it.
-  c.header('Cache-Control', c.var.user === null ? 'public, max-age=60' : 'private, no-cache')
+  c.header('Cache-Control', viewer.signedIn ? 'private, no-cache' : 'public, max-age=60')
 }
 
-const chrome = (entitlements: Entitlements) => ({
-  ads: showsAds(entitlements),
-  supportPrompts: showsSupportPrompts(entitlements),
+const chrome = (viewer: Viewer) => ({
+  ads: showsAds(viewer),
+  supportPrompts: showsSupportPrompts(viewer),
 })
 
 articlePages.get('/', async (c) => {
   const { db, clock, config } = c.var.services
   const now = clock.now()
-  const viewer = viewerOf(c)
+  const viewer = await viewerOf(c)
   const rows = await latestArticles(db, now)
-  cacheFor(c)
+  cacheFor(c, viewer)
   return page(
     c,
     'Home',
     <HomePage
       publication={config.PUBLICATION_NAME}
       articles={rows.map((a) => ({ ...a, access: accessFor(a, viewer, now) }))}
-      {...chrome(viewer.entitlements)}
+      {...chrome(viewer)}
     />,
   )
 })
@@ -70,27 +68,23 @@ function gateOf(article: Article, viewer: Viewer, now: Date): ArticleView['gate'
 articlePages.get('/articles/:slug', async (c) => {
   const now = c.var.services.clock.now()
   const article = await findArticle(c)
-  const viewer = viewerOf(c)
+  const viewer = await viewerOf(c)
   const access = accessFor(article, viewer, now)
-  cacheFor(c)
+  cacheFor(c, viewer)
   const view: ArticleView = {
     ...article,
     bodyHtml: access === 'full' ? article.bodyHtml : null,
     gate: access === 'full' ? null : gateOf(article, viewer, now),
   }
-  return page(
-    c,
-    article.title,
-    <ArticlePage article={view} signedIn={viewer.signedIn} {...chrome(viewer.entitlements)} />,
-  )
+  return page(c, article.title, <ArticlePage article={view} signedIn={viewer.signedIn} {...chrome(viewer)} />)
 })
 
 articleApi.get('/:slug', async (c) => {
   const now = c.var.services.clock.now()
   const article = await findArticle(c)
-  const viewer = viewerOf(c)
+  const viewer = await viewerOf(c)
   const access = accessFor(article, viewer, now)
-  cacheFor(c)
+  cacheFor(c, viewer)
   return c.json({
     article: {
       slug: article.slug,
@@ -103,6 +97,6 @@ articleApi.get('/:slug', async (c) => {
       ...(access === 'full' ? { bodyHtml: article.bodyHtml } : {}),
     },
     access,
-    ads: showsAds(viewer.entitlements),
+    ads: showsAds(viewer),
   })
 })

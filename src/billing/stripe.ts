@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto'
 import Stripe from 'stripe'
 import type { Config } from '../config'
 
@@ -20,35 +21,24 @@ export function createStripe(config: Config): Stripe | null {
   })
 }
 
-/** What checks webhook signatures: Stripe's SubtleCrypto provider, which works on Workers and Node alike. */
+/** What checks webhook signatures: a Stripe CryptoProvider. */
 export type WebhookCrypto = ReturnType<typeof Stripe.createSubtleCryptoProvider>
 
 /**
- * Stripe's SubtleCrypto provider over a SubtleCrypto that imports each HMAC
- * secret once. Stripe's provider imports the key on every check; on Node here
- * that import was about 65 µs of the 107 µs a check took, and a webhook costs
- * the server about 0.8 ms in all (BENCHMARKS.md, webhooks). The cache belongs
- * to the services that made it: on Node they live as long as the server.
+ * Stripe's signature check (HMAC-SHA256 of the signed payload, hex) through node:crypto, which
+ * workerd has under nodejs_compat: synchronous and about 2 µs of CPU per check on Node here.
+ * Web Crypto's HMAC, even with its key imported once, cost about 40 µs of CPU per check on Node
+ * (the job goes through a thread pool), a webhook's largest cost after the database's
+ * (BENCHMARKS.md, webhooks).
  */
-export function createWebhookCrypto(subtle: SubtleCrypto = crypto.subtle): WebhookCrypto {
-  const keys = new Map<string, Promise<CryptoKey>>()
-  const decoder = new TextDecoder()
-  const caching: Pick<SubtleCrypto, 'importKey' | 'sign' | 'digest'> = {
-    importKey: ((format: 'raw', keyData: BufferSource, algorithm: HmacImportParams, extractable, usages) => {
-      const id = JSON.stringify([format, algorithm, extractable, usages, decoder.decode(keyData)])
-      let key = keys.get(id)
-      if (!key) {
-        if (keys.size >= 8) keys.clear() // secrets are few; a rotation must not grow this without bound
-        key = subtle.importKey(format, keyData, algorithm, extractable, usages)
-        key.catch(() => keys.delete(id))
-        keys.set(id, key)
-      }
-      return key
-    }) as SubtleCrypto['importKey'],
-    sign: (algorithm, key, data) => subtle.sign(algorithm, key, data),
-    digest: (algorithm, data) => subtle.digest(algorithm, data),
+export function createWebhookCrypto(): WebhookCrypto {
+  const hmac = (payload: string, secret: string) => createHmac('sha256', secret).update(payload, 'utf8').digest('hex')
+  const provider = {
+    computeHMACSignature: hmac,
+    computeHMACSignatureAsync: async (payload: string, secret: string) => hmac(payload, secret),
+    computeSHA256Async: async (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest()),
   }
-  return Stripe.createSubtleCryptoProvider(caching as SubtleCrypto)
+  return provider as unknown as WebhookCrypto
 }
 
 /** Metadata on every Stripe object Masthead creates, so that it can tell its own from others'. */

@@ -19,6 +19,28 @@ export async function rowsOf<Row>(db: Database, query: SQL): Promise<Row[]> {
   return result as Row[]
 }
 
+/**
+ * A statement whose text never changes, run straight on the driver with its parameters
+ * ($1, $2, …): nothing is built per call (Drizzle composes and serialises a statement on every
+ * execute), and on a pool opened with `prepare` (the Node server's) it is a named prepared
+ * statement, parsed and planned once per connection. For the statements that run on every request (the session lookup). `db` must be a
+ * handle from connectPostgres or openPglite, not a transaction.
+ */
+export function fixedStatement<Row>(text: string): (db: Database, params: unknown[]) => Promise<Row[]> {
+  return async (db, params) => {
+    const client = (db as { $client?: unknown }).$client
+    if (typeof client === 'function' && 'unsafe' in client) {
+      const sql = client as postgres.Sql
+      return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[]
+    }
+    if (client && typeof client === 'object' && 'query' in client) {
+      const pglite = client as { query(text: string, params: unknown[]): Promise<{ rows: Row[] }> }
+      return (await pglite.query(text, params)).rows
+    }
+    throw new Error('fixedStatement needs a database handle (connectPostgres or openPglite), not a transaction')
+  }
+}
+
 export interface DatabaseHandle {
   db: Database
   close(): Promise<void>

@@ -20,6 +20,12 @@ export interface Entitlements {
   paid: Membership
   /** While a one-time donation still hides the support prompts. */
   donorUntil: Date | null
+  /**
+   * The first moment after `now` at which the same facts could decide otherwise by time alone (a
+   * period or a grace period ending, a grant starting or ending, a donation's benefit running out);
+   * null when none can. Whatever keeps a decision (the page-view cookie) keeps it no longer.
+   */
+  changesAt: Date | null
 }
 
 export const ANONYMOUS: Entitlements = {
@@ -28,6 +34,7 @@ export const ANONYMOUS: Entitlements = {
   membership: NO_MEMBERSHIP,
   paid: { ...NO_MEMBERSHIP, benefits: [] },
   donorUntil: null,
+  changesAt: null,
 }
 
 const DAY_MS = 86_400_000
@@ -83,15 +90,36 @@ export function entitlementsFrom(facts: EntitlementFacts, now: Date, rules: Enti
     membership,
     paid,
     donorUntil: donorUntil && now < donorUntil ? donorUntil : null,
+    changesAt: nextChange(facts, now, rules, donorUntil),
   }
 }
 
+/** The earliest time after `now` among every date the decision above compares `now` with. */
+function nextChange(facts: EntitlementFacts, now: Date, rules: EntitlementRules, donorUntil: Date | null): Date | null {
+  const t = now.getTime()
+  let next = Infinity
+  const consider = (date: Date | null) => {
+    const at = date?.getTime()
+    if (at !== undefined && at > t && at < next) next = at
+  }
+  for (const sub of facts.subscriptions) {
+    consider(sub.currentPeriodEnd)
+    if (sub.pastDueSince) consider(new Date(sub.pastDueSince.getTime() + rules.PAST_DUE_GRACE_DAYS * DAY_MS))
+  }
+  for (const grant of facts.grants) {
+    consider(grant.startsAt)
+    consider(grant.endsAt)
+  }
+  consider(donorUntil)
+  return next === Infinity ? null : new Date(next)
+}
+
 /** Ad slots, for readers whose benefits do not include adFree. */
-export const showsAds = (entitlements: Entitlements) => !entitlements.benefits.includes('adFree')
+export const showsAds = (reader: { benefits: readonly Benefit[] }) => !reader.benefits.includes('adFree')
 
 /** Requests for support: not for ad-free readers, nor for recent donors (hideSupportPrompts). */
-export const showsSupportPrompts = (entitlements: Entitlements) =>
-  !entitlements.benefits.includes('adFree') && !entitlements.benefits.includes('hideSupportPrompts')
+export const showsSupportPrompts = (reader: { benefits: readonly Benefit[] }) =>
+  !reader.benefits.includes('adFree') && !reader.benefits.includes('hideSupportPrompts')
 
 /** A reader's entitlements in one query, for when there is no session to ride on (staff views, tests). */
 export async function loadEntitlements(

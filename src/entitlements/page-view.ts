@@ -3,6 +3,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { sign, verify } from 'hono/jwt'
 import { BENEFITS, type Benefit, type Role } from '../db/schema'
 import type { Entitlements } from './entitlements'
+import type { MembershipSource, MembershipStatus } from './membership'
 
 /**
  * What one page view of the publication's own site may see (gateway mode):
@@ -16,26 +17,68 @@ export interface PageView {
   tierIds: string[]
 }
 
-export const ANONYMOUS_VIEW: PageView = { signedIn: false, staff: false, benefits: [], tierIds: [] }
+/**
+ * What the reader's own pages and `GET /api/entitlements` show besides: the membership as the
+ * reader sees it (no amount, no subscription id) and a recent donation. Still no one's name.
+ */
+export interface ReaderView extends PageView {
+  membership: {
+    status: MembershipStatus
+    source: MembershipSource | null
+    entitled: boolean
+    until: Date | null
+    tierId: string | null
+    tierName: string | null
+  }
+  donorUntil: Date | null
+}
 
-export function pageViewOf(user: { role: Role } | null, entitlements: Entitlements): PageView {
+export const ANONYMOUS_VIEW: ReaderView = Object.freeze({
+  signedIn: false,
+  staff: false,
+  benefits: [],
+  tierIds: [],
+  membership: Object.freeze({
+    status: 'none' as const,
+    source: null,
+    entitled: false,
+    until: null,
+    tierId: null,
+    tierName: null,
+  }),
+  donorUntil: null,
+})
+
+export function pageViewOf(user: { role: Role } | null, entitlements: Entitlements): ReaderView {
   if (!user) return ANONYMOUS_VIEW
+  const { status, source, entitled, until, tierId, tierName } = entitlements.membership
   return {
     signedIn: true,
     staff: user.role !== 'reader',
     benefits: entitlements.benefits,
     tierIds: entitlements.tierIds,
+    membership: { status, source, entitled, until, tierId, tierName },
+    donorUntil: entitlements.donorUntil,
   }
 }
 
 /**
- * The page-view cookie: the PageView, signed (HS256, ENTITLEMENT_TOKEN_SECRET)
- * and short-lived, so that page views cost no database work: it is issued from
- * the session when missing or expired, once per reader per five minutes at
- * most. That is also how stale it can be: a cancellation or a new payment shows
- * on the site within five minutes (the thanks page after checkout and signing
- * out clear it at once). Its audience differs from the public entitlement
- * token's, so neither can stand in for the other.
+ * The page-view cookie: the ReaderView, signed (HS256, ENTITLEMENT_TOKEN_SECRET)
+ * and short-lived, so that the reader's requests cost no database work: the
+ * gateway's page views, Masthead's own article pages and `GET /api/entitlements`
+ * decide from it (src/accounts/reader.ts). It is issued from the session when
+ * missing or expired, once per reader per five minutes at most, and bound to
+ * that session: it names the first 16 hex digits of the session's id (itself the
+ * SHA-256 of the session cookie's token), so it vouches for no one alongside
+ * another session's cookie or none.
+ *
+ * How stale it can be: five minutes (VIEW_TTL_SECONDS), and never past the first
+ * moment its facts would decide otherwise by time alone (Entitlements.changesAt:
+ * a period or a grant ending, a donation's benefit running out). So a change made
+ * elsewhere (a cancellation by webhook, a comp granted by an editor, signing out
+ * on another device) shows within five minutes; the thanks page after checkout
+ * and signing out on this browser clear it at once. Its audience differs from the
+ * public entitlement token's, so neither can stand in for the other.
  */
 export const VIEW_COOKIE = 'masthead_view'
 
@@ -61,26 +104,35 @@ const AUDIENCE = 'masthead:page-view'
 
 export async function issueViewCookie(
   c: Context,
-  view: PageView,
-  options: { secret: string; now: Date; secure: boolean },
+  view: ReaderView,
+  options: { secret: string; now: Date; secure: boolean; sessionId: string; changesAt?: Date | null },
 ): Promise<void> {
   const iat = Math.floor(options.now.getTime() / 1000)
+  const changes = options.changesAt ? Math.floor(options.changesAt.getTime() / 1000) : Infinity
+  const exp = Math.max(iat + 1, Math.min(iat + VIEW_TTL_SECONDS, changes))
+  const seconds = (date: Date | null) => (date ? Math.floor(date.getTime() / 1000) : null)
   const claims = {
     aud: AUDIENCE,
     iat,
-    exp: iat + VIEW_TTL_SECONDS,
+    exp,
+    sid: sessionBinding(options.sessionId),
     staff: view.staff,
     benefits: view.benefits,
     tiers: view.tierIds,
+    m: { ...view.membership, until: seconds(view.membership.until) },
+    donor: seconds(view.donorUntil),
   }
   setCookie(c, VIEW_COOKIE, await sign(claims, await keyOf(options.secret), 'HS256'), {
     path: '/',
     httpOnly: true,
     secure: options.secure,
     sameSite: 'Lax',
-    maxAge: VIEW_TTL_SECONDS,
+    maxAge: exp - iat,
   })
 }
+
+/** What binds a page-view cookie to its session: the first 16 hex digits (64 bits) of the session's id. */
+const sessionBinding = (sessionId: string) => sessionId.slice(0, 16)
 
 /**
  * Cookies already verified, by their exact text (signature included, so a
@@ -92,17 +144,33 @@ export async function issueViewCookie(
  * emptied when full, so a flood of cookies costs checks, never memory.
  */
 const VERIFIED_LIMIT = 10_000
-const verified = new Map<string, { view: PageView; exp: number; iat: number; secret: string }>()
+const verified = new Map<string, Verified & { secret: string }>()
 
-/** The page view the cookie vouches for, or null when it is missing, forged, for another use or expired (by `now`). */
-export async function readViewCookie(token: string, options: { secret: string; now: Date }): Promise<PageView | null> {
+interface Verified {
+  view: ReaderView
+  exp: number
+  iat: number
+  sid: string
+}
+
+/**
+ * The reader view the cookie vouches for, or null when it is missing, forged, for another use or
+ * another session (`sessionId`, the id of the session cookie sent with it), or expired (by `now`).
+ */
+export async function readViewCookie(
+  token: string,
+  options: { secret: string; now: Date; sessionId: string },
+): Promise<ReaderView | null> {
   const now = options.now.getTime() / 1000
   const known = verified.get(token)
-  if (known && known.secret === options.secret) return fresh(known, now) ? known.view : null
-  const checked = await verifyViewCookie(token, options.secret)
-  if (!checked) return null
-  if (verified.size >= VERIFIED_LIMIT) verified.clear()
-  verified.set(token, { ...checked, secret: options.secret })
+  let checked: Verified | null = known && known.secret === options.secret ? known : null
+  if (!checked) {
+    checked = await verifyViewCookie(token, options.secret)
+    if (!checked) return null
+    if (verified.size >= VERIFIED_LIMIT) verified.clear()
+    verified.set(token, { ...checked, secret: options.secret })
+  }
+  if (checked.sid !== sessionBinding(options.sessionId)) return null
   return fresh(checked, now) ? checked.view : null
 }
 
@@ -110,10 +178,7 @@ export async function readViewCookie(token: string, options: { secret: string; n
 const fresh = (claims: { exp: number; iat: number }, now: number) => claims.exp > now && claims.iat <= now + 60
 
 /** The cookie's signature and audience checked, its claims read; expiry is the caller's (by the app's clock). */
-async function verifyViewCookie(
-  token: string,
-  secret: string,
-): Promise<{ view: PageView; exp: number; iat: number } | null> {
+async function verifyViewCookie(token: string, secret: string): Promise<Verified | null> {
   try {
     // Expiry is checked against the app's clock below, not the machine's.
     const claims = await verify(token, await keyOf(secret), {
@@ -123,17 +188,29 @@ async function verifyViewCookie(
       nbf: false,
       iat: false,
     })
-    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return null
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || typeof claims.sid !== 'string') return null
     const benefits = Array.isArray(claims.benefits) ? claims.benefits : []
     const tiers = Array.isArray(claims.tiers) ? claims.tiers.filter((t): t is string => typeof t === 'string') : []
-    // Frozen: one verified view serves every page view that carries the same cookie.
-    const view: PageView = Object.freeze({
+    const m = (claims.m ?? {}) as Record<string, unknown>
+    const text = (value: unknown) => (typeof value === 'string' ? value : null)
+    const date = (value: unknown) => (typeof value === 'number' ? new Date(value * 1000) : null)
+    // Frozen: one verified view serves every request that carries the same cookie.
+    const view: ReaderView = Object.freeze({
       signedIn: true,
       staff: claims.staff === true,
       benefits: Object.freeze(BENEFITS.filter((b) => benefits.includes(b))) as Benefit[],
       tierIds: Object.freeze(tiers) as string[],
+      membership: Object.freeze({
+        status: (text(m.status) ?? 'none') as MembershipStatus,
+        source: text(m.source) as MembershipSource | null,
+        entitled: m.entitled === true,
+        until: date(m.until),
+        tierId: text(m.tierId),
+        tierName: text(m.tierName),
+      }),
+      donorUntil: date(claims.donor),
     })
-    return { view, exp: claims.exp, iat: claims.iat }
+    return { view, exp: claims.exp, iat: claims.iat, sid: claims.sid }
   } catch {
     return null
   }

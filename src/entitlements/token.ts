@@ -23,7 +23,9 @@ export interface EntitlementClaims {
 }
 
 export async function issueEntitlementToken(
-  entitlements: Entitlements,
+  entitlements: Pick<Entitlements, 'benefits' | 'tierIds'> & {
+    membership: Pick<Entitlements['membership'], 'entitled' | 'status'>
+  },
   options: { issuer: string; secret: string; now: Date; ttlSeconds: number },
 ): Promise<{ token: string; claims: EntitlementClaims }> {
   const iat = Math.floor(options.now.getTime() / 1000)

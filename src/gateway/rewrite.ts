@@ -1,6 +1,6 @@
 import { HTMLRewriter } from '#html-rewriter'
 import { accessFor, type Viewer } from '../articles/articles'
-import { ANONYMOUS, showsAds, showsSupportPrompts } from '../entitlements/entitlements'
+import { showsAds, showsSupportPrompts } from '../entitlements/entitlements'
 import type { PageView } from '../entitlements/page-view'
 import {
   ACCOUNT,
@@ -43,11 +43,7 @@ type Element = Parameters<NonNullable<ElementHandlers['element']>>[0]
 export function rewritePage(response: Response, view: PageView, options: RewriteOptions): Response {
   if (response.body === null || !isHtml(response.headers.get('content-type'))) return response
 
-  const viewer: Viewer = {
-    signedIn: view.signedIn,
-    staff: view.staff,
-    entitlements: { ...ANONYMOUS, benefits: view.benefits, tierIds: view.tierIds },
-  }
+  const viewer: Viewer = view
   const links: Links = { base: options.mastheadPath.replace(/\/+$/, ''), publication: options.publication }
   const page = new PageState()
   const rewriter = new HTMLRewriter()
@@ -69,12 +65,12 @@ export function rewritePage(response: Response, view: PageView, options: Rewrite
   })
 
   // Only what can change for this reader is matched: every handler costs parsing time.
-  if (!showsAds(viewer.entitlements)) {
+  if (!showsAds(viewer)) {
     for (const selector of [AD, ...validAdSelectors(options.adSelectors)]) onIfValid(rewriter, selector, remove)
   }
-  if (!showsSupportPrompts(viewer.entitlements)) rewriter.on(SUPPORT_PROMPT, remove)
+  if (!showsSupportPrompts(viewer)) rewriter.on(SUPPORT_PROMPT, remove)
 
-  const account = accountLinks(view.signedIn, showsSupportPrompts(viewer.entitlements), links)
+  const account = accountLinks(view.signedIn, showsSupportPrompts(viewer), links)
   rewriter.on(ACCOUNT, { element: (element) => void element.setInnerContent(account, { html: true }) })
 
   // The origin's JSON-LD may hold the whole article. Whether the page is gated

@@ -1,22 +1,6 @@
 import type { Context } from 'hono'
-import { getCookie } from 'hono/cookie'
-import {
-  clearSessionCookie,
-  cookieIsSecure,
-  SESSION_COOKIE,
-  setSessionCookie,
-  validateSession,
-} from '../accounts/sessions'
-import { entitlementsFrom } from '../entitlements/entitlements'
-import {
-  ANONYMOUS_VIEW,
-  clearViewCookie,
-  issueViewCookie,
-  pageViewOf,
-  readViewCookie,
-  VIEW_COOKIE,
-  type PageView,
-} from '../entitlements/page-view'
+import type { PageView } from '../entitlements/page-view'
+import { readerOf } from '../accounts/reader'
 import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
 import { edgeCacheKey, edgeCacheOf, keepAtTheEdge, matchPage, sharable } from './edge-cache'
@@ -28,8 +12,8 @@ import { rewritePage } from './rewrite'
  * own site (ORIGIN_URL), and its HTML pages come back rewritten for the reader
  * (src/gateway/rewrite.ts) while they stream. A page view decides from the
  * signed page-view cookie, with no database work; only a reader with a session
- * and no current cookie costs one session lookup, which issues the cookie.
- * Anonymous readers cost nothing.
+ * and no current cookie costs one session lookup, which issues the cookie
+ * (src/accounts/reader.ts). Anonymous readers cost nothing.
  */
 export async function gateway(c: Context<AppEnv>): Promise<Response> {
   const { config, clock } = c.var.services
@@ -58,37 +42,6 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   const rewritten = response !== page
   if (cache && key && rewritten && sharable(response)) page = keepAtTheEdge(c, cache, key, page)
   return cacheFor(c, page, { view, setCookies, rewritten })
-}
-
-/**
- * Who is reading: from the page-view cookie, else (with a session) from one
- * session lookup, which issues it; and whether the gateway set cookies on the
- * way (cacheFor must then carry them over).
- */
-async function readerOf(c: Context<AppEnv>): Promise<{ view: PageView; setCookies: boolean }> {
-  const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
-  const secure = cookieIsSecure(config)
-  const sessionToken = getCookie(c, SESSION_COOKIE)
-  if (!sessionToken) {
-    // Signed out elsewhere: a leftover page view vouches for no one.
-    return { view: ANONYMOUS_VIEW, setCookies: clearViewCookie(c, secure) }
-  }
-  const now = clock.now()
-  const token = getCookie(c, VIEW_COOKIE)
-  const vouched = token ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now }) : null
-  if (vouched) return { view: vouched, setCookies: false }
-
-  const { sessionDb } = c.var.services
-  const result = await validateSession(sessionDb, config, sessionToken)
-  if (!result.session) {
-    clearSessionCookie(c, sessionDb, config)
-    clearViewCookie(c, secure)
-    return { view: ANONYMOUS_VIEW, setCookies: true }
-  }
-  if (result.session.fresh) setSessionCookie(c, sessionDb, config, sessionToken)
-  const view = pageViewOf(result.user, entitlementsFrom(result.facts, now, config))
-  await issueViewCookie(c, view, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, secure })
-  return { view, setCookies: true }
 }
 
 /**

@@ -49,10 +49,66 @@ export function redact(value: unknown, depth = 0): unknown {
   return out
 }
 
+/**
+ * Where log lines go. By default the console, one call per line: on Workers that is what Workers
+ * Logs collects, per invocation. The Node server writes them in batches instead (src/http/log-sink.ts).
+ */
+export interface LogSink {
+  write(level: LogLevel, line: string): void
+}
+
+const consoleSink: LogSink = {
+  write: (level, line) => (level === 'info' ? console.log(line) : console.error(line)),
+}
+
+// The one piece of state here: where lines go is the process's choice, made once by its entry.
+let sink: LogSink = consoleSink
+
+/** The Node entry sends lines to its batched writer; tests may capture them. Returns the sink it replaced. */
+export function setLogSink(next: LogSink): LogSink {
+  const previous = sink
+  sink = next
+  return previous
+}
+
 export function log(level: LogLevel, event: string, fields: LogFields = {}): void {
-  const line = JSON.stringify({ time: new Date().toISOString(), level, event, ...(redact(fields) as LogFields) })
-  if (level === 'info') console.log(line)
-  else console.error(line)
+  sink.write(level, JSON.stringify({ time: new Date().toISOString(), level, event, ...(redact(fields) as LogFields) }))
+}
+
+/** What the access log says of one request; `extra` is a handler's logFields (ids and outcomes, never a person). */
+export interface AccessEntry {
+  requestId: string
+  method: string
+  path: string
+  status: number
+  ms: number
+  extra?: Record<string, string | number | boolean> | undefined
+}
+
+/**
+ * One access-log line, the same JSON as `log` writes, built as a string: it runs on every request,
+ * where building an object and walking it through `redact` cost more than the rest of a cheap
+ * request (BENCHMARKS.md, path). Only strings can hold personal data: each passes `redactText`,
+ * whose fast path is one test for an at-sign or "bearer"; an extra field whose name says personal
+ * data is blanked, as `redact` does.
+ */
+export function logAccess(entry: AccessEntry): void {
+  let line =
+    `{"time":"${new Date().toISOString()}","level":"${entry.status >= 500 ? 'error' : 'info'}","event":"request",` +
+    `"requestId":${JSON.stringify(redactText(entry.requestId))},"method":${JSON.stringify(redactText(entry.method))},` +
+    `"path":${JSON.stringify(redactText(entry.path))},"status":${entry.status},"ms":${entry.ms}`
+  if (entry.extra) {
+    for (const key in entry.extra) {
+      const value = entry.extra[key]
+      const text = SENSITIVE_KEY.test(key)
+        ? '"[redacted]"'
+        : typeof value === 'string'
+          ? JSON.stringify(redactText(value))
+          : JSON.stringify(value)
+      line += `,${JSON.stringify(key)}:${text}`
+    }
+  }
+  sink.write(entry.status >= 500 ? 'error' : 'info', `${line}}`)
 }
 
 /**

@@ -1,8 +1,8 @@
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
-import { secureHeaders as honoSecureHeaders } from 'hono/secure-headers'
 import { AppError } from './errors'
-import { describeError, log } from './log'
+import { describeError, log, logAccess } from './log'
+import type { Config } from '../config'
 import type { AppEnv, ServiceProvider } from '../services'
 
 /**
@@ -49,17 +49,21 @@ export function executionContextOf(c: { executionCtx: { waitUntil(p: Promise<unk
   }
 }
 
-/** One line per request: what was asked and how it went. The path only: query strings may carry tokens. */
+/**
+ * One line per request: what was asked and how it went. The path only: query strings may carry
+ * tokens. Built as a string and handed to the log's sink, which on Node writes in batches off the
+ * request's path (src/http/log.ts, logAccess).
+ */
 export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   const started = performance.now()
   await next()
-  log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+  logAccess({
     requestId: c.get('requestId'),
     method: c.req.method,
     path: c.req.path,
     status: c.res.status,
     ms: Math.round((performance.now() - started) * 10) / 10,
-    ...c.get('logFields'),
+    extra: c.get('logFields'),
   })
 })
 
@@ -113,31 +117,69 @@ export const bodyLimit = (maxBytes?: number) =>
 const STRIPE_HOSTED_PAGES = ['https://checkout.stripe.com', 'https://billing.stripe.com']
 
 /**
- * Strict headers on every response. The content security policy allows this
- * origin only: no third-party script, style, font, image or frame can load.
+ * The headers every answer of Masthead's own carries, for a configuration. The content security
+ * policy allows this origin only: no third-party script, style, font, image or frame can load.
+ * Checkout and the billing portal answer a form post with a redirect to Stripe's hosted pages,
+ * and browsers hold redirects after a form post to form-action too; a configured STRIPE_API_URL
+ * (the local stand-in, or a Stripe-compatible test server) serves those pages from its own origin.
  */
-export const secureHeaders = honoSecureHeaders({
-  contentSecurityPolicy: {
-    defaultSrc: ["'self'"],
-    scriptSrc: ["'self'"],
-    styleSrc: ["'self'"],
-    imgSrc: ["'self'", 'data:'],
-    fontSrc: ["'self'"],
-    connectSrc: ["'self'"],
-    // Checkout and the billing portal answer a form post with a redirect to Stripe's hosted pages,
-    // and browsers hold redirects after a form post to form-action too. stripeFormTargets (below)
-    // adds a configured STRIPE_API_URL, where the local stand-in serves its pages.
-    formAction: ["'self'", ...STRIPE_HOSTED_PAGES],
-    frameAncestors: ["'none'"],
-    baseUri: ["'none'"],
-    objectSrc: ["'none'"],
-  },
-  // Other sites learn nothing of where a reader came from. Not 'no-referrer': under it a browser
-  // sends `Origin: null` even on this site's own form posts, and sameOriginOnly must refuse those.
-  referrerPolicy: 'same-origin',
-  xFrameOptions: 'DENY',
-  strictTransportSecurity: 'max-age=31536000; includeSubDomains',
-  permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
+export function securityHeadersOf(config: Pick<Config, 'STRIPE_API_URL'> | undefined): ReadonlyArray<[string, string]> {
+  const formAction = ["'self'", ...STRIPE_HOSTED_PAGES]
+  if (config?.STRIPE_API_URL) formAction.push(new URL(config.STRIPE_API_URL).origin)
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    `form-action ${formAction.join(' ')}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join('; ')
+  return [
+    ['Content-Security-Policy', csp],
+    ['Cross-Origin-Resource-Policy', 'same-origin'],
+    ['Cross-Origin-Opener-Policy', 'same-origin'],
+    ['Origin-Agent-Cluster', '?1'],
+    // Other sites learn nothing of where a reader came from. Not 'no-referrer': under it a browser
+    // sends `Origin: null` even on this site's own form posts, and sameOriginOnly must refuse those.
+    ['Referrer-Policy', 'same-origin'],
+    ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+    ['X-Content-Type-Options', 'nosniff'],
+    ['X-DNS-Prefetch-Control', 'off'],
+    ['X-Download-Options', 'noopen'],
+    ['X-Frame-Options', 'DENY'],
+    ['X-Permitted-Cross-Domain-Policies', 'none'],
+    ['X-XSS-Protection', '0'],
+    ['Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()'],
+  ]
+}
+
+/** Computed once per configuration (on Workers, once per isolate: src/worker.ts keeps one per bindings). */
+const securityHeadersByConfig = new WeakMap<object, ReadonlyArray<[string, string]>>()
+const WITHOUT_CONFIG = securityHeadersOf(undefined)
+
+function securityHeadersFor(config: Config | undefined): ReadonlyArray<[string, string]> {
+  if (!config) return WITHOUT_CONFIG // services never came (provideServices failed): the strictest set
+  let headers = securityHeadersByConfig.get(config)
+  if (!headers) {
+    headers = securityHeadersOf(config)
+    securityHeadersByConfig.set(config, headers)
+  }
+  return headers
+}
+
+/**
+ * Strict headers on every response of Masthead's own, the same for every request of a
+ * configuration: computed once, then set. The services (and so the configuration) come from
+ * provideServices, further in, so they are read once the handler has answered.
+ */
+export const secureHeaders = createMiddleware<AppEnv>(async (c, next) => {
+  await next()
+  const headers = c.res.headers
+  for (const [name, value] of securityHeadersFor(c.var.services?.config)) headers.set(name, value)
 })
 
 /**
@@ -150,21 +192,6 @@ export const neverCacheCookies = createMiddleware<AppEnv>(async (c, next) => {
   if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
     c.header('Cache-Control', 'private, no-cache')
   }
-})
-
-/**
- * With STRIPE_API_URL set (the local stand-in, or a Stripe-compatible test server), checkout and
- * portal pages are served from that origin: let forms redirect there as they do to Stripe's.
- * Registered before secureHeaders, so that it finishes after it and edits the header it set; the
- * origin comes from the services that provideServices gives the request further in.
- */
-export const stripeFormTargets = createMiddleware<AppEnv>(async (c, next) => {
-  await next()
-  const apiUrl = c.var.services?.config.STRIPE_API_URL
-  const csp = c.res.headers.get('content-security-policy')
-  if (!apiUrl || !csp) return
-  const origin = new URL(apiUrl).origin
-  c.res.headers.set('content-security-policy', csp.replace(/form-action ([^;]*)/, `form-action $1 ${origin}`))
 })
 
 /**

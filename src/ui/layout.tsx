@@ -73,13 +73,19 @@ export function Layout(props: LayoutProps) {
   )
 }
 
+/** Who the header's links are for: the reader view (set by the session middleware or readerOf); signed out without one. */
+function signedInAs(c: Context<AppEnv>): { role: string } | null {
+  const view = c.var.view
+  return view?.signedIn ? { role: view.staff ? 'staff' : 'reader' } : null
+}
+
 /** Renders a page inside the layout with the publication's name and the signed-in account's links. */
 export function page(c: Context<AppEnv>, title: string, body: Child, status: ContentfulStatusCode = 200) {
   return c.html(
     <Layout
       title={title}
       publication={c.var.services.config.PUBLICATION_NAME}
-      signedIn={c.var.user ?? null}
+      signedIn={signedInAs(c)}
       testMode={isTestMode(c.var.services.config)}
       base={c.var.services.config.MASTHEAD_PATH}
       home={homePath(c.var.services.config)}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 /** Random identifiers and secrets from the platform's CSPRNG (Web Crypto works on Workers and Node). */
 
 function base64url(bytes: Uint8Array): string {
@@ -18,6 +19,7 @@ export function randomToken(): string {
 
 /** Hex SHA-256, to store and look up secrets without keeping them. */
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
+  // node:crypto (workerd has it under nodejs_compat): every signed-in request hashes its session
+  // token, and Web Crypto's digest cost about 40 µs of CPU on Node here, this about 2.
+  return createHash('sha256').update(text).digest('hex')
 }

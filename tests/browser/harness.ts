@@ -69,7 +69,7 @@ export async function startApp(env: Record<string, string>): Promise<RunningApp>
   delete childEnv.STRIPE_SECRET_KEY
   if (database) childEnv.DATABASE_URL = database.url
   else delete childEnv.DATABASE_URL
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/node.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['src/cli/start.ts'], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -1,27 +1,30 @@
 import { Hono } from 'hono'
-import { showsAds, showsSupportPrompts } from './entitlements'
-import { issueEntitlementToken } from './token'
+import { showsAds, showsSupportPrompts } from '../entitlements/entitlements'
+import { readerOf } from './reader'
+import { issueEntitlementToken } from '../entitlements/token'
 import type { AppEnv } from '../services'
 
 /**
  * The reader's entitlements for API clients, under /api/entitlements: as JSON,
  * and as a short-lived signed token for the publication's own site or CDN.
- * Both come from what the session middleware read with the session.
+ * Both decide from the page-view cookie while it is fresh, else from one
+ * session lookup, which issues it (src/accounts/reader.ts): app.ts mounts
+ * this router before the session middleware.
  */
 export const entitlementsApi = new Hono<AppEnv>()
 
 /** The reader's benefits and membership; the empty set, not an error, for anonymous readers. */
-entitlementsApi.get('/', (c) => {
-  const { entitlements } = c.var
-  const { membership } = entitlements
+entitlementsApi.get('/', async (c) => {
+  const { view } = await readerOf(c)
+  const { membership } = view
   c.header('Cache-Control', 'private, no-store')
   c.header('Vary', 'Cookie')
   return c.json({
-    signedIn: c.var.user !== null,
-    benefits: entitlements.benefits,
-    tiers: entitlements.tierIds,
-    ads: showsAds(entitlements),
-    supportPrompts: showsSupportPrompts(entitlements),
+    signedIn: view.signedIn,
+    benefits: view.benefits,
+    tiers: view.tierIds,
+    ads: showsAds(view),
+    supportPrompts: showsSupportPrompts(view),
     membership: {
       status: membership.status,
       source: membership.source,
@@ -30,14 +33,15 @@ entitlementsApi.get('/', (c) => {
       tierId: membership.tierId,
       tierName: membership.tierName,
     },
-    donorUntil: entitlements.donorUntil,
+    donorUntil: view.donorUntil,
   })
 })
 
 /** The same benefits as a short-lived signed token, for the publication's site or CDN to verify on its own. */
 entitlementsApi.get('/token', async (c) => {
   const { config, clock } = c.var.services
-  const { token, claims } = await issueEntitlementToken(c.var.entitlements, {
+  const { view } = await readerOf(c)
+  const { token, claims } = await issueEntitlementToken(view, {
     issuer: config.APP_URL,
     secret: config.ENTITLEMENT_TOKEN_SECRET,
     now: clock.now(),

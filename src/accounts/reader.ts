@@ -1,0 +1,80 @@
+import type { Context } from 'hono'
+import { getCookie } from 'hono/cookie'
+import {
+  clearSessionCookie,
+  cookieIsSecure,
+  SESSION_COOKIE,
+  sessionIdOf,
+  setSessionCookie,
+  validateSession,
+} from './sessions'
+import type { AppEnv } from '../services'
+import { entitlementsFrom } from '../entitlements/entitlements'
+import {
+  ANONYMOUS_VIEW,
+  clearViewCookie,
+  issueViewCookie,
+  pageViewOf,
+  readViewCookie,
+  VIEW_COOKIE,
+  type ReaderView,
+} from '../entitlements/page-view'
+
+/**
+ * Who is reading, for the routes that need nothing else: the gateway's page views, Masthead's own
+ * front page and articles, and `GET /api/entitlements`. From the page-view cookie while it is fresh
+ * and bound to the session cookie sent with it, with no database work; otherwise from one session
+ * lookup, which issues the cookie (src/entitlements/page-view.ts says how stale it can be). With no
+ * session cookie, the anonymous view, for nothing. `setCookies` says whether cookies were set on
+ * the way (the gateway must carry them over to the origin's response).
+ *
+ * Sets `view` on the context (what the layout and these routes read); after a lookup, also `user`,
+ * `session` and `entitlements`, as the session middleware does. Asked twice in a request, it
+ * answers from the context.
+ */
+export async function readerOf(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
+  const decided = c.get('view')
+  if (decided) return { view: decided, setCookies: false }
+  const found = await findReader(c)
+  c.set('view', found.view)
+  return found
+}
+
+async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
+  const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
+  const secure = cookieIsSecure(config)
+  const sessionToken = getCookie(c, SESSION_COOKIE)
+  if (!sessionToken) {
+    // Signed out elsewhere: a leftover page view vouches for no one.
+    return { view: ANONYMOUS_VIEW, setCookies: clearViewCookie(c, secure) }
+  }
+  const now = clock.now()
+  const sessionId = await sessionIdOf(sessionToken)
+  const token = getCookie(c, VIEW_COOKIE)
+  const vouched = token
+    ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId })
+    : null
+  if (vouched) return { view: vouched, setCookies: false }
+
+  const { sessionDb } = c.var.services
+  const result = await validateSession(sessionDb, config, sessionToken)
+  if (!result.session) {
+    clearSessionCookie(c, sessionDb, config)
+    clearViewCookie(c, secure)
+    return { view: ANONYMOUS_VIEW, setCookies: true }
+  }
+  if (result.session.fresh) setSessionCookie(c, sessionDb, config, sessionToken)
+  const entitlements = entitlementsFrom(result.facts, now, config)
+  c.set('user', result.user)
+  c.set('session', result.session)
+  c.set('entitlements', entitlements)
+  const view = pageViewOf(result.user, entitlements)
+  await issueViewCookie(c, view, {
+    secret: config.ENTITLEMENT_TOKEN_SECRET,
+    now,
+    secure,
+    sessionId: result.session.id,
+    changesAt: entitlements.changesAt,
+  })
+  return { view, setCookies: true }
+}
