@@ -25,8 +25,9 @@ function captureLogs() {
 }
 
 describe('every response', () => {
-  it('carries an X-Request-Id and security headers', async () => {
-    const res = await t.app.request('/healthz')
+  it('carries an X-Request-Id and security headers: a page the page set', async () => {
+    const res = await t.app.request('/join')
+    expect(res.headers.get('content-type')).toContain('text/html')
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'")
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
@@ -34,6 +35,24 @@ describe('every response', () => {
     expect(res.headers.get('x-frame-options')).toBe('DENY')
     expect(res.headers.get('referrer-policy')).toBe('same-origin')
     expect(res.headers.get('strict-transport-security')).toContain('max-age=')
+    expect(res.headers.get('permissions-policy')).toBe('camera=(), microphone=(), geolocation=(), payment=()')
+  })
+
+  it('and anything that is not a page (JSON, an error in JSON, a redirect) a set that lets nothing load', async () => {
+    const answers = [
+      await t.app.request('/healthz'),
+      await t.app.request('/api/nothing-here'),
+      await t.app.request('/account', { redirect: 'manual' }),
+    ]
+    for (const res of answers) {
+      expect(res.headers.get('content-type') ?? '').not.toContain('text/html')
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin')
+      expect(res.headers.get('strict-transport-security')).toContain('max-age=')
+    }
   })
 
   it("lets forms go to this site and to Stripe's checkout and portal, and tells other sites nothing of where readers came from", async () => {

@@ -64,6 +64,8 @@ function fingerprint(text: string): string {
 }
 
 const ETAG = fingerprint(STYLESHEET)
+/** Encoded once: a string body is encoded to UTF-8 on every response. */
+const BODY = new TextEncoder().encode(STYLESHEET)
 
 /**
  * Everything the answer carries, computed once: a stylesheet needs no content security policy or
@@ -73,10 +75,37 @@ const HEADERS = {
   'Content-Type': 'text/css; charset=utf-8',
   'Cache-Control': 'public, max-age=3600',
   ETag: ETAG,
+  Vary: 'Accept-Encoding',
   'X-Content-Type-Options': 'nosniff',
   'Cross-Origin-Resource-Policy': 'same-origin',
 }
-const NOT_MODIFIED_HEADERS = { 'Cache-Control': HEADERS['Cache-Control'], ETag: ETAG }
+const GZIP_ETAG = `${ETAG.slice(0, -1)}-gz"`
+const GZIP_HEADERS = { ...HEADERS, ETag: GZIP_ETAG, 'Content-Encoding': 'gzip' }
+
+/**
+ * The Node server sends the stylesheet gzipped to browsers that take it (every browser does), as
+ * Cloudflare does for the Worker at its edge: 1.4 KB instead of 3.4 KB on every page's first
+ * visit. Compressed once, on the first request that asks (Web streams, so nothing here is
+ * Node's own); that request and any before it is done get it plain.
+ */
+const NOT_MODIFIED_HEADERS = { 'Cache-Control': HEADERS['Cache-Control'], Vary: 'Accept-Encoding' }
+
+let gzipped: Uint8Array<ArrayBuffer> | undefined
+let compressing = false
+function compress(): void {
+  compressing = true
+  const stream = new Blob([BODY]).stream().pipeThrough(new CompressionStream('gzip'))
+  void new Response(stream).arrayBuffer().then(
+    (bytes) => void (gzipped = new Uint8Array(bytes)),
+    () => void (compressing = false), // tried again by the next request
+  )
+}
+
+const takesGzip = (acceptEncoding: string | undefined) =>
+  acceptEncoding !== undefined && /(?:^|,)\s*gzip\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/i.test(acceptEncoding)
+
+/** Whether the request came through @hono/node-server (on Workers, Cloudflare compresses at the edge). */
+const onNodeServer = (c: Context) => typeof (c.env as { outgoing?: unknown } | undefined)?.outgoing === 'object'
 
 /**
  * GET /assets/style.css, answered before the request chain (app.ts registers it first): no request
@@ -85,8 +114,17 @@ const NOT_MODIFIED_HEADERS = { 'Cache-Control': HEADERS['Cache-Control'], ETag: 
  */
 export function stylesheet(c: Context): Response {
   const known = c.req.header('if-none-match')
-  if (known !== undefined && known.split(/\s*,\s*/).some((tag) => tag === ETAG || tag === `W/${ETAG}` || tag === '*')) {
-    return new Response(null, { status: 304, headers: NOT_MODIFIED_HEADERS })
+  if (known !== undefined) {
+    const tags = known.split(/\s*,\s*/).map((tag) => tag.replace(/^W\//, ''))
+    const match = tags.find((tag) => tag === ETAG || tag === GZIP_ETAG || tag === '*')
+    if (match) {
+      const etag = match === '*' ? ETAG : match
+      return new Response(null, { status: 304, headers: { ...NOT_MODIFIED_HEADERS, ETag: etag } })
+    }
   }
-  return new Response(STYLESHEET, { headers: HEADERS })
+  if (onNodeServer(c) && takesGzip(c.req.header('accept-encoding'))) {
+    if (gzipped) return new Response(gzipped, { headers: GZIP_HEADERS })
+    if (!compressing) compress()
+  }
+  return new Response(BODY, { headers: HEADERS })
 }

@@ -54,7 +54,11 @@ describe('the Worker in workerd', () => {
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ ok: true })
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
-    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'")
+    // Not a page: the security headers that let nothing load (src/http/middleware.ts).
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
+    const page = await worker.fetch('/join')
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'")
+    await page.arrayBuffer()
   })
 
   it('answers several requests in a row, each on its own connection', async () => {

@@ -1,0 +1,107 @@
+import type { AddressInfo } from 'node:net'
+import { serve, type ServerType } from '@hono/node-server'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestApp, type TestApp } from '../helpers/app'
+
+/**
+ * The headers every answer of Masthead's own carries, through @hono/node-server as `npm start`
+ * serves the app: there secureHeaders sets them on Node's outgoing response, not on the Fetch
+ * response (src/http/middleware.ts), so app.request() alone would not see that path.
+ */
+describe('security headers on the Node server', () => {
+  let t: TestApp
+  let server: ServerType
+  let url: string
+  beforeAll(async () => {
+    t = await createTestApp({ env: { STRIPE_API_URL: 'http://127.0.0.1:12111' } })
+    server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
+    await new Promise((resolve) => server.once('listening', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+    await t.close()
+  })
+
+  it.each(['/', '/join', '/auth/sign-in', '/nothing-here'])('the page %s carries the page set', async (path) => {
+    const res = await fetch(`${url}${path}`, { redirect: 'manual' })
+    const csp = res.headers.get('content-security-policy')
+    expect(csp).toContain("default-src 'self'")
+    expect(csp).toContain("frame-ancestors 'none'")
+    expect(csp?.match(/form-action ([^;]*)/)?.[1]).toBe(
+      "'self' https://checkout.stripe.com https://billing.stripe.com http://127.0.0.1:12111",
+    )
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('referrer-policy')).toBe('same-origin')
+    expect(res.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains')
+    expect(res.headers.get('permissions-policy')).toBe('camera=(), microphone=(), geolocation=(), payment=()')
+    expect(res.headers.get('x-request-id')).toMatch(/^[\w-]+$/)
+    // Each header once: the route's own and these are not doubled.
+    expect(res.headers.get('content-security-policy')).not.toContain(', ')
+    await res.arrayBuffer()
+  })
+
+  it.each(['/api/entitlements', '/api/nothing-here', '/healthz'])(
+    '%s, not a page, the set that lets nothing load',
+    async (path) => {
+      const res = await fetch(`${url}${path}`)
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'")
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('permissions-policy')).toBeNull()
+      expect(res.headers.get('x-request-id')).toMatch(/^[\w-]+$/)
+      await res.arrayBuffer()
+    },
+  )
+
+  it('serves the stylesheet with its own few headers', async () => {
+    const res = await fetch(`${url}/assets/style.css`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('content-security-policy')).toBeNull()
+    expect(res.headers.get('content-length')).toBe(String((await res.arrayBuffer()).byteLength))
+  })
+})
+
+describe('the stylesheet on the Node server', () => {
+  let t: TestApp
+  let server: ServerType
+  let url: string
+  beforeAll(async () => {
+    t = await createTestApp()
+    server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
+    await new Promise((resolve) => server.once('listening', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+    await t.close()
+  })
+
+  it('is gzipped for a browser that takes it, once compressed, and plain otherwise; both validate', async () => {
+    const plain = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'identity' } })
+    const text = await plain.text()
+    expect(plain.headers.get('content-encoding')).toBeNull()
+    // The first request that asks starts the compression; a later one gets it.
+    let gzipped: Response | undefined
+    for (let i = 0; i < 50 && !gzipped; i++) {
+      const res = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip, br' } })
+      if (res.headers.get('content-encoding') === 'gzip') gzipped = res
+      else await res.arrayBuffer()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(gzipped).toBeDefined()
+    expect(await gzipped!.text()).toBe(text) // fetch decodes it
+    expect(gzipped!.headers.get('vary')).toBe('Accept-Encoding')
+    expect(gzipped!.headers.get('etag')).not.toBe(plain.headers.get('etag'))
+    const refused = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip;q=0, br' } })
+    expect(refused.headers.get('content-encoding')).toBeNull()
+    await refused.arrayBuffer()
+    for (const etag of [plain.headers.get('etag')!, gzipped!.headers.get('etag')!]) {
+      const again = await fetch(`${url}/assets/style.css`, { headers: { 'If-None-Match': etag } })
+      expect(again.status).toBe(304)
+      expect(again.headers.get('etag')).toBe(etag)
+    }
+  })
+})
