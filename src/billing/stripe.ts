@@ -38,7 +38,7 @@ export function createWebhookCrypto(): WebhookCrypto {
     computeHMACSignatureAsync: async (payload: string, secret: string) => hmac(payload, secret),
     computeSHA256Async: async (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest()),
   }
-  return provider as unknown as WebhookCrypto
+  return provider
 }
 
 /** Metadata on every Stripe object Masthead creates, so that it can tell its own from others'. */

@@ -3,7 +3,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { BENEFITS, type Benefit, type Role } from '../db/schema'
 import type { Entitlements } from './entitlements'
 import { signHs256, verifyHs256 } from './hs256'
-import type { MembershipSource, MembershipStatus } from './membership'
+import type { CurrentMembership, MembershipSource, MembershipStatus } from './membership'
 
 /**
  * What one page view of the publication's own site may see (gateway mode):
@@ -22,14 +22,7 @@ export interface PageView {
  * reader sees it (no amount, no subscription id) and a recent donation. Still no one's name.
  */
 export interface ReaderView extends PageView {
-  membership: {
-    status: MembershipStatus
-    source: MembershipSource | null
-    entitled: boolean
-    until: Date | null
-    tierId: string | null
-    tierName: string | null
-  }
+  membership: Pick<CurrentMembership, 'status' | 'source' | 'entitled' | 'until' | 'tierId' | 'tierName'>
   donorUntil: Date | null
 }
 

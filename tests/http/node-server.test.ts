@@ -3,25 +3,38 @@ import { serve, type ServerType } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app'
 
+interface Served {
+  url: string
+  close(): Promise<void>
+}
+
+/** The test app served by @hono/node-server on a free port. */
+async function serveApp(env: Record<string, string> = {}): Promise<Served> {
+  const t: TestApp = await createTestApp({ env })
+  const server: ServerType = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
+  await new Promise((resolve) => server.once('listening', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve))
+      await t.close()
+    },
+  }
+}
+
 /**
  * The headers every answer of Masthead's own carries, through @hono/node-server as `npm start`
  * serves the app: there secureHeaders sets them on Node's outgoing response, not on the Fetch
  * response (src/http/middleware.ts), so app.request() alone would not see that path.
  */
 describe('security headers on the Node server', () => {
-  let t: TestApp
-  let server: ServerType
+  let served: Served
   let url: string
   beforeAll(async () => {
-    t = await createTestApp({ env: { STRIPE_API_URL: 'http://127.0.0.1:12111' } })
-    server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
-    await new Promise((resolve) => server.once('listening', resolve))
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    served = await serveApp({ STRIPE_API_URL: 'http://127.0.0.1:12111' })
+    url = served.url
   })
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve))
-    await t.close()
-  })
+  afterAll(() => served.close())
 
   it.each(['/', '/join', '/auth/sign-in', '/nothing-here'])('the page %s carries the page set', async (path) => {
     const res = await fetch(`${url}${path}`, { redirect: 'manual' })
@@ -65,19 +78,13 @@ describe('security headers on the Node server', () => {
 })
 
 describe('the stylesheet on the Node server', () => {
-  let t: TestApp
-  let server: ServerType
+  let served: Served
   let url: string
   beforeAll(async () => {
-    t = await createTestApp()
-    server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
-    await new Promise((resolve) => server.once('listening', resolve))
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    served = await serveApp()
+    url = served.url
   })
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve))
-    await t.close()
-  })
+  afterAll(() => served.close())
 
   it('is gzipped for a browser that takes it, once compressed, and plain otherwise; both validate', async () => {
     const plain = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'identity' } })
