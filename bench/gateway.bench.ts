@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import postgres from 'postgres'
 import { createSession, SESSION_COOKIE } from '../src/accounts/sessions'
@@ -10,20 +10,22 @@ import { grants } from '../src/db/schema'
 import { seedDemoTiers } from '../src/dev/demo-tiers'
 import { VIEW_COOKIE } from '../src/entitlements/page-view'
 import {
+  BARE_HONO,
   START_COMMAND,
-  freePort,
+  honoVersions,
   insertAccount,
   load,
   packageVersion,
   processCpu,
   PRODUCTION,
-  spawnInGroup,
-  stopOnExit,
+  startBareHono,
+  startHelper,
   withScratchDatabase,
   withServer,
   type BenchContext,
   type Benchmark,
   type DatabaseTarget,
+  type Helper,
   type LoadResult,
   type Row,
 } from './lib'
@@ -76,7 +78,7 @@ interface Pass {
   /** Where the proxy or Masthead ran; the origin always runs on Node. */
   runtime: Runtime
   /** 'masthead-uncached': Masthead without a page cache (Node: GATEWAY_CACHE_MB=0; workerd: no Cache API). */
-  kind: 'origin' | 'proxy' | 'rewriter' | 'masthead' | 'masthead-uncached'
+  kind: 'origin' | 'bare-hono' | 'proxy' | 'rewriter' | 'masthead' | 'masthead-uncached'
   expected: Expected
   bytes: number
   load: LoadResult
@@ -100,6 +102,9 @@ interface Parties {
 /** What a browser sends for a page view: the gateway's caches keep pages for requests that accept HTML. */
 const PAGE_VIEW = { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }
 
+const BARE_PATH = '/ping'
+const BARE_LABEL = `(r) reference: bare Hono GET ${BARE_PATH}`
+
 const AD_TEXT = 'Advertisement:'
 const SUPPORTERS_HEADING = '<h2>For supporters</h2>'
 const SUPPORTERS_TEXT = 'Supporters-only paragraph'
@@ -112,7 +117,8 @@ export default {
   name: 'gateway',
   description:
     `Requests per second of page views (\`GET ${PAGE}\` of the demo publication, src/dev/demo-origin.ts) in gateway ` +
-    'mode, in one run: (a) the demo origin served directly; (b) a bare `hono/proxy` in front of it; (b′) the same ' +
+    'mode, in one run: (a) the demo origin served directly; (r) a bare Hono `GET /ping` on Node, the outside ' +
+    'reference for every Node variant; (b) a bare `hono/proxy` in front of the origin; (b′) the same ' +
     'proxy running the HTMLRewriter handlers Masthead runs for that reader, and nothing else; (c) Masthead ' +
     '(ORIGIN_URL set, production mode) for an anonymous reader; (c′) Masthead for a Patron-tier (ad-free) supporter ' +
     'with a page-view cookie; (b) to (c′) once on Node and once in workerd, and (c), (c′) on Node again with its ' +
@@ -205,6 +211,30 @@ export default {
         origin.url,
         { origin },
       )
+
+      // The outside reference on Node: bare Hono answering a few bytes of JSON, loaded like every variant.
+      const bare = await startBareHono()
+      try {
+        const label = `Node: ${BARE_LABEL}`
+        const response = await fetch(`${bare.url}${BARE_PATH}`)
+        const body = await response.text()
+        if (response.status !== 200 || body !== '{"ok":true}') ctx.fail(`${label} answered ${response.status}: ${body}`)
+        ctx.log(`${label}: ${WARMUP_SECONDS} s warm-up, then ${SECONDS} s`)
+        const measured = await timed(bare.url, {}, { origin, front: bare.processGroup }, BARE_PATH)
+        const { non2xx, errors, statusCodes } = measured.load
+        if (non2xx > 0 || errors > 0)
+          ctx.fail(`${label}: ${non2xx} non-2xx and ${errors} errors (status counts ${JSON.stringify(statusCodes)})`)
+        passes.push({
+          label: BARE_LABEL,
+          runtime: 'Node',
+          kind: 'bare-hono',
+          expected: 'whole page',
+          bytes: Buffer.byteLength(body),
+          ...measured,
+        })
+      } finally {
+        await bare.stop()
+      }
 
       // Node: the proxies under tsx, Masthead as `npm start` runs it, in production mode.
       for (const handlers of HANDLERS) {
@@ -316,6 +346,12 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
       "slots, a support prompt, the account links, JSON-LD and four gated sections, half the filler in the supporters' one.",
   )
   ctx.note(
+    `(r): the outside reference, \`node ${BARE_HONO}\` (\`new Hono()\` with \`GET ${BARE_PATH}\` answering ` +
+      `\`{"ok":true}\` and no middleware, on ${honoVersions()}, the versions Masthead runs), in its own process, ` +
+      'loaded like every variant (same connections, warm-up and timed run); the last column is each Node ' +
+      "variant's rate against it.",
+  )
+  ctx.note(
     '(b) and (b′): bench/bare-proxy-app.ts, `proxy()` from hono/proxy to the origin and nothing else; (b′) adds, on ' +
       'text/html, the HTMLRewriter handlers src/gateway/rewrite.ts registers for that reader on this page, on the same ' +
       'selectors and with the same markup built once: anonymous, gated sections replaced by the call to action; ' +
@@ -355,7 +391,8 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
   )
   ctx.note(
     'CPU µs/request is user + system time from /proc over the timed run, divided by its requests: the origin ' +
-      "process group; the proxy's or Masthead's process group (tsx and its node, or workerd); the PostgreSQL " +
+      "process group; the front's process group (for the proxies on Node, tsx and its node; for Masthead on Node " +
+      'and bare Hono, their one node process; or workerd); the PostgreSQL ' +
       'backends of the scratch database; and the bench process, which is mostly autocannon.',
   )
   ctx.note(
@@ -405,7 +442,8 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
     Requests: p.load.requests,
     'Non-2xx': p.load.non2xx,
     'KiB served': kib(p.bytes),
-    'vs (b)': p.kind === 'origin' ? '' : (rate(p) / rate(find(p.runtime, 'proxy'))).toFixed(2),
+    'vs (b)':
+      p.kind === 'origin' || p.kind === 'bare-hono' ? '' : (rate(p) / rate(find(p.runtime, 'proxy'))).toFixed(2),
     'vs (b′)': p.kind.startsWith('masthead')
       ? (rate(p) / rate(find(p.runtime, 'rewriter', p.expected))).toFixed(2)
       : '',
@@ -414,6 +452,7 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
     'CPU µs/request: PostgreSQL': micro(p.cpu.postgres),
     'CPU µs/request: load': micro(p.cpu.load),
     'DB transactions': p.transactions ?? 'n/a',
+    'vs bare Hono (Node)': p.runtime === 'Node' ? (rate(p) / rate(find('Node', 'bare-hono'))).toFixed(2) : '',
   }))
 }
 
@@ -423,12 +462,12 @@ function report(ctx: BenchContext, passes: Pass[], facts: Facts): Row[] {
  * waiting there for the backends to flush would leave the server idle for 11 s just before timing, and
  * V8 shrinks an idle heap, which the timed run would then pay to grow again.
  */
-async function timed(url: string, headers: Record<string, string>, parties: Parties) {
+async function timed(url: string, headers: Record<string, string>, parties: Parties, path = PAGE) {
   const options = { connections: CONNECTIONS, headers }
   const transactionsBefore = await transactionsSoFar(parties)
-  const warmup = await load(`${url}${PAGE}`, { ...options, seconds: WARMUP_SECONDS })
+  const warmup = await load(`${url}${path}`, { ...options, seconds: WARMUP_SECONDS })
   const before = await cpuSnapshot(parties)
-  const result = await load(`${url}${PAGE}`, { ...options, seconds: SECONDS })
+  const result = await load(`${url}${path}`, { ...options, seconds: SECONDS })
   const after = await cpuSnapshot(parties)
   const transactionsAfter = await transactionsSoFar(parties)
   const spent = (from: Map<number, number> | null, to: Map<number, number> | null) =>
@@ -519,42 +558,9 @@ async function makePatron(databaseUrl: string): Promise<string> {
 
 // ---------------------------------------------------------------- helper processes
 
-interface Helper {
-  url: string
-  processGroup: number
-  stop(): Promise<void>
-}
-
-const START_TIMEOUT_MS = 30_000
-
 /**
  * A bench/ script under tsx in its own process group (tsx and its node, measured and killed
  * together), on a free loopback port passed in `portVariable`; ready once it prints "is serving".
- * Output goes to a file, as the server's does in lib.ts.
  */
-async function startScript(script: string, portVariable: string, extra: Record<string, string>): Promise<Helper> {
-  const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
-  const logFile = join(dir, 'out.log')
-  const port = await freePort()
-  const env = {
-    ...process.env,
-    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-    ...extra,
-    [portVariable]: String(port),
-  }
-  const spawned = spawnInGroup([script], env, logFile)
-  const { child, isRunning, output } = spawned
-  const stop = stopOnExit(spawned, dir)
-
-  const deadline = Date.now() + START_TIMEOUT_MS
-  const pid = child.pid
-  while (!output().includes('is serving') || pid === undefined) {
-    if (!isRunning() || Date.now() > deadline || pid === undefined) {
-      const tail = output().trimEnd().split('\n').slice(-20).join('\n')
-      await stop()
-      throw new Error(`${script} did not start. Its last output:\n${tail}`)
-    }
-    await sleep(100)
-  }
-  return { url: `http://127.0.0.1:${port}`, processGroup: pid, stop }
-}
+const startScript = (script: string, portVariable: string, extra: Record<string, string>): Promise<Helper> =>
+  startHelper([script], portVariable, extra)

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
@@ -43,6 +43,8 @@ export interface BenchContext {
   databases: DatabaseTarget[]
   /** Adds a line to the "how it was measured" list of this benchmark's section. */
   note(line: string): void
+  /** A further table for the section, after the main one (the rows `run` returns), under a title of its own. */
+  table(title: string, rows: Row[]): void
   /** Marks the run as failed while keeping the figures measured so far for the report. */
   fail(problem: string): void
   log(message: string): void
@@ -162,7 +164,7 @@ export interface RunningServer {
   database: string
   /** The end of the server's output, for failure messages. */
   logTail(lines?: number): string
-  /** The server's process group (tsx and the node process it runs), for measuring its CPU time. */
+  /** The server's process group (the one node process `npm start` runs, and any child of it), for measuring its CPU time. */
   processGroup?: number
   stop(): Promise<void>
 }
@@ -173,10 +175,10 @@ const STOP_GRACE_MS = 5_000
 
 /**
  * Runs `tsx <args>` from the project root (or `options.program` from
- * `options.cwd`) in its own process group (tsx and the node it starts,
- * measured and killed together), its output to `logFile` rather than a pipe,
- * so that draining a log line per request does not cost the load generator,
- * which shares this process, CPU.
+ * `options.cwd`) in its own process group (the program and any process it
+ * starts, measured and killed together), its output to `logFile` rather than
+ * a pipe, so that draining a log line per request does not cost the load
+ * generator, which shares this process, CPU.
  */
 export function spawnInGroup(
   args: string[],
@@ -243,26 +245,58 @@ export interface ServerOptions {
   nodeArgs?: string[]
 }
 
-/** The Node flags `npm start` gives the server (package.json: `tsx <flags> src/node.ts`), so the benches run it alike. */
+/** The script `npm start` runs (package.json: `node <flags> src/cli/start.ts`). */
+const START_SCRIPT = 'src/cli/start.ts'
+
+/** The Node flags `npm start` gives the server (package.json: `node <flags> src/cli/start.ts`), so the benches run it alike. */
 export const START_FLAGS: string[] = (() => {
   const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
     .scripts
-  const words = (scripts.start ?? '').split(/\s+/)
-  const from = words.indexOf('tsx')
-  const to = words.indexOf('src/node.ts')
-  if (from < 0 || to < from) throw new Error(`package.json's start script is not "tsx … src/node.ts": ${scripts.start}`)
-  return words.slice(from + 1, to)
+  const words = (scripts.start ?? '').trim().split(/\s+/)
+  if (words[0] !== 'node' || words.at(-1) !== START_SCRIPT)
+    throw new Error(`package.json's start script is not "node … ${START_SCRIPT}": ${scripts.start}`)
+  return words.slice(1, -1)
 })()
 
 /** How the benches start the server, for their notes: what `npm start` runs. */
-export const START_COMMAND = ['tsx', ...START_FLAGS, 'src/node.ts'].join(' ')
+export const START_COMMAND = ['node', ...START_FLAGS, START_SCRIPT].join(' ')
 
 /**
- * Starts `tsx src/node.ts` as `npm start` would, on a free loopback port. Its
- * output goes to a file rather than a pipe so that draining one log line per
- * request does not cost the load generator, which shares this process, CPU.
+ * True when `npm start` would build before serving: no build in dist/node, or a file it was made
+ * from changed since (the test src/cli/start.ts makes, read from the record the build leaves).
+ */
+export function nodeBuildIsStale(): boolean {
+  try {
+    const record = JSON.parse(readFileSync(join(root, 'dist/node/inputs.json'), 'utf8')) as {
+      builtAt: number
+      inputs: string[]
+    }
+    return !record.inputs.every((input) => statSync(join(root, input)).mtimeMs < record.builtAt)
+  } catch {
+    return true
+  }
+}
+
+let built = false
+
+/**
+ * `node src/cli/start.ts --build` (`npm run build:node`), once per bench process before its first
+ * server start (or again when `force`d), so that no start measured by a bench includes building the server.
+ */
+export function buildNodeServer(force = false): void {
+  if (built && !force) return
+  execFileSync(process.execPath, [START_SCRIPT, '--build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  built = true
+}
+
+/**
+ * Starts the server as `npm start` does (`node src/cli/start.ts`, with the Node running the bench,
+ * the build made beforehand by buildNodeServer), on a free loopback port, in a process group of its
+ * own: the node process is the group's leader. Its output goes to a file rather than a pipe so that
+ * draining one log line per request does not cost the load generator, which shares this process, CPU.
  */
 export async function startServer(target: DatabaseTarget, options: ServerOptions = {}): Promise<RunningServer> {
+  buildNodeServer()
   const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
   const logFile = join(dir, 'server.log')
   const database = await prepareDatabase(target, dir).catch((error: unknown) => {
@@ -285,11 +319,15 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
   // BENCH_SERVER_NODE_ARGS passes Node flags to the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
   const { child, exited, isRunning, output, killGroup } = spawnInGroup(
-    [...START_FLAGS, ...nodeArgs, ...(options.nodeArgs ?? []), 'src/node.ts'],
+    [...START_FLAGS, ...nodeArgs, ...(options.nodeArgs ?? []), START_SCRIPT],
     env,
     logFile,
+    { program: process.execPath },
   )
-  const logTail = (lines = 20) => output().trimEnd().split('\n').slice(-lines).join('\n')
+  // How it ended, should it end before the bench stops it: a signal leaves no line in its output.
+  let ended = ''
+  child.once('exit', (code, signal) => (ended = `\n(the server's node process exited: ${signal ?? `code ${code}`})`))
+  const logTail = (lines = 20) => output().trimEnd().split('\n').slice(-lines).join('\n') + ended
   // If the runner dies (Ctrl-C, a throw) the detached server must not outlive it.
   const onExit = () => {
     killGroup()
@@ -299,7 +337,7 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
 
   const stop = async () => {
     if (isRunning()) {
-      // SIGTERM to tsx alone: it relays the signal to the node process running the app.
+      // SIGTERM to the server itself, which closes its connections and exits; anything left goes with the group.
       child.kill('SIGTERM')
       const timer = sleep(STOP_GRACE_MS).then(() => 'timeout' as const)
       if ((await Promise.race([exited, timer])) === 'timeout') {
@@ -307,6 +345,7 @@ export async function startServer(target: DatabaseTarget, options: ServerOptions
         await exited
       }
     }
+    killGroup()
     process.off('exit', onExit)
     rmSync(dir, { recursive: true, force: true })
     await database.dispose()
@@ -347,6 +386,77 @@ export async function withServer<T>(
     await server.stop()
   }
 }
+
+// ---------------------------------------------------------------- the bare Hono reference
+
+export interface Helper {
+  url: string
+  /** Its process group, for measuring its CPU time and memory. */
+  processGroup: number
+  stop(): Promise<void>
+}
+
+const HELPER_START_TIMEOUT_MS = 30_000
+
+/**
+ * A helper server in its own process group, on a free loopback port passed in `portVariable`;
+ * ready once it prints "is serving". Output goes to a file, as the server's does.
+ */
+export async function startHelper(
+  args: string[],
+  portVariable: string,
+  extra: Record<string, string> = {},
+  options: { program?: string } = {},
+): Promise<Helper> {
+  const dir = mkdtempSync(join(tmpdir(), 'masthead-bench-'))
+  const port = await freePort()
+  const env = {
+    ...process.env,
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    ...extra,
+    [portVariable]: String(port),
+  }
+  const spawned = spawnInGroup(args, env, join(dir, 'out.log'), options)
+  const { child, isRunning, output } = spawned
+  const stop = stopOnExit(spawned, dir)
+  const deadline = Date.now() + HELPER_START_TIMEOUT_MS
+  const pid = child.pid
+  while (!output().includes('is serving') || pid === undefined) {
+    if (!isRunning() || Date.now() > deadline || pid === undefined) {
+      const tail = output().trimEnd().split('\n').slice(-20).join('\n')
+      await stop()
+      throw new Error(`${args.join(' ')} did not start. Its last output:\n${tail}`)
+    }
+    await sleep(50)
+  }
+  return { url: `http://127.0.0.1:${port}`, processGroup: pid, stop }
+}
+
+/** What the bare Hono reference runs: `node bench/bare-hono.ts`, for the notes. */
+export const BARE_HONO = 'bench/bare-hono.ts'
+
+/**
+ * The bare Hono reference (bench/bare-hono.ts: `GET /ping` and `POST /ping` answering
+ * `{"ok":true}`, no middleware) on the hono and @hono/node-server Masthead uses, run by the Node
+ * running the bench with nothing in front (no tsx), in its own process group.
+ */
+export function startBareHono(): Promise<Helper> {
+  return startHelper([BARE_HONO], 'BARE_HONO_PORT', {}, { program: process.execPath })
+}
+
+/** Runs `fn` against the bare Hono reference and always stops it. */
+export async function withBareHono<T>(fn: (bare: Helper) => Promise<T>): Promise<T> {
+  const bare = await startBareHono()
+  try {
+    return await fn(bare)
+  } finally {
+    await bare.stop()
+  }
+}
+
+/** The versions the bare reference and Masthead share, for the notes. */
+export const honoVersions = () =>
+  `hono ${packageVersion('hono')}, @hono/node-server ${packageVersion('@hono/node-server')}`
 
 export interface LoadOptions {
   connections: number
@@ -414,24 +524,19 @@ export async function load(url: string, options: LoadOptions): Promise<LoadResul
 /** How often the benches that watch a server's memory sample it. */
 export const RSS_SAMPLE_MS = 50
 
-/** The node process running the app: the member of the server's process group that tsx started. */
-export function serverNodePid(server: RunningServer): number | undefined {
+/**
+ * The node process running the app: the leader of the server's process group (`node
+ * src/cli/start.ts`, which runs the build in its own process), while it lives.
+ */
+export function serverNodePid(server: Pick<RunningServer, 'processGroup'>): number | undefined {
   const group = server.processGroup
   if (group === undefined) return undefined
-  const members: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[2]) === group) members.push(Number(entry))
-    } catch {
-      // It ended meanwhile.
-    }
+  try {
+    readFileSync(`/proc/${group}/stat`)
+    return group
+  } catch {
+    return undefined // it has exited
   }
-  const children = members.filter((pid) => pid !== group)
-  const candidates = children.length > 0 ? children : members
-  return candidates.sort((a, b) => (residentBytes(b) ?? 0) - (residentBytes(a) ?? 0))[0]
 }
 
 /** A process's resident set (VmRSS of /proc/<pid>/status), in bytes; undefined once it is gone. */
@@ -498,16 +603,23 @@ export interface CpuPerEvent {
 }
 
 /**
- * Where the CPU goes, by process: the server's process group (tsx and its node),
+ * Where the CPU goes, by process: the server's process group (its node process),
  * the PostgreSQL backends serving the scratch database (only when PostgreSQL
  * runs on this machine), and this process (the stand-in and the load generator).
  */
-export function cpuMeter(server: RunningServer, admin: postgres.Sql, local: boolean) {
+export function cpuMeter(
+  server: Pick<RunningServer, 'processGroup'>,
+  admin: postgres.Sql,
+  local: boolean,
+  /** The database whose backends to count, when `admin` is connected to another (so reading costs it nothing). */
+  database?: string,
+) {
   const backends = async () =>
     new Set(
-      (await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`).map(
-        (r) => r.pid,
-      ),
+      (database === undefined
+        ? await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`
+        : await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${database}`
+      ).map((r) => r.pid),
     )
   const snapshot = async (): Promise<CpuSnapshot> => {
     const pids = local ? await backends() : new Set<number>()
@@ -597,5 +709,28 @@ export async function accountWithSession(
   const sessionId = randomId()
   await sql`insert into sessions (id, user_id, expires_at)
     values (${await sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
+  return `masthead_session=${sessionId}`
+}
+
+/**
+ * A reader with an active monthly subscription to a tier that grants every
+ * benefit, a one-time donation, and a fresh session: the full set of facts
+ * the entitlement check reads. Written straight to the scratch database;
+ * returns the session cookie to send.
+ */
+export async function makeSupporter(sql: postgres.Sql, databaseUrl: string): Promise<string> {
+  const now = new Date()
+  const userId = await insertAccount(databaseUrl, 'bench@example.org')
+  const sessionId = randomId()
+  const later = new Date(now.getTime() + 30 * 86_400_000)
+  await sql`insert into tiers (id, name, currency, monthly_amount, yearly_amount, benefits, created_at, updated_at)
+    values ('bench-tier', 'Bench', 'usd', 500, 5000, '{adFree,hideSupportPrompts,supportersOnlyContent,earlyAccess}', ${now}, ${now})`
+  await sql`insert into stripe_customers (customer_id, user_id, created_at) values ('cus_bench', ${userId}, ${now})`
+  await sql`insert into subscriptions (id, customer_id, tier_id, price_id, interval, amount, currency, status,
+      cancel_at_period_end, current_period_end, stripe_created_at, snapshot_at, updated_at)
+    values ('sub_bench', 'cus_bench', 'bench-tier', 'price_bench', 'month', 500, 'usd', 'active', false, ${later}, ${now}, ${now}, ${now})`
+  await sql`insert into payments (id, kind, customer_id, amount, currency, occurred_at)
+    values ('pi_bench', 'donation', 'cus_bench', 1500, 'usd', ${now})`
+  await sql`insert into sessions (id, user_id, expires_at) values (${await sessionIdOf(sessionId)}, ${userId}, ${later})`
   return `masthead_session=${sessionId}`
 }

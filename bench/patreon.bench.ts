@@ -12,12 +12,14 @@ import { patreonCsvFixture } from '../src/dev/patreon-fixture'
 import { commitImport, planImport } from '../src/imports/patreon-import'
 import { PATREON_IMPORT_LIMITS, parsePatreonCsv } from '../src/imports/patreon-csv'
 import {
+  BARE_HONO,
   accountWithSession,
   residentBytes,
   RSS_SAMPLE_MS,
   serverNodePid,
   settledRss,
   START_COMMAND,
+  withBareHono,
   withScratchDatabase,
   withServer,
   type BenchContext,
@@ -410,6 +412,26 @@ async function throughServer(
             'Rows/s': perSecond(SERVER_ROWS, uploadMs + jobMs),
           },
         )
+        if (heapCapMb === null) {
+          // The outside reference: the same form to a bare Hono route that reads the body and answers.
+          const bareMs = await withBareHono(async (bare) => {
+            const started = performance.now()
+            const response = await fetch(`${bare.url}/ping`, { method: 'POST', body: form })
+            await response.text()
+            if (response.status !== 200) throw new Error(`bare Hono answered ${response.status}`)
+            return performance.now() - started
+          })
+          rows.push({
+            Step: `reference: the same upload to bare Hono \`POST /ping\` (the body read as text, nothing else)`,
+            Seconds: seconds(bareMs),
+            'Rows/s': perSecond(SERVER_ROWS, bareMs),
+          })
+          ctx.note(
+            `Reference: the same request (the same FormData, sent by fetch the same way) to \`node ${BARE_HONO}\`, a ` +
+              'bare Hono app on the hono and @hono/node-server Masthead runs, whose `POST /ping` reads the body as ' +
+              `text and answers \`{"ok":true}\`: ${seconds(bareMs)} s, in the same run, after the import.`,
+          )
+        }
         if (heapCapMb === null)
           ctx.note(
             `Upload: a ${n(SERVER_ROWS)}-row export made by \`patreonCsvFixture\` (seed 7): ${n(file.length)} bytes, ` +
@@ -445,7 +467,7 @@ async function throughServer(
           return
         }
         ctx.note(
-          "Server memory: the RSS (VmRSS of /proc/<pid>/status) of the node process running the app (tsx's child in " +
+          'Server memory: the RSS (VmRSS of /proc/<pid>/status) of the node process running the app (the leader of ' +
             `the server's process group), sampled every ${RSS_SAMPLE_MS} ms by the bench (${n(samples)} samples, the ` +
             `longest gap ${Math.round(longestGapMs)} ms); the baseline is the highest of five samples before the upload, ` +
             `after the server started: ${mb(baseline)} MB. Upload: ${seconds(uploadMs)} s, peak growth ` +

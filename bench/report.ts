@@ -9,6 +9,8 @@ export interface BenchRun {
   machine: string
   notes: string[]
   rows: Row[]
+  /** Further tables, after the main one, each under its title. */
+  tables: { title: string; rows: Row[] }[]
 }
 
 export function machineFacts(): string {
@@ -63,6 +65,7 @@ export function renderSection(run: BenchRun): string {
     ...run.notes.map((note) => `- ${note}`),
     '',
     markdownTable(run.rows),
+    ...run.tables.flatMap((table) => ['', `**${table.title}**`, '', markdownTable(table.rows)]),
     end(benchmark.name),
   ].join('\n')
 }

@@ -35,13 +35,14 @@ async function discover(): Promise<Benchmark[]> {
 }
 
 async function runOne(benchmark: Benchmark): Promise<{ run: BenchRun; problems: string[] }> {
-  const run: BenchRun = { benchmark, started: new Date(), machine: machineFacts(), notes: [], rows: [] }
+  const run: BenchRun = { benchmark, started: new Date(), machine: machineFacts(), notes: [], rows: [], tables: [] }
   const problems: string[] = []
   const ctx: BenchContext = {
     databases: databaseTargets(process.env),
     note: (line) => {
       if (!run.notes.includes(line)) run.notes.push(line)
     },
+    table: (title, rows) => void run.tables.push({ title, rows }),
     fail: (problem) => problems.push(problem),
     log: (message) => console.log(`  ${message}`),
   }
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
     console.log(`\n== ${benchmark.name}: ${benchmark.description}`)
     const { run, problems } = await runOne(benchmark)
     if (run.rows.length > 0) console.log(`\n${terminalTable(run.rows)}`)
+    for (const table of run.tables) console.log(`\n${table.title}\n${terminalTable(table.rows)}`)
     if (problems.length > 0) {
       failed.push(benchmark.name)
       console.error(`\nBENCHMARK ${benchmark.name} FAILED; BENCHMARKS.md keeps its previous figures:`)

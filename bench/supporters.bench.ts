@@ -9,12 +9,15 @@ import { loadConfig } from '../src/config'
 import { keyringOf } from '../src/privacy/keys'
 import { openCard, openPeople } from '../src/privacy/people'
 import {
+  BARE_HONO,
   accountWithSession,
+  honoVersions,
   residentBytes,
   RSS_SAMPLE_MS,
   serverNodePid,
   settledRss,
   START_COMMAND,
+  withBareHono,
   withServer,
   type Benchmark,
   type DatabaseTarget,
@@ -96,6 +99,34 @@ export default {
         const measured = terms.slice(0, TERMS)
         const warmup = terms.slice(TERMS, TERMS + WARMUP_REQUESTS)
         const pageTerm = terms.at(-1)!
+
+        // ---------------------------------------------------------------- the reference
+        ctx.log(`bare Hono GET /ping: ${WARMUP_REQUESTS} warm-up requests, then ${TERMS}, one at a time`)
+        const reference = await withBareHono(async (bare) => {
+          const times: number[] = []
+          for (let i = 0; i < WARMUP_REQUESTS + TERMS; i++) {
+            const started = performance.now()
+            const response = await fetch(`${bare.url}/ping`, {
+              headers: { Cookie: cookie, Accept: 'application/json' },
+            })
+            await response.text()
+            if (response.status !== 200) throw new Error(`bare Hono answered ${response.status}`)
+            if (i >= WARMUP_REQUESTS) times.push(performance.now() - started)
+          }
+          return times
+        })
+        rows.push({
+          Request: `reference: bare Hono GET /ping (\`node ${BARE_HONO}\`)`,
+          Measure: 'client ms p50 / p95 / p99 / max',
+          Value: spread(reference),
+          Target: '',
+        })
+        ctx.note(
+          `Reference (first row): \`node ${BARE_HONO}\`, a bare Hono app (${honoVersions()}, the versions Masthead ` +
+            'runs; `GET /ping` answering `{"ok":true}`, no middleware) in its own process, asked the same way as the ' +
+            `list, in the same run just before it: ${WARMUP_REQUESTS} warm-up requests, then ${TERMS} one at a time ` +
+            'with fetch over keep-alive, the same cookie sent; client time as for the list.',
+        )
 
         // ---------------------------------------------------------------- the list
         ctx.log(`${LIST}: ${WARMUP_REQUESTS} warm-up requests, then ${TERMS} search terms, one at a time`)
@@ -237,7 +268,7 @@ export default {
           `Export: \`${EXPORT}\` without a filter, read with node:http as it streams, counting bytes and line ends without ` +
             `keeping the body; it must hold a header and one CRLF-ended line per account (${n(accounts)}: the seeded ` +
             'supporters and the editor; the seeded names and e-mails hold no line breaks). Seconds are from sending ' +
-            "the request to its last byte. Memory is the VmRSS of the server's node process (the child of tsx in " +
+            "the request to its last byte. Memory is the VmRSS of the server's node process (the leader of " +
             `its process group) from /proc, sampled every ${RSS_SAMPLE_MS} ms during the download; the baseline is the ` +
             'highest of five samples just before it, after the list requests.',
         )

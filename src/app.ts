@@ -1,5 +1,4 @@
 import { Hono } from 'hono'
-import { requestId } from 'hono/request-id'
 import { accountApi, accountPages } from './accounts/account-routes'
 import { session } from './accounts/session'
 import { signIn } from './accounts/sign-in-routes'
@@ -20,6 +19,7 @@ import {
   neverCacheCookies,
   provideServices,
   readableAddress,
+  requestId,
   sameOriginOnly,
   secureHeaders,
 } from './http/middleware'
@@ -58,7 +58,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   root.use(`${base}/auth/*`, answers('either'))
   root.use(`${base}/billing/*`, answers('either'))
 
-  root.use(requestId({ limitLength: 64 }))
+  root.use(requestId)
   // Masthead's own headers on Masthead's own answers; in gateway mode the origin's pages keep theirs.
   root.use(`${base}/*`, secureHeaders)
   root.use(accessLog, provideServices(services))

@@ -49,6 +49,32 @@ export function executionContextOf(c: { executionCtx: { waitUntil(p: Promise<unk
   }
 }
 
+/** An incoming X-Request-Id kept as it is: short, and nothing that could forge a log line. */
+const WELL_FORMED_ID = /^[\w\-=]{1,64}$/
+
+/**
+ * X-Request-Id: a well-formed incoming id (a proxy's, so logs can be joined), else a new UUID; on
+ * the context for logs, and on the answer. On Node it goes straight onto the outgoing response, as
+ * secureHeaders' do; elsewhere onto the answer once there is one. (hono/request-id sets it through
+ * c.header before the handler, which made every answer build a Fetch Headers object.)
+ */
+export const requestId = createMiddleware<AppEnv>(async (c, next) => {
+  const incoming = c.req.header('x-request-id')
+  const id = incoming !== undefined && WELL_FORMED_ID.test(incoming) ? incoming : crypto.randomUUID()
+  c.set('requestId', id)
+  const outgoing = nodeResponseOf(c)
+  if (outgoing) {
+    outgoing.setHeader('X-Request-Id', id)
+    return next()
+  }
+  await next()
+  try {
+    c.res.headers.set('X-Request-Id', id)
+  } catch {
+    c.header('X-Request-Id', id) // an immutable response (one straight from fetch): Hono copies it
+  }
+})
+
 /**
  * One line per request: what was asked and how it went. The path only: query strings may carry
  * tokens. Built as a string and handed to the log's sink, which on Node writes in batches off the
