@@ -51,9 +51,7 @@ async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCo
   const now = clock.now()
   const sessionId = await sessionIdOf(sessionToken)
   const token = getCookie(c, VIEW_COOKIE)
-  const vouched = token
-    ? await readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId })
-    : null
+  const vouched = token ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId }) : null
   if (vouched) return { view: vouched, setCookies: false }
 
   const { sessionDb } = c.var.services
@@ -69,7 +67,7 @@ async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCo
   c.set('session', result.session)
   c.set('entitlements', entitlements)
   const view = pageViewOf(result.user, entitlements)
-  await issueViewCookie(c, view, {
+  issueViewCookie(c, view, {
     secret: config.ENTITLEMENT_TOKEN_SECRET,
     now,
     secure,

@@ -78,11 +78,11 @@ export const VIEW_COOKIE = 'masthead_view'
 export const VIEW_TTL_SECONDS = 300
 const AUDIENCE = 'masthead:page-view'
 
-export async function issueViewCookie(
+export function issueViewCookie(
   c: Context,
   view: ReaderView,
   options: { secret: string; now: Date; secure: boolean; sessionId: string; changesAt?: Date | null },
-): Promise<void> {
+): void {
   const iat = Math.floor(options.now.getTime() / 1000)
   const changes = options.changesAt ? Math.floor(options.changesAt.getTime() / 1000) : Infinity
   const exp = Math.max(iat + 1, Math.min(iat + VIEW_TTL_SECONDS, changes))
@@ -114,8 +114,8 @@ const sessionBinding = (sessionId: string) => sessionId.slice(0, 16)
  * Cookies already verified, by their exact text (signature included, so a
  * forged or altered cookie is never found here), with what they vouch for and
  * until when. A reader sends the same cookie for up to five minutes: checking
- * its signature once, not on every page view, saves the HMAC and, on Node,
- * the asynchronous WebCrypto job with it (BENCHMARKS.md, gateway). Entries
+ * its signature once, not on every page view, saves the HMAC and parsing the
+ * claims again (BENCHMARKS.md, gateway). Entries
  * name no one and hold nothing the cookie does not; the map is bounded, and
  * emptied when full, so a flood of cookies costs checks, never memory.
  */
@@ -133,10 +133,10 @@ interface Verified {
  * The reader view the cookie vouches for, or null when it is missing, forged, for another use or
  * another session (`sessionId`, the id of the session cookie sent with it), or expired (by `now`).
  */
-export async function readViewCookie(
+export function readViewCookie(
   token: string,
   options: { secret: string; now: Date; sessionId: string },
-): Promise<ReaderView | null> {
+): ReaderView | null {
   const now = options.now.getTime() / 1000
   const known = verified.get(token)
   let checked: Verified | null = known && known.secret === options.secret ? known : null
