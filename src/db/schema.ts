@@ -470,10 +470,52 @@ export const patreonMembers = pgTable(
     unsubscribedAt: timestamptz('unsubscribed_at'),
     importedAt: timestamptz('imported_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
+    /**
+     * The order of the facts a Patreon webhook last applied (src/imports/patreon-webhooks.ts): the
+     * payload's own date, a delete after an update of that date, then a digest of the facts, as one
+     * sortable text. A delivery whose key is not greater is ignored. Null until a webhook applies one.
+     */
+    webhookFactsKey: text('webhook_facts_key'),
   },
   (t) => [
     check('patreon_members_status_valid', sql`${t.status} in ('active', 'declined', 'former', 'none')`),
     uniqueIndex('patreon_members_unsubscribe_token_key').on(t.unsubscribeTokenHash),
+  ],
+)
+
+/**
+ * The Patreon tier → Masthead tier mapping that webhooks use: each confirmed import (page, API or
+ * command) saves the entries it was confirmed with over the ones before (src/imports/tier-mapping.ts).
+ * A tier deleted here takes its entries with it.
+ */
+export const patreonTierMappings = pgTable('patreon_tier_mappings', {
+  patreonTier: text('patreon_tier').primaryKey(),
+  tierId: text('tier_id')
+    .notNull()
+    .references(() => tiers.id, { onDelete: 'cascade' }),
+  savedAt: timestamptz('saved_at').notNull(),
+})
+
+export const PATREON_WEBHOOK_OUTCOMES = ['applied', 'ignored', 'rejected'] as const
+export type PatreonWebhookOutcome = (typeof PATREON_WEBHOOK_OUTCOMES)[number]
+
+/**
+ * How many signed Patreon webhooks were applied, ignored (older than what is stored) or rejected
+ * (as an import would reject the row: its tier not mapped, an active patron with no tier), and when
+ * the last came; `detail` says why one was rejected (a Patreon tier's name, never a person's data).
+ * Counters only: nothing here names a patron.
+ */
+export const patreonWebhookCounts = pgTable(
+  'patreon_webhook_counts',
+  {
+    outcome: text('outcome', { enum: PATREON_WEBHOOK_OUTCOMES }).notNull(),
+    detail: text('detail').notNull().default(''),
+    count: integer('count').notNull().default(0),
+    lastAt: timestamptz('last_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.outcome, t.detail] }),
+    check('patreon_webhook_counts_outcome_valid', sql`${t.outcome} in ('applied', 'ignored', 'rejected')`),
   ],
 )
 
