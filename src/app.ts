@@ -24,6 +24,7 @@ import {
   secureHeaders,
 } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
+import { patreonWebhooks } from './imports/webhook-routes'
 import { devMailbox } from './mail/dev-mailbox'
 import type { Config } from './config'
 import { gateway } from './gateway/routes'
@@ -69,6 +70,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   // For machines: no cookies, so no session lookup and no same-origin check.
   app.route('/healthz', health)
   app.route('/webhooks', stripeWebhooks) // signed by Stripe; its own (default) body limit
+  app.route('/webhooks', patreonWebhooks) // signed by Patreon (HMAC-MD5); the same
   // Mail providers' one-click unsubscribe posts from elsewhere: the link's token is the permission.
   app.route('/invitations', invitationUnsubscribe)
 

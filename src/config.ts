@@ -104,6 +104,8 @@ const fields = z.object({
     .string()
     .regex(/^whsec_\S+$/, 'must be a Stripe webhook signing secret (whsec_…)')
     .optional(),
+  /** The secret of the webhook registered on Patreon (src/imports/webhook-routes.ts); unset: the route answers 404. */
+  PATREON_WEBHOOK_SECRET: z.string().trim().min(1, 'must not be empty').optional(),
   STRIPE_API_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:12111' })
     .optional(),

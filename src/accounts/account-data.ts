@@ -109,7 +109,7 @@ const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
  * Previews awaiting confirmation (src/imports/previews.ts) keep the
  * parsed rows of the whole file, a part at a time: the person's rows go, so confirming cannot
  * bring them back, and a rejected line's reason, which may quote a cell that
- * slipped, has their address and name replaced by "…" (the line stays
+ * slipped, and its cells, have their address and name replaced by "…" (the line stays
  * rejected, so the import still writes nothing until the file is fixed). Each
  * part's document is encrypted whole (src/imports/previews.ts, whose sealPreview and
  * openPreview this repeats: imports already depends on accounts), so every
@@ -121,9 +121,15 @@ async function forgetInPreviews(db: Database, keyring: Keyring, addresses: strin
   for (const part of parts) {
     const document = JSON.parse(await decrypt(keyring, part.rows, CONTEXT.importRows)) as PreviewDocument
     const rows = document.rows.filter((r) => !addresses.includes(normalizeAddress(r.email)))
-    const rejected = document.rejected.map((r) => ({ ...r, reason: r.reason.replace(pattern, '…') }))
+    // A rejected row's cells (kept for the download of rejected rows) are scrubbed the same way.
+    const rejected = document.rejected.map((r) => ({
+      ...r,
+      reason: r.reason.replace(pattern, '…'),
+      ...(r.cells ? { cells: r.cells.map((cell) => cell.replace(pattern, '…')) } : {}),
+    }))
     const changed =
-      rows.length < document.rows.length || rejected.some((r, i) => r.reason !== document.rejected[i]!.reason)
+      rows.length < document.rows.length ||
+      rejected.some((r, i) => JSON.stringify(r) !== JSON.stringify(document.rejected[i]))
     if (!changed) continue
     const sealed = await encrypt(keyring, JSON.stringify({ ...document, rows, rejected }), CONTEXT.importRows)
     await db

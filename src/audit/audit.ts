@@ -15,6 +15,7 @@ export type AuditAction =
   | 'comp.granted'
   | 'comp.revoked'
   | 'patreon.imported'
+  | 'patreon.rejected_exported'
   | 'membership.duplicate_refunded'
 
 /**

@@ -27,6 +27,7 @@ import { sendInvitations, UNSUBSCRIBE_PATH } from '../imports/invitations'
 import { PatreonCsvError, parsePatreonCsv } from '../imports/patreon-csv'
 import { commitImport, planImport, suggestMapping, tierPledges, type TierMapping } from '../imports/patreon-import'
 import { tiers } from '../db/schema'
+import { saveTierMapping } from '../imports/tier-mapping'
 
 const USAGE =
   'Usage: npm run import:patreon -- members.csv [--dry-run] [--map tiers.json | --map auto] [--skip-rejected] [--invite]'
@@ -147,6 +148,7 @@ try {
     const counts = await commitImport(database.db, keyring, plan, now, null, config.ADMIN_EMAILS, {
       skipRejected: args.values['skip-rejected'] === true,
     })
+    await saveTierMapping(database.db, chosen, now) // what Patreon's webhooks map tiers with from now on
     const skipped = plan.counts.rejected > 0 ? `; ${plan.counts.rejected} rejected rows left out` : ''
     console.log(`Imported ${counts.new + counts.updated + counts.unchanged} rows in one transaction${skipped}.`)
     if (args.values.invite) {

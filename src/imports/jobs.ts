@@ -5,6 +5,7 @@ import type { JobHandler, JobHandlers } from '../jobs/jobs'
 import { INVITATION_INTERVAL_MS, sendInvitations, UNSUBSCRIBE_PATH } from './invitations'
 import { commitImport, planImport, type ImportPlan, type TierMapping } from './patreon-import'
 import { dropPreview, previewParts } from './previews'
+import { saveTierMapping } from './tier-mapping'
 
 /**
  * The Patreon move's long work, as jobs (src/jobs/jobs.ts): importing a previewed file, and
@@ -76,6 +77,7 @@ const patreonImport: JobHandler<ImportPayload, ImportProgress> = {
       rows: imported(counts),
       ...(counts.rejected > 0 ? { skipped: counts.rejected } : {}),
     })
+    await saveTierMapping(db, mapping, now) // what Patreon's webhooks map tiers with from now on
     await dropPreview(db, batchId, now)
     return { progress: { part: to, counts }, done: true }
   },

@@ -3,6 +3,7 @@ import { formatMoney } from '../util/money'
 import type { MoveStatus, Monthly } from './move-status'
 import type { ImportProgress, InvitationProgress } from './jobs'
 import type { ImportSummary } from './patreon-import'
+import type { WebhookStatus } from './patreon-webhooks'
 import { href } from '../ui/paths'
 
 const WHEN = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
@@ -33,6 +34,7 @@ export function PatreonUploadPage(props: {
   notice?: string | undefined
   jobs?: Job[]
   status?: MoveStatus
+  webhooks?: WebhookStatus
 }) {
   const jobs = props.jobs ?? []
   const status = props.status
@@ -55,6 +57,7 @@ export function PatreonUploadPage(props: {
           </ul>
         </section>
       ) : null}
+      {props.webhooks ? <WebhookSection status={props.webhooks} /> : null}
       {jobs.length > 0 ? (
         <section aria-labelledby="work">
           <h2 id="work">Imports and invitations</h2>
@@ -100,6 +103,19 @@ export function PatreonUploadPage(props: {
     </>
   )
 }
+
+/** The mapping a preview was planned with, as the rejected-rows download's query. */
+const mappingQuery = (plan: ImportSummary) =>
+  new URLSearchParams(
+    plan.tiers.flatMap((t) =>
+      t.mappedTo
+        ? [
+            ['patreon_tier', t.name],
+            ['masthead_tier', t.mappedTo],
+          ]
+        : [],
+    ),
+  ).toString()
 
 export function PatreonPreviewPage(props: {
   batchId: string
@@ -187,11 +203,56 @@ export function PatreonPreviewPage(props: {
             </table>
           </div>
           {plan.counts.rejected > shown.length ? <p>And {plan.counts.rejected - shown.length} more.</p> : null}
+          <p>
+            <a href={href(`/admin/imports/patreon/${props.batchId}/rejected.csv?${mappingQuery(plan)}`)} download>
+              Download the {plan.counts.rejected} rejected {plan.counts.rejected === 1 ? 'row' : 'rows'} as CSV
+            </a>{' '}
+            (the columns Masthead reads and a reason column: fix them and upload that file).
+          </p>
         </section>
       ) : null}
       <p>
         <a href={href('/admin/imports/patreon')}>Start again</a>
       </p>
     </>
+  )
+}
+
+/** Whether Patreon's webhooks are arriving, and what became of them: counts and times, no patron named. */
+function WebhookSection(props: { status: WebhookStatus }) {
+  const s = props.status
+  return (
+    <section aria-labelledby="webhooks">
+      <h2 id="webhooks">Patreon webhooks</h2>
+      {!s.configured ? (
+        <p>
+          Not set up: PATREON_WEBHOOK_SECRET is unset, so /webhooks/patreon answers 404. The README says how to register
+          the webhook on Patreon.
+        </p>
+      ) : s.lastAt === null ? (
+        <p>Set up, but none has arrived yet.</p>
+      ) : (
+        <p>The last arrived {WHEN.format(s.lastAt)} UTC.</p>
+      )}
+      {s.lastAt !== null ? (
+        <ul>
+          <li>Applied: {s.applied}</li>
+          <li>Ignored (older than what was already applied, or repeated): {s.ignored}</li>
+          <li>Not applied (rejected as an import would reject the row): {s.rejected}</li>
+        </ul>
+      ) : null}
+      {s.reasons.length > 0 ? (
+        <>
+          <p>Why some were not applied (map the tier in the next import, or ask Patreon to send the member again):</p>
+          <ul>
+            {s.reasons.map((r) => (
+              <li>
+                {r.reason} {r.count} {r.count === 1 ? 'time' : 'times'}, the last {WHEN.format(r.lastAt)} UTC.
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
+    </section>
   )
 }

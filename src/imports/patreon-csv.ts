@@ -46,6 +46,16 @@ export interface PatreonRow {
 export interface RejectedRow {
   line: number
   reason: string
+  /**
+   * The row's cells of the columns Masthead reads, in `COLUMNS` order, as they were in the file: kept
+   * only when the reader is asked to (`keepRejectedCells`), for the download of the rejected rows.
+   */
+  cells?: string[]
+}
+
+/** Options of a reader: `keepRejectedCells` keeps a rejected row's cells (`RejectedRow.cells`). */
+export interface PatreonReaderOptions {
+  keepRejectedCells?: boolean
 }
 
 export interface PatreonParseResult {
@@ -67,7 +77,7 @@ export interface PatreonImportLimits {
 export const PATREON_IMPORT_LIMITS: PatreonImportLimits = { maxBytes: 20 * 1024 * 1024, maxRows: 200_000 }
 
 /** The columns Masthead reads, by Patreon's header name. Anything not listed here is never looked at. */
-const COLUMNS = {
+export const COLUMNS = {
   name: 'Name',
   email: 'Email',
   status: 'Patron Status',
@@ -85,7 +95,9 @@ const COLUMNS = {
   accessExpiration: 'Access Expiration',
   nextChargeDate: 'Next Charge Date',
 } as const
-type Column = keyof typeof COLUMNS
+export type Column = keyof typeof COLUMNS
+
+export const COLUMN_KEYS = Object.keys(COLUMNS) as Column[]
 
 /** Present in both variants of the export; a file without them is something else. */
 const REQUIRED: Column[] = [
@@ -139,8 +151,8 @@ export interface PatreonReader {
  * row more than the limit; by `end` for an empty file or one with a header and no rows. Once it has
  * thrown, it throws the same error again.
  */
-export function createPatreonReader(limits = PATREON_IMPORT_LIMITS): PatreonReader {
-  return patreonReader(limits, { countEveryRow: false })
+export function createPatreonReader(limits = PATREON_IMPORT_LIMITS, options: PatreonReaderOptions = {}): PatreonReader {
+  return patreonReader(limits, { ...options, countEveryRow: false })
 }
 
 /** How much of a chunk is read before its rows are handed on, so that a batch stays near its size. */
@@ -156,8 +168,9 @@ export async function readPatreonStream(
   stream: ReadableStream<Uint8Array>,
   onRows: (rows: PatreonRow[], rejected: RejectedRow[]) => Promise<void>,
   limits = PATREON_IMPORT_LIMITS,
+  options: PatreonReaderOptions = {},
 ): Promise<{ variant: 'current' | 'older'; total: number; rows: number; rejected: number }> {
-  const reader = createPatreonReader(limits)
+  const reader = createPatreonReader(limits, options)
   const source = stream.getReader()
   const counts = { rows: 0, rejected: 0 }
   let rows: PatreonRow[] = []
@@ -192,7 +205,10 @@ export async function readPatreonStream(
   }
 }
 
-function patreonReader(limits: PatreonImportLimits, options: { countEveryRow: boolean }): PatreonReader {
+function patreonReader(
+  limits: PatreonImportLimits,
+  options: PatreonReaderOptions & { countEveryRow: boolean },
+): PatreonReader {
   // fatal: bytes that are not UTF-8 throw rather than turn into U+FFFD. The byte order mark is
   // dropped here rather than by the decoder: Node's drops a second one too when the first arrives
   // in two pieces.
@@ -226,8 +242,10 @@ function patreonReader(limits: PatreonImportLimits, options: { countEveryRow: bo
     const at = columns!
     const cell = (column: Column) => record[at.get(column) ?? -1]?.trim() ?? ''
     const read = readRow(cell, line, firstLineOfEmail)
-    if ('reason' in read) done.rejected.push({ line, reason: read.reason })
-    else done.rows.push(read)
+    if ('reason' in read) {
+      const cells = options.keepRejectedCells ? COLUMN_KEYS.map((column) => cell(column)) : undefined
+      done.rejected.push(cells ? { line, reason: read.reason, cells } : { line, reason: read.reason })
+    } else done.rows.push(read)
   }, csvProblem)
 
   const read = (bytes: Uint8Array | null) => {

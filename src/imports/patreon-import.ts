@@ -198,7 +198,9 @@ export async function planPreview(
   for await (const part of parts) {
     const plan = await planImport(db, keyring, config, part.rows, part.rejected, mapping, now)
     for (const kind of ['new', 'updated', 'unchanged', 'rejected'] as const) counts[kind] += plan.counts[kind]
-    rejected.push(...plan.rejected.slice(0, REJECTED_LISTED - rejected.length))
+    // Listed by line and reason: a rejected row's cells stay in the preview, for its download only.
+    for (const r of plan.rejected.slice(0, REJECTED_LISTED - rejected.length))
+      rejected.push({ line: r.line, reason: r.reason })
     for (const tier of plan.tiers) tierRows.set(tier.name, (tierRows.get(tier.name) ?? 0) + tier.rows)
   }
   rejected.sort((a, b) => a.line - b.line)

@@ -13,6 +13,9 @@ import { pathTo } from '../http/paths'
 import type { AppEnv } from '../services'
 import type { ImportPayload, ImportProgress, InvitationProgress } from './jobs'
 import { moveStatus } from './move-status'
+import { webhookStatus } from './patreon-webhooks'
+import { rejectedCsv, rejectedLines } from './rejected-csv'
+import { audit } from '../audit/audit'
 import { describeJob, PatreonPreviewPage, PatreonUploadPage } from './pages'
 import { page } from '../ui/layout'
 import { PatreonCsvError, readPatreonStream } from './patreon-csv'
@@ -82,7 +85,7 @@ async function storeUpload(c: Context<AppEnv>): Promise<{
           }),
         )
         try {
-          read = await readPatreonStream(counted, sink)
+          read = await readPatreonStream(counted, sink, undefined, { keepRejectedCells: true })
         } catch (error) {
           if (bytes === 0 && error instanceof PatreonCsvError) throw emptyUpload()
           throw error
@@ -229,6 +232,7 @@ importPages.get('/patreon', async (c) =>
       notice={c.req.query('notice')}
       jobs={await recentJobs(c.var.services.db, IMPORT_JOBS)}
       status={await moveStatus(c.var.services.db)}
+      webhooks={await webhookStatus(c.var.services.db, c.var.services.config)}
     />,
   ),
 )
@@ -260,6 +264,28 @@ importPages.post('/patreon', async (c) =>
     (errors, status) => page(c, 'Import from Patreon', <PatreonUploadPage error={Object.values(errors)[0]} />, status),
   ),
 )
+
+/**
+ * GET /admin/imports/patreon/:batch/rejected.csv?patreon_tier=…&masthead_tier=…: the preview's
+ * rejected rows under that mapping, as a CSV to fix and upload again (src/imports/rejected-csv.ts).
+ * Donor data: audited (`patreon.rejected_exported`, the preview's id and the row count), never cached.
+ */
+importPages.get('/patreon/:batch/rejected.csv', async (c) => {
+  const { db, clock, config } = c.var.services
+  const now = clock.now()
+  const batch = await findPreview(db, now, c.req.param('batch'))
+  const mapping = mappingFromForm({
+    patreon_tier: c.req.queries('patreon_tier') ?? [],
+    masthead_tier: c.req.queries('masthead_tier') ?? [],
+  })
+  const lines = await rejectedLines(db, await c.var.services.keyring, config, batch.id, mapping, now)
+  await audit(db, now, c.var.user, 'patreon.rejected_exported', null, { batch: batch.id, rows: lines.length })
+  return c.body(rejectedCsv(lines), 200, {
+    'Content-Type': 'text/csv; charset=utf-8',
+    'Content-Disposition': `attachment; filename="patreon-rejected-${now.toISOString().slice(0, 10)}.csv"`,
+    'Cache-Control': 'private, no-store',
+  })
+})
 
 importPages.post('/patreon/:batch', bodyLimit(), async (c) => {
   const { db, clock } = c.var.services
@@ -322,6 +348,9 @@ importApi.post('/patreon-invitations', bodyLimit(), async (c) => {
 
 /** GET /api/admin/imports/patreon/status: how the move stands (`moveStatus`), counts and sums only. */
 importApi.get('/patreon/status', async (c) => c.json(await moveStatus(c.var.services.db)))
+
+/** GET /api/admin/imports/patreon/webhooks: whether Patreon's webhooks arrive and what became of them, counts only. */
+importApi.get('/patreon/webhooks', async (c) => c.json(await webhookStatus(c.var.services.db, c.var.services.config)))
 
 importApi.get('/jobs/:id', async (c) => {
   const job = await findJob(c.var.services.db, c.req.param('id'))

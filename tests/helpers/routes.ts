@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config'
 import type { Database } from '../../src/db/client'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
-import { articles, jobs, type Role } from '../../src/db/schema'
+import { articles, importBatches, jobs, type Role } from '../../src/db/schema'
 import { expect } from 'vitest'
 import { createTestApp, type TestApp } from './app'
 import { signIn } from './auth'
@@ -21,6 +21,8 @@ export const ARTICLE = 'roles-article'
 export const SUPPORTER = 'roles-supporter'
 /** A job that exists (the invitations, finished), for the route that shows one. */
 export const JOB = 'roles-job'
+/** A Patreon preview that exists (no rows), for the download of its rejected rows. */
+export const PREVIEW = 'roles-preview'
 
 /** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
 export const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
@@ -115,6 +117,13 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
   { method: 'POST', path: '/api/admin/imports/patreon', role: 'admin' },
   { method: 'POST', path: '/api/admin/imports/patreon-invitations', role: 'admin' },
   { method: 'GET', path: '/api/admin/imports/patreon/status', role: 'admin' },
+  { method: 'GET', path: '/api/admin/imports/patreon/webhooks', role: 'admin' },
+  {
+    method: 'GET',
+    path: '/admin/imports/patreon/:batch/rejected.csv',
+    role: 'admin',
+    example: `/admin/imports/patreon/${PREVIEW}/rejected.csv`,
+  },
   {
     method: 'GET',
     path: '/api/admin/imports/jobs/:id',
@@ -173,6 +182,8 @@ export const PUBLIC: { method: string; path: string; example?: string; body?: un
   },
   // Without a signature: 400, or 500 where Stripe is not configured (as here); neither is a guard.
   { method: 'POST', path: '/webhooks/stripe', body: { id: 'evt_unsigned', type: 'customer.updated' } },
+  // Without a signature: 401, or 404 where PATREON_WEBHOOK_SECRET is unset (as here); neither is a guard.
+  { method: 'POST', path: '/webhooks/patreon', body: { data: { type: 'member' } } },
 ]
 
 export type Who = Role | 'anonymous'
@@ -242,4 +253,5 @@ export async function seedRoleRows(db: Database, config: Config, publishedAt: Da
     updatedAt: now,
     finishedAt: now,
   })
+  await db.insert(importBatches).values({ id: PREVIEW, createdAt: publishedAt })
 }
