@@ -253,6 +253,8 @@ const STAFF_ACTIONS: Record<string, string> = {
   'comp.granted': 'You granted a comp to a supporter.',
   'comp.revoked': "You revoked a supporter's comp.",
   'patreon.imported': 'You imported a Patreon export.',
+  'ghost.imported': 'You imported a Ghost members export.',
+  'stripe.adopted': 'You adopted Stripe subscriptions made outside Masthead.',
 }
 
 async function auditOf(db: Database, userId: string) {

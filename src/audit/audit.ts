@@ -16,6 +16,8 @@ export type AuditAction =
   | 'comp.revoked'
   | 'patreon.imported'
   | 'patreon.rejected_exported'
+  | 'ghost.imported'
+  | 'stripe.adopted'
   | 'membership.duplicate_refunded'
 
 /**

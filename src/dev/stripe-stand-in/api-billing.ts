@@ -186,6 +186,16 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
     )
     return c.json(store.render(store.page(items, pageQuery(p), '/v1/subscriptions'), expandOf(p)))
   })
+  // Made outside Checkout (as Ghost or the dashboard make them): `customer`, `items[n][price]`, `metadata`.
+  app.post('/v1/subscriptions', async (c) => {
+    const p = await readParams(c)
+    const items = (arr(p, 'items') ?? []).map((raw, n) => {
+      const item = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw) : undefined
+      return reqStr(item, 'price', `items[${n}][price]`)
+    })
+    const sub = lifecycle.createSubscription(reqStr(p, 'customer'), items, applyMetadata({}, p))
+    return c.json(store.render(sub, expandOf(p)))
+  })
   app.post('/v1/subscriptions/:id', async (c) => {
     const p = await readParams(c)
     const sub = store.get(store.subscriptions, 'subscription', c.req.param('id'))

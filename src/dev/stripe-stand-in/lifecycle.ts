@@ -1,7 +1,7 @@
 // The state changes Stripe makes over a customer's life, each emitting the events Stripe would send.
 import type { EventLog } from './events'
 import { StripeApiError, badParam } from './form'
-import { makeCustomer, periodEnd } from './objects'
+import { makeCustomer, makeSubscription, periodEnd } from './objects'
 import { makeSubscriptionInvoice, payInvoice } from './payments'
 import { newId, type Store } from './store'
 import type { Customer, Refund, Subscription } from './types'
@@ -20,6 +20,33 @@ export class Lifecycle {
     this.store.customers.set(customer.id, customer)
     this.events.emit('customer.created', customer)
     return customer
+  }
+
+  /**
+   * A subscription made through the API rather than Checkout, as another system (Ghost, a
+   * dashboard) makes them: charged at once to the customer's card on file, so it starts active.
+   */
+  createSubscription(customerId: string, priceIds: string[], metadata: Record<string, string>): Subscription {
+    const customer = this.store.customer(customerId, 'customer')
+    const items = priceIds.map((id, n) => {
+      const price = this.store.get(this.store.prices, 'price', id, `items[${n}][price]`)
+      if (!price.recurring) throw badParam(`items[${n}][price]`, 'The price specified is not recurring.')
+      return { price, quantity: 1 }
+    })
+    if (items.length === 0) throw badParam('items', 'Missing required param: items.')
+    const sub = makeSubscription(this.store, { customer: customer.id, items, metadata })
+    const invoice = makeSubscriptionInvoice(this.store, sub, customer, 'subscription_create', {
+      start: sub.created,
+      end: sub.created,
+    })
+    this.store.invoices.set(invoice.id, invoice)
+    this.store.subscriptions.set(sub.id, sub)
+    sub.latest_invoice = invoice.id
+    payInvoice(this.store, invoice, customer.email)
+    sub.status = 'active'
+    this.events.emit('customer.subscription.created', sub)
+    this.events.emit('invoice.paid', invoice)
+    return sub
   }
 
   private subscription(id: string): Subscription {
