@@ -6,7 +6,6 @@
  */
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { serve } from '@hono/node-server'
 import { appOptions, createApp } from './app'
 import { ConfigError, loadConfig, type Config } from './config'
 import { connectPostgres, describePostgresUrl, type DatabaseHandle } from './db/client'
@@ -15,6 +14,7 @@ import { invalidAdSelectors } from './gateway/markers'
 import { memoryPageCache } from './gateway/page-cache'
 import { describeError, log, setLogSink } from './http/log'
 import { batchedLogSink } from './http/log-sink'
+import { serveNode } from './http/node-server'
 import type { Payments } from './dev/development'
 import { runJobs } from './scheduled'
 import { createServices, systemClock, type Services } from './services'
@@ -129,21 +129,25 @@ async function main() {
       ? { pageCache: memoryPageCache({ maxBytes: config.GATEWAY_CACHE_MB * 1024 * 1024, clock: systemClock }) }
       : {}),
   })
-  const app = createApp(() => ({ services }), appOptions(config))
+  const options = appOptions(config)
+  const app = createApp(() => ({ services }), options)
   const jobs = startJobLoop(services)
   kickJobs = jobs.kick
 
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-    const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
-    console.log(`Masthead is serving http://${host}:${info.port} (public URL ${config.APP_URL})`)
-    console.log(`Database: ${database.label}`)
-    console.log(`Payments: ${stripe.label}`)
-    stripe.afterListen().catch((error: unknown) => {
-      console.error(
-        `Could not set up the demo tiers in the Stripe stand-in: ${error instanceof Error ? error.message : String(error)}`,
-      )
-    })
-  })
+  const server = serveNode(
+    { fetch: app.fetch, port: config.PORT, hostname: config.HOST, basePath: options.basePath },
+    (info) => {
+      const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
+      console.log(`Masthead is serving http://${host}:${info.port} (public URL ${config.APP_URL})`)
+      console.log(`Database: ${database.label}`)
+      console.log(`Payments: ${stripe.label}`)
+      stripe.afterListen().catch((error: unknown) => {
+        console.error(
+          `Could not set up the demo tiers in the Stripe stand-in: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      })
+    },
+  )
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? `port ${config.PORT} is already in use (set PORT)` : error.message
     console.error(`Masthead cannot start: ${reason}`)

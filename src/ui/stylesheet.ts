@@ -63,68 +63,88 @@ function fingerprint(text: string): string {
   return `"${(hash >>> 0).toString(36)}-${text.length.toString(36)}"`
 }
 
-const ETAG = fingerprint(STYLESHEET)
+/** Where it is served, under Masthead's path. */
+export const STYLESHEET_PATH = '/assets/style.css'
+
 /** Encoded once: a string body is encoded to UTF-8 on every response. */
-const BODY = new TextEncoder().encode(STYLESHEET)
+export const STYLESHEET_BYTES = new TextEncoder().encode(STYLESHEET)
+const ETAG = fingerprint(STYLESHEET)
+const GZIP_ETAG = `${ETAG.slice(0, -1)}-gz"`
+
+/** One way of answering: its status, headers (computed once) and body. */
+export interface StaticAnswer {
+  status: 200 | 304
+  headers: Readonly<Record<string, string>>
+  body: Uint8Array<ArrayBuffer> | null
+}
 
 /**
- * Everything the answer carries, computed once: a stylesheet needs no content security policy or
+ * Everything an answer carries, computed once: a stylesheet needs no content security policy or
  * frame rules, only its type, caching, no sniffing, and staying on this site.
  */
-const HEADERS = {
+const BASE_HEADERS = {
   'Content-Type': 'text/css; charset=utf-8',
   'Cache-Control': 'public, max-age=3600',
-  ETag: ETAG,
   Vary: 'Accept-Encoding',
   'X-Content-Type-Options': 'nosniff',
   'Cross-Origin-Resource-Policy': 'same-origin',
 }
-const GZIP_ETAG = `${ETAG.slice(0, -1)}-gz"`
-const GZIP_HEADERS = { ...HEADERS, ETag: GZIP_ETAG, 'Content-Encoding': 'gzip' }
+const NOT_MODIFIED_HEADERS = { 'Cache-Control': BASE_HEADERS['Cache-Control'], Vary: 'Accept-Encoding' }
+
+const answerOf = (body: Uint8Array<ArrayBuffer>, etag: string, encoding?: string): StaticAnswer => ({
+  status: 200,
+  headers: Object.freeze({
+    ...BASE_HEADERS,
+    ETag: etag,
+    ...(encoding ? { 'Content-Encoding': encoding } : {}),
+    'Content-Length': String(body.byteLength),
+  }),
+  body,
+})
+const notModified = (etag: string): StaticAnswer => ({
+  status: 304,
+  headers: Object.freeze({ ...NOT_MODIFIED_HEADERS, ETag: etag }),
+  body: null,
+})
+const PLAIN = answerOf(STYLESHEET_BYTES, ETAG)
+const NOT_MODIFIED = notModified(ETAG)
+const GZIP_NOT_MODIFIED = notModified(GZIP_ETAG)
 
 /**
- * The Node server sends the stylesheet gzipped to browsers that take it (every browser does), as
- * Cloudflare does for the Worker at its edge: 1.4 KB instead of 3.4 KB on every page's first
- * visit. Compressed once, on the first request that asks (Web streams, so nothing here is
- * Node's own); that request and any before it is done get it plain.
+ * The answers to GET /assets/style.css for a server that also has the stylesheet gzipped (the
+ * Node server, src/http/node-server.ts; on Workers, Cloudflare compresses at its edge): each
+ * computed once, then picked per request by `answer`. A browser that has the stylesheet already
+ * gets 304 on its If-None-Match, for either encoding.
  */
-const NOT_MODIFIED_HEADERS = { 'Cache-Control': HEADERS['Cache-Control'], Vary: 'Accept-Encoding' }
-
-let gzipped: Uint8Array<ArrayBuffer> | undefined
-let compressing = false
-function compress(): void {
-  compressing = true
-  const stream = new Blob([BODY]).stream().pipeThrough(new CompressionStream('gzip'))
-  void new Response(stream).arrayBuffer().then(
-    (bytes) => void (gzipped = new Uint8Array(bytes)),
-    () => void (compressing = false), // tried again by the next request
-  )
+export function stylesheetAnswers(gzipped?: Uint8Array<ArrayBuffer>) {
+  const compressed = gzipped ? answerOf(gzipped, GZIP_ETAG, 'gzip') : undefined
+  return {
+    answer(ifNoneMatch: string | undefined, acceptEncoding: string | undefined): StaticAnswer {
+      if (ifNoneMatch !== undefined) {
+        for (const tag of ifNoneMatch.split(',')) {
+          const bare = tag.trim().replace(/^W\//, '')
+          if (bare === ETAG || bare === '*') return NOT_MODIFIED
+          if (bare === GZIP_ETAG) return GZIP_NOT_MODIFIED
+        }
+      }
+      return compressed && takesGzip(acceptEncoding) ? compressed : PLAIN
+    },
+  }
 }
 
-const takesGzip = (acceptEncoding: string | undefined) =>
+/** Whether an Accept-Encoding takes gzip (and does not refuse it with q=0). */
+export const takesGzip = (acceptEncoding: string | undefined) =>
   acceptEncoding !== undefined && /(?:^|,)\s*gzip\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/i.test(acceptEncoding)
 
-/** Whether the request came through @hono/node-server (on Workers, Cloudflare compresses at the edge). */
-const onNodeServer = (c: Context) => typeof (c.env as { outgoing?: unknown } | undefined)?.outgoing === 'object'
+const UNCOMPRESSED = stylesheetAnswers()
 
 /**
- * GET /assets/style.css, answered before the request chain (app.ts registers it first): no request
- * id, access-log line, services or session, since nothing about it depends on who asks. A browser
- * that has it already gets 304 on its If-None-Match.
+ * GET /assets/style.css through the app (on Workers, and wherever the app is asked directly),
+ * answered before the request chain (app.ts registers it first): no request id, access-log line,
+ * services or session, since nothing about it depends on who asks. The Node server answers it
+ * before the app is even reached, gzipped to browsers that take it (src/http/node-server.ts).
  */
 export function stylesheet(c: Context): Response {
-  const known = c.req.header('if-none-match')
-  if (known !== undefined) {
-    const tags = known.split(/\s*,\s*/).map((tag) => tag.replace(/^W\//, ''))
-    const match = tags.find((tag) => tag === ETAG || tag === GZIP_ETAG || tag === '*')
-    if (match) {
-      const etag = match === '*' ? ETAG : match
-      return new Response(null, { status: 304, headers: { ...NOT_MODIFIED_HEADERS, ETag: etag } })
-    }
-  }
-  if (onNodeServer(c) && takesGzip(c.req.header('accept-encoding'))) {
-    if (gzipped) return new Response(gzipped, { headers: GZIP_HEADERS })
-    if (!compressing) compress()
-  }
-  return new Response(BODY, { headers: HEADERS })
+  const { status, headers, body } = UNCOMPRESSED.answer(c.req.header('if-none-match'), undefined)
+  return new Response(body, { status, headers })
 }

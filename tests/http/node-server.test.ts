@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
-import { serve, type ServerType } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serveNode } from '../../src/http/node-server'
 import { createTestApp, type TestApp } from '../helpers/app'
 
 interface Served {
@@ -8,10 +9,10 @@ interface Served {
   close(): Promise<void>
 }
 
-/** The test app served by @hono/node-server on a free port. */
-async function serveApp(env: Record<string, string> = {}): Promise<Served> {
+/** The test app served as `npm start` serves it (src/http/node-server.ts) on a free port. */
+async function serveApp(env: Record<string, string> = {}, basePath?: string): Promise<Served> {
   const t: TestApp = await createTestApp({ env })
-  const server: ServerType = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' })
+  const server: ServerType = serveNode({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1', basePath })
   await new Promise((resolve) => server.once('listening', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -69,7 +70,7 @@ describe('security headers on the Node server', () => {
   )
 
   it('serves the stylesheet with its own few headers', async () => {
-    const res = await fetch(`${url}/assets/style.css`)
+    const res = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'identity' } })
     expect(res.status).toBe(200)
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
     expect(res.headers.get('content-security-policy')).toBeNull()
@@ -86,29 +87,64 @@ describe('the stylesheet on the Node server', () => {
   })
   afterAll(() => served.close())
 
-  it('is gzipped for a browser that takes it, once compressed, and plain otherwise; both validate', async () => {
+  it('is gzipped for a browser that takes it from the first request, and plain otherwise; both validate', async () => {
     const plain = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'identity' } })
     const text = await plain.text()
     expect(plain.headers.get('content-encoding')).toBeNull()
-    // The first request that asks starts the compression; a later one gets it.
-    let gzipped: Response | undefined
-    for (let i = 0; i < 50 && !gzipped; i++) {
-      const res = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip, br' } })
-      if (res.headers.get('content-encoding') === 'gzip') gzipped = res
-      else await res.arrayBuffer()
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    expect(gzipped).toBeDefined()
-    expect(await gzipped!.text()).toBe(text) // fetch decodes it
-    expect(gzipped!.headers.get('vary')).toBe('Accept-Encoding')
-    expect(gzipped!.headers.get('etag')).not.toBe(plain.headers.get('etag'))
+    expect(plain.headers.get('content-length')).toBe(String(new TextEncoder().encode(text).byteLength))
+    expect(plain.headers.get('content-type')).toBe('text/css; charset=utf-8')
+    expect(text).toContain(':root')
+    const gzipped = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip, br' } })
+    expect(gzipped.headers.get('content-encoding')).toBe('gzip')
+    expect(Number(gzipped.headers.get('content-length'))).toBeLessThan(text.length / 2)
+    expect(await gzipped.text()).toBe(text) // fetch decodes it
+    expect(gzipped.headers.get('vary')).toBe('Accept-Encoding')
+    expect(gzipped.headers.get('etag')).not.toBe(plain.headers.get('etag'))
     const refused = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip;q=0, br' } })
     expect(refused.headers.get('content-encoding')).toBeNull()
     await refused.arrayBuffer()
-    for (const etag of [plain.headers.get('etag')!, gzipped!.headers.get('etag')!]) {
-      const again = await fetch(`${url}/assets/style.css`, { headers: { 'If-None-Match': etag } })
+    for (const etag of [plain.headers.get('etag')!, gzipped.headers.get('etag')!]) {
+      const again = await fetch(`${url}/assets/style.css`, { headers: { 'If-None-Match': `"other", W/${etag}` } })
       expect(again.status).toBe(304)
       expect(again.headers.get('etag')).toBe(etag)
+      expect(await again.text()).toBe('')
     }
+  })
+
+  it('answers HEAD with the headers alone, and a query string changes nothing', async () => {
+    const head = await fetch(`${url}/assets/style.css`, { method: 'HEAD', headers: { 'Accept-Encoding': 'identity' } })
+    expect(head.status).toBe(200)
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(1000)
+    expect(await head.text()).toBe('')
+    const versioned = await fetch(`${url}/assets/style.css?v=2`)
+    expect(versioned.status).toBe(200)
+    expect(await versioned.text()).toContain(':root')
+    // Not the stylesheet: the app answers (and says so with its own headers).
+    for (const path of ['/assets/style.cssx', '/assets/style.css/more']) {
+      const other = await fetch(`${url}${path}`)
+      expect(other.status).toBe(404)
+      expect(other.headers.get('x-request-id')).toMatch(/^[\w-]+$/)
+      await other.arrayBuffer()
+    }
+    const posted = await fetch(`${url}/assets/style.css`, { method: 'POST' })
+    expect(posted.status).not.toBe(200)
+    expect(posted.headers.get('x-request-id')).toMatch(/^[\w-]+$/)
+    await posted.arrayBuffer()
+  })
+})
+
+describe('the stylesheet on the Node server under MASTHEAD_PATH', () => {
+  let served: Served
+  beforeAll(async () => (served = await serveApp({ MASTHEAD_PATH: '/members' }, '/members')))
+  afterAll(() => served.close())
+
+  it('is served under the path, and the same address outside it is not', async () => {
+    const res = await fetch(`${served.url}/members/assets/style.css`, { headers: { 'Accept-Encoding': 'gzip' } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-encoding')).toBe('gzip')
+    expect(await res.text()).toContain(':root')
+    const outside = await fetch(`${served.url}/assets/style.css`)
+    expect(outside.status).toBe(404)
+    await outside.arrayBuffer()
   })
 })
