@@ -31,7 +31,33 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
       // Personal data must not reach the logs: request code logs through log() (src/http/log.ts), which redacts.
       'no-console': 'error',
+      // Cookies are set only through functions that tell neverCacheCookies (markCookieSet,
+      // src/http/middleware.ts): the page-view cookie's and the session cookie's.
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'hono/cookie',
+              importNames: ['setCookie', 'deleteCookie', 'setSignedCookie'],
+              message: 'Set cookies through a function that calls markCookieSet (src/http/middleware.ts).',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='header'][arguments.0.value=/^set-cookie$/i]",
+          message: 'Set cookies through a function that calls markCookieSet (src/http/middleware.ts).',
+        },
+      ],
     },
+  },
+  {
+    // The functions that set cookies, each calling markCookieSet first; tests set what they test.
+    files: ['src/entitlements/page-view.ts', 'src/accounts/sessions.ts', 'tests/**'],
+    rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': 'off' },
   },
   {
     // Command-line tools, development tools, the Node entry and the logger itself talk to a terminal.

@@ -13,16 +13,7 @@ import { entitlementsApi } from './accounts/entitlement-routes'
 import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
 import { health } from './http/health'
-import {
-  accessLog,
-  bodyLimit,
-  neverCacheCookies,
-  provideServices,
-  readableAddress,
-  requestId,
-  sameOriginOnly,
-  secureHeaders,
-} from './http/middleware'
+import { bodyLimit, frame, neverCacheCookies, sameOriginOnly } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
 import { patreonWebhooks } from './imports/webhook-routes'
 import { devMailbox } from './mail/dev-mailbox'
@@ -59,11 +50,9 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   root.use(`${base}/auth/*`, answers('either'))
   root.use(`${base}/billing/*`, answers('either'))
 
-  root.use(requestId)
-  // Masthead's own headers on Masthead's own answers; in gateway mode the origin's pages keep theirs.
-  root.use(`${base}/*`, secureHeaders)
-  root.use(accessLog, provideServices(services))
-  root.use(`${base}/*`, readableAddress)
+  // Every request: its id, services and log line; on Masthead's own addresses the address check
+  // and Masthead's security headers (in gateway mode the origin's pages keep theirs).
+  root.use(frame(services, (path) => !base || path === base || path.startsWith(`${base}/`)))
 
   const app = base ? root.basePath(base) : root
 

@@ -41,7 +41,7 @@ export async function readerOf(c: Context<AppEnv>): Promise<{ view: ReaderView; 
 }
 
 async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
-  const { config, clock } = c.var.services // the database only below, when a lookup is due: building it costs
+  const { config, clock } = c.get('services') // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
   const sessionToken = getCookie(c, SESSION_COOKIE)
   if (!sessionToken) {
@@ -54,7 +54,7 @@ async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCo
   const vouched = token ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId }) : null
   if (vouched) return { view: vouched, setCookies: false }
 
-  const { sessionDb } = c.var.services
+  const { sessionDb } = c.get('services')
   const result = await validateSession(sessionDb, config, sessionToken)
   if (!result.session) {
     clearSessionCookie(c, sessionDb, config)

@@ -13,6 +13,7 @@ import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from 'lucia'
 import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } from '../entitlements/facts'
 import type { Config } from '../config'
 import { fixedStatement, type Database } from '../db/client'
+import { markCookieSet } from '../http/middleware'
 import { sessions, users, type Role } from '../db/schema'
 import { randomToken, sha256Hex } from '../util/random'
 import type { StoredPerson } from '../privacy/people'
@@ -87,9 +88,15 @@ class EntitledSessionAdapter extends DrizzlePostgreSQLAdapter {
 
 /** Secure cookies everywhere but plain-http localhost, where browsers would drop them. */
 export function cookieIsSecure(config: Config): boolean {
-  const url = new URL(config.APP_URL)
-  return !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+  let secure = secureByConfig.get(config)
+  if (secure === undefined) {
+    const url = new URL(config.APP_URL)
+    secure = !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname))
+    secureByConfig.set(config, secure) // read on every reader's request: parsing the URL each time cost
+  }
+  return secure
 }
+const secureByConfig = new WeakMap<Config, boolean>()
 
 function createLucia(db: Database, config: Config) {
   return new Lucia(new EntitledSessionAdapter(db), {
@@ -164,9 +171,11 @@ export async function invalidateUserSessions(db: Database, config: Config, userI
 
 /** Sets the session cookie to a token (from createSession, or the one the request came with); never to a session id. */
 export function setSessionCookie(c: Context, db: Database, config: Config, token: string): void {
+  markCookieSet(c)
   c.header('Set-Cookie', lucia(db, config).createSessionCookie(token).serialize(), { append: true })
 }
 
 export function clearSessionCookie(c: Context, db: Database, config: Config): void {
+  markCookieSet(c)
   c.header('Set-Cookie', lucia(db, config).createBlankSessionCookie().serialize(), { append: true })
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { BENEFITS, type Benefit, type Role } from '../db/schema'
+import { markCookieSet } from '../http/middleware'
 import type { Entitlements } from './entitlements'
 import { signHs256, verifyHs256 } from './hs256'
 import type { CurrentMembership, MembershipSource, MembershipStatus } from './membership'
@@ -98,6 +99,7 @@ export function issueViewCookie(
     m: { ...view.membership, until: seconds(view.membership.until) },
     donor: seconds(view.donorUntil),
   }
+  markCookieSet(c)
   setCookie(c, VIEW_COOKIE, signHs256(claims, options.secret), {
     path: '/',
     httpOnly: true,
@@ -194,6 +196,7 @@ function verifyViewCookie(token: string, secret: string): Verified | null {
  */
 export function clearViewCookie(c: Context, secure: boolean): boolean {
   if (getCookie(c, VIEW_COOKIE) === undefined) return false
+  markCookieSet(c)
   deleteCookie(c, VIEW_COOKIE, { path: '/', secure })
   return true
 }

@@ -1,6 +1,7 @@
+import type { Context } from 'hono'
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
-import { AppError } from './errors'
+import { AppError, onError } from './errors'
 import { describeError, log, logAccess } from './log'
 import type { Config } from '../config'
 import type { AppEnv, ServiceProvider } from '../services'
@@ -9,35 +10,85 @@ import type { AppEnv, ServiceProvider } from '../services'
  * Puts the request's services on the context and releases them once the response has been sent:
  * on Workers, after its body has streamed to the end (or been cancelled), since a streamed body
  * such as the CSV export reads from the database as it goes, and closing the connection when the
- * handler returns cut it off mid-export.
+ * handler returns cut it off mid-export. (Part of `frame`; on its own for the tests.)
  */
 export const provideServices = (provide: ServiceProvider) =>
+  createMiddleware<AppEnv>((c, next) => withServices(c, provide, next))
+
+async function withServices(c: Context<AppEnv>, provide: ServiceProvider, next: () => Promise<void>): Promise<void> {
+  const scope = await provide(c)
+  c.set('services', scope.services)
+  try {
+    await next()
+  } finally {
+    const release = scope.release
+    if (release) {
+      const ctx = executionContextOf(c)
+      const body = ctx && c.finalized ? c.res.body : null
+      let sent: Promise<unknown> = Promise.resolve()
+      if (body) {
+        const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+        sent = body.pipeTo(writable).catch(() => {}) // a reader who goes away ends it too
+        c.res = new Response(readable, c.res)
+      }
+      const released = sent
+        .then(release)
+        .catch((error) =>
+          log('warn', 'services_release_failed', { requestId: c.get('requestId'), ...describeError(error) }),
+        )
+      // On Workers, finish closing after the response has gone; on Node there is nothing to release.
+      if (ctx) ctx.waitUntil(released)
+      else await released
+    }
+  }
+}
+
+/**
+ * What every request goes through, in one middleware (app.ts mounts it once, after the doors):
+ * 1. its id (requestIdOf), on the context for logs and on the answer;
+ * 2. its services (provideServices);
+ * 3. on Masthead's own addresses (`own`: under MASTHEAD_PATH; in gateway mode the rest is the
+ *    publication's), the check that the address is readable (checkReadableAddress);
+ * 4. the handlers; then, on Masthead's own answers, the security headers (setSecurityHeaders),
+ *    and the access-log line (logAccess).
+ * One function rather than five middlewares, each an async frame and a dispatch step of its own
+ * on every request (BENCHMARKS.md, path). A failure of its own (no services, an unreadable
+ * address) is answered by onError, as Hono answers a handler's, and still gets the headers and the
+ * log line.
+ */
+export const frame = (provide: ServiceProvider, own: (path: string) => boolean) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const scope = await provide(c)
-    c.set('services', scope.services)
+    const started = performance.now()
+    const id = requestIdOf(c)
+    c.set('requestId', id)
+    // On Node, straight onto the outgoing response (a Fetch Headers object per answer costs).
+    const outgoing = nodeResponseOf(c)
+    if (outgoing) outgoing.setHeader('X-Request-Id', id)
+    const ours = own(c.req.path)
     try {
-      await next()
-    } finally {
-      const release = scope.release
-      if (release) {
-        const ctx = executionContextOf(c)
-        const body = ctx && c.finalized ? c.res.body : null
-        let sent: Promise<unknown> = Promise.resolve()
-        if (body) {
-          const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
-          sent = body.pipeTo(writable).catch(() => {}) // a reader who goes away ends it too
-          c.res = new Response(readable, c.res)
-        }
-        const released = sent
-          .then(release)
-          .catch((error) =>
-            log('warn', 'services_release_failed', { requestId: c.get('requestId'), ...describeError(error) }),
-          )
-        // On Workers, finish closing after the response has gone; on Node there is nothing to release.
-        if (ctx) ctx.waitUntil(released)
-        else await released
+      await withServices(c, provide, () => {
+        if (ours) checkReadableAddress(c.req.url)
+        return next()
+      })
+    } catch (error) {
+      c.res = await onError(error instanceof Error ? error : new Error(String(error)), c)
+    }
+    if (ours) setSecurityHeaders(c, outgoing)
+    if (!outgoing) {
+      try {
+        c.res.headers.set('X-Request-Id', id)
+      } catch {
+        c.header('X-Request-Id', id) // an immutable response (one straight from fetch): Hono copies it
       }
     }
+    logAccess({
+      requestId: id,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      extra: c.get('logFields'),
+    })
   })
 
 /** The Workers execution context, for waitUntil; undefined on Node and under app.request(). */
@@ -53,45 +104,14 @@ export function executionContextOf(c: { executionCtx: { waitUntil(p: Promise<unk
 const WELL_FORMED_ID = /^[\w\-=]{1,64}$/
 
 /**
- * X-Request-Id: a well-formed incoming id (a proxy's, so logs can be joined), else a new UUID; on
- * the context for logs, and on the answer. On Node it goes straight onto the outgoing response, as
- * secureHeaders' do; elsewhere onto the answer once there is one. (hono/request-id sets it through
- * c.header before the handler, which made every answer build a Fetch Headers object.)
+ * X-Request-Id: a well-formed incoming id (a proxy's, so logs can be joined), else a new UUID.
+ * (hono/request-id set it through c.header before the handler, which made every answer build a
+ * Fetch Headers object; `frame` sets it on Node's outgoing response.)
  */
-export const requestId = createMiddleware<AppEnv>(async (c, next) => {
+function requestIdOf(c: Context<AppEnv>): string {
   const incoming = c.req.header('x-request-id')
-  const id = incoming !== undefined && WELL_FORMED_ID.test(incoming) ? incoming : crypto.randomUUID()
-  c.set('requestId', id)
-  const outgoing = nodeResponseOf(c)
-  if (outgoing) {
-    outgoing.setHeader('X-Request-Id', id)
-    return next()
-  }
-  await next()
-  try {
-    c.res.headers.set('X-Request-Id', id)
-  } catch {
-    c.header('X-Request-Id', id) // an immutable response (one straight from fetch): Hono copies it
-  }
-})
-
-/**
- * One line per request: what was asked and how it went. The path only: query strings may carry
- * tokens. Built as a string and handed to the log's sink, which on Node writes in batches off the
- * request's path (src/http/log.ts, logAccess).
- */
-export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
-  const started = performance.now()
-  await next()
-  logAccess({
-    requestId: c.get('requestId'),
-    method: c.req.method,
-    path: c.req.path,
-    status: c.res.status,
-    ms: Math.round((performance.now() - started) * 10) / 10,
-    extra: c.get('logFields'),
-  })
-})
+  return incoming !== undefined && WELL_FORMED_ID.test(incoming) ? incoming : crypto.randomUUID()
+}
 
 // eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const CONTROL = /[\u0000-\u001f\u007f]/
@@ -99,33 +119,24 @@ const CONTROL = /[\u0000-\u001f\u007f]/
 /**
  * Masthead's own addresses hold no control character and no broken percent-encoding: `%00` in a
  * path or a query would reach the database as a NUL, which PostgreSQL refuses (a 500), and `%FF`
- * decodes to nothing. Refused here with 400, before any handler reads the address. Mounted on
- * Masthead's own space only: in gateway mode the publication's addresses are its own business.
+ * decodes to nothing. Refused with 400 (by `frame`, on Masthead's own space only: in gateway mode
+ * the publication's addresses are its own business), before any handler reads the address.
  */
-export const readableAddress = createMiddleware<AppEnv>(async (c, next) => {
-  const url = c.req.url
+function checkReadableAddress(url: string): void {
   const address = url.slice(url.indexOf('/', url.indexOf('//') + 2))
   // Without a %, nothing to decode: the address is checked as it is (decoding cost more than the test).
-  if (!address.includes('%')) {
-    if (CONTROL.test(address)) {
-      throw new AppError(
-        'bad_request',
-        'This address holds a control character (such as %00), which no page here takes.',
-      )
+  let decoded = address
+  if (address.includes('%')) {
+    try {
+      decoded = decodeURIComponent(address)
+    } catch {
+      throw new AppError('bad_request', 'This address is not valid: it holds a %-sequence that is not UTF-8 text.')
     }
-    return next()
-  }
-  let decoded: string
-  try {
-    decoded = decodeURIComponent(address)
-  } catch {
-    throw new AppError('bad_request', 'This address is not valid: it holds a %-sequence that is not UTF-8 text.')
   }
   if (CONTROL.test(decoded)) {
     throw new AppError('bad_request', 'This address holds a control character (such as %00), which no page here takes.')
   }
-  return next()
-})
+}
 
 /** Methods that carry no body and change nothing. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -223,45 +234,60 @@ function securityHeadersFor(config: Config | undefined): ReadonlyArray<[string, 
 }
 
 /**
- * Strict headers on every response of Masthead's own, the same for every request of a
- * configuration: computed once, then set; a page gets the page set, anything else NOT_A_PAGE. The services (and so the configuration) come from
- * provideServices, further in, so they are read once the handler has answered.
+ * Strict headers on every answer of Masthead's own, the same for every request of a configuration:
+ * computed once, then set; a page gets the page set, anything else NOT_A_PAGE. Under a door for
+ * machines (src/http/doors.ts) nothing is a page, so the answer's type is not read: on Node that
+ * read turns the answer's plain headers into a Fetch Headers object. Called by `frame` once the
+ * handler has answered (the configuration comes with the services).
  */
-export const secureHeaders = createMiddleware<AppEnv>(async (c, next) => {
-  await next()
-  const isPage = c.res.headers.get('content-type')?.startsWith('text/html') === true
-  const list = isPage ? securityHeadersFor(c.var.services?.config) : NOT_A_PAGE
+function setSecurityHeaders(c: Context<AppEnv>, outgoing: NodeOutgoing | undefined): void {
+  const isPage = c.get('audience') !== 'machines' && c.res.headers.get('content-type')?.startsWith('text/html') === true
+  const list = isPage ? securityHeadersFor(c.get('services')?.config) : NOT_A_PAGE
   // On Node, onto the outgoing response itself, which @hono/node-server writes with the route's
   // own headers: a Fetch Headers object validates every name and value it is given, and setting
   // thirteen of them cost more than the rest of a cheap JSON route (BENCHMARKS.md, path).
-  const outgoing = nodeResponseOf(c)
   if (outgoing) {
     for (const [name, value] of list) outgoing.setHeader(name, value)
     return
   }
   const headers = c.res.headers
   for (const [name, value] of list) headers.set(name, value)
-})
+}
+
+interface NodeOutgoing {
+  setHeader(name: string, value: string): unknown
+}
 
 /** The Node server's response for this request (@hono/node-server's bindings), or undefined elsewhere. */
-function nodeResponseOf(c: { env: unknown }): { setHeader(name: string, value: string): unknown } | undefined {
+function nodeResponseOf(c: { env: unknown }): NodeOutgoing | undefined {
   const outgoing = (c.env as { outgoing?: { setHeader?: unknown } } | undefined)?.outgoing
-  return typeof outgoing?.setHeader === 'function'
-    ? (outgoing as { setHeader(n: string, v: string): unknown })
-    : undefined
+  return typeof outgoing?.setHeader === 'function' ? (outgoing as NodeOutgoing) : undefined
 }
 
 /**
  * A response that sets a cookie (a session renewed or cleared) is never for
  * a shared cache, whatever the route said: otherwise the cache would hand
- * one reader's cookie to the next.
+ * one reader's cookie to the next. Whatever sets a cookie says so
+ * (markCookieSet), so that an answer without one is not read: on Node, reading
+ * an answer's headers turns its plain headers into a Fetch Headers object.
  */
 export const neverCacheCookies = createMiddleware<AppEnv>(async (c, next) => {
   await next()
+  if (!c.get('setsCookies')) return
   if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
     c.header('Cache-Control', 'private, no-cache')
   }
 })
+
+/**
+ * Says that this answer sets a cookie, for neverCacheCookies. Every cookie Masthead sets goes
+ * through a function that calls it: setSessionCookie and clearSessionCookie
+ * (src/accounts/sessions.ts), and the page-view cookie's (src/entitlements/page-view.ts); lint
+ * keeps hono/cookie's setters out of anywhere else.
+ */
+export function markCookieSet(c: Context): void {
+  ;(c as Context<AppEnv>).set('setsCookies', true)
+}
 
 /**
  * CSRF protection for every state change: a browser always says where a

@@ -69,6 +69,26 @@ describe('security headers on the Node server', () => {
     },
   )
 
+  it('an address refused before any handler (a control character) still gets its id and the headers', async () => {
+    for (const path of ['/articles/%00', '/api/articles/a%00b']) {
+      const res = await fetch(`${url}${path}`)
+      expect(res.status).toBe(400)
+      expect(res.headers.get('x-request-id')).toMatch(/^[\w-]+$/)
+      expect(res.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/)
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(await res.text()).toContain('control character')
+    }
+  })
+
+  it('an incoming well-formed X-Request-Id is kept, and a malformed one replaced', async () => {
+    const kept = await fetch(`${url}/api/entitlements`, { headers: { 'X-Request-Id': 'proxy-id_123=' } })
+    expect(kept.headers.get('x-request-id')).toBe('proxy-id_123=')
+    await kept.arrayBuffer()
+    const replaced = await fetch(`${url}/api/entitlements`, { headers: { 'X-Request-Id': 'bad id"\\' } })
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    await replaced.arrayBuffer()
+  })
+
   it('serves the stylesheet with its own few headers', async () => {
     const res = await fetch(`${url}/assets/style.css`, { headers: { 'Accept-Encoding': 'identity' } })
     expect(res.status).toBe(200)
