@@ -527,7 +527,7 @@ export const patreonWebhookCounts = pgTable(
 export const importBatches = pgTable('import_batches', {
   id: text('id').primaryKey(),
   createdBy: text('created_by').references(() => users.id, { onDelete: 'cascade' }),
-  /** Which layout of Patreon's export the file has ('current' or 'older'). */
+  /** Which layout of the export the file has: Patreon's 'current' or 'older', Ghost's 'ghost' or 'ghost-older'. */
   variant: text('variant').notNull().default('current'),
   /** Records in the file, imported or not, and how many parts hold them. */
   total: integer('total').notNull().default(0),
@@ -553,13 +553,13 @@ export const importBatchParts = pgTable(
   (t) => [primaryKey({ columns: [t.batchId, t.part] })],
 )
 
-export const JOB_KINDS = ['patreon_import', 'patreon_invitations'] as const
+export const JOB_KINDS = ['patreon_import', 'patreon_invitations', 'ghost_import'] as const
 export type JobKind = (typeof JOB_KINDS)[number]
 export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const
 export type JobState = (typeof JOB_STATES)[number]
 
 /**
- * Work too long for one request (src/jobs): a Patreon import, the invitations. A job runs in
+ * Work too long for one request (src/jobs): a Patreon import, the invitations, a Ghost import. A job runs in
  * steps, each bounded, claimed under a lease (`lease`, `locked_until`) by the Worker's Cron
  * Trigger or the Node server's loop. `payload` and `progress` hold ids, counts and settings,
  * never an address or a name. At most one open job per `kind` and `key`.
@@ -587,7 +587,7 @@ export const jobs = pgTable(
     finishedAt: timestamptz('finished_at'),
   },
   (t) => [
-    check('jobs_kind_valid', sql`${t.kind} in ('patreon_import', 'patreon_invitations')`),
+    check('jobs_kind_valid', sql`${t.kind} in ('patreon_import', 'patreon_invitations', 'ghost_import')`),
     check('jobs_state_valid', sql`${t.state} in ('queued', 'running', 'done', 'failed')`),
     uniqueIndex('jobs_one_open_per_key')
       .on(t.kind, t.key)
