@@ -111,3 +111,50 @@ export function limitedBody(c: Context, maxBytes: number): ReadableStream<Uint8A
     }),
   )
 }
+
+/** Node's request, as @hono/node-server hands it to the app (c.env.incoming), as far as rawBody reads it. */
+interface NodeIncoming extends AsyncIterable<Uint8Array> {
+  readableFlowing: boolean | null
+  readableEnded: boolean
+}
+
+/**
+ * The whole body as bytes, for a signature check on exactly what was sent (webhooks). On the Node
+ * server, a body with a Content-Length that nobody has started reading is read straight from Node's
+ * request: through the app (c.req.arrayBuffer) it first becomes a Fetch Request with a stream,
+ * which cost more than the rest of a duplicate webhook's reading. Elsewhere, and for a chunked
+ * body (which bodyLimit counts through c.req.raw), the app's way. Mount bodyLimit before it.
+ */
+export async function rawBody(c: Context): Promise<Uint8Array> {
+  const incoming = (c.env as { incoming?: Partial<NodeIncoming> } | undefined)?.incoming
+  const declared = c.req.header('content-length')
+  if (
+    incoming &&
+    typeof incoming[Symbol.asyncIterator] === 'function' &&
+    incoming.readableFlowing === null &&
+    incoming.readableEnded === false &&
+    declared !== undefined &&
+    c.req.header('transfer-encoding') === undefined
+  ) {
+    const chunks: Uint8Array[] = []
+    let length = 0
+    for await (const chunk of incoming as NodeIncoming) {
+      chunks.push(chunk)
+      length += chunk.byteLength
+    }
+    if (chunks.length === 1) return chunks[0]!
+    const whole = new Uint8Array(length)
+    let at = 0
+    for (const chunk of chunks) {
+      whole.set(chunk, at)
+      at += chunk.byteLength
+    }
+    return whole
+  }
+  return new Uint8Array(await c.req.arrayBuffer())
+}
+
+/** The whole body as UTF-8 text (rawBody). */
+export async function rawBodyText(c: Context): Promise<string> {
+  return new TextDecoder().decode(await rawBody(c))
+}

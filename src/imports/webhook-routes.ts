@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { AppError } from '../http/errors'
 import { log } from '../http/log'
+import { rawBody } from '../http/input'
 import { bodyLimit } from '../http/middleware'
 import type { AppEnv } from '../services'
 import {
@@ -28,7 +29,7 @@ export const patreonWebhooks = new Hono<AppEnv>().use(bodyLimit()).post('/patreo
   }
   const signature = c.req.header('x-patreon-signature')
   if (!signature) throw new AppError('unauthorized', 'The X-Patreon-Signature header is missing.')
-  const body = new Uint8Array(await c.req.arrayBuffer())
+  const body = await rawBody(c)
   if (!verifyPatreonSignature(secret, body, signature.trim())) {
     log('warn', 'patreon_webhook_rejected', { requestId: c.get('requestId'), reason: 'signature' })
     throw new AppError('unauthorized', 'The Patreon signature does not match this request.')

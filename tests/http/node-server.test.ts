@@ -1,7 +1,13 @@
+import { createHash } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { Hono } from 'hono'
 import type { ServerType } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { onError } from '../../src/http/errors'
+import { rawBody } from '../../src/http/input'
+import { bodyLimit } from '../../src/http/middleware'
 import { serveNode } from '../../src/http/node-server'
+import type { AppEnv } from '../../src/services'
 import { createTestApp, type TestApp } from '../helpers/app'
 
 interface Served {
@@ -166,5 +172,73 @@ describe('the stylesheet on the Node server under MASTHEAD_PATH', () => {
     const outside = await fetch(`${served.url}/assets/style.css`)
     expect(outside.status).toBe(404)
     await outside.arrayBuffer()
+  })
+})
+
+/**
+ * rawBody (src/http/input.ts) reads a body with a Content-Length straight from Node's request on
+ * the Node server, and through the app otherwise; bodyLimit judges a declared length without
+ * reading, and counts a chunked body as it comes.
+ */
+describe('request bodies on the Node server', () => {
+  let server: ServerType
+  let url: string
+  beforeAll(async () => {
+    const app = new Hono<AppEnv>()
+    app.use((c, next) => {
+      c.set('services', { config: { MAX_BODY_BYTES: 1000 } } as AppEnv['Variables']['services'])
+      c.set('audience', 'machines')
+      return next()
+    })
+    app.post('/echo', bodyLimit(), async (c) => {
+      const bytes = await rawBody(c)
+      return c.json({ length: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') })
+    })
+    app.onError(onError)
+    server = serveNode({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
+    await new Promise((resolve) => server.once('listening', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  const bytesOf = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) % 256)
+  const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+  it('reads a body with a Content-Length whole, in one chunk or several', async () => {
+    for (const n of [0, 1, 999, 1000]) {
+      const body = bytesOf(n)
+      const res = await fetch(`${url}/echo`, { method: 'POST', body })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toEqual({ length: n, sha256: digest(body) })
+    }
+  })
+
+  it('reads a chunked body (no Content-Length) through the app, within the limit', async () => {
+    const body = bytesOf(900)
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(body.slice(0, 400))
+        controller.enqueue(body.slice(400))
+        controller.close()
+      },
+    })
+    const res = await fetch(`${url}/echo`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ length: 900, sha256: digest(body) })
+  })
+
+  it('refuses a body over the limit with 413, declared or chunked', async () => {
+    const declared = await fetch(`${url}/echo`, { method: 'POST', body: bytesOf(1001) })
+    expect(declared.status).toBe(413)
+    expect((await declared.json()).error.code).toBe('payload_too_large')
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 3; i++) controller.enqueue(bytesOf(500))
+        controller.close()
+      },
+    })
+    const chunked = await fetch(`${url}/echo`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)
+    expect(chunked.status).toBe(413)
+    await chunked.arrayBuffer()
   })
 })

@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import type Stripe from 'stripe'
 import { AppError } from '../../http/errors'
 import { describeError, log } from '../../http/log'
+import { rawBodyText } from '../../http/input'
 import { bodyLimit } from '../../http/middleware'
 import type { AppEnv } from '../../services'
 import { isMalformed, processEvent, recordFailedEvent, type EventOutcome } from './process-event'
@@ -13,14 +14,14 @@ import { isMalformed, processEvent, recordFailedEvent, type EventOutcome } from 
  * sends no cookies, and its signature is the proof of where it comes from.
  */
 export const stripeWebhooks = new Hono<AppEnv>().use(bodyLimit()).post('/stripe', async (c) => {
-  const { services } = c.var
+  const services = c.get('services')
   const { stripe, config } = services
   if (!stripe || !config.STRIPE_WEBHOOK_SECRET) {
     throw new AppError('misconfigured', 'Stripe is not configured on this server.')
   }
   const signature = c.req.header('stripe-signature')
   if (!signature) throw new AppError('bad_request', 'The Stripe-Signature header is missing.')
-  const payload = await c.req.text()
+  const payload = await rawBodyText(c)
   let event: Stripe.Event
   try {
     event = await stripe.webhooks.constructEventAsync(
