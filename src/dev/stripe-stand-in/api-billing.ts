@@ -190,7 +190,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
   app.post('/v1/subscriptions', async (c) => {
     const p = await readParams(c)
     const items = (arr(p, 'items') ?? []).map((raw, n) => {
-      const item = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw) : undefined
+      const item = raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : undefined
       return reqStr(item, 'price', `items[${n}][price]`)
     })
     const sub = lifecycle.createSubscription(reqStr(p, 'customer'), items, applyMetadata({}, p))
