@@ -17,6 +17,7 @@ export type AuditAction =
   | 'patreon.imported'
   | 'patreon.rejected_exported'
   | 'ghost.imported'
+  | 'ghost.rejected_exported'
   | 'stripe.adopted'
   | 'membership.duplicate_refunded'
 

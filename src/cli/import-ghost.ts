@@ -6,7 +6,8 @@
  * checkout. --map names a JSON file of Ghost tier names and Stripe price ids, product ids or
  * product names to Masthead tier ids ({"Gold": "patron", "price_123": "reader"}); `auto` takes the
  * suggestion (same name, else the nearest monthly price) and prints it. Anything rejected or
- * unmapped stops the import before it writes anything. Members deleted in Ghost are left out.
+ * unmapped stops the import before it writes anything, unless --skip-rejected: then the valid rows
+ * are imported and the rejected ones (listed by line) left out. Members deleted in Ghost are left out.
  *
  * Accounts, comps, links and the adopted subscriptions are written in one transaction; then the
  * adopted subscriptions are marked as Masthead's in Stripe (a run that fails there is finished by
@@ -42,7 +43,7 @@ import { keyringOf } from '../privacy/keys'
 import { systemClock } from '../services'
 import { openCliDatabase } from './database'
 
-const USAGE = 'Usage: npm run import:ghost -- members.csv [--dry-run] [--map map.json | --map auto]'
+const USAGE = 'Usage: npm run import:ghost -- members.csv [--dry-run] [--skip-rejected] [--map map.json | --map auto]'
 
 function fail(message: string, code = 1): never {
   console.error(message)
@@ -51,7 +52,10 @@ function fail(message: string, code = 1): never {
 
 let args
 try {
-  args = parseArgs({ allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, map: { type: 'string' } } })
+  args = parseArgs({
+    allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean' }, 'skip-rejected': { type: 'boolean' }, map: { type: 'string' } },
+  })
 } catch (error) {
   fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
 }
@@ -184,24 +188,32 @@ try {
 
   if (args.values['dry-run']) {
     console.log('Dry run: nothing was written.')
-  } else if (c.rejected > 0 || unmapped.length > 0) {
+  } else if (args.values['skip-rejected'] && c.rejected > 0 && c.new + c.updated + c.unchanged === 0) {
+    console.error('Nothing to import: every row was rejected. Fix the file and try again.')
+    process.exitCode = 1
+  } else if ((c.rejected > 0 && !args.values['skip-rejected']) || unmapped.length > 0) {
     console.error(
       `Nothing was imported: ${c.rejected > 0 ? `${c.rejected} rejected ${c.rejected === 1 ? 'row' : 'rows'}` : ''}` +
         `${c.rejected > 0 && unmapped.length > 0 ? ' and ' : ''}` +
         `${unmapped.length > 0 ? `${unmapped.length} Stripe ${unmapped.length === 1 ? 'price' : 'prices'} not mapped to a tier` : ''}` +
-        ' (listed above). Fix the file or the mapping (--map) and try again.',
+        ' (listed above). Fix the file or the mapping (--map) and try again' +
+        `${c.rejected > 0 && unmapped.length === 0 ? ', or import the valid rows and leave those out with --skip-rejected' : ''}.`,
     )
     process.exitCode = 1
   } else {
     let adoptions: Awaited<ReturnType<typeof adoptionsFor>>['adoptions'] = []
     await commitGhostImport(database.db, keyring, plan, now, null, config.ADMIN_EMAILS, {
+      skipRejected: args.values['skip-rejected'] === true,
       also: async (tx) => {
         adoptions = (await adoptionsFor(tx, listed, catalog, mapping, names)).adoptions
         return { adopted: await storeAdopted(tx, adoptions, now) }
       },
     })
     console.log(
-      `Imported ${c.new + c.updated + c.unchanged} members in one transaction; ${adoptions.length} subscriptions kept.`,
+      `Imported ${c.new + c.updated + c.unchanged} members in one transaction; ${adoptions.length} subscriptions kept.` +
+        (c.rejected > 0
+          ? ` ${c.rejected} rejected ${c.rejected === 1 ? 'row' : 'rows'} left out (--skip-rejected).`
+          : ''),
     )
     if (stripe && adoptions.length > 0) {
       try {

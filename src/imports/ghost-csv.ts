@@ -51,6 +51,17 @@ const COLUMNS = {
   products: 'products',
 } as const
 type Column = keyof typeof COLUMNS
+/**
+ * The columns a rejected row's cells are kept of (`keepRejectedCells`), in this order, under these
+ * headers: what Masthead reads, for the download of the rejected rows (src/imports/rejected-csv.ts).
+ */
+const CELL_COLUMNS = ['email', 'name', 'comp', 'stripeCustomerId', 'createdAt', 'tiers'] as const
+export const GHOST_CELL_HEADERS = CELL_COLUMNS.map((column) => COLUMNS[column])
+
+/** `keepRejectedCells` keeps a rejected row's cells (`RejectedRow.cells`, `GHOST_CELL_HEADERS` order). */
+export interface GhostReaderOptions {
+  keepRejectedCells?: boolean
+}
 const REQUIRED: Column[] = ['email', 'name', 'comp', 'stripeCustomerId', 'createdAt', 'deletedAt']
 
 export interface GhostBatch {
@@ -70,7 +81,10 @@ export interface GhostReader {
  * addresses seen, to find repeats). A file-level problem (not UTF-8, too big, too many rows, not a
  * Ghost export, broken quoting, empty) is thrown as soon as it shows, and again on every later call.
  */
-export function createGhostReader(limits: GhostImportLimits = GHOST_IMPORT_LIMITS): GhostReader {
+export function createGhostReader(
+  limits: GhostImportLimits = GHOST_IMPORT_LIMITS,
+  options: GhostReaderOptions = {},
+): GhostReader {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   let started = false
   let bytesRead = 0
@@ -96,9 +110,14 @@ export function createGhostReader(limits: GhostImportLimits = GHOST_IMPORT_LIMIT
       done.deleted++
       return
     }
-    const read = readRow(cell, line, firstLineOfEmail, at.has('tiers') ? 'tiers' : 'products')
-    if ('reason' in read) done.rejected.push({ line, reason: read.reason })
-    else done.rows.push(read)
+    const tierColumn = at.has('tiers') ? 'tiers' : 'products'
+    const read = readRow(cell, line, firstLineOfEmail, tierColumn)
+    if ('reason' in read) {
+      const cells = options.keepRejectedCells
+        ? CELL_COLUMNS.map((column) => cell(column === 'tiers' ? tierColumn : column))
+        : undefined
+      done.rejected.push(cells ? { line, reason: read.reason, cells } : { line, reason: read.reason })
+    } else done.rows.push(read)
   }, csvProblem)
 
   const decode = (bytes: Uint8Array | null) => {
@@ -147,7 +166,7 @@ export function createGhostReader(limits: GhostImportLimits = GHOST_IMPORT_LIMIT
         records.end()
         if (columns === null) throw new GhostCsvError('The file is empty.')
         if (dataRows === 0) throw new GhostCsvError('The file has a header but no members.')
-        const variant: GhostVariant = (columns).has('tiers') ? 'current' : 'older'
+        const variant: GhostVariant = columns.has('tiers') ? 'current' : 'older'
         return { ...completed(), variant, total: dataRows }
       }),
   }
@@ -181,8 +200,9 @@ export async function readGhostStream(
   stream: ReadableStream<Uint8Array>,
   onRows: (batch: GhostBatch) => Promise<void>,
   limits = GHOST_IMPORT_LIMITS,
+  options: GhostReaderOptions = {},
 ): Promise<{ variant: GhostVariant; total: number; deleted: number }> {
-  const reader = createGhostReader(limits)
+  const reader = createGhostReader(limits, options)
   const source = stream.getReader()
   let pending: GhostBatch = { rows: [], rejected: [], deleted: 0 }
   let deleted = 0

@@ -239,9 +239,14 @@ export async function commitGhostImport(
   now: Date,
   actor: Pick<SessionUser, 'id'> | null,
   adminEmails: readonly string[],
-  options: { audit?: boolean; also?: (tx: Database) => Promise<Record<string, unknown>> } = {},
+  options: {
+    audit?: boolean
+    also?: (tx: Database) => Promise<Record<string, unknown>>
+    /** Write the planned rows and leave the rejected ones out (the admin chose to). */
+    skipRejected?: boolean
+  } = {},
 ): Promise<GhostCounts> {
-  refuseRejected(plan)
+  if (!options.skipRejected) refuseRejected(plan)
   const changed = plan.planned.filter((p) => p.kind !== 'unchanged')
   const fresh = changed.filter((p) => p.userId === null)
   const named = changed.filter((p) => p.giveName)

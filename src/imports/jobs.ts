@@ -4,6 +4,7 @@ import { absoluteUrl } from '../http/paths'
 import type { JobHandler, JobHandlers } from '../jobs/jobs'
 import { INVITATION_INTERVAL_MS, sendInvitations, UNSUBSCRIBE_PATH } from './invitations'
 import { commitImport, planImport, type ImportPlan, type TierMapping } from './patreon-import'
+import { ghostImport } from './ghost-jobs'
 import { dropPreview, previewParts } from './previews'
 import { saveTierMapping } from './tier-mapping'
 
@@ -136,4 +137,5 @@ const patreonInvitations: JobHandler<Record<string, never>, InvitationProgress> 
 export const importJobs: JobHandlers = {
   patreon_import: patreonImport as JobHandler<never, never>,
   patreon_invitations: patreonInvitations as JobHandler<never, never>,
+  ghost_import: ghostImport as JobHandler<never, never>,
 }

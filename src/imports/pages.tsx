@@ -5,6 +5,7 @@ import type { ImportProgress, InvitationProgress } from './jobs'
 import type { ImportSummary } from './patreon-import'
 import type { WebhookStatus } from './patreon-webhooks'
 import { href } from '../ui/paths'
+import { describeGhostJob } from './ghost-pages'
 
 const WHEN = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })
 
@@ -13,6 +14,7 @@ export function describeJob(job: Job): string {
   const state = { queued: 'waiting for its next step', running: 'running', done: 'finished', failed: 'stopped' }[
     job.state
   ]
+  if (job.kind === 'ghost_import') return describeGhostJob(job)
   if (job.kind === 'patreon_import') {
     const p = job.progress as ImportProgress
     const parts = (job.payload as { parts: number }).parts
@@ -92,6 +94,9 @@ export function PatreonUploadPage(props: {
           <button type="submit">Preview the import</button>
         </p>
       </form>
+      <p>
+        Moving from Ghost? <a href={href('/admin/imports/ghost')}>Import its members export</a>.
+      </p>
       <h2>Invitations</h2>
       <form method="post" action={href('/admin/imports/patreon-invitations')}>
         <p>

@@ -143,6 +143,6 @@ export async function dropPreview(db: Database, id: string, now: Date) {
   const expired = sql`${importBatches.createdAt} < ${new Date(now.getTime() - PREVIEW_TTL_MS).toISOString()}::timestamptz`
   await db.delete(importBatches).where(
     sql`(${importBatches.id} = ${id} or (${expired} and not exists (select 1 from jobs
-          where jobs.kind = 'patreon_import' and jobs.key = ${importBatches.id} and jobs.state in ('queued', 'running'))))`,
+          where jobs.kind in ('patreon_import', 'ghost_import') and jobs.key = ${importBatches.id} and jobs.state in ('queued', 'running'))))`,
   )
 }

@@ -6,6 +6,10 @@ import { toMajorUnits } from '../util/money'
 import { COLUMN_KEYS, COLUMNS, type Column, type PatreonRow } from './patreon-csv'
 import { planImport, type TierMapping } from './patreon-import'
 import { previewParts } from './previews'
+import type { PriceMapping, TierCatalogEntry } from '../billing/adopt'
+import { GHOST_CELL_HEADERS, type GhostRow } from './ghost-csv'
+import { planGhostImport } from './ghost-import'
+import { ghostPreviewParts } from './ghost-previews'
 
 /**
  * The rejected rows of a stored preview as a CSV the editor can fix and upload again: the columns
@@ -86,6 +90,59 @@ export async function rejectedLines(
 export const rejectedCsv = (lines: RejectedLine[]) =>
   csvStream(
     COLUMNS_OUT,
+    (async function* () {
+      yield lines
+    })(),
+  )
+
+// ---------------------------------------------------------------- Ghost
+
+/** Ghost's own way of writing a row's cells back: the columns Masthead reads, under Ghost's names. */
+const ghostCells = (row: GhostRow): string[] => [
+  row.email,
+  row.name ?? '',
+  row.comp ? 'true' : 'false',
+  row.stripeCustomerId ?? '',
+  row.createdAt?.toISOString() ?? '',
+  row.tiers.join(', '),
+]
+
+const GHOST_COLUMNS_OUT: CsvColumn<RejectedLine>[] = [
+  ...GHOST_CELL_HEADERS.map((header, i) => ({ header, value: (line: RejectedLine) => line[i] })),
+  { header: 'reason', value: (line: RejectedLine) => line[GHOST_CELL_HEADERS.length] },
+]
+
+/**
+ * Every rejected row of a Ghost preview under `mapping`, in line order: a row the reader refused
+ * with its cells as they were in the file, a row the plan refused (a comp's tier not mapped, its
+ * customer linked to another account) written back from what was read. Ghost's `note`, `labels`,
+ * `subscribed_to_emails` and member id were never read, so they are not in it.
+ */
+export async function ghostRejectedLines(
+  db: Database,
+  keyring: Keyring,
+  batchId: string,
+  catalog: readonly TierCatalogEntry[],
+  mapping: PriceMapping,
+  now: Date,
+): Promise<RejectedLine[]> {
+  const lines: RejectedLine[] = []
+  for await (const part of ghostPreviewParts(db, keyring, batchId)) {
+    const plan = await planGhostImport(db, keyring, catalog, part.rows, part.rejected, mapping, now)
+    const byLine = new Map(part.rows.map((row) => [row.line, row]))
+    for (const rejected of plan.rejected) {
+      const row = byLine.get(rejected.line)
+      const cells = rejected.cells ?? (row ? ghostCells(row) : GHOST_CELL_HEADERS.map(() => ''))
+      lines.push([...cells, rejected.reason])
+    }
+  }
+  return lines
+}
+
+/** The Ghost download, formula-safe, as `rejectedCsv`. */
+export const ghostRejectedCsv = (lines: RejectedLine[]) =>
+  csvStream(
+    GHOST_COLUMNS_OUT,
     (async function* () {
       yield lines
     })(),

@@ -28,6 +28,7 @@ import {
   type TierMapping,
 } from './patreon-import'
 import { dropPreview, findPreview, previewParts, storePreview, type PreviewBatch } from './previews'
+import { ghostApi, ghostPages } from './ghost-routes'
 
 /**
  * A Patreon export can run to megabytes: the reader refuses files over 20 MiB with its own
@@ -220,9 +221,13 @@ const jobJson = (job: Job) => ({
   finishedAt: job.finishedAt?.toISOString() ?? null,
 })
 
-const IMPORT_JOBS = ['patreon_import', 'patreon_invitations'] as const
+const IMPORT_JOBS = ['patreon_import', 'patreon_invitations', 'ghost_import'] as const
 
 // ---------------------------------------------------------------- pages
+
+// Moving from Ghost: /admin/imports/ghost and /api/admin/imports/ghost (src/imports/ghost-routes.tsx).
+importPages.route('/ghost', ghostPages)
+importApi.route('/ghost', ghostApi)
 
 importPages.get('/patreon', async (c) =>
   page(
