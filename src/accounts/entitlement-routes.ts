@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono'
 import { showsAds, showsSupportPrompts } from '../entitlements/entitlements'
 import { readerOf } from './reader'
+import type { ReaderView } from '../entitlements/page-view'
 import { issueEntitlementToken } from '../entitlements/token'
 import type { AppEnv } from '../services'
 
@@ -21,22 +22,29 @@ const PRIVATE_JSON = {
 } as const
 
 /**
- * JSON with PRIVATE_JSON. With no cookie set on the way, a Response with plain headers, which
- * @hono/node-server writes as they are; Hono's c.json would build a Fetch Headers object for them.
+ * JSON text with PRIVATE_JSON. With no cookie set on the way, a Response with plain headers, which
+ * @hono/node-server writes as they are; through Hono's context (which holds the Set-Cookie) it
+ * would build a Fetch Headers object for them.
  */
-function privateJson(c: Context<AppEnv>, body: unknown, setCookies: boolean): Response {
-  if (!setCookies) return new Response(JSON.stringify(body), { headers: PRIVATE_JSON })
+function privateJson(c: Context<AppEnv>, json: string, setCookies: boolean): Response {
+  if (!setCookies) return new Response(json, { headers: PRIVATE_JSON })
   for (const [name, value] of Object.entries(PRIVATE_JSON)) c.header(name, value)
-  return c.json(body)
+  return c.body(json)
 }
 
-/** The reader's benefits and membership; the empty set, not an error, for anonymous readers. */
-entitlementsApi.get('/', async (c) => {
-  const { view, setCookies } = await readerOf(c)
-  const { membership } = view
-  return privateJson(
-    c,
-    {
+/**
+ * The answer for a view, made once per view: a view read from the page-view cookie is the same
+ * frozen object for every request that carries that cookie (src/entitlements/page-view.ts), and
+ * the anonymous view is one object, so most answers here are a lookup. Held weakly: a view that
+ * is no longer cached takes its answer with it.
+ */
+const answers = new WeakMap<ReaderView, string>()
+
+function entitlementsJson(view: ReaderView): string {
+  let json = answers.get(view)
+  if (json === undefined) {
+    const { membership } = view
+    json = JSON.stringify({
       signedIn: view.signedIn,
       benefits: view.benefits,
       tiers: view.tierIds,
@@ -51,9 +59,16 @@ entitlementsApi.get('/', async (c) => {
         tierName: membership.tierName,
       },
       donorUntil: view.donorUntil,
-    },
-    setCookies,
-  )
+    })
+    answers.set(view, json)
+  }
+  return json
+}
+
+/** The reader's benefits and membership; the empty set, not an error, for anonymous readers. */
+entitlementsApi.get('/', async (c) => {
+  const { view, setCookies } = await readerOf(c)
+  return privateJson(c, entitlementsJson(view), setCookies)
 })
 
 /** The same benefits as a short-lived signed token, for the publication's site or CDN to verify on its own. */
@@ -68,7 +83,7 @@ entitlementsApi.get('/token', async (c) => {
   })
   return privateJson(
     c,
-    { token, expiresAt: new Date(claims.exp * 1000).toISOString(), benefits: claims.benefits },
+    JSON.stringify({ token, expiresAt: new Date(claims.exp * 1000).toISOString(), benefits: claims.benefits }),
     setCookies,
   )
 })

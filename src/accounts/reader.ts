@@ -43,14 +43,15 @@ export async function readerOf(c: Context<AppEnv>): Promise<{ view: ReaderView; 
 async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
   const { config, clock } = c.get('services') // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
-  const sessionToken = getCookie(c, SESSION_COOKIE)
+  const cookies = getCookie(c) // parsed once for both
+  const sessionToken = cookies[SESSION_COOKIE]
   if (!sessionToken) {
     // Signed out elsewhere: a leftover page view vouches for no one.
     return { view: ANONYMOUS_VIEW, setCookies: clearViewCookie(c, secure) }
   }
   const now = clock.now()
   const sessionId = await sessionIdOf(sessionToken)
-  const token = getCookie(c, VIEW_COOKIE)
+  const token = cookies[VIEW_COOKIE]
   const vouched = token ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId }) : null
   if (vouched) return { view: vouched, setCookies: false }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 /** Random identifiers and secrets from the platform's CSPRNG (Web Crypto works on Workers and Node). */
 
 function base64url(bytes: Uint8Array): string {
@@ -21,5 +21,8 @@ export function randomToken(): string {
 export async function sha256Hex(text: string): Promise<string> {
   // node:crypto (workerd has it under nodejs_compat): every signed-in request hashes its session
   // token, and Web Crypto's digest cost about 40 µs of CPU on Node here, this about 2.
-  return createHash('sha256').update(text).digest('hex')
+  // The one-shot hash (Node 21.7+) makes no Hash object per call; where it is missing, createHash.
+  return oneShot ? oneShot('sha256', text, 'hex') : nodeCrypto.createHash('sha256').update(text).digest('hex')
 }
+
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
