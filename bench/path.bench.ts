@@ -46,7 +46,7 @@ interface Route {
   transactions?: { most: number; say: string }
 }
 
-/** What every browser sends: the Node server answers the stylesheet gzipped to it (src/ui/stylesheet.ts). */
+/** What every browser sends: the Node server answers the stylesheet gzipped to it (src/http/node-server.ts). */
 const BROWSER_ENCODINGS = 'gzip, deflate, br'
 
 const ROUTES: Route[] = [
@@ -322,7 +322,8 @@ function report(ctx: BenchContext, results: Map<Route, Measured[]>, database: st
   ctx.note(
     `Load: autocannon ${packageVersion('autocannon')} in the bench process on the same machine, ${CONNECTIONS} ` +
       `connections, no pipelining, every request with the Accept-Encoding a browser sends (${BROWSER_ENCODINGS}: ` +
-      'the stylesheet comes gzipped, 1.4 KB, as a browser gets it; the other routes answer the same either way); ' +
+      'the stylesheet comes gzipped, 1.4 KB, as a browser gets it, answered by the Node server before ' +
+      '@hono/node-server and the app (src/http/node-server.ts); the other routes answer the same either way); ' +
       `per route a ${WARMUP_SECONDS} s warm-up whose figures are discarded, then ` +
       `${SECONDS} s. ${ROUNDS} rounds, each loading every route once in the order of the table, so that a drift of ` +
       "the machine falls on every route alike. Req/s is the mean of autocannon's one-second samples of the timed " +
