@@ -23,6 +23,7 @@ export const SUPPORTER = 'roles-supporter'
 export const JOB = 'roles-job'
 /** A Patreon preview that exists (no rows), for the download of its rejected rows. */
 export const PREVIEW = 'roles-preview'
+export const GHOST_PREVIEW = 'roles-ghost-preview'
 
 /** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
 export const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
@@ -124,6 +125,21 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
     role: 'admin',
     example: `/admin/imports/patreon/${PREVIEW}/rejected.csv`,
   },
+  { method: 'GET', path: '/admin/imports/ghost', role: 'admin' },
+  { method: 'POST', path: '/admin/imports/ghost', role: 'admin' },
+  {
+    method: 'POST',
+    path: '/admin/imports/ghost/:batch',
+    role: 'admin',
+    example: '/admin/imports/ghost/no-such-batch',
+  },
+  {
+    method: 'GET',
+    path: '/admin/imports/ghost/:batch/rejected.csv',
+    role: 'admin',
+    example: `/admin/imports/ghost/${GHOST_PREVIEW}/rejected.csv`,
+  },
+  { method: 'POST', path: '/api/admin/imports/ghost', role: 'admin' },
   {
     method: 'GET',
     path: '/api/admin/imports/jobs/:id',
@@ -254,4 +270,5 @@ export async function seedRoleRows(db: Database, config: Config, publishedAt: Da
     finishedAt: now,
   })
   await db.insert(importBatches).values({ id: PREVIEW, createdAt: publishedAt })
+  await db.insert(importBatches).values({ id: GHOST_PREVIEW, createdAt: publishedAt, variant: 'ghost' })
 }
