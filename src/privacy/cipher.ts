@@ -1,12 +1,14 @@
+import * as nodeCrypto from 'node:crypto'
 import { fromBase64Url, toBase64Url } from './base64'
-import { KEY_ID, type Keyring } from './keys'
+import { KEY_ID, type Keyring, type KeySet } from './keys'
 
 /**
  * Encrypted values, as stored: `v1.<key id>.<nonce>.<ciphertext and tag>`, the last two in
  * base64url, e.g. `v1.k2.4bVx9kqQ3mJcZ1pA.Jf3…`: about 45 characters and a third more than the
  * text's UTF-8 bytes.
  *
- * AES-256-GCM through Web Crypto, so the same code runs on Workers and Node, with a random
+ * AES-256-GCM through node:crypto where it has it (Node; `nodeAes`), else Web Crypto (the same
+ * values either way: tests/privacy/cipher.test.ts checks each reads the other's), with a random
  * 96-bit nonce per value (a key may write some 2³² values before nonces risk repeating; rotate
  * long before). The additional data binds the value to its version, its key id and a context,
  * by convention the `table.column` it is stored in: a value copied into another column, or into
@@ -92,16 +94,85 @@ function freshNonce(): Uint8Array<ArrayBuffer> {
   return nonce
 }
 
+/**
+ * node:crypto's AES-256-GCM, if this runtime has it: found out once, by sealing and opening a
+ * value. On Node each Web Crypto call is a job on libuv's thread pool (tens of µs, most of a
+ * 50,000-member import's encryption: BENCHMARKS.md, ghost); node:crypto's is a plain call.
+ * `useNodeAes(false)` is for the tests that check the two agree.
+ */
+let nodeAes: typeof nodeCrypto | null | undefined
+export function useNodeAes(use: boolean | undefined): void {
+  nodeAes = use === false ? null : undefined
+}
+function nodeAesGcm(): typeof nodeCrypto | null {
+  if (nodeAes !== undefined) return nodeAes
+  try {
+    const key = new Uint8Array(32)
+    const iv = new Uint8Array(NONCE_BYTES)
+    const sealer = nodeCrypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+    sealer.setAAD(iv)
+    const sealed = concat(sealer.update(key), sealer.final())
+    const opener = nodeCrypto.createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+    opener.setAAD(iv)
+    opener.setAuthTag(sealer.getAuthTag())
+    const opened = concat(opener.update(sealed), opener.final())
+    nodeAes = opened.length === key.length && opened.every((b) => b === 0) ? nodeCrypto : null
+  } catch {
+    nodeAes = null
+  }
+  return nodeAes
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const whole = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let at = 0
+  for (const part of parts) {
+    whole.set(part, at)
+    at += part.byteLength
+  }
+  return whole
+}
+
+async function seal(key: KeySet, nonce: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, plain: Uint8Array) {
+  const aes = nodeAesGcm()
+  if (aes) {
+    const sealer = aes.createCipheriv('aes-256-gcm', key.encryptionBytes, nonce, { authTagLength: TAG_BYTES })
+    sealer.setAAD(ad)
+    return concat(sealer.update(plain), sealer.final(), sealer.getAuthTag())
+  }
+  return new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: nonce, additionalData: ad, tagLength: TAG_BYTES * 8 },
+      key.encryption,
+      plain as Uint8Array<ArrayBuffer>,
+    ),
+  )
+}
+
+/** The plaintext's bytes; throws when the value fails its integrity check. */
+async function open(key: KeySet, parts: Parts, ad: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  const aes = nodeAesGcm()
+  if (aes) {
+    const opener = aes.createDecipheriv('aes-256-gcm', key.encryptionBytes, parts.nonce, { authTagLength: TAG_BYTES })
+    opener.setAAD(ad)
+    opener.setAuthTag(parts.sealed.subarray(parts.sealed.length - TAG_BYTES))
+    return concat(opener.update(parts.sealed.subarray(0, parts.sealed.length - TAG_BYTES)), opener.final())
+  }
+  return new Uint8Array(
+    await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: parts.nonce, additionalData: ad, tagLength: TAG_BYTES * 8 },
+      key.encryption,
+      parts.sealed,
+    ),
+  )
+}
+
 /** Encrypts under the current key. */
 export async function encrypt(keyring: Keyring, plaintext: string, context: string): Promise<string> {
   const key = keyring.current
   const nonce = freshNonce()
-  const sealed = await crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv: nonce, additionalData: additionalData(key.id, context), tagLength: TAG_BYTES * 8 },
-    key.encryption,
-    encoder.encode(plaintext),
-  )
-  return `${VERSION}.${key.id}.${toBase64Url(nonce)}.${toBase64Url(new Uint8Array(sealed))}`
+  const sealed = await seal(key, nonce, additionalData(key.id, context), encoder.encode(plaintext))
+  return `${VERSION}.${key.id}.${toBase64Url(nonce)}.${toBase64Url(sealed)}`
 }
 
 /** Decrypts a value written under any key the keyring holds, for the context it was written for. */
@@ -118,14 +189,9 @@ export async function decrypt(keyring: Keyring, value: string, context: string):
         'DATA_ENCRYPTION_KEYS_OLD holds: add that key to DATA_ENCRYPTION_KEYS_OLD.',
     )
   }
-  const ad = additionalData(parts.keyId, context)
-  let plain: ArrayBuffer
+  let plain: Uint8Array
   try {
-    plain = await crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv: parts.nonce, additionalData: ad, tagLength: TAG_BYTES * 8 },
-      key.encryption,
-      parts.sealed,
-    )
+    plain = await open(key, parts, additionalData(parts.keyId, context))
   } catch {
     throw new DecryptionError(
       'tampered',

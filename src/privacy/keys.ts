@@ -30,6 +30,11 @@ export interface KeySet {
   id: string
   /** AES-256-GCM: the values themselves (src/privacy/cipher.ts). */
   encryption: CryptoKey
+  /**
+   * The same AES-256-GCM key's bytes, for node:crypto where it has AES-GCM (src/privacy/cipher.ts):
+   * Web Crypto's AES on Node is a job on libuv's thread pool per value, node:crypto's a call.
+   */
+  encryptionBytes: Uint8Array<ArrayBuffer>
   /** HMAC-SHA-256: the blind index of whole addresses, for lookups (src/privacy/blind-index.ts). */
   addressIndex: HmacKey
   /** HMAC-SHA-256: the blind index of word prefixes, for the editors' search. */
@@ -101,15 +106,17 @@ export async function importKeySet(key: DataKey): Promise<KeySet> {
   // 256 bits for each index key: what deriving an HMAC-SHA-256 CryptoKey of length 256 gives.
   const indexKey = async (info: string) =>
     importHmacKey(new Uint8Array(await crypto.subtle.deriveBits(hkdf(info), base, 256)))
-  const [encryption, addressIndex, searchIndex] = await Promise.all([
+  const [encryption, encryptionBits, addressIndex, searchIndex] = await Promise.all([
     crypto.subtle.deriveKey(hkdf(PURPOSES.encryption), base, { name: 'AES-GCM', length: 256 }, false, [
       'encrypt',
       'decrypt',
     ]),
+    // Deriving a 256-bit AES key with HKDF takes HKDF's first 256 bits: these are its bytes.
+    crypto.subtle.deriveBits(hkdf(PURPOSES.encryption), base, 256),
     indexKey(PURPOSES.addressIndex),
     indexKey(PURPOSES.searchIndex),
   ])
-  return { id: key.id, encryption, addressIndex, searchIndex }
+  return { id: key.id, encryption, encryptionBytes: new Uint8Array(encryptionBits), addressIndex, searchIndex }
 }
 
 /** Imports the current key and the old ones. Two keys with one id would make values ambiguous: refused. */

@@ -1,6 +1,14 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fromBase64Url, toBase64Url } from '../../src/privacy/base64'
-import { decrypt, DecryptionError, encrypt, isEncrypted, keyIdOf, needsRotation } from '../../src/privacy/cipher'
+import {
+  decrypt,
+  DecryptionError,
+  encrypt,
+  isEncrypted,
+  keyIdOf,
+  needsRotation,
+  useNodeAes,
+} from '../../src/privacy/cipher'
 import { createKeyring, generateDataKey } from '../../src/privacy/keys'
 
 const k1 = generateDataKey('k1')
@@ -15,7 +23,13 @@ async function failureOf(promise: Promise<unknown>): Promise<DecryptionError> {
   return error as DecryptionError
 }
 
-describe('encrypt and decrypt', () => {
+describe.each([
+  ['node:crypto', true],
+  ['Web Crypto', false],
+])('encrypt and decrypt through %s', (_, node) => {
+  beforeAll(() => useNodeAes(node))
+  afterAll(() => useNodeAes(undefined))
+
   it('round-trips any text as `v1.<key id>.<nonce>.<ciphertext>`, a new nonce each time', async () => {
     const keyring = await createKeyring(k1)
     for (const text of ['ana@example.org', 'Ana Álvarez-Núñez', '用户＠例子．广告', '', '🙂'.repeat(100)]) {
@@ -122,6 +136,30 @@ describe('encrypt and decrypt', () => {
     for (const text of malformed) {
       expect(isEncrypted(text)).toBe(false)
       expect((await failureOf(decrypt(keyring, text, 'users.email'))).reason).toBe('malformed')
+    }
+  })
+})
+
+describe('node:crypto and Web Crypto', () => {
+  afterAll(() => useNodeAes(undefined))
+
+  it('each reads what the other wrote, and both refuse the same altered value', async () => {
+    const keyring = await createKeyring(k1, [k2])
+    const texts = ['ana@example.org', 'Ana Álvarez-Núñez', '', '🙂'.repeat(300), 'x'.repeat(5000)]
+    for (const [writer, reader] of [
+      [true, false],
+      [false, true],
+    ] as const) {
+      useNodeAes(writer)
+      const values = await Promise.all(texts.map((text) => encrypt(keyring, text, 'users.name')))
+      useNodeAes(reader)
+      expect(await Promise.all(values.map((value) => decrypt(keyring, value, 'users.name')))).toEqual(texts)
+      const [version, id, nonce, sealed] = values[0]!.split('.') as [string, string, string, string]
+      const bytes = fromBase64Url(sealed)!
+      bytes[bytes.length - 1]! ^= 1 // the tag
+      const altered = [version, id, nonce, toBase64Url(bytes)].join('.')
+      expect((await failureOf(decrypt(keyring, altered, 'users.name'))).reason).toBe('tampered')
+      expect((await failureOf(decrypt(keyring, values[0]!, 'users.email'))).reason).toBe('tampered')
     }
   })
 })
