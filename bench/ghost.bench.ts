@@ -74,8 +74,8 @@ export default {
   name: 'ghost',
   description:
     `A ${ROWS.toLocaleString('en')}-member Ghost export (generated: names, one in ten a comp, notes with line breaks, ` +
-    'labels) imported by `npm run import:ghost` (the command spawned, timed from its start to its exit: Node and tsx ' +
-    'start-up, migrations check, parse, dry run, one transaction) on PostgreSQL; then again (every row unchanged); ' +
+    'labels) imported by `npm run import:ghost` (the command spawned, timed from its start to its exit: Node starting ' +
+    'the tool from its bundle, migrations check, parse, dry run, one transaction) on PostgreSQL; then again (every row unchanged); ' +
     `then \`COPY\` of the same rows into a plain table in the same database. Target: ≤ ${TARGET_SECONDS} s.`,
   async run(ctx) {
     const given = ctx.databases.find((t): t is Extract<DatabaseTarget, { kind: 'postgres' }> => t.kind === 'postgres')

@@ -133,10 +133,21 @@ function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return whole
 }
 
+/** node:crypto's key object of a key set, made once: from raw bytes, every cipher would import the key again. */
+const keyObjects = new WeakMap<KeySet, nodeCrypto.KeyObject>()
+function keyObjectOf(aes: typeof nodeCrypto, key: KeySet): nodeCrypto.KeyObject {
+  let object = keyObjects.get(key)
+  if (!object) {
+    object = aes.createSecretKey(key.encryptionBytes)
+    keyObjects.set(key, object)
+  }
+  return object
+}
+
 async function seal(key: KeySet, nonce: Uint8Array<ArrayBuffer>, ad: Uint8Array<ArrayBuffer>, plain: Uint8Array) {
   const aes = nodeAesGcm()
   if (aes) {
-    const sealer = aes.createCipheriv('aes-256-gcm', key.encryptionBytes, nonce, { authTagLength: TAG_BYTES })
+    const sealer = aes.createCipheriv('aes-256-gcm', keyObjectOf(aes, key), nonce, { authTagLength: TAG_BYTES })
     sealer.setAAD(ad)
     return concat(sealer.update(plain), sealer.final(), sealer.getAuthTag())
   }
@@ -153,7 +164,9 @@ async function seal(key: KeySet, nonce: Uint8Array<ArrayBuffer>, ad: Uint8Array<
 async function open(key: KeySet, parts: Parts, ad: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const aes = nodeAesGcm()
   if (aes) {
-    const opener = aes.createDecipheriv('aes-256-gcm', key.encryptionBytes, parts.nonce, { authTagLength: TAG_BYTES })
+    const opener = aes.createDecipheriv('aes-256-gcm', keyObjectOf(aes, key), parts.nonce, {
+      authTagLength: TAG_BYTES,
+    })
     opener.setAAD(ad)
     opener.setAuthTag(parts.sealed.subarray(parts.sealed.length - TAG_BYTES))
     return concat(opener.update(parts.sealed.subarray(0, parts.sealed.length - TAG_BYTES)), opener.final())
