@@ -104,6 +104,9 @@ let nodeAes: typeof nodeCrypto | null | undefined
 export function useNodeAes(use: boolean | undefined): void {
   nodeAes = use === false ? null : undefined
 }
+/** Which AES-GCM this runtime seals with: node:crypto's where it has one, else Web Crypto's. */
+export const aesImplementation = (): 'node:crypto' | 'Web Crypto' => (nodeAesGcm() ? 'node:crypto' : 'Web Crypto')
+
 function nodeAesGcm(): typeof nodeCrypto | null {
   if (nodeAes !== undefined) return nodeAes
   try {

@@ -4,7 +4,7 @@
  * some people; it answers what workerd makes of them.
  */
 import { addressIndex, queryTokens, searchTokens, type Person } from '../../src/privacy/blind-index'
-import { decrypt, DecryptionError, encrypt, needsRotation } from '../../src/privacy/cipher'
+import { aesImplementation, decrypt, DecryptionError, encrypt, needsRotation } from '../../src/privacy/cipher'
 import { hmacSha256, importHmacKey } from '../../src/privacy/hmac'
 import { createKeyring } from '../../src/privacy/keys'
 import { compareSortTexts } from '../../src/privacy/name-order'
@@ -34,6 +34,7 @@ export default {
     )
     return Response.json({
       runtime: navigator.userAgent,
+      aes: aesImplementation(),
       fromNode: await decrypt(keyring, check.fromNode, 'users.email'),
       fromNodeUnderOldKey: await decrypt(keyring, check.fromNodeUnderOldKey, 'users.email'),
       oldNeedsRotation: needsRotation(keyring, check.fromNodeUnderOldKey),

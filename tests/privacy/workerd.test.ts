@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { unstable_startWorker } from 'wrangler'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addressIndex, queryTokens, searchTokens } from '../../src/privacy/blind-index'
-import { decrypt, encrypt } from '../../src/privacy/cipher'
+import { aesImplementation, decrypt, encrypt } from '../../src/privacy/cipher'
 import { createKeyring, generateDataKey } from '../../src/privacy/keys'
 import { compareSortTexts } from '../../src/privacy/name-order'
 import type { WorkerdCheck } from './workerd-entry'
@@ -85,5 +85,8 @@ describe('src/privacy in workerd', () => {
     for (const { ours, webCrypto } of hmacs) expect(ours).toBe(webCrypto)
     expect(answer.fromWorkerd).toMatch(/^v1\.k2\./)
     expect(await decrypt(keyring, answer.fromWorkerd as string, 'users.email')).toBe(person.email)
+    // Both seal with node:crypto's AES-GCM (workerd's, under nodejs_compat), and read each other's values.
+    expect(answer.aes).toBe('node:crypto')
+    expect(aesImplementation()).toBe('node:crypto')
   })
 })
