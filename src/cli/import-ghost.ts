@@ -17,7 +17,6 @@
  * Prints counts, tier names, price ids and line numbers, never a member's name or address.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import type Stripe from 'stripe'
 import {
   emptyPriceMapping,
@@ -34,7 +33,6 @@ import {
   type SoldPrice,
 } from '../billing/adopt'
 import { createStripe } from '../billing/stripe'
-import { ConfigError, loadConfig, type Config } from '../config'
 import { AppError } from '../http/errors'
 import { describeErrorText, redactText } from '../http/log'
 import { GhostCsvError, parseGhostCsv } from '../imports/ghost-csv'
@@ -42,55 +40,21 @@ import { adoptionsFor, commitGhostImport, planGhostImport, suggestGhostTiers } f
 import { keyringOf } from '../privacy/keys'
 import { systemClock } from '../services'
 import { openCliDatabase } from './database'
+import { fail, readMappingFile, toolArgs, toolConfig } from './tool-args'
 
 const USAGE = 'Usage: npm run import:ghost -- members.csv [--dry-run] [--skip-rejected] [--map map.json | --map auto]'
 
-function fail(message: string, code = 1): never {
-  console.error(message)
-  process.exit(code)
-}
-
-let args
-try {
-  args = parseArgs({
-    allowPositionals: true,
-    options: { 'dry-run': { type: 'boolean' }, 'skip-rejected': { type: 'boolean' }, map: { type: 'string' } },
-  })
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
-}
+const args = toolArgs(
+  USAGE,
+  { 'dry-run': { type: 'boolean' }, 'skip-rejected': { type: 'boolean' }, map: { type: 'string' } },
+  true,
+)
 const [file, ...extra] = args.positionals
 if (!file || extra.length > 0) fail(USAGE, 2)
 
-/** A mapping file's JSON object of names and ids to tier ids, or `auto`. */
-function readMappingFile(path: string | undefined, what: string): PriceMapping | 'auto' {
-  const mapping = emptyPriceMapping()
-  if (!path) return mapping
-  if (path === 'auto') return 'auto'
-  let value: unknown
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (error) {
-    fail(`Could not read the tier mapping ${path}: ${describeErrorText(error)}`, 2)
-  }
-  if (
-    !value ||
-    typeof value !== 'object' ||
-    Array.isArray(value) ||
-    !Object.values(value).every((v) => typeof v === 'string')
-  ) {
-    fail(`${path} must be a JSON object of ${what} to tier ids, like {"Gold": "patron"}.`, 2)
-  }
-  return Object.assign(mapping, value as Record<string, string>)
-}
-
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (error) {
-  fail(error instanceof ConfigError ? error.message : String(error))
-}
-const chosen = readMappingFile(args.values.map, 'Ghost tier names or Stripe prices')
+const config = toolConfig()
+const given = readMappingFile(args.values.map, 'Ghost tier names or Stripe prices')
+const chosen: PriceMapping | 'auto' = given === 'auto' ? 'auto' : Object.assign(emptyPriceMapping(), given)
 let bytes: Uint8Array
 try {
   bytes = readFileSync(file)

@@ -15,9 +15,8 @@
  * address: a terminal's scrollback and CI logs are not the place for them.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig, type Config } from '../config'
 import { openCliDatabase } from './database'
+import { fail, readMappingFile, toolArgs, toolConfig } from './tool-args'
 import { AppError } from '../http/errors'
 import { describeErrorText, redactText } from '../http/log'
 import { absoluteUrl } from '../http/paths'
@@ -32,55 +31,21 @@ import { saveTierMapping } from '../imports/tier-mapping'
 const USAGE =
   'Usage: npm run import:patreon -- members.csv [--dry-run] [--map tiers.json | --map auto] [--skip-rejected] [--invite]'
 
-function fail(message: string, code = 1): never {
-  console.error(message)
-  process.exit(code)
-}
-
-let args
-try {
-  args = parseArgs({
-    allowPositionals: true,
-    options: {
-      'dry-run': { type: 'boolean' },
-      map: { type: 'string' },
-      'skip-rejected': { type: 'boolean' },
-      invite: { type: 'boolean' },
-    },
-  })
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
-}
+const args = toolArgs(
+  USAGE,
+  {
+    'dry-run': { type: 'boolean' },
+    map: { type: 'string' },
+    'skip-rejected': { type: 'boolean' },
+    invite: { type: 'boolean' },
+  },
+  true,
+)
 const [file, ...extra] = args.positionals
 if (!file || extra.length > 0) fail(USAGE, 2)
 
-function readMapping(path: string | undefined): TierMapping | 'auto' {
-  if (!path) return {}
-  if (path === 'auto') return 'auto'
-  let value: unknown
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (error) {
-    fail(`Could not read the tier mapping ${path}: ${describeErrorText(error)}`, 2)
-  }
-  if (
-    !value ||
-    typeof value !== 'object' ||
-    Array.isArray(value) ||
-    !Object.values(value).every((v) => typeof v === 'string')
-  ) {
-    fail(`${path} must be a JSON object of Patreon tier names to tier ids, like {"Gold": "patron"}.`, 2)
-  }
-  return value as TierMapping
-}
-
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (error) {
-  fail(error instanceof ConfigError ? error.message : String(error))
-}
-const mapping = readMapping(args.values.map)
+const config = toolConfig()
+const mapping: TierMapping | 'auto' = readMappingFile(args.values.map, 'Patreon tier names')
 let bytes: Uint8Array
 try {
   bytes = readFileSync(file)

@@ -10,7 +10,6 @@
  * changes nothing. Prints counts and price ids, never an address or a name.
  */
 import { inArray } from 'drizzle-orm'
-import { parseArgs } from 'node:util'
 import type Stripe from 'stripe'
 import { newAccount } from '../accounts/users'
 import { audit } from '../audit/audit'
@@ -34,7 +33,6 @@ import {
   type SoldPrice,
 } from '../billing/adopt'
 import { createStripe } from '../billing/stripe'
-import { ConfigError, loadConfig, type Config } from '../config'
 import { stripeCustomers, users } from '../db/schema'
 import { AppError } from '../http/errors'
 import { describeErrorText } from '../http/log'
@@ -42,22 +40,15 @@ import { addressIndexes } from '../privacy/blind-index'
 import { keyringOf } from '../privacy/keys'
 import { systemClock } from '../services'
 import { openCliDatabase } from './database'
+import { fail, toolArgs, toolConfig } from './tool-args'
 
 const USAGE = 'Usage: npm run import:stripe -- [--dry-run] [--map price_x=tier_id,… | --map auto] [--confirm]'
 
-function fail(message: string, code = 1): never {
-  console.error(message)
-  process.exit(code)
-}
-
-let args
-try {
-  args = parseArgs({
-    options: { 'dry-run': { type: 'boolean' }, confirm: { type: 'boolean' }, map: { type: 'string' } },
-  })
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
-}
+const args = toolArgs(USAGE, {
+  'dry-run': { type: 'boolean' },
+  confirm: { type: 'boolean' },
+  map: { type: 'string' },
+})
 
 function readMap(text: string | undefined): PriceMapping | 'auto' {
   const mapping = emptyPriceMapping()
@@ -72,12 +63,7 @@ function readMap(text: string | undefined): PriceMapping | 'auto' {
   return mapping
 }
 
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (error) {
-  fail(error instanceof ConfigError ? error.message : String(error))
-}
+const config = toolConfig()
 const chosen = readMap(args.values.map)
 const apply = args.values.confirm === true && args.values['dry-run'] !== true
 const stripe = createStripe(config) ?? fail('Set STRIPE_SECRET_KEY: there is no Stripe account to read.')
