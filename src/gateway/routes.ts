@@ -2,7 +2,6 @@ import type { Context } from 'hono'
 import type { PageView } from '../entitlements/page-view'
 import { readerOf } from '../accounts/reader'
 import { AppError } from '../http/errors'
-import { markCookieSet } from '../http/middleware'
 import type { AppEnv } from '../services'
 import { edgeCacheKey, edgeCacheOf, keepAtTheEdge, matchPage, sharable } from './edge-cache'
 import { forwardToOrigin } from './proxy'
@@ -82,8 +81,6 @@ function cacheFor(
     ownCookies = cookies.length
   }
   if ((rewritten && view.signedIn) || ownCookies > 0) headers.set('cache-control', 'private, no-cache')
-  // The origin's own cookies too: neverCacheCookies keeps any answer that sets one from shared caches.
-  if (ownCookies === 0 && headers.has('set-cookie')) markCookieSet(c)
   // Hono keeps the headers middleware prepared only on responses it builds itself: this one is the origin's.
   headers.set('x-request-id', c.get('requestId'))
   return res
