@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer'
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { desc, inArray, sql } from 'drizzle-orm'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { Config } from '../config'
 import type { Database } from '../db/client'
 import { patreonMembers, patreonWebhookCounts, users, type PatreonWebhookOutcome } from '../db/schema'
