@@ -100,6 +100,18 @@ export async function findPreview(db: Database, now: Date, id: string): Promise<
   return batch
 }
 
+/**
+ * A Patreon preview still waiting (findPreview); a Ghost one (src/imports/ghost-previews.ts) is
+ * not found here, so that neither import reads the other's rows.
+ */
+export async function findPatreonPreview(db: Database, now: Date, id: string): Promise<PreviewBatch> {
+  const batch = await findPreview(db, now, id)
+  if (batch.variant !== 'current' && batch.variant !== 'older') {
+    throw new AppError('not_found', 'No such Patreon preview. Upload the file again.')
+  }
+  return batch
+}
+
 const date = (v: string | null) => (v === null ? null : new Date(v))
 
 /** Parts `from` to `to` (excluded) of a preview, opened one at a time, in order. */

@@ -27,7 +27,7 @@ import {
   type PatreonTierPrice,
   type TierMapping,
 } from './patreon-import'
-import { dropPreview, findPreview, previewParts, storePreview, type PreviewBatch } from './previews'
+import { dropPreview, findPatreonPreview, previewParts, storePreview, type PreviewBatch } from './previews'
 import { ghostApi, ghostPages } from './ghost-routes'
 
 /**
@@ -249,7 +249,7 @@ async function previewPage(
   error?: string,
   status: ContentfulStatusCode = 200,
 ) {
-  await findPreview(c.var.services.db, c.var.services.clock.now(), batchId)
+  await findPatreonPreview(c.var.services.db, c.var.services.clock.now(), batchId)
   const plan = await summaryOf(c, batchId, mapping)
   return page(
     c,
@@ -278,7 +278,7 @@ importPages.post('/patreon', async (c) =>
 importPages.get('/patreon/:batch/rejected.csv', async (c) => {
   const { db, clock, config } = c.var.services
   const now = clock.now()
-  const batch = await findPreview(db, now, c.req.param('batch'))
+  const batch = await findPatreonPreview(db, now, c.req.param('batch'))
   const mapping = mappingFromForm({
     patreon_tier: c.req.queries('patreon_tier') ?? [],
     masthead_tier: c.req.queries('masthead_tier') ?? [],
@@ -296,7 +296,7 @@ importPages.post('/patreon/:batch', bodyLimit(), async (c) => {
   const { db, clock } = c.var.services
   const body = await readForm(c, { all: true })
   const mapping = mappingFromForm(body)
-  const batch = await findPreview(db, clock.now(), c.req.param('batch'))
+  const batch = await findPatreonPreview(db, clock.now(), c.req.param('batch'))
   if (body.action !== 'commit' && body.action !== 'commit-valid') return previewPage(c, batch.id, mapping)
   return submitForm(
     c,

@@ -192,6 +192,26 @@ describe('the Ghost import through the API', () => {
 })
 
 describe('the Ghost import page', () => {
+  it('a Ghost preview is not the Patreon import’s: its confirm and its rejected rows there answer 404, nothing written', async () => {
+    const csv = `${HEADER}\n1,cross.one@ghost-cross.example,Cross One,,true,false,,2024-01-01T00:00:00.000Z,,,Free\n`
+    const { res, batch } = await previewOnPage(csv)
+    expect(res.status).toBe(200)
+    const [accountsBefore, jobsBefore] = [await count('users'), await count('jobs')]
+    const confirmed = await w.t.app.request(`/admin/imports/patreon/${batch}`, {
+      method: 'POST',
+      headers: { Cookie: admin, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ action: 'commit' }).toString(),
+    })
+    expect(confirmed.status).toBe(404)
+    expect(await confirmed.text()).toContain('No such Patreon preview')
+    const rejected = await w.t.app.request(`/admin/imports/patreon/${batch}/rejected.csv`, {
+      headers: { Cookie: admin },
+    })
+    expect(rejected.status).toBe(404)
+    expect([await count('users'), await count('jobs')]).toEqual([accountsBefore, jobsBefore])
+    expect(await userOf('cross.one@ghost-cross.example')).toBeUndefined()
+  })
+
   it('upload → preview (suggested mapping pre-filled, rejected rows) → rejected CSV → import the valid ones → 409 again', async () => {
     const csv =
       `${HEADER}\n` +
