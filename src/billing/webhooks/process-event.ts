@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { rowsOf, type Database } from '../../db/client'
+import { fixedStatement, rowsOf, type Database } from '../../db/client'
 import { isPgError } from '../../db/pg-errors'
 import { stripeEvents } from '../../db/schema'
 import { describeError, log } from '../../http/log'
@@ -81,12 +81,15 @@ async function send(services: Services, event: Stripe.Event, effects: Effects | 
   }
 }
 
-/** Stored, and not as failed: a failed event is processed again when it comes again (or is replayed). */
+/**
+ * Stored, and not as failed: a failed event is processed again when it comes again (or is replayed).
+ * Asked of every handled delivery, so a statement of fixed text (fixedStatement: nothing built per call).
+ */
+const storedEvent = fixedStatement<{ one: number }>(
+  `select 1 as one from stripe_events where id = $1 and outcome <> 'failed'`,
+)
 async function isStored(db: Database, event: Stripe.Event): Promise<boolean> {
-  const [seen] = await rowsOf(
-    db,
-    sql`select 1 from ${stripeEvents} where id = ${text(event.id)} and outcome <> 'failed'`,
-  )
+  const [seen] = await storedEvent(db, [event.id])
   return seen !== undefined
 }
 

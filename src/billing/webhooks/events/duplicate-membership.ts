@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm'
 import Stripe from 'stripe'
 import { audit, type AuditAction } from '../../../audit/audit'
-import { rowsOf, type Database } from '../../../db/client'
-import { auditLog, stripeCustomers, subscriptions, users } from '../../../db/schema'
-import { inList, PAYING_STATUSES } from '../../../db/statuses'
+import { fixedStatement, rowsOf, type Database } from '../../../db/client'
+import { auditLog, users } from '../../../db/schema'
+import { PAYING_STATUSES } from '../../../db/statuses'
 import { log } from '../../../http/log'
 import { absoluteUrl } from '../../../http/paths'
 import type { MailMessage } from '../../../mail/mailer'
@@ -43,23 +43,26 @@ export async function settleDuplicates(ctx: EventContext, customerId: string): P
   return { mail }
 }
 
-/** From Masthead's copy; Stripe confirms before anything is done. Settled ones are not found again. */
+/**
+ * From Masthead's copy; Stripe confirms before anything is done. Settled ones are not found again.
+ * Asked on every delivery of a checkout or a paying subscription's event, duplicates included, so a
+ * statement of fixed text (fixedStatement: nothing built per call, prepared once per connection).
+ */
+const duplicatesOfCustomer = fixedStatement<Duplicate>(`with held as (
+    select s.id, s.cancel_at_period_end, s.stripe_created_at, sc.user_id
+    from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
+    where s.status in (${PAYING_STATUSES.map((status) => `'${status}'`).join(', ')})
+      and sc.user_id = (select user_id from stripe_customers where customer_id = $1)),
+  kept as (select id, stripe_created_at from held where not cancel_at_period_end
+    order by stripe_created_at, id limit 1)
+  select held.id as "duplicateId", kept.id as "keptId", held.user_id as "userId"
+  from held, kept
+  where (held.stripe_created_at, held.id) > (kept.stripe_created_at, kept.id)
+    and not exists (select 1 from audit_log a where a.subject_user_id = held.user_id
+      and a.action = '${SETTLED}' and a.details->>'subscriptionId' = held.id)`)
+
 async function duplicatesOf(db: Database, customerId: string): Promise<Duplicate[]> {
-  return rowsOf<Duplicate>(
-    db,
-    sql`with held as (
-        select s.id, s.cancel_at_period_end, s.stripe_created_at, sc.user_id
-        from ${subscriptions} s join ${stripeCustomers} sc on sc.customer_id = s.customer_id
-        where s.status in ${inList(PAYING_STATUSES)}
-          and sc.user_id = (select user_id from ${stripeCustomers} where customer_id = ${text(customerId)})),
-      kept as (select id, stripe_created_at from held where not cancel_at_period_end
-        order by stripe_created_at, id limit 1)
-      select held.id as "duplicateId", kept.id as "keptId", held.user_id as "userId"
-      from held, kept
-      where (held.stripe_created_at, held.id) > (kept.stripe_created_at, kept.id)
-        and not exists (select 1 from ${auditLog} a where a.subject_user_id = held.user_id
-          and a.action = ${SETTLED} and a.details->>'subscriptionId' = held.id)`,
-  )
+  return duplicatesOfCustomer(db, [customerId])
 }
 
 async function settle(ctx: EventContext, found: Duplicate): Promise<MailMessage | undefined> {
