@@ -142,3 +142,21 @@ export function csvRecords(
     },
   }
 }
+
+/**
+ * For an incremental reader: runs each step, and once one has failed, fails every later step with
+ * the same error, so that a reader given more bytes after a refusal never reads on from a broken state.
+ */
+export function failsOnce(): <T>(step: () => T) => T {
+  let failure: unknown = null
+  return (step) => {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the same error again, whatever it was
+    if (failure !== null) throw failure
+    try {
+      return step()
+    } catch (error) {
+      failure = error
+      throw error
+    }
+  }
+}

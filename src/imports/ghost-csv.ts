@@ -1,4 +1,4 @@
-import { csvRecords, type CsvProblem } from './csv-records'
+import { csvRecords, failsOnce, type CsvProblem } from './csv-records'
 import type { RejectedRow } from './patreon-csv'
 
 /**
@@ -91,7 +91,6 @@ export function createGhostReader(
   let columns: Map<Column, number> | null = null
   let dataRows = 0
   let done: GhostBatch = { rows: [], rejected: [], deleted: 0 }
-  let failure: unknown = null
   const firstLineOfEmail = new Map<string, number>()
 
   const records = csvRecords((record, line) => {
@@ -140,16 +139,7 @@ export function createGhostReader(
     done = { rows: [], rejected: [], deleted: 0 }
     return batch
   }
-  const guarded = <T>(step: () => T): T => {
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the same error again, whatever it was
-    if (failure !== null) throw failure
-    try {
-      return step()
-    } catch (error) {
-      failure = error
-      throw error
-    }
-  }
+  const guarded = failsOnce()
   return {
     push: (bytes) =>
       guarded(() => {

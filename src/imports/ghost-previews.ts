@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import {
   emptyPriceMapping,
   ownTierOf,
@@ -19,7 +19,7 @@ import { randomId } from '../util/random'
 import type { GhostBatch, GhostRow, GhostVariant, RejectedRow } from './ghost-csv'
 import { emptyGhostCounts, ghostTier, planGhostImport, type GhostCounts } from './ghost-import'
 import { REJECTED_LISTED } from './patreon-import'
-import { findPreview, type PreviewBatch } from './previews'
+import { findPreview, sealedParts, type PreviewBatch } from './previews'
 
 /**
  * A Ghost export's preview, stored as a Patreon one is (src/imports/previews.ts): in
@@ -122,18 +122,8 @@ export async function* ghostPreviewParts(
   from = 0,
   to = 2 ** 31 - 1,
 ): AsyncGenerator<{ part: number; rows: GhostRow[]; rejected: RejectedRow[]; deleted: number }> {
-  const parts = await db
-    .select({ part: importBatchParts.part })
-    .from(importBatchParts)
-    .where(and(eq(importBatchParts.batchId, batchId), gte(importBatchParts.part, from), lt(importBatchParts.part, to)))
-    .orderBy(asc(importBatchParts.part))
-  for (const { part } of parts) {
-    const [stored] = await db
-      .select({ rows: importBatchParts.rows })
-      .from(importBatchParts)
-      .where(and(eq(importBatchParts.batchId, batchId), eq(importBatchParts.part, part)))
-    if (!stored) continue // deleted meanwhile: the preview was imported or dropped
-    const document = await openGhostPart(keyring, stored.rows)
+  for await (const { part, sealed } of sealedParts(db, batchId, from, to)) {
+    const document = await openGhostPart(keyring, sealed)
     yield {
       part,
       rejected: document.rejected,

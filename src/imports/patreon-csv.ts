@@ -1,5 +1,5 @@
 import { parseMajorUnits } from '../util/money'
-import { csvRecords, type CsvProblem } from './csv-records'
+import { csvRecords, failsOnce, type CsvProblem } from './csv-records'
 
 /**
  * Reads the "members" CSV a Patreon creator exports, so their patrons can become Masthead members.
@@ -221,7 +221,6 @@ function patreonReader(
   let columns: Map<Column, number> | null = null
   let dataRows = 0
   let done: { rows: PatreonRow[]; rejected: RejectedRow[] } = { rows: [], rejected: [] }
-  let failure: unknown = null
 
   const records = csvRecords((record, line) => {
     if (header === null) {
@@ -273,16 +272,7 @@ function patreonReader(
     done = { rows: [], rejected: [] }
     return batch
   }
-  const guarded = <T>(step: () => T): T => {
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the same error again, whatever it was
-    if (failure !== null) throw failure
-    try {
-      return step()
-    } catch (error) {
-      failure = error
-      throw error
-    }
-  }
+  const guarded = failsOnce()
 
   return {
     push: (bytes) =>

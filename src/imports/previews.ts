@@ -114,15 +114,17 @@ export async function findPatreonPreview(db: Database, now: Date, id: string): P
 
 const date = (v: string | null) => (v === null ? null : new Date(v))
 
-/** Parts `from` to `to` (excluded) of a preview, opened one at a time, in order. */
-export async function* previewParts(
+/**
+ * The sealed documents of a preview's parts `from` to `to` (excluded), read one at a time, in order:
+ * which parts there are first, then each as it is needed, never two parts' rows at once. For either
+ * import's previews (previewParts here, ghostPreviewParts in ghost-previews.ts), which open them.
+ */
+export async function* sealedParts(
   db: Database,
-  keyring: Keyring,
   batchId: string,
-  from = 0,
-  to = 2 ** 31 - 1,
-): AsyncGenerator<{ part: number; rows: PatreonRow[]; rejected: RejectedRow[] }> {
-  // Which parts there are first, then each read as it is needed: never two parts' rows at once.
+  from: number,
+  to: number,
+): AsyncGenerator<{ part: number; sealed: string }> {
   const parts = await db
     .select({ part: importBatchParts.part })
     .from(importBatchParts)
@@ -133,8 +135,20 @@ export async function* previewParts(
       .select({ rows: importBatchParts.rows })
       .from(importBatchParts)
       .where(and(eq(importBatchParts.batchId, batchId), eq(importBatchParts.part, part)))
-    if (!stored) continue // deleted meanwhile: the preview was imported or dropped
-    const document = await openPreview(keyring, stored.rows)
+    if (stored) yield { part, sealed: stored.rows } // gone meanwhile: the preview was imported or dropped
+  }
+}
+
+/** Parts `from` to `to` (excluded) of a preview, opened one at a time, in order. */
+export async function* previewParts(
+  db: Database,
+  keyring: Keyring,
+  batchId: string,
+  from = 0,
+  to = 2 ** 31 - 1,
+): AsyncGenerator<{ part: number; rows: PatreonRow[]; rejected: RejectedRow[] }> {
+  for await (const { part, sealed } of sealedParts(db, batchId, from, to)) {
+    const document = await openPreview(keyring, sealed)
     yield {
       part,
       rejected: document.rejected,
