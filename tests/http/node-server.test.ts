@@ -31,7 +31,7 @@ async function serveApp(env: Record<string, string> = {}, basePath?: string): Pr
 
 /**
  * The headers every answer of Masthead's own carries, through @hono/node-server as `npm start`
- * serves the app: there secureHeaders sets them on Node's outgoing response, not on the Fetch
+ * serves the app: there frame sets them on Node's outgoing response, not on the Fetch
  * response (src/http/middleware.ts), so app.request() alone would not see that path.
  */
 describe('security headers on the Node server', () => {
