@@ -172,12 +172,40 @@ export const tiers = pgTable(
     stripeProductId: text('stripe_product_id'),
     stripeMonthlyPriceId: text('stripe_monthly_price_id'),
     stripeYearlyPriceId: text('stripe_yearly_price_id'),
+    /** Days of free trial a new subscription to this tier starts with (0: none). */
+    trialDays: integer('trial_days').notNull().default(0),
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
   (t) => [
     check('tiers_amounts_positive', sql`${t.monthlyAmount} > 0 and ${t.yearlyAmount} > 0`),
     check('tiers_currency_code', sql`${t.currency} ~ '^[a-z]{3}$'`),
+    check('tiers_trial_days_range', sql`${t.trialDays} between 0 and 730`),
+  ],
+)
+
+/**
+ * A tier's prices in currencies other than its own (`tiers.currency`), so a reader may choose
+ * which to pay in. Integer minor units of that currency (zero-decimal currencies have none).
+ */
+export const tierPrices = pgTable(
+  'tier_prices',
+  {
+    tierId: text('tier_id')
+      .notNull()
+      .references(() => tiers.id, { onDelete: 'cascade' }),
+    currency: text('currency').notNull(),
+    monthlyAmount: integer('monthly_amount').notNull(),
+    yearlyAmount: integer('yearly_amount').notNull(),
+    stripeMonthlyPriceId: text('stripe_monthly_price_id'),
+    stripeYearlyPriceId: text('stripe_yearly_price_id'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tierId, t.currency] }),
+    check('tier_prices_amounts_positive', sql`${t.monthlyAmount} > 0 and ${t.yearlyAmount} > 0`),
+    check('tier_prices_currency_code', sql`${t.currency} ~ '^[a-z]{3}$'`),
   ],
 )
 
@@ -214,6 +242,8 @@ export const subscriptions = pgTable(
     priceId: text('price_id').notNull(),
     interval: text('interval', { enum: INTERVALS }).notNull(),
     amount: integer('amount').notNull(),
+    /** The part of `amount` the donor added to cover the processing fees (0: none). */
+    feeCoverAmount: integer('fee_cover_amount').notNull().default(0),
     currency: text('currency').notNull(),
     status: text('status').notNull(),
     cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull(),
@@ -256,11 +286,16 @@ export const payments = pgTable(
     subscriptionId: text('subscription_id'),
     paymentIntentId: text('payment_intent_id'),
     amount: integer('amount').notNull(),
+    /** The part of `amount` the donor added to cover the processing fees, recorded as its own part (0: none). */
+    feeCoverAmount: integer('fee_cover_amount').notNull().default(0),
     currency: text('currency').notNull(),
     occurredAt: timestamptz('occurred_at').notNull(),
+    /** When the donation's receipt e-mail went out (one-time donations only): it goes out once. */
+    receiptSentAt: timestamptz('receipt_sent_at'),
   },
   (t) => [
     check('payments_kind_valid', sql`${t.kind} in ('subscription', 'donation', 'refund')`),
+    check('payments_fee_cover_within', sql`${t.feeCoverAmount} >= 0 and ${t.feeCoverAmount} <= abs(${t.amount})`),
     index('payments_customer_id_idx').on(t.customerId),
     index('payments_payment_intent_id_idx').on(t.paymentIntentId),
   ],
@@ -553,7 +588,7 @@ export const importBatchParts = pgTable(
   (t) => [primaryKey({ columns: [t.batchId, t.part] })],
 )
 
-export const JOB_KINDS = ['patreon_import', 'patreon_invitations', 'ghost_import'] as const
+export const JOB_KINDS = ['patreon_import', 'patreon_invitations', 'ghost_import', 'year_end_statements'] as const
 export type JobKind = (typeof JOB_KINDS)[number]
 export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -587,7 +622,10 @@ export const jobs = pgTable(
     finishedAt: timestamptz('finished_at'),
   },
   (t) => [
-    check('jobs_kind_valid', sql`${t.kind} in ('patreon_import', 'patreon_invitations', 'ghost_import')`),
+    check(
+      'jobs_kind_valid',
+      sql`${t.kind} in ('patreon_import', 'patreon_invitations', 'ghost_import', 'year_end_statements')`,
+    ),
     check('jobs_state_valid', sql`${t.state} in ('queued', 'running', 'done', 'failed')`),
     uniqueIndex('jobs_one_open_per_key')
       .on(t.kind, t.key)
@@ -598,6 +636,25 @@ export const jobs = pgTable(
     index('jobs_recent').on(t.kind, t.createdAt),
   ],
 )
+
+/** Year-end statements sent: one row per account and calendar year, so nobody gets two. */
+export const statementSends = pgTable(
+  'statement_sends',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    year: integer('year').notNull(),
+    sentAt: timestamptz('sent_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.year] })],
+)
+
+/** Welcome e-mails sent: one per membership (Stripe subscription), whatever the order webhooks arrive in. */
+export const welcomeMails = pgTable('welcome_mails', {
+  subscriptionId: text('subscription_id').primaryKey(),
+  sentAt: timestamptz('sent_at').notNull(),
+})
 
 /**
  * Every membership not billed by Stripe, read as one: comps (`grants`) and
