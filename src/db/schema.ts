@@ -268,10 +268,10 @@ export const subscriptions = pgTable(
   (t) => [index('subscriptions_customer_id_idx').on(t.customerId)],
 )
 
-export const PAYMENT_KINDS = ['subscription', 'donation', 'refund'] as const
+export const PAYMENT_KINDS = ['subscription', 'donation', 'refund', 'gift'] as const
 
 /**
- * The payments ledger: every paid invoice, donation and refund, in integer
+ * The payments ledger: every paid invoice, donation, gift membership bought and refund, in integer
  * minor units (refunds negative). Rows keep no name or address and outlive
  * account deletion; the customer id links them to a person only while the
  * account exists (stripe_customers).
@@ -279,7 +279,7 @@ export const PAYMENT_KINDS = ['subscription', 'donation', 'refund'] as const
 export const payments = pgTable(
   'payments',
   {
-    /** The Stripe object it comes from: in_…, pi_…, or refund:ch_…. */
+    /** The Stripe object it comes from: in_…, pi_… (a donation or a gift bought), or refund:ch_…. */
     id: text('id').primaryKey(),
     kind: text('kind', { enum: PAYMENT_KINDS }).notNull(),
     customerId: text('customer_id'),
@@ -294,7 +294,7 @@ export const payments = pgTable(
     receiptSentAt: timestamptz('receipt_sent_at'),
   },
   (t) => [
-    check('payments_kind_valid', sql`${t.kind} in ('subscription', 'donation', 'refund')`),
+    check('payments_kind_valid', sql`${t.kind} in ('subscription', 'donation', 'refund', 'gift')`),
     check('payments_fee_cover_within', sql`${t.feeCoverAmount} >= 0 and ${t.feeCoverAmount} <= abs(${t.amount})`),
     index('payments_customer_id_idx').on(t.customerId),
     index('payments_payment_intent_id_idx').on(t.paymentIntentId),
@@ -350,11 +350,13 @@ export const articles = pgTable(
   ],
 )
 
-export const GRANT_SOURCES = ['comp', 'patreon'] as const
+export const GRANT_SOURCES = ['comp', 'patreon', 'gift'] as const
 export type GrantSource = (typeof GRANT_SOURCES)[number]
 
 /**
- * Comps: memberships an editor grants without Stripe billing them. A
+ * Comps: memberships an editor grants without Stripe billing them; and gifts
+ * (`source = 'gift'`): a gift membership redeemed, of its tier for its months,
+ * ending by itself (src/billing/gifts). A
  * Patreon membership is kept on its patreon_members row instead, and
  * `allGrants` reads the two as one. A paid Stripe membership always takes
  * precedence (src/entitlements/entitlements.ts).
@@ -378,7 +380,7 @@ export const grants = pgTable(
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
   },
-  (t) => [check('grants_source_valid', sql`${t.source} = 'comp'`), index('grants_user_id_idx').on(t.userId)],
+  (t) => [check('grants_source_valid', sql`${t.source} in ('comp', 'gift')`), index('grants_user_id_idx').on(t.userId)],
 )
 
 /**
@@ -588,7 +590,14 @@ export const importBatchParts = pgTable(
   (t) => [primaryKey({ columns: [t.batchId, t.part] })],
 )
 
-export const JOB_KINDS = ['patreon_import', 'patreon_invitations', 'ghost_import', 'year_end_statements'] as const
+export const JOB_KINDS = [
+  'patreon_import',
+  'patreon_invitations',
+  'ghost_import',
+  'year_end_statements',
+  'gift_delivery',
+  'gift_start',
+] as const
 export type JobKind = (typeof JOB_KINDS)[number]
 export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -624,7 +633,7 @@ export const jobs = pgTable(
   (t) => [
     check(
       'jobs_kind_valid',
-      sql`${t.kind} in ('patreon_import', 'patreon_invitations', 'ghost_import', 'year_end_statements')`,
+      sql`${t.kind} in ('patreon_import', 'patreon_invitations', 'ghost_import', 'year_end_statements', 'gift_delivery', 'gift_start')`,
     ),
     check('jobs_state_valid', sql`${t.state} in ('queued', 'running', 'done', 'failed')`),
     uniqueIndex('jobs_one_open_per_key')
@@ -655,6 +664,62 @@ export const welcomeMails = pgTable('welcome_mails', {
   subscriptionId: text('subscription_id').primaryKey(),
   sentAt: timestamptz('sent_at').notNull(),
 })
+
+export const GIFT_MONTHS = [3, 6, 12] as const
+
+/**
+ * Gift memberships (src/billing/gifts): months of a tier bought by one person for another, paid
+ * once through Checkout, e-mailed on `deliver_at` with a link that signs the recipient in and
+ * starts the gift (a grant with source 'gift'). Personal data is kept only while needed, encrypted
+ * (src/privacy/cipher.ts, context `gifts.<column>`): the message until it is delivered, the
+ * recipient's address and the giver's until the gift is redeemed (then null). The link's token is
+ * kept only as its SHA-256. A gift never paid is deleted after a day.
+ */
+export const gifts = pgTable(
+  'gifts',
+  {
+    id: text('id').primaryKey(),
+    tierId: text('tier_id').references(() => tiers.id, { onDelete: 'set null' }),
+    months: integer('months').notNull(),
+    /** What was charged, minor units of `currency`. */
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    /** The giver's account, when they were signed in. */
+    giverUserId: text('giver_user_id').references(() => users.id, { onDelete: 'set null' }),
+    /** Encrypted (`gifts.giver_email`): where the receipt and a later start go; null once redeemed. */
+    giverEmail: text('giver_email'),
+    /** Encrypted (`gifts.recipient_email`); null once redeemed (the account holds the address then). */
+    recipientEmail: text('recipient_email'),
+    /** The address index of the recipient's address, so that deleting an account finds gifts to it. */
+    recipientEmailIndex: text('recipient_email_index'),
+    /** Encrypted (`gifts.message`); null once delivered. */
+    message: text('message'),
+    /** When the e-mail goes to the recipient (the start of the chosen day, UTC). */
+    deliverAt: timestamptz('deliver_at').notNull(),
+    checkoutSessionId: text('checkout_session_id'),
+    paymentIntentId: text('payment_intent_id'),
+    paidAt: timestamptz('paid_at'),
+    receiptSentAt: timestamptz('receipt_sent_at'),
+    /** SHA-256 of the token in the recipient's link (the token itself is only in the e-mail). */
+    tokenHash: text('token_hash'),
+    deliveredAt: timestamptz('delivered_at'),
+    redeemedAt: timestamptz('redeemed_at'),
+    recipientUserId: text('recipient_user_id').references(() => users.id, { onDelete: 'set null' }),
+    grantId: text('grant_id').references(() => grants.id, { onDelete: 'set null' }),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [
+    check('gifts_months_valid', sql`${t.months} in (3, 6, 12)`),
+    check('gifts_amount_positive', sql`${t.amount} > 0`),
+    check('gifts_currency_code', sql`${t.currency} ~ '^[a-z]{3}$'`),
+    uniqueIndex('gifts_checkout_session_key').on(t.checkoutSessionId),
+    uniqueIndex('gifts_token_hash_key').on(t.tokenHash),
+    index('gifts_recipient_email_index_idx').on(t.recipientEmailIndex),
+    index('gifts_recipient_user_id_idx').on(t.recipientUserId),
+    index('gifts_giver_user_id_idx').on(t.giverUserId),
+  ],
+)
 
 /**
  * Every membership not billed by Stripe, read as one: comps (`grants`) and
