@@ -1,7 +1,14 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import type { Keyring } from '../privacy/keys'
-import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
+import {
+  compareSortTexts,
+  orderKeyBetween,
+  orderKeyFor,
+  orderKeysBetween,
+  sortTextOf,
+  type Placed,
+} from '../privacy/name-order'
 import { openAccount } from '../privacy/people'
 
 /**
@@ -14,8 +21,10 @@ import { openAccount } from '../privacy/people'
 
 /** The advisory lock every placement takes (any constant; this one spells "name"). */
 const ORDER_LOCK = 0x6e616d65
-/** One sampled account in this many narrows a single placement to a window of about as many. */
-const SAMPLE_EVERY = 256
+/** A placement searches in memory once the gap it narrowed holds at most this many accounts. */
+const WINDOW = 48
+/** Above every order key in byte order (keys are [0-9a-z]): the open end of the order. */
+const END = '~'
 
 interface StoredRow {
   id: string
@@ -44,32 +53,44 @@ async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { 
 }
 
 /**
- * The order key for one account's sort text (`sortTextOf`): a binary search among every 256th
- * placed account finds the window the text falls in, then one within that window, decrypting
- * about log₂(accounts) values in all. `except`: the account being moved (a new address without a
- * name), which does not count as its own neighbour.
+ * The order key for one account's sort text (`sortTextOf`), by bisecting the order's key space
+ * rather than counting rows: each step reads, through the (order key, id) index, the first
+ * WINDOW + 1 accounts of the gap it has narrowed to and the first account at or after the key
+ * halfway across it; while the gap holds more than WINDOW accounts, that one account is decrypted
+ * and the gap halves on its side of the sort text (or to the keys below the halfway key when
+ * none lies above it). Every step is two index probes, so a placement costs about
+ * log₂(accounts ÷ WINDOW) steps and log₂(accounts) decryptions, however large the table: no
+ * statement reads the whole order. The bounds of a gap need not be keys in use: no account lies
+ * between them, and the new key is made between them. `except`: the account being moved (a new
+ * address without a name), which does not count as its own neighbour.
  */
 export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
   await lock(db)
-  const samples = await rowsOf<StoredRow>(
-    db,
-    sql`select id, name_order, email, name, card from (
-          select id, name_order, email, name, card, row_number() over (order by name_order collate "C") as n
-          from users where name_order <> '' and id <> ${except}) s
-        where (n - 1) % ${SAMPLE_EVERY} = 0 order by name_order collate "C"`,
-  )
   const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
   const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
-  const bounds = await gapFor(sortText, keyed(samples), textOf)
-  const window = await rowsOf<StoredRow>(
-    db,
-    sql`select id, name_order, email, name, card from users
-        where name_order <> '' and id <> ${except}
-          and (${bounds.before}::text is null or name_order collate "C" > ${bounds.before})
-          and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
-        order by name_order collate "C"`,
-  )
-  return orderKeyFor(sortText, keyed(window), textOf, bounds)
+  let before: string | null = null
+  let after: string | null = null
+  for (;;) {
+    const halfway = orderKeyBetween(before, after)
+    const rows: (StoredRow & { probe: boolean })[] = await rowsOf(
+      db,
+      sql`(select id, name_order, email, name, card, false as probe from users
+            where name_order collate "C" > ${before ?? ''} and name_order collate "C" < ${after ?? END}
+              and id <> ${except}
+            order by name_order collate "C", id limit ${WINDOW + 1})
+          union all
+          (select id, name_order, email, name, card, true as probe from users
+            where name_order collate "C" >= ${halfway} and name_order collate "C" < ${after ?? END}
+              and id <> ${except}
+            order by name_order collate "C", id limit 1)`,
+    )
+    const window = rows.filter((row) => !row.probe)
+    if (window.length <= WINDOW) return orderKeyFor(sortText, keyed(window), textOf, { before, after })
+    const probed: StoredRow | undefined = rows.find((row) => row.probe)
+    if (!probed) after = halfway
+    else if (compareSortTexts(await sortTextOfRow(keyring, probed), sortText) <= 0) before = probed.name_order
+    else after = probed.name_order
+  }
 }
 
 /** Placed accounts read at once by `placeAccounts`: memory for one page, however many accounts there are. */

@@ -62,3 +62,37 @@ describe('placing many accounts at once', () => {
     expect(byKey).toHaveLength(PLACED.length + NEWCOMERS.length)
   })
 })
+
+describe('placing one account at a time', () => {
+  it('keeps key order equal to name order past many windows, with names crowding one gap', async () => {
+    // A seeded mix: distinct names, addresses without a name, and a crowd of near-namesakes that
+    // all fall into one gap, so that bisection must narrow far below a window of 48 accounts.
+    let seed = 17
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const letters = 'abcdefghijklmnopqrstuvwxyz'
+    const word = () => Array.from({ length: 3 + (next() % 5) }, () => letters[next() % 26]).join('')
+    const texts: string[] = []
+    for (let i = 0; i < 260; i++) {
+      const kind = next() % 4
+      if (kind === 0) texts.push(`Ada Lovelace ${String(next() % 1000).padStart(3, '0')}`)
+      else if (kind === 1) texts.push(`${word()}@${word()}.example`)
+      else texts.push(`${word()[0]!.toUpperCase()}${word()} ${word()}`)
+    }
+    const now = t.services.clock.now()
+    const mine = new Map<string, string>()
+    for (const [i, text] of texts.entries()) {
+      const name = text.includes('@') ? null : text
+      const email = name ? `one${i}@order.example` : text
+      const account = await insertAccount(t.services.db, t.services.config, now, { email, name })
+      mine.set(account.id, name ?? text)
+    }
+    const rows = await t.services.db.query.users.findMany({ columns: { id: true, nameOrder: true } })
+    const everyone = rows
+      .filter((row) => mine.has(row.id) || placed.has(row.id))
+      .map((row) => ({ key: row.nameOrder, text: mine.get(row.id) ?? placed.get(row.id)! }))
+    expect(everyone).toHaveLength(texts.length + PLACED.length)
+    expect(new Set(everyone.map((e) => e.key)).size).toBe(everyone.length)
+    const byKey = [...everyone].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => e.text)
+    expect(byKey).toEqual([...byKey].sort(compareSortTexts))
+  })
+})
