@@ -8,6 +8,7 @@ import { auditApi, auditPages } from './audit/routes'
 import { billing, joinPages } from './billing/checkout-routes'
 import { tierApi, tierPages } from './billing/tiers/routes'
 import { stripeWebhooks } from './billing/webhooks/routes'
+import { giftBilling, giftPages } from './billing/gifts/routes'
 import { invitationUnsubscribe } from './imports/unsubscribe-routes'
 import { entitlementsApi } from './accounts/entitlement-routes'
 import { answers } from './http/doors'
@@ -85,6 +86,8 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   app.route('/', joinPages) // /join, /support
   app.route('/auth', signIn)
   app.route('/billing', billing)
+  app.route('/billing', giftBilling) // POST /billing/gift (src/billing/gifts)
+  app.route('/gift', giftPages) // the gift form, its thanks, the recipient's link
   app.route('/account', accountPages)
   app.route('/dev', devMailbox)
 

@@ -1,3 +1,4 @@
+import { giftJobs } from './billing/gifts/jobs'
 import { importJobs } from './imports/jobs'
 import { runDueJobs, type JobHandlers, type RunReport } from './jobs/jobs'
 import type { Services } from './services'
@@ -7,7 +8,7 @@ import type { Services } from './services'
  * Cron Trigger (src/worker.ts `scheduled`) and the Node server's loop (src/node.ts) call
  * `runJobs`, so the same steps run the same way on both.
  */
-export const JOB_HANDLERS: JobHandlers = { ...importJobs }
+export const JOB_HANDLERS: JobHandlers = { ...importJobs, ...giftJobs }
 
 export function runJobs(services: Services, budgetMs: number): Promise<RunReport> {
   return runDueJobs(services, JOB_HANDLERS, { budgetMs })

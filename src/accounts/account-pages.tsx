@@ -1,11 +1,15 @@
 import { Field } from '../ui/field'
 import type { Membership } from '../entitlements/membership'
+import type { GiftMembership } from '../entitlements/entitlements'
 import { formatMoney } from '../util/money'
 import { href } from '../ui/paths'
 
 const NOTICES: Record<string, string> = {
   'email-changed': 'Your e-mail address has been changed.',
   'email-sent': 'We sent a link to your new address. Follow it within 15 minutes to finish the change.',
+  'gift-started': 'Your gift membership has started. Enjoy!',
+  'gift-waits':
+    'Thank you for accepting your gift. You already pay for a membership, so the gift starts when that period ends.',
 }
 
 const day = (d: Date) => d.toISOString().slice(0, 10)
@@ -41,6 +45,8 @@ export function AccountPage(props: {
   emailError?: string | undefined
   newEmail?: string | undefined
   deleteError?: string | undefined
+  /** Gift memberships received (src/billing/gifts), newest first, and the time to compare them with. */
+  gifts?: { list: GiftMembership[]; now: Date } | undefined
 }) {
   const { user } = props
   const notice = props.notice ? NOTICES[props.notice] : undefined
@@ -66,6 +72,24 @@ export function AccountPage(props: {
           <a href={href('/join')}>Become a supporter</a>
         </p>
       )}
+
+      {props.gifts && props.gifts.list.length > 0 ? (
+        // Gift memberships (src/billing/gifts): each ends by itself and never renews.
+        <section aria-labelledby="gifts-heading">
+          <h2 id="gifts-heading">Gift memberships</h2>
+          <ul>
+            {props.gifts.list.map((g) => (
+              <li>
+                {g.tierName ?? 'Membership'}, a gift: from {day(g.startsAt)}
+                {g.endsAt ? ` until ${day(g.endsAt)}` : ''}
+                {g.startsAt > props.gifts!.now ? ' (starts when your paid period ends)' : ''}
+                {g.endsAt && g.endsAt <= props.gifts!.now ? ' (ended)' : ''}
+              </li>
+            ))}
+          </ul>
+          <p class="muted">A gift ends by itself: it never renews and nothing is charged to you.</p>
+        </section>
+      ) : null}
 
       <section aria-labelledby="email-heading">
         <h2 id="email-heading">Change e-mail address</h2>

@@ -115,7 +115,13 @@ async function accountPage(
   return page(
     c,
     'Your account',
-    <AccountPage user={user} membership={c.var.entitlements.paid} hasBillingAccount={hasBilling} {...extra} />,
+    <AccountPage
+      user={user}
+      membership={c.var.entitlements.paid}
+      hasBillingAccount={hasBilling}
+      gifts={{ list: c.var.entitlements.gifts, now: c.var.services.clock.now() }} // gift memberships (src/billing/gifts)
+      {...extra}
+    />,
     status,
   )
 }

@@ -26,6 +26,15 @@ export interface Entitlements {
    * null when none can. Whatever keeps a decision (the page-view cookie) keeps it no longer.
    */
   changesAt: Date | null
+  /** Gift memberships received (src/billing/gifts), newest first, ended ones too: the account page lists them. */
+  gifts: GiftMembership[]
+}
+
+/** A gift membership as its recipient sees it: a grant of a tier that ends by itself. */
+export interface GiftMembership {
+  tierName: string | null
+  startsAt: Date
+  endsAt: Date | null
 }
 
 export const ANONYMOUS: Entitlements = {
@@ -35,6 +44,7 @@ export const ANONYMOUS: Entitlements = {
   paid: { ...NO_MEMBERSHIP, benefits: [] },
   donorUntil: null,
   changesAt: null,
+  gifts: [],
 }
 
 const DAY_MS = 86_400_000
@@ -91,6 +101,10 @@ export function entitlementsFrom(facts: EntitlementFacts, now: Date, rules: Enti
     paid,
     donorUntil: donorUntil && now < donorUntil ? donorUntil : null,
     changesAt: nextChange(facts, now, rules, donorUntil),
+    gifts: facts.grants
+      .filter((g) => g.source === 'gift')
+      .map(({ tierName, startsAt, endsAt }) => ({ tierName, startsAt, endsAt }))
+      .sort((a, b) => b.startsAt.getTime() - a.startsAt.getTime()),
   }
 }
 

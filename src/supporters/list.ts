@@ -22,7 +22,7 @@ export const ACTIVE_SUPPORTER_STATUSES = ['active', 'trialing', 'past_due', 'can
 /** A supporter's status, as `statusSql` derives it and the list filters by it. */
 export const SUPPORTER_STATUSES = [...ACTIVE_SUPPORTER_STATUSES, 'ended', 'never_paid'] as const
 export type SupporterStatus = (typeof SUPPORTER_STATUSES)[number]
-export const SOURCES = ['stripe', 'donation', 'comp', 'patreon'] as const
+export const SOURCES = ['stripe', 'donation', 'comp', 'patreon', 'gift'] as const
 export const SORTS = ['since', 'lifetime', 'name'] as const
 export type Sort = (typeof SORTS)[number]
 

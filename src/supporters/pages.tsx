@@ -23,6 +23,7 @@ const SOURCE_LABELS: Record<string, string> = {
   donation: 'Donation',
   comp: 'Comp',
   patreon: 'Patreon import',
+  gift: 'Gift',
 }
 
 const day = (date: Date | null | undefined) => (date ? date.toISOString().slice(0, 10) : '')
@@ -192,6 +193,8 @@ const TIMELINE_LABELS: Record<string, string> = {
   'comp.revoked': 'Comp revoked',
   'comp.ended': 'Comp ended (started paying)',
   'patreon.granted': 'Imported from Patreon',
+  'gift.granted': 'Gift membership started (redeemed)',
+  'payment.gift': 'Bought a gift membership',
   'patreon.revoked': 'Patreon membership ended',
   'role.changed': 'Role changed',
 }

@@ -188,6 +188,16 @@ export const PUBLIC: { method: string; path: string; example?: string; body?: un
   { method: 'POST', path: '/billing/checkout', body: { tier: 'reader', interval: 'month' } },
   { method: 'POST', path: '/billing/donate', body: { amount: 5, currency: 'usd', frequency: 'once' } },
   { method: 'GET', path: '/billing/thanks' },
+  // Gift memberships (src/billing/gifts): the form, buying one, the thanks, and the recipient's link.
+  { method: 'GET', path: '/gift' },
+  { method: 'GET', path: '/gift/thanks' },
+  {
+    method: 'POST',
+    path: '/billing/gift',
+    body: { tier: 'reader', months: 3, recipient_email: 'friend@ledger.example', deliver_on: '2099-01-01' },
+  },
+  { method: 'GET', path: '/gift/redeem', example: '/gift/redeem?token=no-such-token-000000' },
+  { method: 'POST', path: '/gift/redeem', body: { token: 'no-such-token-000000' } },
   // The invitations' unsubscribe link: a page with a button, and the one-click POST mail providers send.
   { method: 'GET', path: '/invitations/unsubscribe', example: '/invitations/unsubscribe?token=no-such-token-000000' },
   {

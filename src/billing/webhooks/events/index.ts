@@ -2,6 +2,7 @@ import type Stripe from 'stripe'
 import { checkoutPaid, checkoutPaymentFailed } from './checkout'
 import type { EventHandler } from './context'
 import { chargeRefunded, customerDeleted, customerUpdated } from './customers'
+import { giftCheckoutPaid, giftCheckoutsTo, giftCheckoutUnpaid } from './gifts'
 import { invoicePaid, invoicePaymentFailed } from './invoices'
 import { subscriptionChanged } from './subscriptions'
 
@@ -10,9 +11,11 @@ import { subscriptionChanged } from './subscriptions'
  * ignored. Handlers hold no state: what they use comes with the EventContext.
  */
 export const eventHandlers: Partial<Record<Stripe.Event.Type, EventHandler>> = {
-  'checkout.session.completed': checkoutPaid,
-  'checkout.session.async_payment_succeeded': checkoutPaid,
-  'checkout.session.async_payment_failed': checkoutPaymentFailed,
+  // Gift memberships' sessions go to gifts.ts, every other session as before.
+  'checkout.session.completed': giftCheckoutsTo(giftCheckoutPaid, checkoutPaid),
+  'checkout.session.async_payment_succeeded': giftCheckoutsTo(giftCheckoutPaid, checkoutPaid),
+  'checkout.session.async_payment_failed': giftCheckoutsTo(giftCheckoutUnpaid, checkoutPaymentFailed),
+  'checkout.session.expired': giftCheckoutUnpaid,
   'customer.subscription.created': subscriptionChanged,
   'customer.subscription.updated': subscriptionChanged,
   'customer.subscription.deleted': subscriptionChanged,

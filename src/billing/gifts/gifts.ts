@@ -1,0 +1,336 @@
+import { and, desc, eq, isNotNull, isNull, lt } from 'drizzle-orm'
+import * as z from 'zod'
+import { signInUser } from '../../accounts/users'
+import type { Database } from '../../db/client'
+import { GIFT_MONTHS, gifts, grants, jobs, tiers } from '../../db/schema'
+import { loadEntitlements } from '../../entitlements/entitlements'
+import { AppError } from '../../http/errors'
+import { addressIndex, normalizeAddress } from '../../privacy/blind-index'
+import { decrypt, encrypt } from '../../privacy/cipher'
+import type { Keyring } from '../../privacy/keys'
+import type { Services } from '../../services'
+import { randomId, sha256Hex } from '../../util/random'
+
+/**
+ * Gift memberships: months of a tier bought for someone else, paid once through Checkout
+ * (routes.tsx), marked paid by the webhook (webhooks/events/gifts.ts), e-mailed on the chosen day
+ * by a job (jobs.ts), and started when the recipient follows the link (`redeemGift`): a grant of
+ * the tier, source 'gift', that ends by itself and never renews.
+ *
+ * Personal data is kept encrypted and only while it is needed: the message (with the name the
+ * giver signs it with) until it is delivered, the recipient's address and the giver's until the
+ * gift is redeemed. The link's token is kept only as its SHA-256.
+ */
+
+/** Encryption contexts: each value decrypts only as the column it was written for. */
+export const GIFT_CONTEXT = {
+  recipient: 'gifts.recipient_email',
+  giver: 'gifts.giver_email',
+  message: 'gifts.message',
+} as const
+
+export const MESSAGE_MAX = 500
+export const FROM_MAX = 100
+/** How far ahead a delivery may be set. */
+export const DELIVERY_HORIZON_DAYS = 366
+/** A gift whose checkout was never paid is deleted after this long (late async payments included). */
+const UNPAID_KEPT_MS = 30 * 86_400_000
+
+export type Gift = typeof gifts.$inferSelect
+export type GiftMonths = (typeof GIFT_MONTHS)[number]
+
+const MONTHS_ERROR = 'Choose 3, 6 or 12 months.'
+const blankIsAbsent = (value: unknown) => (value === '' || value === null ? undefined : value)
+
+/** The first moment of a UTC day given as YYYY-MM-DD, or null for a day that does not exist. */
+export function dayStart(day: string): Date | null {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return null
+  const at = new Date(`${day}T00:00:00Z`)
+  return Number.isNaN(at.getTime()) || at.toISOString().slice(0, 10) !== day ? null : at
+}
+
+const address = (missing: string) =>
+  z
+    .string({ error: missing })
+    .trim()
+    .toLowerCase()
+    .min(1, missing)
+    .max(254, 'That e-mail address is too long.')
+    .pipe(z.email({ error: 'Enter a valid e-mail address, like name@example.org.' }))
+
+/** What the gift form (or an API client) sends. `today` is the UTC day the clock says it is. */
+export function giftInput(today: string) {
+  const first = dayStart(today)!
+  const last = new Date(first.getTime() + DELIVERY_HORIZON_DAYS * 86_400_000).toISOString().slice(0, 10)
+  return z.object({
+    tier: z.string({ error: 'Choose a tier.' }).trim().min(1, 'Choose a tier.').max(64, 'Choose a tier.'),
+    months: z.preprocess(
+      (v) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v),
+      z.union([z.literal(3), z.literal(6), z.literal(12)], { error: MONTHS_ERROR }),
+    ),
+    recipient_email: address("Enter the recipient's e-mail address."),
+    deliver_on: z
+      .string({ error: 'Choose the day the gift is e-mailed, like 2026-12-24.' })
+      .trim()
+      .refine((d) => dayStart(d) !== null, { error: 'Choose the day the gift is e-mailed, like 2026-12-24.' })
+      .refine((d) => d >= today, { error: `The delivery date is in the past: choose ${today} or a later day.` })
+      .refine((d) => d <= last, { error: `Choose a delivery date within a year, by ${last}.` }),
+    message: z.preprocess(
+      blankIsAbsent,
+      z
+        .string({ error: 'The message must be text.' })
+        .trim()
+        .max(MESSAGE_MAX, { error: `The message is at most ${MESSAGE_MAX} characters.` })
+        .optional(),
+    ),
+    from_name: z.preprocess(
+      blankIsAbsent,
+      z
+        .string({ error: 'Your name must be text.' })
+        .trim()
+        .max(FROM_MAX, { error: `Your name is at most ${FROM_MAX} characters.` })
+        .optional(),
+    ),
+    email: z.preprocess(blankIsAbsent, address('Enter your e-mail address for the receipt.').optional()),
+  })
+}
+export type GiftInput = z.output<ReturnType<typeof giftInput>>
+
+/** What a gift of a tier costs: 12 months at the yearly price, 3 or 6 at the monthly one. */
+export function giftPrice(tier: { monthlyAmount: number; yearlyAmount: number }, months: GiftMonths): number {
+  return months === 12 ? tier.yearlyAmount : tier.monthlyAmount * months
+}
+
+/** Calendar months later, in UTC (31 January + 1 month is the last day of February), as comps count them. */
+export function addMonths(date: Date, months: number): Date {
+  const target = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, 1))
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate()
+  target.setUTCDate(Math.min(date.getUTCDate(), lastDay))
+  target.setUTCHours(date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds(), date.getUTCMilliseconds())
+  return target
+}
+
+/** The message and the name it is signed with, sealed as one value (one AES-GCM call, one column). */
+export async function sealMessage(
+  keyring: Keyring,
+  message: string | undefined,
+  from: string | undefined,
+): Promise<string | null> {
+  if (!message && !from) return null
+  return encrypt(keyring, JSON.stringify([message ?? null, from ?? null]), GIFT_CONTEXT.message)
+}
+
+export async function openMessage(
+  keyring: Keyring,
+  sealed: string | null,
+): Promise<{ message: string | null; from: string | null }> {
+  if (!sealed) return { message: null, from: null }
+  const [message, from] = JSON.parse(await decrypt(keyring, sealed, GIFT_CONTEXT.message)) as [
+    string | null,
+    string | null,
+  ]
+  return { message, from }
+}
+
+/** A new gift's row, before its checkout is paid: its personal data sealed. */
+export async function newGift(
+  keyring: Keyring,
+  now: Date,
+  fields: {
+    id: string
+    tier: { id: string; currency: string }
+    input: GiftInput
+    amount: number
+    giverUserId: string | null
+    giverEmail: string
+    checkoutSessionId: string
+  },
+): Promise<typeof gifts.$inferInsert> {
+  const recipient = normalizeAddress(fields.input.recipient_email)
+  const [recipientEmail, recipientEmailIndex, giverEmail, message] = await Promise.all([
+    encrypt(keyring, recipient, GIFT_CONTEXT.recipient),
+    addressIndex(keyring, recipient),
+    encrypt(keyring, normalizeAddress(fields.giverEmail), GIFT_CONTEXT.giver),
+    sealMessage(keyring, fields.input.message, fields.input.from_name),
+  ])
+  return {
+    id: fields.id,
+    tierId: fields.tier.id,
+    months: fields.input.months,
+    amount: fields.amount,
+    currency: fields.tier.currency,
+    giverUserId: fields.giverUserId,
+    giverEmail,
+    recipientEmail,
+    recipientEmailIndex,
+    message,
+    deliverAt: dayStart(fields.input.deliver_on)!,
+    checkoutSessionId: fields.checkoutSessionId,
+    createdAt: now,
+    updatedAt: now,
+  }
+}
+
+/** Gifts whose checkout was never paid, past the time a late payment could still come: gone. */
+export async function dropUnpaidGifts(db: Database, now: Date): Promise<void> {
+  await db.delete(gifts).where(and(isNull(gifts.paidAt), lt(gifts.createdAt, new Date(now.getTime() - UNPAID_KEPT_MS))))
+}
+
+/** A gift by the hash of its link's token, for the page the link opens (nothing is used up). */
+export async function giftByToken(db: Database, token: string): Promise<Gift> {
+  if (!/^[\w-]{10,200}$/.test(token)) throw new AppError('invalid_token', 'This gift link is not valid.')
+  const [gift] = await db
+    .select()
+    .from(gifts)
+    .where(eq(gifts.tokenHash, await sha256Hex(token)))
+  if (!gift) throw new AppError('invalid_token', 'This gift link is not valid.')
+  if (gift.redeemedAt) throw alreadyStarted()
+  return gift
+}
+
+const alreadyStarted = () =>
+  new AppError(
+    'invalid_token',
+    'This gift has already been started. Sign in with the address it was sent to: it is on your account.',
+  )
+
+export interface Redemption {
+  userId: string
+  startsAt: Date
+  endsAt: Date
+  /** The recipient already pays: the gift starts when that membership ends. */
+  waits: boolean
+  tierName: string | null
+  months: number
+  /** Where to tell the giver when a gift that waits will start (null: nobody to tell). */
+  giverEmail: string | null
+}
+
+/**
+ * Starts a gift: signs the recipient in (their account found by the address the gift was sent
+ * to, or created), and grants the tier for the gift's months. A recipient who already pays gets
+ * it after their paid period (`waits`): from the end of that period, and the gift_start job moves
+ * it on while the paid membership renews. Erases the addresses the gift held. One transaction,
+ * the gift's row locked: a link followed twice starts one gift.
+ */
+export async function redeemGift(
+  db: Database,
+  services: Pick<Services, 'config'> & { keyring: Keyring },
+  now: Date,
+  token: string,
+): Promise<Redemption> {
+  const { config, keyring } = services
+  const tokenHash = await sha256Hex(token)
+  return db.transaction(async (tx) => {
+    const [gift] = await tx.select().from(gifts).where(eq(gifts.tokenHash, tokenHash)).for('update')
+    if (gift?.redeemedAt) throw alreadyStarted()
+    if (!gift?.recipientEmail) throw new AppError('invalid_token', 'This gift link is not valid.')
+    const recipient = await decrypt(keyring, gift.recipientEmail, GIFT_CONTEXT.recipient)
+    const giverEmail = gift.giverEmail ? await decrypt(keyring, gift.giverEmail, GIFT_CONTEXT.giver) : null
+    const user = await signInUser(tx, keyring, config, now, recipient)
+    const { paid } = await loadEntitlements(tx, user.id, now, config)
+    const waits = paid.entitled && paid.until !== null && paid.until > now
+    const startsAt = waits ? paid.until! : now
+    const endsAt = addMonths(startsAt, gift.months)
+    const grantId = randomId()
+    await tx.insert(grants).values({
+      id: grantId,
+      userId: user.id,
+      source: 'gift',
+      tierId: gift.tierId,
+      startsAt,
+      endsAt,
+      note: null,
+      grantedBy: gift.giverUserId,
+      createdAt: now,
+      updatedAt: now,
+    })
+    await tx
+      .update(gifts)
+      .set({
+        redeemedAt: now,
+        recipientUserId: user.id,
+        grantId,
+        recipientEmail: null,
+        giverEmail: null,
+        message: null,
+        updatedAt: now,
+      })
+      .where(eq(gifts.id, gift.id))
+    if (waits) {
+      await tx
+        .insert(jobs)
+        .values({
+          id: randomId(),
+          kind: 'gift_start',
+          key: gift.id,
+          state: 'queued',
+          payload: { giftId: gift.id },
+          progress: {},
+          runAt: startsAt,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflictDoNothing()
+    }
+    const [tier] = gift.tierId ? await tx.select({ name: tiers.name }).from(tiers).where(eq(tiers.id, gift.tierId)) : []
+    return {
+      userId: user.id,
+      startsAt,
+      endsAt,
+      waits,
+      tierName: tier?.name ?? null,
+      months: gift.months,
+      giverEmail: waits ? giverEmail : null,
+    }
+  })
+}
+
+export interface GivenGift {
+  id: string
+  tierName: string | null
+  months: number
+  amount: number
+  currency: string
+  deliverAt: Date
+  state: 'awaiting payment' | 'paid' | 'delivered' | 'redeemed'
+  createdAt: Date
+}
+
+/** The gifts a signed-in reader has given, newest first (no recipient: the page names nobody). */
+export async function giftsGivenBy(db: Database, userId: string): Promise<GivenGift[]> {
+  const rows = await db
+    .select({
+      id: gifts.id,
+      tierName: tiers.name,
+      months: gifts.months,
+      amount: gifts.amount,
+      currency: gifts.currency,
+      deliverAt: gifts.deliverAt,
+      paidAt: gifts.paidAt,
+      deliveredAt: gifts.deliveredAt,
+      redeemedAt: gifts.redeemedAt,
+      createdAt: gifts.createdAt,
+    })
+    .from(gifts)
+    .leftJoin(tiers, eq(tiers.id, gifts.tierId))
+    .where(and(eq(gifts.giverUserId, userId), isNotNull(gifts.paidAt)))
+    .orderBy(desc(gifts.createdAt), desc(gifts.id))
+    .limit(50)
+  return rows.map((r) => ({
+    id: r.id,
+    tierName: r.tierName,
+    months: r.months,
+    amount: r.amount,
+    currency: r.currency,
+    deliverAt: r.deliverAt,
+    createdAt: r.createdAt,
+    state: r.redeemedAt ? 'redeemed' : r.deliveredAt ? 'delivered' : r.paidAt ? 'paid' : 'awaiting payment',
+  }))
+}
+
+/** Used by tests and the job: the gift with this id. */
+export async function findGift(db: Database, id: string): Promise<Gift | undefined> {
+  const [gift] = await db.select().from(gifts).where(eq(gifts.id, id))
+  return gift
+}
