@@ -8,6 +8,7 @@ import { auditApi, auditPages } from './audit/routes'
 import { billing, joinPages } from './billing/checkout-routes'
 import { tierApi, tierPages } from './billing/tiers/routes'
 import { stripeWebhooks } from './billing/webhooks/routes'
+import { statementAdminApi, statementAdminPages, statementApi, statementPages } from './billing/statements/routes'
 import { giftBilling, giftPages } from './billing/gifts/routes'
 import { invitationUnsubscribe } from './imports/unsubscribe-routes'
 import { entitlementsApi } from './accounts/entitlement-routes'
@@ -89,6 +90,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   app.route('/billing', giftBilling) // POST /billing/gift (src/billing/gifts)
   app.route('/gift', giftPages) // the gift form, its thanks, the recipient's link
   app.route('/account', accountPages)
+  app.route('/account/statements', statementPages) // year-end statements (src/billing/statements)
   app.route('/dev', devMailbox)
 
   // The staff area. Routers for admins declare their guard; supporters (editors
@@ -98,15 +100,18 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   app.route('/admin/tiers', tierPages)
   app.route('/admin/articles', articleEditorPages)
   app.route('/admin/audit', auditPages)
+  app.route('/admin/statements', statementAdminPages)
   app.route('/admin', supporterPages)
 
   // The JSON API: the same features for API clients.
   const api = new Hono<AppEnv>()
   api.route('/account', accountApi)
+  api.route('/account/statements', statementApi)
   api.route('/admin/staff', staffApi)
   api.route('/admin/tiers', tierApi)
   api.route('/admin/articles', articleEditorApi)
   api.route('/admin/audit', auditApi)
+  api.route('/admin/statements', statementAdminApi)
   api.route('/admin', supporterApi)
   app.route('/api', api)
 

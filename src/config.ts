@@ -137,6 +137,29 @@ const fields = z.object({
     .min(0, 'must be 0 or more')
     .max(3650, 'must be at most 3650')
     .default(90),
+  // ---- Receipts and year-end statements (src/billing/statements)
+  /** The legal name printed on donation receipts and year-end statements (default: PUBLICATION_NAME). */
+  ORG_LEGAL_NAME: z.string().max(200, 'must be at most 200 characters').optional(),
+  /** The tax id printed beside it (an EIN, a VAT or charity number); unset: none is printed. */
+  ORG_TAX_ID: z
+    .string()
+    .regex(/^[\p{L}\p{N}][\p{L}\p{N} .,:#/-]{0,63}$/u, {
+      error: 'must be up to 64 letters, digits, spaces and . , : # / - (such as EIN 12-3456789)',
+    })
+    .optional(),
+  /** The sentence receipts and statements end with, such as the tax authority's wording. */
+  STATEMENT_TEXT: z
+    .string()
+    .max(1000, 'must be at most 1000 characters')
+    .default('No goods or services were provided in exchange for these contributions.'),
+  /** Year-end statements e-mailed per step of the statements job (a step a minute), 1 to 100. */
+  STATEMENTS_PER_BATCH: z.coerce
+    .number({ error: 'must be a number of statements' })
+    .int('must be a whole number of statements')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(40),
+  // ---- end of receipts and statements
   /** Signs the entitlement tokens that a publication's own site or CDN verifies (HS256). */
   ENTITLEMENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   /**

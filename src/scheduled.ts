@@ -1,3 +1,4 @@
+import { statementJobs } from './billing/statements/sending'
 import { giftJobs } from './billing/gifts/jobs'
 import { importJobs } from './imports/jobs'
 import { runDueJobs, type JobHandlers, type RunReport } from './jobs/jobs'
@@ -8,7 +9,7 @@ import type { Services } from './services'
  * Cron Trigger (src/worker.ts `scheduled`) and the Node server's loop (src/node.ts) call
  * `runJobs`, so the same steps run the same way on both.
  */
-export const JOB_HANDLERS: JobHandlers = { ...importJobs, ...giftJobs }
+export const JOB_HANDLERS: JobHandlers = { ...importJobs, ...statementJobs, ...giftJobs }
 
 export function runJobs(services: Services, budgetMs: number): Promise<RunReport> {
   return runDueJobs(services, JOB_HANDLERS, { budgetMs })

@@ -112,6 +112,10 @@ export function AccountPage(props: {
 
       <section aria-labelledby="data-heading">
         <h2 id="data-heading">Your data</h2>
+        {/* Year-end statements (src/billing/statements): every payment of a year, printable. */}
+        <p>
+          <a href={href('/account/statements')}>Your statements of payments, by year</a>
+        </p>
         <p>
           <a href={href('/account/data')} download>
             Download everything we hold about you (JSON)

@@ -20,6 +20,7 @@ export type AuditAction =
   | 'ghost.rejected_exported'
   | 'stripe.adopted'
   | 'membership.duplicate_refunded'
+  | 'statements.sending_started'
 
 /**
  * Appends to the audit log: who looked at donor data or changed who may do

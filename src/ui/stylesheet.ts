@@ -51,6 +51,21 @@ svg.trend .label { fill: var(--muted); font-size: 12px; }
 section.tier.selected { border: 2px solid var(--accent); padding: 0 1rem; }
 .article-body img { max-width: 100%; height: auto; }
 .article-body pre { overflow-x: auto; }
+/* Year-end statements (src/billing/statements): amounts aligned; printed without the site's furniture. */
+.statement .amount { text-align: right; font-variant-numeric: tabular-nums; }
+@media print {
+  :root { color-scheme: light; --fg: #000; --bg: #fff; --muted: #333; --accent: #000; }
+  /* The test-mode banner stays: a statement of simulated payments must say so on paper too. */
+  header.site, nav, form, button, .no-print { display: none !important; }
+  body { font-size: 11pt; }
+  main, main.wide, body.wide main { max-width: none; padding: 0; }
+  a { color: inherit; text-decoration: none; }
+  .table-scroll { overflow: visible; }
+  .table-scroll th, .table-scroll td { white-space: normal; }
+  thead { display: table-header-group; }
+  tr { break-inside: avoid; }
+  th, td { border-bottom: 1px solid #999; }
+}
 `.trimStart()
 
 /** A strong validator for the stylesheet: FNV-1a of its text, computed once (it changes only with a deploy). */

@@ -25,8 +25,11 @@ export const JOB = 'roles-job'
 export const PREVIEW = 'roles-preview'
 export const GHOST_PREVIEW = 'roles-ghost-preview'
 
-/** Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter). */
-export const PROTECTED: { method: string; path: string; role: Role; example?: string }[] = [
+/**
+ * Every route that needs a signed-in account, with the least role it needs (and a real path for one with a parameter);
+ * `reached`: what a GET answers that role when it is not 200 (the handler's own answer, past the guard).
+ */
+export const PROTECTED: { method: string; path: string; role: Role; example?: string; reached?: number }[] = [
   { method: 'GET', path: '/account', role: 'reader' },
   { method: 'POST', path: '/account/email', role: 'reader' },
   { method: 'GET', path: '/account/data', role: 'reader' },
@@ -162,6 +165,28 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
     role: 'editor',
     example: `/api/admin/articles/${ARTICLE}/unpublish`,
   },
+  // Year-end statements (src/billing/statements). The role world's reader made no payment in 2025: 404, past the guard.
+  { method: 'GET', path: '/account/statements', role: 'reader' },
+  {
+    method: 'GET',
+    path: '/account/statements/:year',
+    role: 'reader',
+    example: '/account/statements/2025',
+    reached: 404,
+  },
+  { method: 'GET', path: '/api/account/statements', role: 'reader' },
+  {
+    method: 'GET',
+    path: '/api/account/statements/:year',
+    role: 'reader',
+    example: '/api/account/statements/2025',
+    reached: 404,
+  },
+  { method: 'GET', path: '/admin/statements', role: 'admin' },
+  { method: 'POST', path: '/admin/statements', role: 'admin' },
+  { method: 'GET', path: '/api/admin/statements', role: 'admin' },
+  { method: 'POST', path: '/api/admin/statements', role: 'admin' },
+  { method: 'GET', path: '/api/admin/statements/:year', role: 'admin', example: '/api/admin/statements/2025' },
 ]
 
 /**

@@ -4,6 +4,7 @@ import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
 import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 import { settleDuplicates } from './duplicate-membership'
+import { donationReceipt } from '../../statements/receipts'
 import { linkByAddress, linkToAccount } from './link-customer'
 
 /**
@@ -39,6 +40,8 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
   createsAccount: (session) => !!idOf(session.customer) && !session.client_reference_id && !!addressOf(session),
   // Now that the customer is linked, the account may turn out to have had a membership already.
   async finish(ctx, _event, session) {
+    // A one-time donation's receipt, claimed once whichever delivery gets here first (statements/receipts.ts).
+    if (session.mode === 'payment') return donationReceipt(ctx, session)
     const customerId = idOf(session.customer)
     if (session.mode !== 'subscription' || session.payment_status !== 'paid' || !customerId) return
     return settleDuplicates(ctx, customerId)
