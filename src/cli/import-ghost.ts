@@ -41,6 +41,7 @@ import { keyringOf } from '../privacy/keys'
 import { systemClock } from '../services'
 import { openCliDatabase } from './database'
 import { fail, readMappingFile, toolArgs, toolConfig } from './tool-args'
+import { toMajorUnits } from '../util/money'
 
 const USAGE = 'Usage: npm run import:ghost -- members.csv [--dry-run] [--skip-rejected] [--map map.json | --map auto]'
 
@@ -74,7 +75,7 @@ const withoutCellValues = (reason: string, tierNames: Set<string>) =>
   redactText(reason.replace(/"((?:[^"]|"")*)"/g, (quoted, value: string) => (tierNames.has(value) ? quoted : '"…"')))
 
 const describePrice = (p: SoldPrice) =>
-  `${p.priceId} (${p.productName ? `product "${p.productName}", ` : ''}${(p.amount / 100).toFixed(2)} ${p.currency.toUpperCase()} a ${p.interval})`
+  `${p.priceId} (${p.productName ? `product "${p.productName}", ` : ''}${toMajorUnits(p.amount, p.currency)} ${p.currency.toUpperCase()} a ${p.interval})`
 
 const database = await openCliDatabase(config, { max: 2 })
 try {

@@ -41,6 +41,7 @@ import { keyringOf } from '../privacy/keys'
 import { systemClock } from '../services'
 import { openCliDatabase } from './database'
 import { fail, toolArgs, toolConfig } from './tool-args'
+import { toMajorUnits } from '../util/money'
 
 const USAGE = 'Usage: npm run import:stripe -- [--dry-run] [--map price_x=tier_id,… | --map auto] [--confirm]'
 
@@ -69,7 +70,7 @@ const apply = args.values.confirm === true && args.values['dry-run'] !== true
 const stripe = createStripe(config) ?? fail('Set STRIPE_SECRET_KEY: there is no Stripe account to read.')
 
 const describePrice = (p: SoldPrice) =>
-  `${p.priceId} (${p.productName ? `product "${p.productName}", ` : ''}${(p.amount / 100).toFixed(2)} ${p.currency.toUpperCase()} a ${p.interval})`
+  `${p.priceId} (${p.productName ? `product "${p.productName}", ` : ''}${toMajorUnits(p.amount, p.currency)} ${p.currency.toUpperCase()} a ${p.interval})`
 
 const database = await openCliDatabase(config, { max: 2 })
 try {

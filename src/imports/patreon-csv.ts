@@ -363,6 +363,8 @@ function readRow(
   // A control character (NUL, a line break) is no part of a name: a damaged cell, refused rather
   // than stored and later written into mail and exports.
   if (CONTROL.test(name)) problems.push('The name holds a control character (such as NUL or a line break).')
+  // Amounts are in the row's currency's decimals (¥1000, $5.00); a row without one is in dollars.
+  const amountCurrency = /^[a-z]{3}$/i.test(cell('currency')) ? cell('currency').toLowerCase() : 'usd'
   const row = {
     line,
     name: name || null,
@@ -370,8 +372,8 @@ function readRow(
     status: status ?? 'none',
     freeMember: readFreeMember(cell('freeMember'), status === 'none', problems),
     tier: cell('tier') || null,
-    pledgeAmount: readAmount(COLUMNS.pledgeAmount, cell('pledgeAmount'), problems),
-    lifetimeAmount: readAmount(COLUMNS.lifetimeAmount, cell('lifetimeAmount'), problems),
+    pledgeAmount: readAmount(COLUMNS.pledgeAmount, cell('pledgeAmount'), amountCurrency, problems),
+    lifetimeAmount: readAmount(COLUMNS.lifetimeAmount, cell('lifetimeAmount'), amountCurrency, problems),
     currency: readCurrency(cell('currency'), problems),
     chargeFrequency: cell('chargeFrequency').toLowerCase() || null,
     patronSince: readDate(COLUMNS.patronSince, cell('patronSince'), problems),
@@ -411,13 +413,13 @@ function readFreeMember(text: string, statusIsNone: boolean, problems: string[])
   return false
 }
 
-function readAmount(column: string, text: string, problems: string[]): number | null {
+function readAmount(column: string, text: string, currency: string, problems: string[]): number | null {
   if (text === '') return null
   if (text.startsWith('-')) {
     problems.push(`The ${column} "${text}" is negative.`)
     return null
   }
-  const parsed = parseMajorUnits(text)
+  const parsed = parseMajorUnits(text, currency)
   if (parsed.ok) return parsed.amount
   const hint = parsed.message.charAt(0).toLowerCase() + parsed.message.slice(1)
   problems.push(`The ${column} "${text}" is not an amount Masthead can read: ${hint}`)

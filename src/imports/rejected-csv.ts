@@ -29,15 +29,16 @@ const STATUS_TEXT: Record<PatreonRow['status'], string> = {
 
 /** Patreon's own way of writing a date: "2026-08-10 13:37:12", UTC. */
 const dateText = (date: Date | null) => (date ? date.toISOString().slice(0, 19).replace('T', ' ') : '')
-const amountText = (amount: number | null) => (amount === null ? '' : toMajorUnits(amount))
+const amountText = (amount: number | null, currency: string | null) =>
+  amount === null ? '' : toMajorUnits(amount, currency ?? 'usd')
 
 const CELL: Record<Column, (row: PatreonRow) => string> = {
   name: (r) => r.name ?? '',
   email: (r) => r.email,
   status: (r) => STATUS_TEXT[r.status],
   freeMember: (r) => (r.freeMember ? 'Yes' : 'No'),
-  lifetimeAmount: (r) => amountText(r.lifetimeAmount),
-  pledgeAmount: (r) => amountText(r.pledgeAmount),
+  lifetimeAmount: (r) => amountText(r.lifetimeAmount, r.currency),
+  pledgeAmount: (r) => amountText(r.pledgeAmount, r.currency),
   chargeFrequency: (r) => r.chargeFrequency ?? '',
   tier: (r) => r.tier ?? '',
   patronSince: (r) => dateText(r.patronSince),

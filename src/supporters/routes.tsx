@@ -16,6 +16,7 @@ import { eraseInput, eraseSupporter } from './erase'
 import { csvStream, type CsvColumn } from './csv'
 import { metricsAt } from './metrics'
 import { supporterDetail } from './detail'
+import { toMajorUnits } from '../util/money'
 import {
   allSupporters,
   countSupporters,
@@ -101,6 +102,10 @@ supporterApi.get('/supporters', async (c) => {
   })
 })
 
+/** An amount in its currency's major units, as a number a spreadsheet reads: 1250 usd → 12.5, 1000 jpy → 1000. */
+const majorCell = (amount: number | null, currency: string | null) =>
+  amount === null ? null : Number(toMajorUnits(amount, currency ?? 'usd'))
+
 const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
   { header: 'email', value: (r) => r.email },
   { header: 'name', value: (r) => r.name },
@@ -108,10 +113,10 @@ const CSV_COLUMNS: CsvColumn<SupporterRow>[] = [
   { header: 'source', value: (r) => r.source },
   { header: 'tier', value: (r) => r.tierId },
   { header: 'interval', value: (r) => r.interval },
-  { header: 'amount', value: (r) => (r.amount === null ? null : r.amount / 100) },
+  { header: 'amount', value: (r) => majorCell(r.amount, r.currency) },
   { header: 'currency', value: (r) => r.currency },
   { header: 'supporter_since', value: (r) => r.since },
-  { header: 'lifetime_amount', value: (r) => r.lifetimeAmount / 100 },
+  { header: 'lifetime_amount', value: (r) => majorCell(r.lifetimeAmount, r.lifetimeCurrency ?? r.currency) },
   { header: 'lifetime_currency', value: (r) => r.lifetimeCurrency },
   { header: 'last_payment', value: (r) => r.lastPaymentAt },
   { header: 'patreon', value: (r) => (r.patreonStatus ? (r.movedFromPatreon ? 'moved' : r.patreonStatus) : null) },

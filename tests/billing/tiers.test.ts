@@ -31,7 +31,7 @@ describe('amounts typed in major units', () => {
   ]
   for (const [typed, minor] of exact) {
     it(`reads "${typed}" as ${minor} minor units`, () => {
-      expect(parseMajorUnits(typed)).toEqual({ ok: true, amount: minor })
+      expect(parseMajorUnits(typed, 'usd')).toEqual({ ok: true, amount: minor })
     })
   }
 
@@ -50,12 +50,18 @@ describe('amounts typed in major units', () => {
   ]
   for (const [typed, message] of refused) {
     it(`refuses "${typed}"`, () => {
-      expect(parseMajorUnits(typed)).toEqual({ ok: false, message })
+      expect(parseMajorUnits(typed, 'usd')).toEqual({ ok: false, message })
     })
   }
 
   it('writes minor units back as the form shows them', () => {
-    expect([500, 550, 1, 1999, 10_000_000].map(toMajorUnits)).toEqual(['5.00', '5.50', '0.01', '19.99', '100000.00'])
+    expect([500, 550, 1, 1999, 10_000_000].map((amount) => toMajorUnits(amount, 'usd'))).toEqual([
+      '5.00',
+      '5.50',
+      '0.01',
+      '19.99',
+      '100000.00',
+    ])
   })
 })
 

@@ -1,5 +1,7 @@
 import { formatMoney, toMajorUnits } from '../../util/money'
-import { BENEFIT_LABELS, type Tier } from './tiers'
+import { BENEFIT_LABELS, MAX_TRIAL_DAYS, type Tier } from './tiers'
+import type { TierPrice } from './prices'
+import { OtherPrices, type PriceFormState } from './price-pages'
 import { BENEFITS } from '../../db/schema'
 import { Field } from '../../ui/field'
 import { href } from '../../ui/paths'
@@ -13,6 +15,7 @@ export interface TierFormValues {
   monthlyAmount: string
   yearlyAmount: string
   position: string
+  trialDays: string
   active: boolean
   benefits: string[]
 }
@@ -23,9 +26,10 @@ export function tierFormValues(tier: Tier): TierFormValues {
     name: tier.name,
     description: tier.description,
     currency: tier.currency,
-    monthlyAmount: toMajorUnits(tier.monthlyAmount),
-    yearlyAmount: toMajorUnits(tier.yearlyAmount),
+    monthlyAmount: toMajorUnits(tier.monthlyAmount, tier.currency),
+    yearlyAmount: toMajorUnits(tier.yearlyAmount, tier.currency),
     position: String(tier.position),
+    trialDays: String(tier.trialDays),
     active: tier.active,
     benefits: tier.benefits,
   }
@@ -39,6 +43,7 @@ export const emptyTierForm = (currency: string): TierFormValues => ({
   monthlyAmount: '',
   yearlyAmount: '',
   position: '0',
+  trialDays: '0',
   active: true,
   benefits: [],
 })
@@ -49,6 +54,8 @@ export type StripeState = 'configured' | 'not_configured'
 const NOTICES: Record<string, string> = {
   created: 'The tier was created.',
   updated: 'The tier was saved.',
+  'price-saved': 'The price was saved.',
+  'price-removed': 'The price was removed.',
 }
 
 const STRIPE_FAILED =
@@ -67,6 +74,8 @@ function syncState(tier: Tier, stripe: StripeState): string {
 
 export function TiersPage(props: {
   tiers: Tier[]
+  /** The tiers' prices in other currencies. */
+  prices: TierPrice[]
   stripe: StripeState
   currencies: readonly string[]
   form: TierFormValues
@@ -111,6 +120,17 @@ export function TiersPage(props: {
                     {priceLabel(tier.monthlyAmount, tier.currency, 'month')}
                     <br />
                     {priceLabel(tier.yearlyAmount, tier.currency, 'year')}
+                    {props.prices
+                      .filter((price) => price.tierId === tier.id)
+                      .map((price) => (
+                        <>
+                          <br />
+                          <span class="muted">
+                            {priceLabel(price.monthlyAmount, price.currency, 'month')},{' '}
+                            {priceLabel(price.yearlyAmount, price.currency, 'year')}
+                          </span>
+                        </>
+                      ))}
                   </td>
                   <td>{tier.benefits.map((b) => BENEFIT_LABELS[b] ?? b).join(', ') || 'None'}</td>
                   <td>{tier.active ? 'Yes' : 'No'}</td>
@@ -142,11 +162,22 @@ export function TierEditPage(props: {
   currencies: readonly string[]
   form: TierFormValues
   errors?: Record<string, string> | undefined
+  prices: TierPrice[]
+  priceForm?: PriceFormState | undefined
+  notice?: string | undefined
+  stripeFailed?: boolean
 }) {
   const { tier } = props
+  const notice = props.notice ? NOTICES[props.notice] : undefined
   return (
     <>
       <h1>Tier: {tier.name}</h1>
+      {notice ? <p role="status">{notice}</p> : null}
+      {props.stripeFailed ? (
+        <p role="alert" class="error">
+          {STRIPE_FAILED}
+        </p>
+      ) : null}
       <p>
         <a href={href('/admin/tiers')}>All tiers</a>
       </p>
@@ -169,6 +200,13 @@ export function TierEditPage(props: {
         values={props.form}
         errors={props.errors ?? {}}
         currencies={props.currencies}
+      />
+      <OtherPrices
+        tier={tier}
+        prices={props.prices}
+        currencies={props.currencies}
+        stripe={props.stripe}
+        form={props.priceForm}
       />
     </>
   )
@@ -239,6 +277,14 @@ function TierForm(props: {
         required
         value={values.yearlyAmount}
         error={errors.yearlyAmount}
+      />
+      <Field
+        id={id('trial')}
+        name="trialDays"
+        type="number"
+        label={`Free trial (days, 0 to ${MAX_TRIAL_DAYS}; 0 for none)`}
+        value={values.trialDays}
+        error={errors.trialDays}
       />
       <Field
         id={id('position')}

@@ -1,12 +1,11 @@
 import { Hono, type Context } from 'hono'
 import { audit } from '../../audit/audit'
 import type { ZodType } from 'zod'
-import { syncTierToStripe } from './stripe-sync'
 import {
   createTier,
-  getTier,
   listTiers,
   newTierSchema,
+  tierAmountErrors,
   tierFieldsSchema,
   tierFormInput,
   tierPatchSchema,
@@ -14,52 +13,31 @@ import {
   type Tier,
   type TierForm,
 } from './tiers'
+import { listTierPrices } from './prices'
+import {
+  currencies,
+  editPage,
+  findTier,
+  savedRedirect,
+  savedTier,
+  stripeState,
+  syncAfterSave,
+  withPrices,
+} from './save'
+import { tierPricePages, tierPriceApi } from './price-routes'
 import { AppError } from '../../http/errors'
 import { answerFormError, submitForm, type RenderForm } from '../../http/forms'
 import { requireRole } from '../../http/guards'
 import { fieldErrors, readBody, readForm, validationError, type FieldErrors } from '../../http/input'
-import { log } from '../../http/log'
-import { pathTo } from '../../http/paths'
 import type { AppEnv } from '../../services'
 import { page } from '../../ui/layout'
-import { emptyTierForm, TierEditPage, tierFormValues, TiersPage, type StripeState, type TierFormValues } from './pages'
-
-/** What became of the Stripe side of a save. A failure never undoes the save. */
-type StripeSync = 'synced' | 'failed' | 'not_configured'
+import { emptyTierForm, tierFormValues, TiersPage, type TierFormValues } from './pages'
 
 /** Tier management for admins, /admin/tiers. */
 export const tierPages = new Hono<AppEnv>().use(requireRole('admin'))
 
 /** The same for API clients, /api/admin/tiers. */
 export const tierApi = new Hono<AppEnv>().use(requireRole('admin'))
-
-const stripeState = (c: Context<AppEnv>): StripeState => (c.var.services.stripe ? 'configured' : 'not_configured')
-const currencies = (c: Context<AppEnv>) => c.var.services.config.SUPPORTED_CURRENCIES
-
-/**
- * Saves are Masthead's, Stripe follows: after a save the tier is synced, and
- * if Stripe is unreachable or refuses, the admin is told and can save again
- * (the sync is idempotent) or run `npm run stripe:sync` later.
- */
-async function syncAfterSave(c: Context<AppEnv>, tier: Tier): Promise<{ tier: Tier; stripeSync: StripeSync }> {
-  const { stripe, db, clock } = c.var.services
-  if (!stripe) return { tier, stripeSync: 'not_configured' }
-  try {
-    await syncTierToStripe(stripe, db, clock.now(), tier)
-    return { tier: (await getTier(db, tier.id)) ?? tier, stripeSync: 'synced' }
-  } catch (error) {
-    // Tiers hold no personal data; the error's type, code and message say what Stripe objected to.
-    log('warn', 'stripe_sync_failed', {
-      requestId: c.get('requestId'),
-      tierId: tier.id,
-      // Stripe's errors are all named Error; their `type` says which kind (StripeConnectionError, …).
-      errorType: (error as { type?: unknown } | null)?.type ?? (error instanceof Error ? error.name : typeof error),
-      code: (error as { code?: unknown } | null)?.code,
-      message: error instanceof Error ? error.message : undefined,
-    })
-    return { tier, stripeSync: 'failed' }
-  }
-}
 
 /** Saves go to the audit log with the fields that were set (tiers hold no personal data). */
 async function createAudited(c: Context<AppEnv>, fields: Parameters<typeof createTier>[2]): Promise<Tier> {
@@ -78,12 +56,6 @@ async function updateAudited(
   const tier = await updateTier(db, clock.now(), id, fields)
   if (tier) await audit(db, clock.now(), c.var.user, 'tier.updated', null, { tierId: tier.id, fields })
   return tier
-}
-
-function savedRedirect(c: Context<AppEnv>, notice: 'created' | 'updated', stripeSync: StripeSync) {
-  const query = new URLSearchParams({ notice })
-  if (stripeSync === 'failed') query.set('stripe', 'failed')
-  return c.redirect(pathTo(c, `/admin/tiers?${query}`), 303)
 }
 
 /** The tier form, keeping repeated fields (the benefits checkboxes) that readBody would collapse. */
@@ -114,6 +86,7 @@ function typedValues(form: TierForm, fallback: TierFormValues): TierFormValues {
     monthlyAmount: text('monthlyAmount'),
     yearlyAmount: text('yearlyAmount'),
     position: text('position'),
+    trialDays: text('trialDays'),
     active: form.active !== undefined,
     benefits: form.benefits === undefined ? [] : Array.isArray(form.benefits) ? form.benefits : [form.benefits],
   }
@@ -143,6 +116,7 @@ const listPage = async (
     'Tiers',
     <TiersPage
       tiers={await listTiers(c.var.services.db)}
+      prices={await listTierPrices(c.var.services.db)}
       stripe={stripeState(c)}
       currencies={currencies(c)}
       form={form?.values ?? emptyTierForm(currencies(c)[0] ?? 'usd')}
@@ -173,26 +147,6 @@ tierPages.post('/', async (c) => {
   )
 })
 
-async function findTier(c: Context<AppEnv>): Promise<Tier> {
-  const tier = await getTier(c.var.services.db, c.req.param('id') ?? '')
-  if (!tier) throw new AppError('not_found', 'There is no tier with that id.')
-  return tier
-}
-
-const editPage = (
-  c: Context<AppEnv>,
-  tier: Tier,
-  values: TierFormValues,
-  errors?: FieldErrors,
-  status: 200 | 422 = 200,
-) =>
-  page(
-    c,
-    `Tier: ${tier.name}`,
-    <TierEditPage tier={tier} stripe={stripeState(c)} currencies={currencies(c)} form={values} errors={errors} />,
-    status,
-  )
-
 tierPages.get('/:id', async (c) => {
   const tier = await findTier(c)
   return editPage(c, tier, tierFormValues(tier))
@@ -203,32 +157,54 @@ tierPages.post('/:id', async (c) => {
   const form = await readTierForm(c)
   // The edit form has every field, so it is checked whole; the id comes from the path.
   const checked = checkForm(form, tierFieldsSchema(currencies(c)))
-  if (!checked.data) {
-    return answerFormError(c, checked.errors, (errors, status) =>
-      editPage(c, tier, typedValues(form, tierFormValues(tier)), errors, status as 422),
-    )
-  }
-  const saved = await updateAudited(c, tier.id, checked.data)
-  if (!saved) throw new AppError('not_found', 'There is no tier with that id.')
-  const { stripeSync } = await syncAfterSave(c, saved)
-  return savedRedirect(c, 'updated', stripeSync)
+  const rerender: RenderForm = (errors, status) =>
+    editPage(c, tier, typedValues(form, tierFormValues(tier)), errors, status as 409 | 422)
+  if (!checked.data) return answerFormError(c, checked.errors, rerender)
+  const fields = checked.data
+  return submitForm(
+    c,
+    async () => {
+      const saved = await updateAudited(c, tier.id, fields)
+      if (!saved) throw new AppError('not_found', 'There is no tier with that id.')
+      const { stripeSync } = await syncAfterSave(c, saved)
+      return savedRedirect(c, 'updated', stripeSync)
+    },
+    rerender,
+  )
 })
 
 // ---------------------------------------------------------------- API
 
-tierApi.get('/', async (c) => c.json({ tiers: await listTiers(c.var.services.db) }))
+tierApi.get('/', async (c) => {
+  const { db } = c.var.services
+  const prices = await listTierPrices(db)
+  return c.json({ tiers: (await listTiers(db)).map((tier) => withPrices(tier, prices)) })
+})
+
+tierApi.get('/:id', async (c) => {
+  const tier = await findTier(c)
+  return c.json({ tier: withPrices(tier, await listTierPrices(c.var.services.db, [tier.id])) })
+})
 
 tierApi.post('/', async (c) => {
   const parsed = newTierSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+  const unchargeable = tierAmountErrors(parsed.data)
+  if (Object.keys(unchargeable).length > 0) throw validationError(unchargeable)
   const tier = await createAudited(c, parsed.data)
-  return c.json(await syncAfterSave(c, tier), 201)
+  return c.json(await savedTier(c, tier), 201)
 })
 
 tierApi.patch('/:id', async (c) => {
   const parsed = tierPatchSchema(currencies(c)).safeParse(await readBody(c))
   if (!parsed.success) throw validationError(fieldErrors(parsed.error))
+  const unchargeable = tierAmountErrors(parsed.data, await findTier(c))
+  if (Object.keys(unchargeable).length > 0) throw validationError(unchargeable)
   const tier = await updateAudited(c, c.req.param('id'), parsed.data)
   if (!tier) throw new AppError('not_found', 'There is no tier with that id.')
-  return c.json(await syncAfterSave(c, tier))
+  return c.json(await savedTier(c, tier))
 })
+
+// A tier's prices in other currencies (price-routes.tsx).
+tierPages.route('/', tierPricePages)
+tierApi.route('/', tierPriceApi)

@@ -3,12 +3,13 @@ import type { Database } from '../../db/client'
 import { stripeObjects, type Interval } from '../../db/schema'
 import type { Services } from '../../services'
 import { isMastheads, MASTHEAD_METADATA, type Stripe } from '../stripe'
+import { listTierPrices, setTierPriceStripeIds, type TierPrice } from './prices'
 import { listTiers, setTierStripeIds, type Tier } from './tiers'
 
 /**
  * Makes Stripe sell what the tiers table says. Masthead's database is the
- * source of truth; Stripe gets one product per tier and one price per tier
- * and interval. Every step first looks for what is already there (products by
+ * source of truth; Stripe gets one product per tier and one price per tier,
+ * interval and currency (the tier's own, and each of its tier_prices). Every step first looks for what is already there (products by
  * metadata, prices by lookup key), so running it again makes nothing new, and a
  * run cut short is finished by the next one.
  */
@@ -23,8 +24,23 @@ export interface SyncCounts {
 export const PLEDGE_PRODUCT_KEY = 'product:pledge'
 export const PLEDGE_PRODUCT_NAME = 'Monthly pledge'
 
-/** The lookup key of a tier's price: it stays with whichever price is current. */
-export const priceLookupKey = (tierId: string, interval: Interval) => `masthead_${tierId}_${interval}`
+/**
+ * The lookup key of a tier's price: it stays with whichever price is current. The tier's own
+ * currency has no suffix (as before prices in other currencies existed); the others have theirs.
+ */
+export const priceLookupKey = (tierId: string, interval: Interval, currency?: string) =>
+  currency ? `masthead_${tierId}_${interval}_${currency}` : `masthead_${tierId}_${interval}`
+
+/** Stripe's prices by lookup key, for the given keys (Stripe takes at most 10 keys a request). */
+async function pricesByKey(stripe: Stripe, keys: string[]): Promise<Map<string, Stripe.Price>> {
+  const found = new Map<string, Stripe.Price>()
+  for (let i = 0; i < keys.length; i += 10) {
+    for await (const price of stripe.prices.list({ lookup_keys: keys.slice(i, i + 10), limit: 10 })) {
+      if (price.lookup_key) found.set(price.lookup_key, price)
+    }
+  }
+  return found
+}
 
 /** Masthead's products in the Stripe account, by what they sell (newest first). */
 interface ProductIndex {
@@ -71,14 +87,26 @@ async function syncTier(
   const existing = candidates.find((p) => p.id === tier.stripeProductId) ?? candidates[0]
   const product = await syncProduct(stripe, tier, existing, counts)
 
-  const month = priceLookupKey(tier.id, 'month')
-  const year = priceLookupKey(tier.id, 'year')
-  const found = new Map<string, Stripe.Price>()
-  for await (const price of stripe.prices.list({ lookup_keys: [month, year], limit: 10 })) {
-    if (price.lookup_key) found.set(price.lookup_key, price)
-  }
-  const monthlyPriceId = await syncPrice(stripe, tier, product.id, 'month', found.get(month), counts)
-  const yearlyPriceId = await syncPrice(stripe, tier, product.id, 'year', found.get(year), counts)
+  const extra = await listTierPrices(db, [tier.id])
+  const sold: PriceSpec[] = [tier, ...extra].flatMap((price) =>
+    (['month', 'year'] as const).map((interval) => ({
+      tierId: tier.id,
+      currency: price.currency,
+      interval,
+      amount: interval === 'month' ? price.monthlyAmount : price.yearlyAmount,
+      key: priceLookupKey(tier.id, interval, price === tier ? undefined : price.currency),
+    })),
+  )
+  const found = await pricesByKey(
+    stripe,
+    sold.map((spec) => spec.key),
+  )
+  const ids = new Map<string, string>()
+  for (const spec of sold) ids.set(spec.key, await syncPrice(stripe, product.id, spec, found.get(spec.key), counts))
+  const monthlyPriceId = ids.get(priceLookupKey(tier.id, 'month'))!
+  const yearlyPriceId = ids.get(priceLookupKey(tier.id, 'year'))!
+  for (const price of extra) await storeExtraIds(db, now, price, ids)
+  await retireUnsold(stripe, product.id, new Set(ids.values()), counts)
 
   if (
     tier.stripeProductId !== product.id ||
@@ -124,6 +152,35 @@ async function syncProduct(
 
 const productIdOf = (price: Stripe.Price) => (typeof price.product === 'string' ? price.product : price.product.id)
 
+/** One price Stripe should sell: a tier, an interval, a currency and its amount, under its lookup key. */
+interface PriceSpec {
+  tierId: string
+  currency: string
+  interval: Interval
+  amount: number
+  key: string
+}
+
+async function storeExtraIds(db: Database, now: Date, price: TierPrice, ids: Map<string, string>) {
+  const monthly = ids.get(priceLookupKey(price.tierId, 'month', price.currency))!
+  const yearly = ids.get(priceLookupKey(price.tierId, 'year', price.currency))!
+  if (price.stripeMonthlyPriceId === monthly && price.stripeYearlyPriceId === yearly) return
+  await setTierPriceStripeIds(db, now, price, { stripeMonthlyPriceId: monthly, stripeYearlyPriceId: yearly })
+}
+
+/**
+ * Deactivates Masthead's prices on the tier's product that it no longer sells: those of a
+ * currency whose prices were removed (a replaced price is deactivated by syncPrice already).
+ * Subscriptions on them go on; nobody new can buy them.
+ */
+async function retireUnsold(stripe: Stripe, productId: string, selling: Set<string>, counts: SyncCounts) {
+  for await (const price of stripe.prices.list({ product: productId, active: true, limit: 100 })) {
+    if (selling.has(price.id) || !isMastheads(price.metadata)) continue
+    await stripe.prices.update(price.id, { active: false })
+    counts.updated += 1
+  }
+}
+
 /**
  * Prices cannot change amount or currency in Stripe, so a changed price is a
  * new price that takes over the lookup key; the old one is deactivated, which
@@ -131,18 +188,17 @@ const productIdOf = (price: Stripe.Price) => (typeof price.product === 'string' 
  */
 async function syncPrice(
   stripe: Stripe,
-  tier: Tier,
   productId: string,
-  interval: Interval,
+  spec: PriceSpec,
   existing: Stripe.Price | undefined,
   counts: SyncCounts,
 ): Promise<string> {
-  const amount = interval === 'month' ? tier.monthlyAmount : tier.yearlyAmount
+  const { amount, currency, interval } = spec
   const current =
     existing !== undefined &&
     isMastheads(existing.metadata) &&
     existing.unit_amount === amount &&
-    existing.currency === tier.currency &&
+    existing.currency === currency &&
     existing.recurring?.interval === interval &&
     productIdOf(existing) === productId
   if (existing && current) {
@@ -157,12 +213,12 @@ async function syncPrice(
   }
   const price = await stripe.prices.create({
     product: productId,
-    currency: tier.currency,
+    currency,
     unit_amount: amount,
     recurring: { interval },
-    lookup_key: priceLookupKey(tier.id, interval),
+    lookup_key: spec.key,
     transfer_lookup_key: true,
-    metadata: { ...MASTHEAD_METADATA, tier_id: tier.id, interval },
+    metadata: { ...MASTHEAD_METADATA, tier_id: spec.tierId, interval },
   })
   counts.created += 1
   // Created first, deactivated second: if the run stops in between, the tier is still sold.

@@ -1,9 +1,12 @@
-import { parseMajorUnits } from '../../util/money'
-import { asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq, notExists, sql } from 'drizzle-orm'
 import * as z from 'zod'
 import type { Database } from '../../db/client'
-import { BENEFITS, tiers, type Benefit, type Interval } from '../../db/schema'
+import { BENEFITS, tierPrices, tiers, type Benefit, type Interval } from '../../db/schema'
 import { AppError } from '../../http/errors'
+import { MAX_TIER_AMOUNT, minorAmount, readTypedAmounts, unchargeable, type AmountField } from './amounts'
+import { listTierPrices } from './prices'
+
+export { MAX_TIER_AMOUNT }
 
 /** A tier as stored. `benefits` is text[] in the database; only BENEFITS are ever written to it. */
 export type Tier = Omit<typeof tiers.$inferSelect, 'benefits'> & { benefits: Benefit[] }
@@ -18,12 +21,11 @@ export interface TierFields {
   position: number
   active: boolean
   benefits: Benefit[]
+  /** Days of free trial before the first charge (0: none); stored as 0 when not given. */
+  trialDays?: number
 }
 
 export type NewTier = TierFields & { id: string }
-
-/** Largest price a tier may have, in minor units (100,000.00): a typo guard, well inside PostgreSQL's integer. */
-export const MAX_TIER_AMOUNT = 10_000_000
 
 export const BENEFIT_LABELS: Record<Benefit, string> = {
   adFree: 'No ads',
@@ -42,13 +44,10 @@ const tierId = z
       'The id must be 2 to 40 lowercase letters, digits or hyphens, starting with a letter or digit, like "reader".',
   })
 
-/** Minor units, as an API client sends them: 500 means 5.00. */
-const minorAmount = (label: string) =>
-  z
-    .number({ error: `The ${label} must be a number of minor units (cents), such as 500 for 5.00.` })
-    .int({ error: `The ${label} is not whole minor units: send an integer number of cents, such as 500 for 5.00.` })
-    .positive({ error: `The ${label} must be more than zero.` })
-    .max(MAX_TIER_AMOUNT, { error: `The ${label} must be at most ${MAX_TIER_AMOUNT} minor units (100,000.00).` })
+/** The longest free trial a tier may offer, in days (Stripe's limit for a subscription's trial). */
+export const MAX_TRIAL_DAYS = 730
+
+const TRIAL_DAYS_ERROR = `The free trial must be a whole number of days from 0 to ${MAX_TRIAL_DAYS}.`
 
 /**
  * The one description of a valid tier, for the page and the API alike. It is
@@ -76,6 +75,11 @@ export function tierFieldsSchema(currencies: readonly string[]) {
       }),
     monthlyAmount: minorAmount('monthly amount'),
     yearlyAmount: minorAmount('yearly amount'),
+    trialDays: z
+      .number({ error: TRIAL_DAYS_ERROR })
+      .int({ error: TRIAL_DAYS_ERROR })
+      .min(0, { error: TRIAL_DAYS_ERROR })
+      .max(MAX_TRIAL_DAYS, { error: TRIAL_DAYS_ERROR }),
     position: z
       .number({ error: 'The position must be a whole number.' })
       .int({ error: 'The position must be a whole number.' })
@@ -109,6 +113,7 @@ export function newTierSchema(currencies: readonly string[]) {
     ...fields.shape,
     description: fields.shape.description.default(''),
     position: fields.shape.position.default(0),
+    trialDays: fields.shape.trialDays.default(0),
     active: fields.shape.active.default(true),
     benefits: fields.shape.benefits.default([]),
   }
@@ -142,18 +147,31 @@ export function tierFormInput(form: TierForm): { input: Record<string, unknown>;
     benefits: form.benefits === undefined ? [] : Array.isArray(form.benefits) ? form.benefits : [form.benefits],
   }
   if (form.id !== undefined) input.id = text('id')
-  const position = text('position').trim()
-  input.position = position === '' ? 0 : /^-?\d+$/.test(position) ? Number(position) : Number.NaN
-  const errors: Record<string, string> = {}
-  for (const [field, label] of [
-    ['monthlyAmount', 'monthly amount'],
-    ['yearlyAmount', 'yearly amount'],
-  ] as const) {
-    const parsed = parseMajorUnits(text(field))
-    if (parsed.ok) input[field] = parsed.amount
-    else errors[field] = parsed.message.replace('The amount', `The ${label}`)
+  const whole = (field: string) => {
+    const value = text(field).trim()
+    return value === '' ? 0 : /^-?\d+$/.test(value) ? Number(value) : Number.NaN
   }
+  input.position = whole('position')
+  input.trialDays = whole('trialDays')
+  // Amounts are typed in the chosen currency's decimals: "1000" yen, "5.00" euros, "5.120" dinars.
+  const errors = readTypedAmounts((field: AmountField) => text(field), text('currency').trim().toLowerCase(), input)
   return { input, errors }
+}
+
+/**
+ * Amounts an API client sent that Stripe could not charge in the tier's currency, by field:
+ * for a new tier, its amounts; for a change, the amounts sent, and the stored ones too when the
+ * currency changes (5.05 USD cannot become KWD 0.505).
+ */
+export function tierAmountErrors(fields: Partial<TierFields>, stored?: Tier): Record<string, string> {
+  const currency = fields.currency ?? stored?.currency
+  if (!currency) return {}
+  const moved = stored !== undefined && fields.currency !== undefined && fields.currency !== stored.currency
+  const amounts = {
+    monthlyAmount: fields.monthlyAmount ?? (moved ? stored.monthlyAmount : undefined),
+    yearlyAmount: fields.yearlyAmount ?? (moved ? stored.yearlyAmount : undefined),
+  }
+  return unchargeable(amounts, currency, 'minor')
 }
 
 // ---------------------------------------------------------------- data
@@ -220,10 +238,23 @@ export async function updateTier(
         : {}),
       updatedAt: now,
     })
-    .where(eq(tiers.id, id))
+    .where(and(eq(tiers.id, id), patch.currency === undefined ? undefined : notPricedIn(id, patch.currency)))
     .returning()
-  return row ? asTier(row) : null
+  if (row) return asTier(row)
+  if (patch.currency !== undefined && (await getTier(db, id))) {
+    throw new AppError(
+      'conflict',
+      `The tier already has prices in ${patch.currency.toUpperCase()} among its other currencies: remove those first.`,
+      { field: 'currency' },
+    )
+  }
+  return null
 }
+
+const notPricedIn = (tierId: string, currency: string) =>
+  notExists(
+    sql`(select 1 from ${tierPrices} where ${tierPrices.tierId} = ${tierId} and ${tierPrices.currency} = ${currency})`,
+  )
 
 /** Records the Stripe objects that sell a tier. Only the sync writes these. */
 export async function setTierStripeIds(
@@ -236,4 +267,94 @@ export async function setTierStripeIds(
     .update(tiers)
     .set({ ...ids, updatedAt: now })
     .where(eq(tiers.id, id))
+}
+
+// ---------------------------------------------------------------- what readers can buy
+
+/** One currency a tier is sold in: the amounts in its minor units, and whether Stripe sells it yet. */
+export interface TierOfferPrice {
+  currency: string
+  monthlyAmount: number
+  yearlyAmount: number
+  onSale: boolean
+}
+
+/** An active tier as the join page offers it: `prices` holds its own currency first, then the others by code. */
+export type TierOffer = Tier & { prices: TierOfferPrice[] }
+
+/** The active tiers in the order readers see them, each with every currency it is sold in. */
+export async function listTierOffers(db: Database): Promise<TierOffer[]> {
+  const active = (await listTiers(db)).filter((tier) => tier.active)
+  const extra = await listTierPrices(
+    db,
+    active.map((tier) => tier.id),
+  )
+  return active.map((tier) => ({
+    ...tier,
+    prices: [
+      {
+        currency: tier.currency,
+        monthlyAmount: tier.monthlyAmount,
+        yearlyAmount: tier.yearlyAmount,
+        onSale: Boolean(tier.stripeMonthlyPriceId && tier.stripeYearlyPriceId),
+      },
+      ...extra
+        .filter((price) => price.tierId === tier.id)
+        .map((price) => ({
+          currency: price.currency,
+          monthlyAmount: price.monthlyAmount,
+          yearlyAmount: price.yearlyAmount,
+          onSale: Boolean(price.stripeMonthlyPriceId && price.stripeYearlyPriceId),
+        })),
+    ],
+  }))
+}
+
+/** The Stripe price a reader's choice comes to, or why there is none. */
+export type TierPriceChoice =
+  { ok: true; tier: Tier; currency: string; amount: number; priceId: string | null } | { ok: false; error: AppError }
+
+/**
+ * Which Stripe price sells `tierId` in `currency` (absent or empty: the tier's own) for
+ * `interval`. An unknown or inactive tier is a 422, as it always was; a currency the tier is
+ * not sold in is a 400 naming those it is. `priceId` is null until the sync has made the price.
+ */
+export async function tierPriceFor(
+  db: Database,
+  tierId: string,
+  currency: string | undefined,
+  interval: Interval,
+): Promise<TierPriceChoice> {
+  const tier = await getTier(db, tierId)
+  if (!tier?.active) {
+    return { ok: false, error: new AppError('validation_failed', `There is no tier called "${tierId}".`) }
+  }
+  const wanted = currency?.trim().toLowerCase() || tier.currency
+  if (wanted === tier.currency) {
+    const own = interval === 'month' ? tier.stripeMonthlyPriceId : tier.stripeYearlyPriceId
+    const amount = interval === 'month' ? tier.monthlyAmount : tier.yearlyAmount
+    return { ok: true, tier, currency: wanted, amount, priceId: own }
+  }
+  const [price] = await db
+    .select()
+    .from(tierPrices)
+    .where(and(eq(tierPrices.tierId, tier.id), eq(tierPrices.currency, wanted)))
+  if (!price) {
+    const offered = [tier.currency, ...(await listTierPrices(db, [tier.id])).map((p) => p.currency)]
+    const list = offered.map((code) => code.toUpperCase()).join(', ')
+    const shown = /^[a-z]{3}$/.test(wanted) ? wanted.toUpperCase() : 'that currency'
+    return {
+      ok: false,
+      error: new AppError('bad_request', `${tier.name} is not sold in ${shown}: choose one of ${list}.`, {
+        field: 'currency',
+      }),
+    }
+  }
+  return {
+    ok: true,
+    tier,
+    currency: wanted,
+    amount: interval === 'month' ? price.monthlyAmount : price.yearlyAmount,
+    priceId: interval === 'month' ? price.stripeMonthlyPriceId : price.stripeYearlyPriceId,
+  }
 }

@@ -2,6 +2,7 @@
 import { Hono } from 'hono'
 import type Stripe from 'stripe'
 import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
+import { checkCurrency } from './currency'
 import {
   StripeApiError,
   applyMetadata,
@@ -106,7 +107,7 @@ export function catalogRoutes({ store, events, lifecycle }: ApiDeps) {
     const recurring = recurringOf(p)
     const price = makePrice(store, {
       product: productId,
-      currency: reqStr(p, 'currency'),
+      currency: checkCurrency(reqStr(p, 'currency'), 'currency'),
       unit_amount: reqInt(p, 'unit_amount'),
       ...recurring,
     })

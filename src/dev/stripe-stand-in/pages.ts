@@ -3,6 +3,7 @@
 import { Hono, type Context } from 'hono'
 import type { ApiDeps } from './api-context'
 import { StripeApiError } from './form'
+import { formatMoney } from '../../util/money'
 import type { CheckoutSession, Price, Subscription } from './types'
 
 const BANNER = 'TEST MODE — local Stripe stand-in, no real money moves'
@@ -10,14 +11,8 @@ const BANNER = 'TEST MODE — local Stripe stand-in, no real money moves'
 const esc = (s: string) =>
   s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
 
-export function formatAmount(amount: number, currency: string): string {
-  try {
-    const f = new Intl.NumberFormat('en', { style: 'currency', currency: currency.toUpperCase() })
-    return f.format(amount / 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2))
-  } catch {
-    return `${amount} ${currency.toUpperCase()}`
-  }
-}
+/** Minor units in the currency's own decimals, as Stripe counts them: 1000 JPY is ¥1,000 (src/util/money.ts). */
+export const formatAmount = formatMoney
 
 const every = (price: Price) => {
   const r = price.recurring
