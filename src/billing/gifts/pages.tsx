@@ -71,21 +71,20 @@ export function GiftPage(props: {
           <fieldset>
             <legend>Membership</legend>
             {props.tiers.map((tier) => (
-              <div>
+              <label class="choice">
                 <input
                   type="radio"
-                  id={`gift-tier-${tier.id}`}
                   name="tier"
                   value={tier.id}
                   checked={(values.tier ?? props.tiers[0]!.id) === tier.id}
-                />{' '}
-                <label for={`gift-tier-${tier.id}`}>
+                />
+                <span>
                   {tier.name}:{' '}
                   {GIFT_MONTHS.map((m) => `${formatMoney(giftPrice(tier, m), tier.currency)} for ${m} months`).join(
                     ', ',
                   )}
-                </label>
-              </div>
+                </span>
+              </label>
             ))}
             <ErrorText id="gift-tier-error" error={errors.tier} />
           </fieldset>

@@ -39,7 +39,12 @@ giftPages.get('/', (c) =>
   }),
 )
 
-giftPages.get('/thanks', (c) => page(c, 'Thank you', <GiftThanks />))
+giftPages.get('/thanks', (c) => {
+  // A gift for today is due as soon as its payment's webhook has queued it: on Node, wake the job
+  // loop rather than leave it to its next look (at most 5 minutes); the Cron Trigger runs each minute.
+  c.var.services.kickJobs?.()
+  return page(c, 'Thank you', <GiftThanks />)
+})
 
 giftPages.get('/redeem', async (c) => {
   c.header('Cache-Control', 'no-store')
