@@ -146,7 +146,9 @@ describe('sending a year’s statements', () => {
     )
     const stalled = await findJob(t.services.db, job.id)
     expect(stalled).toMatchObject({ state: 'queued', attempts: 1 })
-    expect(stalled!.lastError).toBe('The mail provider took none of the last batch; trying again later (3 of 5 sent).')
+    expect(stalled!.lastError).toBe(
+      'None of the last batch went out (the mail provider or the database did not answer); trying again later (3 of 5 sent).',
+    )
     expect(await t.services.db.select().from(statementSends).where(eq(statementSends.year, 2026))).toHaveLength(3)
 
     clock.advance(30_000) // the first back-off

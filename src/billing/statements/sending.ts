@@ -7,6 +7,7 @@ import { describeError, log } from '../../http/log'
 import { absoluteUrl } from '../../http/paths'
 import { enqueueJob, type Job, type JobHandler, type JobHandlers } from '../../jobs/jobs'
 import { MailError } from '../../mail/mailer'
+import { DecryptionError } from '../../privacy/cipher'
 import { openAddress } from '../../privacy/people'
 import type { Services } from '../../services'
 import { FIRST_YEAR, issuerOf, statementOf, yearBounds } from './ledger'
@@ -110,8 +111,13 @@ async function release(db: Database, year: number, userIds: readonly string[]) {
   await db.execute(sql`delete from statement_sends where year = ${year} and user_id in ${idList(userIds)}`)
 }
 
-/** The provider is busy or away (rate limit, its own error, no answer): the message may go through later. */
-const isTransient = (error: unknown) => error instanceof MailError && !/answered 4(?!29)\d\d/.test(error.message)
+/**
+ * What is about that one donor and will not change by trying again: the provider refused the message
+ * (a 4xx other than its rate limit), or the account's address cannot be read. Anything else (the
+ * provider busy or away, the database not answering) may go through later.
+ */
+const isRefusal = (error: unknown) =>
+  (error instanceof MailError && /answered 4(?!29)\d\d/.test(error.message)) || error instanceof DecryptionError
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -147,13 +153,14 @@ async function sendBatch(services: Services, year: number, setAside: readonly st
       sent += 1
     } catch (error) {
       log('warn', 'statement_send_failed', { year, ...describeError(error) })
-      if (isTransient(error)) {
-        failed += 1
-        await release(db, year, claimed.slice(i))
-        break
+      if (isRefusal(error)) {
+        refused.push(userId)
+        await release(db, year, [userId])
+        continue
       }
-      refused.push(userId)
-      await release(db, year, [userId])
+      failed += 1
+      await release(db, year, claimed.slice(i))
+      break
     }
   }
   return { claimed: claimed.length, sent, failed, refused }
@@ -177,7 +184,7 @@ const yearEndStatements: JobHandler<StatementPayload, StatementProgress> = {
       // Tried again after a pause that grows (jobs.ts); the statements sent so far stay sent.
       throw new AppError(
         'mail_unavailable',
-        `The mail provider took none of the last batch; trying again later (${progress.sent} of ${progress.donors} sent).`,
+        `None of the last batch went out (the mail provider or the database did not answer); trying again later (${progress.sent} of ${progress.donors} sent).`,
       )
     }
     if (progress.remaining === 0) return { progress, done: true }
