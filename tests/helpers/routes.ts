@@ -52,6 +52,33 @@ export const PROTECTED: { method: string; path: string; role: Role; example?: st
   { method: 'GET', path: '/api/admin/tiers', role: 'admin' },
   { method: 'POST', path: '/api/admin/tiers', role: 'admin' },
   { method: 'PATCH', path: '/api/admin/tiers/:id', role: 'admin', example: '/api/admin/tiers/reader' },
+  // A tier's prices in other currencies, and one tier by API (src/billing/tiers/price-routes.tsx).
+  { method: 'GET', path: '/api/admin/tiers/:id', role: 'admin', example: '/api/admin/tiers/reader' },
+  { method: 'POST', path: '/admin/tiers/:id/prices', role: 'admin', example: '/admin/tiers/reader/prices' },
+  {
+    method: 'POST',
+    path: '/admin/tiers/:id/prices/:currency',
+    role: 'admin',
+    example: '/admin/tiers/reader/prices/eur',
+  },
+  {
+    method: 'POST',
+    path: '/admin/tiers/:id/prices/:currency/remove',
+    role: 'admin',
+    example: '/admin/tiers/reader/prices/eur/remove',
+  },
+  {
+    method: 'PUT',
+    path: '/api/admin/tiers/:id/prices/:currency',
+    role: 'admin',
+    example: '/api/admin/tiers/reader/prices/eur',
+  },
+  {
+    method: 'DELETE',
+    path: '/api/admin/tiers/:id/prices/:currency',
+    role: 'admin',
+    example: '/api/admin/tiers/reader/prices/eur',
+  },
   { method: 'GET', path: '/admin/articles', role: 'editor' },
   { method: 'GET', path: '/admin/articles/new', role: 'editor' },
   { method: 'POST', path: '/admin/articles/new', role: 'editor' },
