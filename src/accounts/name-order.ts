@@ -1,14 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
 import type { Keyring } from '../privacy/keys'
-import {
-  compareSortTexts,
-  orderKeyBetween,
-  orderKeyFor,
-  orderKeysBetween,
-  sortTextOf,
-  type Placed,
-} from '../privacy/name-order'
+import { compareSortTexts, gapFor, orderKeyFor, orderKeysBetween, sortTextOf, type Placed } from '../privacy/name-order'
 import { openAccount } from '../privacy/people'
 
 /**
@@ -53,45 +46,73 @@ async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { 
 }
 
 /**
- * The order key for one account's sort text (`sortTextOf`), by bisecting the order's key space
- * rather than counting rows: each step reads, through the (order key, id) index, the first
- * WINDOW + 1 accounts of the gap it has narrowed to and the first account at or after the key
- * halfway across it; while the gap holds more than WINDOW accounts, that one account is decrypted
- * and the gap halves on its side of the sort text (or to the keys below the halfway key when
- * none lies above it). Every step is two index probes, so a placement costs about
- * log₂(accounts ÷ WINDOW) steps and log₂(accounts) decryptions, however large the table: no
- * statement reads the whole order. The bounds of a gap need not be keys in use: no account lies
- * between them, and the new key is made between them. `except`: the account being moved (a new
- * address without a name), which does not count as its own neighbour.
+ * The order key for one account's sort text (`sortTextOf`), by narrowing the order's key space
+ * rather than counting rows. Each step is one statement of index probes: the first WINDOW + 1
+ * accounts of the gap it has narrowed to, and the first account at or after each of PROBES keys
+ * spread evenly across the gap. While the gap holds more than WINDOW accounts, a binary search
+ * among the probed accounts (decrypting about log₂ PROBES of them) narrows it to the accounts
+ * between two probed neighbours, about a sixteenth of the gap; when no account lies past the first
+ * probe key, the gap ends there. A placement costs about log₁₆(accounts ÷ WINDOW) + 1 steps and
+ * log₂(accounts) decryptions however large the table, and no statement reads the whole order. The
+ * bounds of a gap need not be keys in use: no account lies between them, and the new key is made
+ * between them. `except`: the account being moved (a new address without a name), which does not
+ * count as its own neighbour.
  */
 export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
   await lock(db)
   const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
   const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
-  let before: string | null = null
-  let after: string | null = null
+  let gap: { before: string | null; after: string | null } = { before: null, after: null }
   for (;;) {
-    const halfway = orderKeyBetween(before, after)
+    const { before, after } = gap
+    const probes = orderKeysBetween(before, after, PROBES)
+    const inGap = sql`name_order collate "C" < ${after ?? END} and id <> ${except}`
     const rows: (StoredRow & { probe: boolean })[] = await rowsOf(
       db,
-      sql`(select id, name_order, email, name, card, false as probe from users
-            where name_order collate "C" > ${before ?? ''} and name_order collate "C" < ${after ?? END}
-              and id <> ${except}
-            order by name_order collate "C", id limit ${WINDOW + 1})
-          union all
-          (select id, name_order, email, name, card, true as probe from users
-            where name_order collate "C" >= ${halfway} and name_order collate "C" < ${after ?? END}
-              and id <> ${except}
-            order by name_order collate "C", id limit 1)`,
+      sql.join(
+        [
+          sql`(select id, name_order, email, name, card, false as probe from users
+            where name_order collate "C" > ${before ?? ''} and ${inGap}
+            order by name_order collate "C", id limit ${WINDOW + 1})`,
+          ...probes.map(
+            (probe) => sql`(select id, name_order, email, name, card, true as probe from users
+              where name_order collate "C" >= ${probe} and ${inGap}
+              order by name_order collate "C", id limit 1)`,
+          ),
+        ],
+        sql` union all `,
+      ),
     )
     const window = rows.filter((row) => !row.probe)
-    if (window.length <= WINDOW) return orderKeyFor(sortText, keyed(window), textOf, { before, after })
-    const probed: StoredRow | undefined = rows.find((row) => row.probe)
-    if (!probed) after = halfway
-    else if (compareSortTexts(await sortTextOfRow(keyring, probed), sortText) <= 0) before = probed.name_order
-    else after = probed.name_order
+    if (window.length <= WINDOW) return orderKeyFor(sortText, keyed(window), textOf, gap)
+    const probed = [...new Map(rows.filter((row) => row.probe).map((row) => [row.id, row])).values()].sort((a, b) =>
+      a.name_order < b.name_order ? -1 : a.name_order > b.name_order ? 1 : 0,
+    )
+    gap = probed.length === 0 ? { before, after: probes[0]! } : await gapFor(sortText, keyed(probed), textOf, gap)
   }
 }
+
+/** Keys a placement probes per step, spread evenly across the gap it has narrowed to. */
+const PROBES = 15
+
+/**
+ * Runs `task`, a transaction that places an account, once this process's earlier placements on
+ * the same database have ended. They would wait for the order's lock anyway, but each inside its
+ * transaction, holding a pooled connection while it waited: a burst of signed-out checkouts took
+ * every connection of the Node server's pool and stalled every other statement behind them
+ * (BENCHMARKS.md, webhooks). Waiting here holds none; across processes (several servers, the
+ * Worker's isolates) the advisory lock still orders placements.
+ */
+export function placementsInTurn<T>(db: Database, task: () => Promise<T>): Promise<T> {
+  const previous = turns.get(db) ?? Promise.resolve()
+  const run = previous.then(task, task)
+  turns.set(
+    db,
+    run.catch(() => undefined),
+  )
+  return run
+}
+const turns = new WeakMap<Database, Promise<unknown>>()
 
 /** Placed accounts read at once by `placeAccounts`: memory for one page, however many accounts there are. */
 const PAGE = 2000
