@@ -28,7 +28,13 @@ export function StaffHome(props: { user: { email: string; role: string } }) {
               <a href={href('/admin/tiers')}>Tiers</a>
             </li>
             <li>
+              <a href={href('/admin/statements')}>Year-end statements</a>
+            </li>
+            <li>
               <a href={href('/admin/imports/patreon')}>Import from Patreon</a>
+            </li>
+            <li>
+              <a href={href('/admin/imports/ghost')}>Import from Ghost</a>
             </li>
             <li>
               <a href={href('/admin/audit')}>Audit log</a>
