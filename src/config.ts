@@ -2,6 +2,7 @@
 import * as z from 'zod'
 import { toBase64 } from './privacy/base64'
 import { parseDataKey, readDataKey } from './privacy/keys'
+import { isStripeCurrency } from './util/currencies'
 
 /**
  * Every setting Masthead reads, in one schema. Both entries pass their raw
@@ -120,7 +121,15 @@ const fields = z.object({
     .pipe(
       z
         .array(z.string().regex(/^[a-z]{3}$/, 'must be a comma-separated list of three-letter currency codes'))
-        .min(1, 'must name at least one currency'),
+        .min(1, 'must name at least one currency')
+        // Only currencies Stripe charges in (src/util/currencies.ts).
+        .refine((list) => list.every(isStripeCurrency), {
+          error: (issue) =>
+            `must be currencies Stripe charges in, which ${(issue.input as string[])
+              .filter((code) => !isStripeCurrency(code))
+              .join(', ')
+              .toUpperCase()} is not`,
+        }),
     )
     .default(['usd', 'eur', 'gbp']),
   DONATION_MIN: z.coerce

@@ -1,4 +1,4 @@
-import { and, asc, eq } from 'drizzle-orm'
+import { asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import Stripe from 'stripe'
@@ -12,20 +12,24 @@ import { wantsJson } from '../http/doors'
 import { AppError } from '../http/errors'
 import { answerFormError } from '../http/forms'
 import { requireRole } from '../http/guards'
-import { emailField, fieldErrors, readBody, type FieldErrors } from '../http/input'
+import { emailField, fieldErrors, readBody, typed, type FieldErrors } from '../http/input'
 import { describeError, log } from '../http/log'
 import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
 import { SupportPage } from './join-page'
 import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
-import { majorUnits, minorUnits } from '../util/money'
+import { majorUnits, minorUnits, toMajorUnits } from '../util/money'
+import { chargeProblem } from '../util/currencies'
+import { tierPriceFor } from './tiers/tiers'
 import { MASTHEAD_METADATA } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
 
 const checkoutInput = z.object({
   tier: z.string({ error: 'Choose a tier.' }).min(1, 'Choose a tier.').max(64),
   interval: z.enum(INTERVALS, { error: 'The interval must be month or year.' }),
+  // Which of the tier's currencies to pay in (absent: the tier's own); tierPriceFor checks it.
+  currency: z.string({ error: 'The currency must be a code such as EUR.' }).max(10).optional(),
   email: emailField.optional(),
 })
 
@@ -62,12 +66,11 @@ billing.post('/checkout', async (c) => {
   const parsed = checkoutInput.safeParse(await readBody(c))
   if (!parsed.success) return formError(c, fieldErrors(parsed.error))
   const input = parsed.data
-  const [tier] = await services.db
-    .select()
-    .from(tiers)
-    .where(and(eq(tiers.id, input.tier), eq(tiers.active, true)))
-  if (!tier) return formError(c, new AppError('validation_failed', `There is no tier called "${input.tier}".`))
-  const priceId = input.interval === 'month' ? tier.stripeMonthlyPriceId : tier.stripeYearlyPriceId
+  // ---- the tier's Stripe price in the chosen currency (src/billing/tiers/tiers.ts, tierPriceFor)
+  const choice = await tierPriceFor(services.db, input.tier, input.currency, input.interval)
+  if (!choice.ok) return formError(c, choice.error)
+  const { tier, priceId } = choice
+  // ---- end of the price lookup
   if (!priceId) throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
   return startSubscription(c, stripe, input.email, {
     line_items: [{ price: priceId, quantity: 1 }],
@@ -82,7 +85,8 @@ billing.post('/donate', async (c) => {
   const stripe = stripeOf(services)
   const body = await readBody(c)
   // API clients send integer minor units; people type "12.50" in a form.
-  const parsed = donationInput(wantsJson(c) ? minorUnits : majorUnits).safeParse(body)
+  // The form's amount is read in the chosen currency's decimals ("1000" yen, "12.50" euros).
+  const parsed = donationInput(wantsJson(c) ? minorUnits : majorUnits(typed(body.currency).trim())).safeParse(body)
   if (!parsed.success) return formError(c, fieldErrors(parsed.error))
   const input = parsed.data
   if (!config.SUPPORTED_CURRENCIES.includes(input.currency)) {
@@ -90,9 +94,13 @@ billing.post('/donate', async (c) => {
     return formError(c, new AppError('validation_failed', `We accept ${list}.`))
   }
   if (input.amount < config.DONATION_MIN || input.amount > config.DONATION_MAX) {
-    const range = `between ${config.DONATION_MIN / 100} and ${config.DONATION_MAX / 100} ${input.currency.toUpperCase()}`
+    // In the currency's own units: 100 minor units are 1 USD but 100 JPY.
+    const major = (amount: number) => toMajorUnits(amount, input.currency).replace(/\.0+$/, '')
+    const range = `between ${major(config.DONATION_MIN)} and ${major(config.DONATION_MAX)} ${input.currency.toUpperCase()}`
     return formError(c, new AppError('validation_failed', `The amount must be ${range}.`))
   }
+  const unchargeable = chargeProblem(input.amount, input.currency, wantsJson(c) ? 'minor' : 'typed')
+  if (unchargeable) return formError(c, new AppError('validation_failed', unchargeable))
   if (input.frequency === 'monthly') {
     const pledgeProduct = await pledgeProductId(services.db)
     if (!pledgeProduct)

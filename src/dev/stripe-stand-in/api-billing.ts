@@ -3,6 +3,7 @@
 import { Hono } from 'hono'
 import { recurringOf } from './api-catalog'
 import { expandOf, newestFirst, pageQuery, readParams, type ApiDeps, retrieveRoute } from './api-context'
+import { checkChargeAmount, checkCurrency } from './currency'
 import { StripeApiError, applyMetadata, arr, badParam, bool, int, obj, reqStr, str, type Params } from './form'
 import { makePrice, makeProduct } from './objects'
 import { newId } from './store'
@@ -40,7 +41,10 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
       }
       price = makePrice(store, {
         product: productId,
-        currency: reqStr(data, 'currency', `line_items[${n}][price_data][currency]`),
+        currency: checkCurrency(
+          reqStr(data, 'currency', `line_items[${n}][price_data][currency]`),
+          `line_items[${n}][price_data][currency]`,
+        ),
         unit_amount: int(data, 'unit_amount', `line_items[${n}][price_data][unit_amount]`) ?? 0,
         ...recurringOf(data),
       })
@@ -49,6 +53,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
       store.inline.add(price.id)
     }
     const amount = (price.unit_amount ?? 0) * quantity
+    checkChargeAmount(amount, price.currency, `line_items[${n}]`)
     return {
       id: newId('li_'),
       object: 'item',
