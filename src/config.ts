@@ -2,6 +2,7 @@
 import * as z from 'zod'
 import { toBase64 } from './privacy/base64'
 import { parseDataKey, readDataKey } from './privacy/keys'
+import { parseMajorUnits } from './util/money'
 import { isStripeCurrency } from './util/currencies'
 
 /**
@@ -22,6 +23,56 @@ const dataKey = z.string().superRefine((text, ctx) => {
 })
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// connection URL')
+
+// ---- Giving and the join page (src/billing: join-page.tsx, giving.ts, fee-cover.ts, goal.ts, theme.ts)
+const SUGGESTED =
+  'must be 1 to 6 amounts in major units, comma-separated, one marked * as the default, such as 5,10*,25'
+/** "5,10*,25": amounts in major units of the main currency; the starred one is chosen at first (else the middle one). */
+const suggestedAmounts = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((list, ctx) => {
+      const items = list.split(',').map((item) => item.trim())
+      const valid = (item: string) => /^\d{1,9}(\.\d{1,3})?\*?$/.test(item) && Number(item.replace('*', '')) > 0
+      if (items.length > 6 || !items.every(valid) || items.filter((item) => item.endsWith('*')).length > 1) {
+        ctx.addIssue({ code: 'custom', message: SUGGESTED })
+        return z.NEVER
+      }
+      const starred = items.findIndex((item) => item.endsWith('*'))
+      return {
+        amounts: items.map((item) => item.replace('*', '')),
+        defaultIndex: starred >= 0 ? starred : (items.length - 1) >> 1,
+      }
+    })
+/** A percentage with at most two decimals, as basis points (2.9 → 290). */
+const percentInBasisPoints = z
+  .string()
+  .regex(/^\d{1,2}(\.\d{1,2})?$/, 'must be a percentage from 0 to 20 with at most two decimals, such as 2.9')
+  .transform((text) => {
+    const [whole = '0', fraction = ''] = text.split('.')
+    return Number(whole) * 100 + Number(fraction.padEnd(2, '0'))
+  })
+  .refine((basisPoints) => basisPoints <= 2000, 'must be at most 20')
+/** "0.30" (the main currency) or "usd:0.30,eur:0.25,jpy:40": major units per currency; a currency not named adds none. */
+const feeCoverFixed = z
+  .string()
+  .transform((list) => list.toLowerCase().replace(/\s/g, ''))
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(\d{1,6}(\.\d{1,3})?|[a-z]{3}:\d{1,6}(\.\d{1,3})?(,[a-z]{3}:\d{1,6}(\.\d{1,3})?)*)$/,
+        'must be an amount in major units (0.30) or a list such as usd:0.30,eur:0.25,jpy:40',
+      ),
+  )
+  .transform((list) =>
+    list.split(',').map((item) => {
+      const [currency, amount] = item.includes(':') ? item.split(':') : [null, item]
+      return { currency: currency ?? null, amount }
+    }),
+  )
+// ---- end of giving and the join page
 
 const fields = z.object({
   APP_ENV: z
@@ -169,6 +220,45 @@ const fields = z.object({
     .max(100, 'must be at most 100')
     .default(40),
   // ---- end of receipts and statements
+  // ---- Giving and the join page (README, "Configuration")
+  SUGGESTED_AMOUNTS_ONCE: suggestedAmounts('25,50*,100'),
+  SUGGESTED_AMOUNTS_MONTH: suggestedAmounts('5,10*,25'),
+  SUGGESTED_AMOUNTS_YEAR: suggestedAmounts('50,100*,250'),
+  /** A goal shown as a meter on the join page and in support prompts: a number of supporters… */
+  GOAL_SUPPORTERS: z.coerce
+    .number({ error: 'must be a number of supporters' })
+    .int('must be a whole number of supporters')
+    .min(1, 'must be at least 1')
+    .max(100_000_000, 'must be at most 100000000')
+    .optional(),
+  /** …or an amount a month, in major units of the main currency (the first of SUPPORTED_CURRENCIES). */
+  GOAL_MONTHLY_AMOUNT: z
+    .string()
+    .regex(/^\d{1,9}(\.\d{1,3})?$/, 'must be an amount in major units, such as 5000')
+    .optional(),
+  /** The publication's colour, #rrggbb; text on it and links in it are made readable (WCAG AA) by src/billing/theme.ts. */
+  ACCENT_COLOR: z
+    .string()
+    .regex(/^#?([0-9a-f]{3}|[0-9a-f]{6})$/i, 'must be a colour such as #0b5cad')
+    .transform((hex) => {
+      const digits = hex.replace('#', '').toLowerCase()
+      return `#${digits.length === 3 ? [...digits].map((d) => d + d).join('') : digits}`
+    })
+    .optional(),
+  /** The publication's logo, on this site's own origin: a path such as /logo.svg, or a URL on APP_URL's origin. */
+  LOGO_URL: z.string().max(500, 'must be at most 500 characters').optional(),
+  /** Covering the card fees: a percentage of the amount (rounded up to the minor unit) plus FEE_COVER_FIXED; both 0 turns it off. */
+  FEE_COVER_PERCENT: percentInBasisPoints.default(0),
+  FEE_COVER_FIXED: feeCoverFixed.default([]),
+  /** The fee-cover checkbox's words; {publication} becomes PUBLICATION_NAME. */
+  FEE_COVER_WORDING: z
+    .string()
+    .min(1)
+    .max(200, 'must be at most 200 characters')
+    .default('Cover the card fees, so all of my support reaches {publication}'),
+  /** Stripe promotion codes accepted at checkout for memberships (allow_promotion_codes). */
+  ALLOW_PROMOTION_CODES: z.stringbool({ error: 'must be true or false' }).default(false),
+  // ---- end of giving and the join page
   /** Signs the entitlement tokens that a publication's own site or CDN verifies (HS256). */
   ENTITLEMENT_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   /**
@@ -258,6 +348,74 @@ const productionFields = fields.pick({
   DATA_ENCRYPTION_KEY: true,
 })
 const donationFields = fields.pick({ DONATION_MIN: true, DONATION_MAX: true })
+// ---- Giving and the join page
+const GIVING_CHECKED = [
+  'APP_URL',
+  'PORT',
+  'SUPPORTED_CURRENCIES',
+  'SUGGESTED_AMOUNTS_ONCE',
+  'SUGGESTED_AMOUNTS_MONTH',
+  'SUGGESTED_AMOUNTS_YEAR',
+  'GOAL_SUPPORTERS',
+  'GOAL_MONTHLY_AMOUNT',
+  'LOGO_URL',
+  'FEE_COVER_FIXED',
+]
+type GivingFields = Pick<
+  z.output<typeof fields>,
+  | 'APP_URL'
+  | 'PORT'
+  | 'SUPPORTED_CURRENCIES'
+  | 'SUGGESTED_AMOUNTS_ONCE'
+  | 'SUGGESTED_AMOUNTS_MONTH'
+  | 'SUGGESTED_AMOUNTS_YEAR'
+  | 'GOAL_SUPPORTERS'
+  | 'GOAL_MONTHLY_AMOUNT'
+  | 'LOGO_URL'
+  | 'FEE_COVER_FIXED'
+>
+
+/** What no one field can tell: amounts in the main currency's decimals, one goal at most, the logo on this site. */
+function givingProblems(raw: GivingFields): [string, string][] {
+  const problems: [string, string][] = []
+  const main = raw.SUPPORTED_CURRENCIES[0]!
+  const inMain = (name: string, amounts: string[]) => {
+    const refused = amounts.map((amount) => parseMajorUnits(amount, main)).find((parsed) => !parsed.ok)
+    if (refused)
+      problems.push([name, `is read in ${main.toUpperCase()}, the first of SUPPORTED_CURRENCIES: ${refused.message}`])
+  }
+  inMain('SUGGESTED_AMOUNTS_ONCE', raw.SUGGESTED_AMOUNTS_ONCE.amounts)
+  inMain('SUGGESTED_AMOUNTS_MONTH', raw.SUGGESTED_AMOUNTS_MONTH.amounts)
+  inMain('SUGGESTED_AMOUNTS_YEAR', raw.SUGGESTED_AMOUNTS_YEAR.amounts)
+  if (raw.GOAL_MONTHLY_AMOUNT !== undefined) inMain('GOAL_MONTHLY_AMOUNT', [raw.GOAL_MONTHLY_AMOUNT])
+  if (raw.GOAL_SUPPORTERS !== undefined && raw.GOAL_MONTHLY_AMOUNT !== undefined) {
+    problems.push(['GOAL_MONTHLY_AMOUNT', 'cannot be set with GOAL_SUPPORTERS: choose one goal'])
+  }
+  for (const { currency, amount } of raw.FEE_COVER_FIXED) {
+    const parsed = parseMajorUnits(amount, currency ?? main)
+    if (!parsed.ok)
+      problems.push(['FEE_COVER_FIXED', `${(currency ?? main).toUpperCase()} ${amount}: ${parsed.message}`])
+  }
+  if (raw.LOGO_URL !== undefined && !isOnOwnOrigin(raw.LOGO_URL, raw.APP_URL ?? `http://localhost:${raw.PORT}`)) {
+    problems.push([
+      'LOGO_URL',
+      "must be on this site's own origin: a path such as /logo.svg, or a URL starting with APP_URL's origin",
+    ])
+  }
+  return problems
+}
+
+/** A path on this origin (not //host, no backslash or space), or an absolute URL on `appUrl`'s origin. */
+function isOnOwnOrigin(text: string, appUrl: string): boolean {
+  if (/[\s\\"'<>]/.test(text)) return false
+  if (text.startsWith('/')) return !text.startsWith('//')
+  try {
+    return new URL(text).origin === new URL(appUrl).origin
+  } catch {
+    return false
+  }
+}
+// ---- end of giving and the join page
 
 /** Never secret: production refuses to start without ENTITLEMENT_TOKEN_SECRET. */
 export const DEVELOPMENT_TOKEN_SECRET = 'masthead-development-entitlement-secret-never-use-in-production'
@@ -359,6 +517,15 @@ export const configSchema = fields
     message: 'must not be less than DONATION_MIN',
     when: (payload) => donationFields.safeParse(payload.value).success,
   })
+  // ---- Giving and the join page: amounts read in the main currency, the logo on this origin.
+  .superRefine(
+    (raw, ctx) =>
+      givingProblems(raw).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path: [path], message })),
+    {
+      // Not through a pick of the fields: the lists are already read here.
+      when: (payload) => !payload.issues.some((issue) => GIVING_CHECKED.includes(String(issue.path?.[0]))),
+    },
+  )
   .transform((raw) => ({
     ...raw,
     // Outside production a bare machine needs no setup: default to the local server.

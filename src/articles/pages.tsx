@@ -1,6 +1,8 @@
 import { raw } from 'hono/html'
 import type { Access } from './articles'
 import { href } from '../ui/paths'
+import { GoalMeter } from '../billing/join-page'
+import type { GoalProgress } from '../billing/goal'
 
 export interface ArticleSummary {
   slug: string
@@ -27,14 +29,15 @@ export function AdSlot(props: { name: string }) {
   )
 }
 
-/** A request for support, absent for ad-free readers and recent donors. */
-export function SupportPrompt() {
+/** A request for support, absent for ad-free readers and recent donors; with the goal, when one is set. */
+export function SupportPrompt(props: { goal?: GoalProgress | null | undefined }) {
   return (
     <aside class="support-prompt" aria-label="Support us">
       <p>
         <strong>Independent journalism needs you.</strong> Our reporting is paid for by readers.{' '}
         <a href={href('/join')}>Become a supporter</a> or make a one-time gift.
       </p>
+      {props.goal ? <GoalMeter goal={props.goal} /> : null}
     </aside>
   )
 }
@@ -42,6 +45,8 @@ export function SupportPrompt() {
 export interface ReaderChrome {
   ads: boolean
   supportPrompts: boolean
+  /** The goal's progress for the support prompt (src/billing/goal.ts), when one is set and prompts show. */
+  goal?: GoalProgress | null
 }
 
 export function HomePage(props: { publication: string; articles: ArticleSummary[] } & ReaderChrome) {
@@ -66,7 +71,7 @@ export function HomePage(props: { publication: string; articles: ArticleSummary[
           </li>
         ))}
       </ul>
-      {props.supportPrompts ? <SupportPrompt /> : null}
+      {props.supportPrompts ? <SupportPrompt goal={props.goal} /> : null}
     </>
   )
 }
@@ -102,7 +107,7 @@ export function ArticlePage(props: { article: ArticleView; signedIn: boolean } &
         </>
       )}
       {props.ads && article.bodyHtml !== null ? <AdSlot name="article-bottom" /> : null}
-      {props.supportPrompts && article.bodyHtml !== null ? <SupportPrompt /> : null}
+      {props.supportPrompts && article.bodyHtml !== null ? <SupportPrompt goal={props.goal} /> : null}
     </article>
   )
 }

@@ -5,6 +5,7 @@ import { AppError } from '../http/errors'
 import type { AppEnv } from '../services'
 import { ArticlePage, HomePage, type ArticleView } from './pages'
 import { page } from '../ui/layout'
+import { goalProgress } from '../billing/goal'
 import { accessFor, latestArticles, publishedArticle, type Article, type Viewer } from './articles'
 
 /** What readers see: the front page and articles (/ and /articles/:slug). */
@@ -29,9 +30,11 @@ function cacheFor(c: Context<AppEnv>, viewer: Viewer) {
   c.header('Cache-Control', viewer.signedIn ? 'private, no-cache' : 'public, max-age=60')
 }
 
-const chrome = (viewer: Viewer) => ({
+const chrome = async (c: Context<AppEnv>, viewer: Viewer) => ({
   ads: showsAds(viewer),
   supportPrompts: showsSupportPrompts(viewer),
+  // The goal's meter in the prompt: from memory but once a minute (src/billing/goal.ts).
+  goal: showsSupportPrompts(viewer) ? await goalProgress(c.var.services) : null,
 })
 
 articlePages.get('/', async (c) => {
@@ -46,7 +49,7 @@ articlePages.get('/', async (c) => {
     <HomePage
       publication={config.PUBLICATION_NAME}
       articles={rows.map((a) => ({ ...a, access: accessFor(a, viewer, now) }))}
-      {...chrome(viewer)}
+      {...await chrome(c, viewer)}
     />,
   )
 })
@@ -76,7 +79,7 @@ articlePages.get('/articles/:slug', async (c) => {
     bodyHtml: access === 'full' ? article.bodyHtml : null,
     gate: access === 'full' ? null : gateOf(article, viewer, now),
   }
-  return page(c, article.title, <ArticlePage article={view} signedIn={viewer.signedIn} {...chrome(viewer)} />)
+  return page(c, article.title, <ArticlePage article={view} signedIn={viewer.signedIn} {...await chrome(c, viewer)} />)
 })
 
 articleApi.get('/:slug', async (c) => {

@@ -1,10 +1,9 @@
-import { asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import Stripe from 'stripe'
 import * as z from 'zod'
 import { hitRateLimit } from '../accounts/rate-limit'
-import { tiers, INTERVALS } from '../db/schema'
+import { INTERVALS } from '../db/schema'
 import { cookieIsSecure } from '../accounts/sessions'
 import { clearViewCookie } from '../entitlements/page-view'
 import { clientIp } from '../http/client-ip'
@@ -21,9 +20,14 @@ import { SupportPage } from './join-page'
 import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
 import { majorUnits, minorUnits, toMajorUnits } from '../util/money'
 import { chargeProblem } from '../util/currencies'
-import { tierPriceFor } from './tiers/tiers'
+import { listTierOffers, tierPriceFor } from './tiers/tiers'
 import { MASTHEAD_METADATA } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
+import { coversFees, feeCoverFor, offersFeeCover } from './fee-cover'
+import { FREQUENCIES, intervalOf } from './giving'
+import { goalProgress } from './goal'
+import { joinAsset } from './join-assets'
+import { ThanksPage, thanksFacts } from './thanks-page'
 
 const checkoutInput = z.object({
   tier: z.string({ error: 'Choose a tier.' }).min(1, 'Choose a tier.').max(64),
@@ -31,17 +35,20 @@ const checkoutInput = z.object({
   // Which of the tier's currencies to pay in (absent: the tier's own); tierPriceFor checks it.
   currency: z.string({ error: 'The currency must be a code such as EUR.' }).max(10).optional(),
   email: emailField.optional(),
+  // A form's checkbox ("on" when ticked, absent when not) or an API client's boolean.
+  cover_fees: z.unknown().optional().transform(coversFees),
 })
 
 const donationInput = (amount: z.ZodType<number>) =>
   z.object({
     amount,
     currency: z.string({ error: 'Choose a currency.' }).trim().toLowerCase(),
-    frequency: z.enum(['once', 'monthly'], { error: 'The frequency must be once or monthly.' }).default('once'),
+    frequency: z.enum(FREQUENCIES, { error: 'The frequency must be once, monthly or yearly.' }).default('once'),
     email: emailField.optional(),
+    cover_fees: z.unknown().optional().transform(coversFees),
   })
 
-/** The join page, /join (and /support, where it used to live). */
+/** The join page, /join (and /support, where it used to live), and its script and colours under /assets. */
 export const joinPages = new Hono<AppEnv>()
 
 /** Readers paying, under /billing: checkout for tiers, donations and pledges, and the billing portal. Forms and API clients both post here. */
@@ -60,8 +67,13 @@ joinPages.get('/join', async (c) => {
   return renderSupport(c, { notice })
 })
 
+// The join page's first-party script and the publication's colours (join-assets.ts).
+joinPages.get('/assets/join.js', (c) => joinAsset(c, 'script'))
+joinPages.get('/assets/theme.css', (c) => joinAsset(c, 'theme'))
+
 billing.post('/checkout', async (c) => {
   const { services } = c.var
+  const { config } = services
   const stripe = stripeOf(services)
   const parsed = checkoutInput.safeParse(await readBody(c))
   if (!parsed.success) return formError(c, fieldErrors(parsed.error))
@@ -72,11 +84,48 @@ billing.post('/checkout', async (c) => {
   const { tier, priceId } = choice
   // ---- end of the price lookup
   if (!priceId) throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
-  return startSubscription(c, stripe, input.email, {
-    line_items: [{ price: priceId, quantity: 1 }],
-    metadata: { ...MASTHEAD_METADATA, kind: 'tier', tier_id: tier.id },
-    subscription_data: { metadata: { ...MASTHEAD_METADATA, tier_id: tier.id } },
-  })
+  const fee = input.cover_fees && offersFeeCover(config) ? feeCoverFor(config, choice.amount, choice.currency) : 0
+  if (fee > 0 && !tier.stripeProductId) {
+    throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
+  }
+  const trialDays = tier.trialDays > 0 ? tier.trialDays : 0
+  const covered: Record<string, string> = fee > 0 ? { fee_cover: String(fee) } : {}
+  return startSubscription(
+    c,
+    stripe,
+    input.email,
+    {
+      // With the fees covered, one price of the sum, on the tier's product: the subscription's amount is what is
+      // charged, and `fee_cover` in its metadata says which part covers the fees (webhooks/events record it).
+      line_items: [
+        fee > 0
+          ? {
+              price_data: {
+                currency: choice.currency,
+                unit_amount: choice.amount + fee,
+                product: tier.stripeProductId!,
+                recurring: { interval: input.interval },
+              },
+              quantity: 1,
+            }
+          : { price: priceId, quantity: 1 },
+      ],
+      metadata: {
+        ...MASTHEAD_METADATA,
+        kind: 'tier',
+        tier_id: tier.id,
+        interval: input.interval,
+        ...covered,
+        ...(trialDays ? { trial_days: String(trialDays) } : {}),
+      },
+      subscription_data: {
+        metadata: { ...MASTHEAD_METADATA, tier_id: tier.id, ...covered },
+        ...(trialDays ? { trial_period_days: trialDays } : {}),
+      },
+      ...(config.ALLOW_PROMOTION_CODES ? { allow_promotion_codes: true } : {}),
+    },
+    { kind: 'tier', tier: tier.id, interval: input.interval, ...(trialDays ? { trial: String(trialDays) } : {}) },
+  )
 })
 
 billing.post('/donate', async (c) => {
@@ -84,7 +133,8 @@ billing.post('/donate', async (c) => {
   const { config } = services
   const stripe = stripeOf(services)
   const body = await readBody(c)
-  // API clients send integer minor units; people type "12.50" in a form.
+  // API clients send integer minor units; people pick a suggested amount or type one ("12.50") in a form.
+  if (!wantsJson(c)) body.amount = amountChosen(body)
   // The form's amount is read in the chosen currency's decimals ("1000" yen, "12.50" euros).
   const parsed = donationInput(wantsJson(c) ? minorUnits : majorUnits(typed(body.currency).trim())).safeParse(body)
   if (!parsed.success) return formError(c, fieldErrors(parsed.error))
@@ -101,25 +151,35 @@ billing.post('/donate', async (c) => {
   }
   const unchargeable = chargeProblem(input.amount, input.currency, wantsJson(c) ? 'minor' : 'typed')
   if (unchargeable) return formError(c, new AppError('validation_failed', unchargeable))
-  if (input.frequency === 'monthly') {
+  const fee = input.cover_fees && offersFeeCover(config) ? feeCoverFor(config, input.amount, input.currency) : 0
+  const covered: Record<string, string> = fee > 0 ? { fee_cover: String(fee) } : {}
+  if (input.frequency !== 'once') {
+    // Monthly and yearly gifts are subscriptions to the pledge product, at the amount given (plus the fees covered).
+    const interval = intervalOf(input.frequency)
     const pledgeProduct = await pledgeProductId(services.db)
     if (!pledgeProduct)
-      throw new AppError('payments_unavailable', 'Monthly pledges are not open yet. Please try again later.')
-    return startSubscription(c, stripe, input.email, {
-      line_items: [
-        {
-          price_data: {
-            currency: input.currency,
-            unit_amount: input.amount,
-            product: pledgeProduct,
-            recurring: { interval: 'month' },
+      throw new AppError('payments_unavailable', 'Regular gifts are not open yet. Please try again later.')
+    return startSubscription(
+      c,
+      stripe,
+      input.email,
+      {
+        line_items: [
+          {
+            price_data: {
+              currency: input.currency,
+              unit_amount: input.amount + fee,
+              product: pledgeProduct,
+              recurring: { interval },
+            },
+            quantity: 1,
           },
-          quantity: 1,
-        },
-      ],
-      metadata: { ...MASTHEAD_METADATA, kind: 'pledge' },
-      subscription_data: { metadata: { ...MASTHEAD_METADATA, kind: 'pledge' } },
-    })
+        ],
+        metadata: { ...MASTHEAD_METADATA, kind: 'pledge', interval, ...covered },
+        subscription_data: { metadata: { ...MASTHEAD_METADATA, kind: 'pledge', ...covered } },
+      },
+      { kind: 'pledge', interval },
+    )
   }
   const user = c.var.user
   if (!user) await limitSignedOutStart(c, input.email)
@@ -127,29 +187,40 @@ billing.post('/donate', async (c) => {
   const customer = user
     ? await withStripe(() => ensureCustomer(services.db, stripe, keyring, services.clock.now(), user))
     : null
+  const line = (name: string, amount: number) => ({
+    price_data: {
+      currency: input.currency,
+      unit_amount: amount,
+      product_data: { name, metadata: { ...MASTHEAD_METADATA } },
+    },
+    quantity: 1,
+  })
   const session = await withStripe(() =>
     stripe.checkout.sessions.create({
       mode: 'payment',
       submit_type: 'donate',
       ...(customer ? { customer } : input.email ? { customer_email: input.email } : {}),
       ...(user ? { client_reference_id: user.id } : {}),
+      // The fees covered are a line of their own, so the donor sees both parts before paying.
       line_items: [
-        {
-          price_data: {
-            currency: input.currency,
-            unit_amount: input.amount,
-            product_data: { name: `Donation to ${config.PUBLICATION_NAME}`, metadata: { ...MASTHEAD_METADATA } },
-          },
-          quantity: 1,
-        },
+        line(`Donation to ${config.PUBLICATION_NAME}`, input.amount),
+        ...(fee > 0 ? [line('Card fees, covered by you', fee)] : []),
       ],
-      metadata: { ...MASTHEAD_METADATA, kind: 'donation' },
-      payment_intent_data: { metadata: { ...MASTHEAD_METADATA, kind: 'donation' } },
-      ...returnUrls(services),
+      metadata: { ...MASTHEAD_METADATA, kind: 'donation', ...covered },
+      payment_intent_data: { metadata: { ...MASTHEAD_METADATA, kind: 'donation', ...covered } },
+      ...returnUrls(services, { kind: 'donation' }),
     }),
   )
   return redirectTo(c, session.url!, 'checkout')
 })
+
+/** A form's amount: one typed in "Other amount" wins; else the suggestion chosen for the frequency chosen. */
+function amountChosen(body: Record<string, unknown>): string {
+  const typedAmount = typed(body.amount).trim()
+  if (typedAmount) return typedAmount
+  const frequency = typed(body.frequency) || 'once'
+  return (FREQUENCIES as readonly string[]).includes(frequency) ? typed(body[`suggested_${frequency}`]).trim() : ''
+}
 
 // The one route here that needs an account.
 billing.post('/portal', requireRole('reader'), async (c) => {
@@ -160,20 +231,12 @@ billing.post('/portal', requireRole('reader'), async (c) => {
   return openPortal(c, stripe, customer)
 })
 
-billing.get('/thanks', (c) => {
+billing.get('/thanks', async (c) => {
   // In gateway mode, the next page of the site reads the session again and shows the new membership.
   clearViewCookie(c, cookieIsSecure(c.var.services.config))
-  return page(
-    c,
-    'Thank you',
-    <>
-      <h1>Thank you</h1>
-      <p>Your payment went through. Your membership shows on your account within a minute.</p>
-      <p>
-        <a href={pathTo(c, '/account')}>Your account</a>
-      </p>
-    </>,
-  )
+  // What was bought comes from the return URL Masthead gave Checkout: it only chooses the words (and never signs
+  // anyone in), so a made-up one shows its maker a thank-you and nothing else.
+  return page(c, 'Thank you', <ThanksPage {...await thanksFacts(c)} />)
 })
 
 /**
@@ -190,6 +253,11 @@ async function limitSignedOutStart(c: Context<AppEnv>, email: string | undefined
   if (email) await hitRateLimit(db, keyring, now, { scope: 'checkout:email', subject: email, ...rule })
 }
 
+type SubscriptionParams = Pick<
+  Stripe.Checkout.SessionCreateParams,
+  'line_items' | 'metadata' | 'subscription_data' | 'allow_promotion_codes'
+>
+
 /**
  * Subscription checkout for a tier or a pledge. A signed-in reader who
  * already pays is sent to the portal instead: that tells them only about
@@ -199,7 +267,8 @@ async function startSubscription(
   c: Context<AppEnv>,
   stripe: Stripe,
   email: string | undefined,
-  params: Pick<Stripe.Checkout.SessionCreateParams, 'line_items' | 'metadata' | 'subscription_data'>,
+  params: SubscriptionParams,
+  bought: Record<string, string>,
 ) {
   const { services } = c.var
   const user = c.var.user
@@ -217,8 +286,11 @@ async function startSubscription(
         customer,
         client_reference_id: user.id,
         ...params,
-        subscription_data: { metadata: { ...params.subscription_data?.metadata, user_id: user.id } },
-        ...returnUrls(services),
+        subscription_data: {
+          ...params.subscription_data,
+          metadata: { ...params.subscription_data?.metadata, user_id: user.id },
+        },
+        ...returnUrls(services, bought),
       }),
     )
     return redirectTo(c, session.url!, 'checkout')
@@ -231,7 +303,7 @@ async function startSubscription(
       mode: 'subscription',
       customer_email: email!,
       ...params,
-      ...returnUrls(services),
+      ...returnUrls(services, bought),
     }),
   )
   return redirectTo(c, session.url!, 'checkout')
@@ -245,8 +317,9 @@ async function openPortal(c: Context<AppEnv>, stripe: Stripe, customer: string) 
   return redirectTo(c, session.url, 'portal')
 }
 
-const returnUrls = ({ config }: Services) => ({
-  success_url: absoluteUrl(config, '/billing/thanks?session_id={CHECKOUT_SESSION_ID}'),
+/** Where Checkout returns to; the thanks page's words follow what was bought (thanks-page.tsx). */
+const returnUrls = ({ config }: Services, bought: Record<string, string>) => ({
+  success_url: absoluteUrl(config, `/billing/thanks?session_id={CHECKOUT_SESSION_ID}&${new URLSearchParams(bought)}`),
   cancel_url: absoluteUrl(config, '/join?checkout=canceled'),
 })
 
@@ -282,24 +355,22 @@ function formError(c: Context<AppEnv>, problem: AppError | FieldErrors) {
   return answerFormError(c, problem, (errors, status) => renderSupport(c, { error: Object.values(errors)[0] }, status))
 }
 
+/** The page: the active tiers (a query), and the goal (from memory but once a minute: goal.ts). */
 async function renderSupport(
   c: Context<AppEnv>,
   messages: { error?: string | undefined; notice?: string | undefined },
   status: ContentfulStatusCode = 200,
 ) {
-  const { db, config } = c.var.services
-  const offers = await db
-    .select()
-    .from(tiers)
-    .where(eq(tiers.active, true))
-    .orderBy(asc(tiers.position), asc(tiers.name))
+  const { services } = c.var
+  const [offers, goal] = await Promise.all([listTierOffers(services.db), goalProgress(services)])
   return page(
     c,
     'Join',
     <SupportPage
       tiers={offers}
       user={c.var.user}
-      currencies={config.SUPPORTED_CURRENCIES}
+      config={services.config}
+      goal={goal}
       selected={c.req.query('tier')}
       {...messages}
     />,

@@ -49,3 +49,50 @@ export function duplicateRefundedMessage(
       .join('')}<p><a href="${escape(details.account)}">Your account</a></p></body></html>`,
   }
 }
+
+/** What a welcome says, the same on the thanks page (thanks-page.tsx) and in the e-mail. */
+export interface WelcomeDetails {
+  /** "your Reader membership", "your monthly gift of $10.00". */
+  what: string
+  /** Plain words from the tier's benefits, and the admin's description. */
+  benefits: string[]
+  description: string
+  trialDays: number
+  /** Absolute URLs: the sign-in page and the account page (where billing is managed). */
+  signIn: string
+  account: string
+}
+
+/** The welcome lines, shared by the e-mail and the thanks page. */
+export function welcomeLines(
+  publication: string,
+  details: WelcomeDetails,
+): { intro: string; gives: string[]; rest: string[] } {
+  return {
+    intro:
+      details.trialDays > 0
+        ? `Welcome to ${publication}. Your ${details.trialDays}-day free trial of ${details.what} has begun; the first payment is taken when it ends, unless you cancel before.`
+        : `Welcome to ${publication}, and thank you: ${details.what} has begun.`,
+    gives: [...details.benefits, ...(details.description ? [details.description] : [])],
+    rest: [
+      `To sign in, open ${details.signIn} and enter this e-mail address: we e-mail you a link that signs you in. There is no password.`,
+      `To change your card, your plan, or to cancel, sign in, open your account and choose "Manage billing": ${details.account}`,
+    ],
+  }
+}
+
+/** Sent once per membership, after its first payment (welcome.ts). */
+export function welcomeMessage(to: string, publication: string, details: WelcomeDetails): MailMessage {
+  const { intro, gives, rest } = welcomeLines(publication, details)
+  const list = gives.length ? ['What it gives you:', ...gives.map((g) => `- ${g}`)].join('\n') : ''
+  return {
+    to,
+    subject: `Welcome to ${publication}`,
+    text: `${[intro, list, ...rest].filter(Boolean).join('\n\n')}\n`,
+    html: `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5"><p>${escape(intro)}</p>${
+      gives.length ? `<p>What it gives you:</p><ul>${gives.map((g) => `<li>${escape(g)}</li>`).join('')}</ul>` : ''
+    }<p>To sign in, open <a href="${escape(details.signIn)}">the sign-in page</a> and enter this e-mail address: we e-mail you a link that signs you in. There is no password.</p><p>To change your card, your plan, or to cancel, sign in, open <a href="${escape(
+      details.account,
+    )}">your account</a> and choose "Manage billing".</p></body></html>`,
+  }
+}

@@ -17,6 +17,9 @@ interface LayoutProps {
   base?: string | undefined
   /** Where the site name leads: Masthead's front page, or the publication's own in gateway mode (homePath). */
   home?: string | undefined
+  /** The publication's colour and logo (ACCENT_COLOR, LOGO_URL): the colours as a stylesheet from this origin. */
+  accent?: string | undefined
+  logo?: string | undefined
   children: Child
 }
 
@@ -38,6 +41,9 @@ export function Layout(props: LayoutProps) {
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <title>{`${props.title} · ${site}`}</title>
           <link rel="stylesheet" href={to('/assets/style.css')} />
+          {props.accent ? (
+            <link rel="stylesheet" href={to(`/assets/theme.css?accent=${props.accent.replace('#', '')}`)} />
+          ) : null}
           {/* No favicon to fetch: browsers otherwise ask for /favicon.ico on every visit. */}
           <link rel="icon" href="data:," />
         </head>
@@ -48,7 +54,10 @@ export function Layout(props: LayoutProps) {
             </p>
           ) : null}
           <header class="site">
-            <a href={props.home ?? to('/')}>{site}</a>
+            <a href={props.home ?? to('/')} class={props.logo ? 'brand' : undefined}>
+              {props.logo ? <img src={props.logo} alt="" class="logo" /> : null}
+              {site}
+            </a>
             {props.signedIn === undefined ? null : (
               <nav aria-label="Account">
                 {props.signedIn ? (
@@ -87,6 +96,8 @@ export function page(c: Context<AppEnv>, title: string, body: Child, status: Con
       publication={c.var.services.config.PUBLICATION_NAME}
       signedIn={signedInAs(c)}
       testMode={isTestMode(c.var.services.config)}
+      accent={c.var.services.config.ACCENT_COLOR}
+      logo={c.var.services.config.LOGO_URL}
       base={c.var.services.config.MASTHEAD_PATH}
       home={homePath(c.var.services.config)}
     >

@@ -51,6 +51,46 @@ svg.trend .label { fill: var(--muted); font-size: 12px; }
 section.tier.selected { border: 2px solid var(--accent); padding: 0 1rem; }
 .article-body img { max-width: 100%; height: auto; }
 .article-body pre { overflow-x: auto; }
+/* ---- The join page, the thanks page and the support prompts (src/billing/join-page.tsx, thanks-page.tsx): phone first.
+   --brand fills (the publication's ACCENT_COLOR through /assets/theme.css, src/billing/theme.ts), --on-brand is text on it. */
+:root { --brand: var(--accent); --on-brand: #fff; --card: #f1f1ec; }
+@media (prefers-color-scheme: dark) { :root { --on-brand: #111; --card: #222; } }
+header.site a.brand { display: inline-flex; align-items: center; gap: .5rem; }
+header.site img.logo { height: 2rem; width: auto; max-width: 10rem; }
+.lede { font-size: 1.15rem; }
+button.primary { background: var(--brand); color: var(--on-brand); border: 0; border-radius: .5rem; font-weight: 700; padding: .75rem 1.25rem; width: 100%; }
+@media (min-width: 40rem) { button.primary { width: auto; } }
+.goal { margin: 1.25rem 0; }
+.goal p { margin: 0 0 .35rem; }
+.goal progress { display: block; width: 100%; height: .9rem; accent-color: var(--brand); }
+.tier-cards { display: grid; gap: 1rem; }
+@media (min-width: 48rem) { .tier-cards { grid-template-columns: repeat(auto-fit, minmax(15rem, 1fr)); } }
+section.tier-card { margin: 0; padding: 1rem; border: 1px solid #8886; border-radius: .75rem; background: var(--card); }
+section.tier-card.selected { border: 3px solid var(--brand); padding: calc(1rem - 2px); }
+.tier-card h3 { margin: 0 0 .25rem; }
+.badge { display: inline-block; margin: 0 0 .5rem; padding: .1rem .6rem; border-radius: 1rem; background: var(--brand); color: var(--on-brand); font-size: .9rem; font-weight: 700; }
+.price { font-size: 1.2rem; margin: .25rem 0; }
+.trial { font-weight: 700; margin: .25rem 0; }
+ul.benefits { padding-left: 1.25rem; }
+.switch, .frequency, .amounts { display: flex; flex-wrap: wrap; gap: .5rem; border: 0; padding: 0; margin: 1rem 0; }
+.switch legend, .frequency legend, .amounts legend { font-weight: 600; padding: 0; margin-bottom: .5rem; }
+.switch input, .frequency input, .amounts input { position: absolute; opacity: 0; width: 1px; height: 1px; margin: 0; }
+.switch label, .frequency label, .amounts label { margin: 0; padding: .5rem 1rem; border: 2px solid var(--brand); border-radius: 2rem; cursor: pointer; min-width: 4.5rem; text-align: center; }
+.switch input:checked + label, .frequency input:checked + label, .amounts input:checked + label { background: var(--brand); color: var(--on-brand); }
+.switch input:focus-visible + label, .frequency input:focus-visible + label, .amounts input:focus-visible + label { outline: 3px solid var(--fg); outline-offset: 2px; }
+/* The switches without a script: the prices and suggestions of the choice only (a browser without :has shows them all). */
+.tiers:has(#show-yearly:checked) .per-month, .tiers:not(:has(#show-yearly:checked)) .per-year { display: none; }
+.give:has(#frequency-once:checked) .amounts:not([data-frequency='once']),
+.give:has(#frequency-monthly:checked) .amounts:not([data-frequency='monthly']),
+.give:has(#frequency-yearly:checked) .amounts:not([data-frequency='yearly']) { display: none; }
+section.give { padding: 1rem; border-radius: .75rem; background: var(--card); }
+label.fee-cover { font-weight: 400; }
+.fee-live { font-weight: 600; min-height: 1.5em; margin: .25rem 0; }
+.actions { margin: 1rem 0 0; }
+.give-membership:empty { display: none; }
+.thanks .sign-in-how { padding: 1rem; border-radius: .75rem; background: var(--card); }
+.support-prompt .goal { margin: .5rem 0; }
+/* ---- end of the join page */
 /* Year-end statements (src/billing/statements): amounts aligned; printed without the site's furniture. */
 .statement .amount { text-align: right; font-variant-numeric: tabular-nums; }
 @media print {

@@ -233,6 +233,9 @@ export const PUBLIC: { method: string; path: string; example?: string; body?: un
   { method: 'GET', path: '/dev/mailbox.json' },
   { method: 'GET', path: '/support' },
   { method: 'GET', path: '/join' },
+  // The join page's script and the publication's colours (src/billing/join-assets.ts).
+  { method: 'GET', path: '/assets/join.js' },
+  { method: 'GET', path: '/assets/theme.css' },
   { method: 'GET', path: '/articles/:slug', example: `/articles/${ARTICLE}` },
   { method: 'GET', path: '/api/articles/:slug', example: `/api/articles/${ARTICLE}` },
   { method: 'GET', path: '/api/entitlements' },

@@ -498,7 +498,8 @@ describe("Stripe's return URLs under /members", () => {
     for (const res of [tier, gift]) {
       expect(res.status).toBe(303)
       const session = await t.services.stripe!.checkout.sessions.retrieve(sessionIdOf(location(res)))
-      expect(session.success_url).toBe(`${APP_URL}${BASE}/billing/thanks?session_id={CHECKOUT_SESSION_ID}`)
+      // What was bought follows the session id, for the thanks page's words (src/billing/thanks-page.tsx).
+      expect(session.success_url).toMatch(`${APP_URL}${BASE}/billing/thanks?session_id={CHECKOUT_SESSION_ID}&kind=`)
       expect(session.cancel_url).toBe(`${APP_URL}${BASE}/join?checkout=canceled`)
       for (const url of [session.success_url!, session.cancel_url!]) {
         const back = new URL(url.replace('{CHECKOUT_SESSION_ID}', session.id))

@@ -119,13 +119,23 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
     ] as const) {
       if (url !== null && !/^https?:\/\//.test(url)) throw badParam(key, `Not a valid URL: ${key}`)
     }
+    // Offers (Masthead's join page): promotion codes accepted, and a free trial before the first payment.
+    const allowPromotionCodes = bool(p, 'allow_promotion_codes')
+    const trialDays = int(
+      obj(p, 'subscription_data') ?? {},
+      'trial_period_days',
+      'subscription_data[trial_period_days]',
+    )
+    if (trialDays !== undefined && (mode !== 'subscription' || trialDays < 1 || trialDays > 730)) {
+      throw badParam('subscription_data[trial_period_days]', 'The trial must be 1 to 730 days, in `subscription` mode.')
+    }
     const total = items.reduce((sum, li) => sum + li.amount_total, 0)
     const now = store.unix()
     const id = newId('cs_test_', 58)
     const session: CheckoutSession = {
       id,
       object: 'checkout.session',
-      allow_promotion_codes: null,
+      allow_promotion_codes: allowPromotionCodes ?? null,
       amount_subtotal: total,
       amount_total: total,
       cancel_url: cancelUrl,
@@ -157,6 +167,7 @@ export function billingRoutes({ store, lifecycle, checkout, baseUrl }: ApiDeps) 
       lineItems: items,
       subscriptionMetadata: applyMetadata({}, obj(p, 'subscription_data') ?? {}),
       paymentIntentMetadata: applyMetadata({}, obj(p, 'payment_intent_data') ?? {}),
+      ...(trialDays ? { trialDays } : {}),
     })
     return c.json(store.render(session, expandOf(p)))
   })

@@ -5,7 +5,7 @@ import type { Lifecycle } from './lifecycle'
 import { makeSubscription } from './objects'
 import { makePayment, makeSubscriptionInvoice, payInvoice } from './payments'
 import type { Store } from './store'
-import type { Customer, Subscription } from './types'
+import type { Customer, Invoice, Subscription } from './types'
 
 const invalid = (message: string) => new StripeApiError(400, 'invalid_request_error', message)
 
@@ -106,14 +106,16 @@ export class CheckoutFlow {
       return 'declined'
     }
 
-    payInvoice(this.store, invoice, customer.email)
+    const trialing = created && !!state.trialDays
+    if (trialing) startTrial(sub, invoice, state.trialDays!, this.store.unix())
+    else payInvoice(this.store, invoice, customer.email)
     this.store.openInvoice.delete(sub.id)
     const previousStatus = sub.status
-    sub.status = 'active'
+    sub.status = trialing ? 'trialing' : 'active'
     session.subscription = sub.id
     session.invoice = invoice.id
     session.status = 'complete'
-    session.payment_status = 'paid'
+    session.payment_status = trialing ? 'no_payment_required' : 'paid'
     this.events.emit('checkout.session.completed', session)
     if (created) this.events.emit('customer.subscription.created', sub)
     else this.events.emit('customer.subscription.updated', sub, { status: previousStatus })
@@ -155,4 +157,28 @@ export class CheckoutFlow {
       this.events.emit('checkout.session.async_payment_failed', session)
     }
   }
+}
+
+/**
+ * A free trial, as Stripe starts one: the subscription trials until `days` from now (its period
+ * ends then) and its first invoice is for 0, paid at once with no payment.
+ */
+function startTrial(sub: Subscription, invoice: Invoice, days: number, now: number): void {
+  const end = now + days * 86_400
+  sub.trial_start = now
+  sub.trial_end = end
+  for (const item of sub.items.data) item.current_period_end = end
+  for (const line of invoice.lines.data) Object.assign(line, { amount: 0, subtotal: 0 })
+  Object.assign(invoice, {
+    amount_due: 0,
+    amount_paid: 0,
+    amount_remaining: 0,
+    subtotal: 0,
+    subtotal_excluding_tax: 0,
+    total: 0,
+    total_excluding_tax: 0,
+    status: 'paid',
+    attempted: true,
+  })
+  invoice.status_transitions.paid_at = now
 }

@@ -34,6 +34,8 @@ export interface SessionState {
   paymentIntentMetadata: Record<string, string>
   /** A subscription left `incomplete` by a declined card; paying again activates it. */
   pendingSubscription?: string
+  /** `subscription_data[trial_period_days]`: the subscription starts trialing, its first invoice for 0. */
+  trialDays?: number
 }
 
 // Stores keep insertion order; Stripe lists newest first, so lists read them backwards.

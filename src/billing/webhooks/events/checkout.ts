@@ -2,10 +2,11 @@ import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
-import { handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { feeCoverOf, handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 import { settleDuplicates } from './duplicate-membership'
 import { donationReceipt } from '../../statements/receipts'
 import { linkByAddress, linkToAccount } from './link-customer'
+import { welcomeAfterCheckout } from '../../welcome'
 
 /**
  * checkout.session.completed and .async_payment_succeeded. The session is
@@ -43,8 +44,11 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
     // A one-time donation's receipt, claimed once whichever delivery gets here first (statements/receipts.ts).
     if (session.mode === 'payment') return donationReceipt(ctx, session)
     const customerId = idOf(session.customer)
-    if (session.mode !== 'subscription' || session.payment_status !== 'paid' || !customerId) return
-    return settleDuplicates(ctx, customerId)
+    const paid = session.mode === 'subscription' && session.payment_status === 'paid' && customerId
+    const settled = paid ? await settleDuplicates(ctx, customerId) : undefined
+    // A membership's welcome, claimed once whatever the order and however many deliveries (welcome.ts).
+    const welcome = await welcomeAfterCheckout(ctx, session)
+    return welcome ? { mail: [...(settled?.mail ?? []), welcome] } : settled
   },
 })
 
@@ -57,9 +61,12 @@ function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Wr
   return [
     {
       name: 'donation',
-      query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, currency, occurred_at)
+      // fee_cover_amount: the part the donor added to cover the fees, from the metadata checkout-routes.tsx set.
+      query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, fee_cover_amount, currency,
+          occurred_at)
         select ${text(paymentIntentId)}, 'donation', ${text(idOf(session.customer))}, ${text(paymentIntentId)},
-          ${int(session.amount_total)}, ${text(session.currency)}, ${ts(ctx.now)}
+          ${int(session.amount_total)}, ${int(feeCoverOf(session.metadata, session.amount_total))},
+          ${text(session.currency)}, ${ts(ctx.now)}
         where ${whenStored}
         on conflict do nothing`,
     },

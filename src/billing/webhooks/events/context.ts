@@ -84,3 +84,12 @@ export const text = (value: string | null | undefined) => sql`${value ?? null}::
 /** The id of an expandable field, whether Stripe sent the id or the object. */
 export const idOf = (value: string | { id: string } | null | undefined): string | null =>
   value == null ? null : typeof value === 'string' ? value : value.id
+
+/**
+ * The fee-cover part of an amount, from the `fee_cover` metadata Masthead sets at checkout
+ * (checkout-routes.tsx), never more than the amount itself (a discount may have lowered it); 0 without.
+ */
+export const feeCoverOf = (metadata: Record<string, string> | null | undefined, amount: number): number => {
+  const fee = Number(metadata?.fee_cover ?? 0)
+  return Number.isSafeInteger(fee) && fee > 0 ? Math.min(fee, Math.max(amount, 0)) : 0
+}

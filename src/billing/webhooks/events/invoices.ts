@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
-import { handler, idOf, int, text, ts, whenStored, type EventContext } from './context'
+import { feeCoverOf, handler, idOf, int, text, ts, whenStored, type EventContext } from './context'
 import { isOurPrice } from './our-objects'
 import { notifyPaymentFailed } from './payment-failed-mail'
 
@@ -39,9 +39,12 @@ export const invoicePaid = handler<PreparedInvoice>({
     return [
       {
         name: 'payment',
-        query: sql`insert into ${payments} (id, kind, customer_id, subscription_id, payment_intent_id, amount, currency, occurred_at)
+        // fee_cover_amount: from the subscription's metadata as billed (checkout-routes.tsx sets it).
+        query: sql`insert into ${payments} (id, kind, customer_id, subscription_id, payment_intent_id, amount,
+              fee_cover_amount, currency, occurred_at)
             select ${text(invoice.id)}, 'subscription', ${text(idOf(invoice.customer))}, ${text(subscriptionId)},
-              ${text(paymentIntentId)}, ${int(invoice.amount_paid)}, ${text(invoice.currency)},
+              ${text(paymentIntentId)}, ${int(invoice.amount_paid)},
+              ${int(feeCoverOf(invoice.parent?.subscription_details?.metadata, invoice.amount_paid))}, ${text(invoice.currency)},
               ${ts(paidAt ? new Date(paidAt * 1000) : ctx.now)}
             where ${whenStored}
             on conflict do nothing`,

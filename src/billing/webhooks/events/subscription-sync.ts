@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { subscriptions, tiers } from '../../../db/schema'
-import { bool, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { bool, feeCoverOf, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
 import { isOurs, tierOwnsPrice } from './our-objects'
 
 /**
@@ -59,6 +59,7 @@ export function storeSubscription(ctx: EventContext, state: SubscriptionState): 
   const item = subscription.items.data[0]
   if (!item) return []
   const price = item.price
+  const amount = (price.unit_amount ?? 0) * (item.quantity ?? 1)
   const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null
   // The tier whose price this is, else the tier named in the metadata (a price since replaced).
   const tierId = sql`(select ${tiers.id} from ${tiers}
@@ -71,18 +72,20 @@ export function storeSubscription(ctx: EventContext, state: SubscriptionState): 
   return [
     {
       name: 'subscription',
-      query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, currency, status,
+      query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, fee_cover_amount, currency, status,
           cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, snapshot_at, fetched_at,
           updated_at)
         select ${text(subscription.id)}, ${text(idOf(subscription.customer))}, ${tierId}, ${text(price.id)},
-          ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int((price.unit_amount ?? 0) * (item.quantity ?? 1))},
+          ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int(amount)},
+          ${int(feeCoverOf(subscription.metadata, amount))},
           ${text(price.currency)}, ${text(subscription.status)}, ${bool(subscription.cancel_at_period_end)},
           ${ts(new Date(item.current_period_end * 1000))}, ${ts(endedAt)}, ${ts(new Date(subscription.created * 1000))},
           ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(second)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
         where ${whenStored}
         on conflict (id) do update set
           customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
-          interval = excluded.interval, amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+          interval = excluded.interval, amount = excluded.amount, fee_cover_amount = excluded.fee_cover_amount,
+          currency = excluded.currency, status = excluded.status,
           cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
           ended_at = excluded.ended_at, stripe_created_at = excluded.stripe_created_at,
           -- The grace period runs from the first time it was seen past due.

@@ -1,0 +1,103 @@
+import { sql } from 'drizzle-orm'
+import type { Config } from '../config'
+import { rowsOf, type Database } from '../db/client'
+import { inList, PAYING_STATUSES } from '../db/statuses'
+import type { Clock } from '../services'
+import { formatMoney, parseMajorUnits } from '../util/money'
+
+/** How near the publication is to the goal an admin set (GOAL_SUPPORTERS or GOAL_MONTHLY_AMOUNT). */
+export interface GoalProgress {
+  kind: 'supporters' | 'monthly'
+  /** Supporters, or minor units a month in `currency`. */
+  current: number
+  target: number
+  currency: string
+  /** "412 of 500 supporters", "$3,120.00 of $5,000.00 a month". */
+  words: string
+}
+
+/** How long a reading is kept: the page and the prompts cost no query while it is fresh. */
+export const GOAL_CACHE_MS = 60_000
+
+/**
+ * Per configuration (so per database: one app, one config object), the last reading and until
+ * when it holds. A plain value, no socket or promise: safe to keep across requests on Workers
+ * (an isolate keeps one per bindings object, as src/worker.ts keeps the config).
+ */
+const readings = new WeakMap<Config, { until: number; progress: GoalProgress }>()
+
+/**
+ * The goal's progress, or null when no goal is set. Read from the database at most once per
+ * GOAL_CACHE_MS per configuration; every other view is answered from memory.
+ */
+export async function goalProgress(services: {
+  config: Config
+  db: Database
+  clock: Clock
+}): Promise<GoalProgress | null> {
+  const { config, db, clock } = services
+  const target = goalTarget(config)
+  if (!target) return null
+  const now = clock.now()
+  const kept = readings.get(config)
+  if (kept && now.getTime() < kept.until) return kept.progress
+  const current =
+    target.kind === 'supporters' ? await activeSupporters(db, now) : await monthlyRevenue(db, now, target.currency)
+  const progress: GoalProgress = {
+    ...target,
+    current,
+    words: wordsOf(target.kind, current, target.target, target.currency),
+  }
+  readings.set(config, { until: now.getTime() + GOAL_CACHE_MS, progress })
+  return progress
+}
+
+function goalTarget(config: Config): Omit<GoalProgress, 'current' | 'words'> | null {
+  const currency = config.SUPPORTED_CURRENCIES[0]!
+  if (config.GOAL_SUPPORTERS !== undefined) return { kind: 'supporters', target: config.GOAL_SUPPORTERS, currency }
+  if (config.GOAL_MONTHLY_AMOUNT === undefined) return null
+  const parsed = parseMajorUnits(config.GOAL_MONTHLY_AMOUNT, currency) // checked when the config was read
+  return parsed.ok ? { kind: 'monthly', target: parsed.amount, currency } : null
+}
+
+const count = new Intl.NumberFormat('en')
+function wordsOf(kind: GoalProgress['kind'], current: number, target: number, currency: string): string {
+  if (kind === 'supporters') return `${count.format(current)} of ${count.format(target)} supporters`
+  return `${formatMoney(current, currency)} of ${formatMoney(target, currency)} a month`
+}
+
+/*
+ * The dashboard's own figures (src/supporters/metrics.ts: activeSupporters and mrr), read the
+ * same way from the same summary table. Billing may not import supporters (supporters imports
+ * billing: tests/architecture.test.ts), so the two statements are written here again, and
+ * tests/billing/join-goal.test.ts checks that they agree with metricsAt for every status.
+ */
+
+/** Supporters whose status (statusSql in src/supporters/list.ts) is active, trialing, past due or cancelled at period end. */
+async function activeSupporters(db: Database, now: Date): Promise<number> {
+  const at = sql`${now.toISOString()}::timestamptz`
+  await db.execute(sql`select masthead_refresh_dirty_supporters()`)
+  const [row] = await rowsOf<{ n: string | number }>(
+    db,
+    sql`select count(*) as n from supporters s
+      where s.sub_status in ('trialing', 'past_due')
+        or (s.sub_status = 'active' and (not s.cancel_at_period_end or s.current_period_end > ${at}))
+        or (s.grant_source is not null and s.grant_starts_at <= ${at}
+          and (s.grant_ends_at is null or s.grant_ends_at > ${at}))`,
+  )
+  return Number(row?.n ?? 0)
+}
+
+/** Monthly recurring revenue in the main currency, as the dashboard's `mrr` (yearly amounts / 12, rounded). */
+async function monthlyRevenue(db: Database, now: Date, currency: string): Promise<number> {
+  const at = sql`${now.toISOString()}::timestamptz`
+  await db.execute(sql`select masthead_refresh_dirty_supporters()`)
+  const [row] = await rowsOf<{ amount: string | number | null }>(
+    db,
+    sql`select round(sum(case when s.interval = 'year' then s.amount / 12.0 else s.amount end)) as amount
+      from supporters s
+      where s.sub_status in ${inList(PAYING_STATUSES)} and s.amount is not null and s.currency = ${currency}
+        and not (s.cancel_at_period_end and s.current_period_end <= ${at})`,
+  )
+  return Number(row?.amount ?? 0)
+}
