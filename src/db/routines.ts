@@ -186,6 +186,11 @@ END $$;`,
     kind: 'function',
     sql: `CREATE OR REPLACE FUNCTION masthead_end_comps_of_payers() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- Most payers have no comp: two index probes say so before the statement that ends them is run.
+  IF NOT EXISTS (SELECT 1 FROM stripe_customers sc JOIN grants g ON g.user_id = sc.user_id
+      WHERE sc.customer_id = NEW.customer_id AND g.source = 'comp' AND g.revoked_at IS NULL) THEN
+    RETURN NULL;
+  END IF;
   WITH payers AS (
     SELECT DISTINCT sc.user_id FROM stripe_customers sc JOIN subscriptions s ON s.customer_id = sc.customer_id
     WHERE sc.customer_id = NEW.customer_id AND s.status IN ${paidUp}),

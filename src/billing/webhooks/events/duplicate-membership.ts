@@ -48,11 +48,14 @@ export async function settleDuplicates(ctx: EventContext, customerId: string): P
  * Asked on every delivery of a checkout or a paying subscription's event, duplicates included, so a
  * statement of fixed text (fixedStatement: nothing built per call, prepared once per connection).
  */
+// The account's customers, then each one's subscriptions through their index (lateral): a join the
+// planner may choose freely ran as a sequential scan of every subscription under the generic plan.
 const duplicatesOfCustomer = fixedStatement<Duplicate>(`with held as (
     select s.id, s.cancel_at_period_end, s.stripe_created_at, sc.user_id
-    from subscriptions s join stripe_customers sc on sc.customer_id = s.customer_id
-    where s.status in (${PAYING_STATUSES.map((status) => `'${status}'`).join(', ')})
-      and sc.user_id = (select user_id from stripe_customers where customer_id = $1)),
+    from stripe_customers sc
+    cross join lateral (select * from subscriptions s where s.customer_id = sc.customer_id
+      and s.status in (${PAYING_STATUSES.map((status) => `'${status}'`).join(', ')}) offset 0) s
+    where sc.user_id = (select user_id from stripe_customers where customer_id = $1)),
   kept as (select id, stripe_created_at from held where not cancel_at_period_end
     order by stripe_created_at, id limit 1)
   select held.id as "duplicateId", kept.id as "keptId", held.user_id as "userId"
