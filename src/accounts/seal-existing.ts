@@ -41,6 +41,8 @@ export interface SealCounts {
   emailTokens: number
   mail: number
   imports: number
+  /** Gift memberships (their recipient's and giver's addresses and message). */
+  gifts: number
   /** Accounts given an order key (placed, or moved by a renumbering). */
   ordered: number
   /** Rows of the supporters summary refreshed. */
@@ -91,7 +93,9 @@ export async function valuesByKey(db: Database): Promise<Map<string, number>> {
           count(*) as n from (
           select email as v from users union all select name from users union all select card from users
           union all select email from email_tokens union all select "to" from dev_mailbox
-          union all select "rows" from import_batch_parts) s
+          union all select "rows" from import_batch_parts
+          union all select recipient_email from gifts union all select giver_email from gifts
+          union all select message from gifts) s
         where v is not null group by 1 order by 1`,
   )
   return new Map(rows.map((r) => [r.id, Number(r.n)]))
@@ -265,6 +269,92 @@ async function sealImports(db: Database, keyring: Keyring, mode: 'plaintext' | '
 }
 
 /**
+ * The encryption contexts of the gifts table's sealed columns: src/billing/gifts/gifts.ts's
+ * GIFT_CONTEXT, written out here because billing depends on accounts, not the reverse (a test
+ * checks they are the same: tests/accounts/seal-gifts.test.ts).
+ */
+export const GIFT_COLUMNS = {
+  recipient: 'gifts.recipient_email',
+  giver: 'gifts.giver_email',
+  message: 'gifts.message',
+} as const
+
+interface GiftRow {
+  id: string
+  recipient_email: string | null
+  recipient_email_index: string | null
+  giver_email: string | null
+  message: string | null
+}
+
+/**
+ * Gift memberships (src/billing/gifts): the recipient's address with its address index, the
+ * giver's address and the message, each a column of its own, any of them null once it is no
+ * longer needed. A row is re-encrypted whole (every column not under the current key) and its
+ * address index recomputed from the address; an address index left without its address (a gift
+ * redeemed before redeeming cleared it) names no one the gift still needs and is cleared.
+ */
+async function sealGifts(db: Database, keyring: Keyring, mode: 'plaintext' | 'rotate', size: number, budget: Budget) {
+  let last = ''
+  let written = 0
+  const reseal = async (value: string | null, context: string) =>
+    value !== null && needsWork(keyring, mode, value)
+      ? encrypt(keyring, await openValue(keyring, value, context), context)
+      : value
+  for (;;) {
+    const rows = await rowsOf<GiftRow>(
+      db,
+      sql`select id, recipient_email, recipient_email_index, giver_email, message from gifts
+          where id > ${last} and (${stale('recipient_email', mode, keyring)} or ${stale('giver_email', mode, keyring)}
+            or ${stale('message', mode, keyring)} or (recipient_email is null and recipient_email_index is not null))
+          order by id limit ${size}`,
+    )
+    if (rows.length === 0) return { written, finished: true }
+    if (!budget.take()) return { written, finished: false }
+    last = rows.at(-1)!.id
+    const batch = await Promise.all(
+      rows.map(async (r) => {
+        let recipient = r.recipient_email
+        let index = r.recipient_email === null ? null : r.recipient_email_index
+        if (recipient !== null && needsWork(keyring, mode, recipient)) {
+          const address = normalizeAddress(await openValue(keyring, recipient, GIFT_COLUMNS.recipient))
+          ;[recipient, index] = await Promise.all([
+            encrypt(keyring, address, GIFT_COLUMNS.recipient),
+            addressIndex(keyring, address),
+          ])
+        }
+        return {
+          id: r.id,
+          was_recipient: r.recipient_email,
+          was_index: r.recipient_email_index,
+          was_giver: r.giver_email,
+          was_message: r.message,
+          recipient,
+          index,
+          giver: await reseal(r.giver_email, GIFT_COLUMNS.giver),
+          message: await reseal(r.message, GIFT_COLUMNS.message),
+        }
+      }),
+    )
+    // Written only where the row still holds what was read: a delivery, a redemption or an erasure meanwhile wins.
+    const done = await db.transaction((tx) =>
+      rowsOf<{ id: string }>(
+        tx,
+        sql`update gifts g set recipient_email = v.recipient, recipient_email_index = v.index, giver_email = v.giver,
+              message = v.message
+            from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as v(id text, was_recipient text, was_index text,
+              was_giver text, was_message text, recipient text, index text, giver text, message text)
+            where g.id = v.id and g.recipient_email is not distinct from v.was_recipient
+              and g.recipient_email_index is not distinct from v.was_index
+              and g.giver_email is not distinct from v.was_giver and g.message is not distinct from v.was_message
+            returning g.id`,
+      ),
+    )
+    written += done.length
+  }
+}
+
+/**
  * Order keys for the accounts without one (drizzle/0014 left them empty), or, renumbering, for
  * every account, spread evenly (`placeAccounts` with everyone moving): one transaction holding the
  * placement lock, written in batches. Renumbering the same order again gives the same keys, and
@@ -342,6 +432,7 @@ async function walk(db: Database, keyring: Keyring, options: SealOptions): Promi
     emailTokens: 0,
     mail: 0,
     imports: 0,
+    gifts: 0,
     ordered: 0,
     refreshed: 0,
     finished: false,
@@ -363,6 +454,7 @@ async function walk(db: Database, keyring: Keyring, options: SealOptions): Promi
     ['emailTokens', () => sealAddresses(db, keyring, mode, size, budget, 'email_tokens')],
     ['mail', () => sealAddresses(db, keyring, mode, size, budget, 'dev_mailbox')],
     ['imports', () => sealImports(db, keyring, mode, size, budget)],
+    ['gifts', () => sealGifts(db, keyring, mode, size, budget)],
   ] as const
   for (const [name, step] of steps) {
     const { written, finished } = await step()
@@ -377,7 +469,8 @@ async function walk(db: Database, keyring: Keyring, options: SealOptions): Promi
   counts.finished = true
   log(
     `${counts.users} accounts, ${counts.emailTokens} e-mailed links, ${counts.mail} development messages and ` +
-      `${counts.imports} import previews written under key ${keyring.current.id}; ${counts.ordered} accounts ` +
+      `${counts.imports} import previews (and ${counts.gifts} gifts) written under key ${keyring.current.id}; ` +
+      `${counts.ordered} accounts ` +
       `given an order key; ${counts.refreshed} supporter rows refreshed`,
   )
   return counts
@@ -393,11 +486,11 @@ export async function sealAfterMigrations(
   print: (line: string) => void,
 ): Promise<SealCounts> {
   const counts = await sealExisting(db, await keyringOf(config))
-  const { users, emailTokens, mail, imports, ordered } = counts
-  if (users + emailTokens + mail + imports + ordered > 0) {
+  const { users, emailTokens, mail, imports, gifts, ordered } = counts
+  if (users + emailTokens + mail + imports + gifts + ordered > 0) {
     print(
       `Personal data encrypted in place: ${users} accounts, ${emailTokens} e-mailed links, ${mail} development ` +
-        `messages, ${imports} import previews; ${ordered} accounts placed in the name order.`,
+        `messages, ${imports} import previews, ${gifts} gifts; ${ordered} accounts placed in the name order.`,
     )
   }
   return counts

@@ -1,7 +1,8 @@
 /**
  * `npm run keys:rotate`: re-encrypts every address and name not under the current data key
- * (DATA_ENCRYPTION_KEY), reading them with the keys in DATA_ENCRYPTION_KEYS_OLD, recomputes their
- * address indexes and search tokens, and renumbers the name order evenly (ARCHITECTURE.md,
+ * (DATA_ENCRYPTION_KEY), reading them with the keys in DATA_ENCRYPTION_KEYS_OLD (accounts, e-mailed
+ * links, the development mailbox, import previews, and gifts: their recipient's and giver's addresses
+ * and message), recomputes their address indexes and search tokens, and renumbers the name order evenly (ARCHITECTURE.md,
  * "Personal data at rest", Rotation). In batches of 1,000 rows, one transaction each: stopped
  * halfway, it is run again, and what is already under the current key is skipped. The server may
  * keep running meanwhile (a row written concurrently is left to the writer). Works on DATABASE_URL,

@@ -126,6 +126,7 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
       emailTokens: TOKENS.length,
       mail: MAIL.length,
       imports: 1,
+      gifts: 0,
       ordered: PEOPLE.length,
       refreshed: PEOPLE.length,
       finished: true,
@@ -215,7 +216,16 @@ describe('encrypting an existing database in place (drizzle/0014 and src/account
   it('run again, changes nothing', async () => {
     const before = await personalDataRows(db)
     const again = await sealExisting(db, keyring)
-    expect(again).toEqual({ users: 0, emailTokens: 0, mail: 0, imports: 0, ordered: 0, refreshed: 0, finished: true })
+    expect(again).toEqual({
+      users: 0,
+      emailTokens: 0,
+      mail: 0,
+      imports: 0,
+      gifts: 0,
+      ordered: 0,
+      refreshed: 0,
+      finished: true,
+    })
     expect(await personalDataRows(db)).toEqual(before)
   })
 

@@ -252,6 +252,8 @@ export async function redeemGift(
         recipientUserId: user.id,
         grantId,
         recipientEmail: null,
+        // The address index too: the account holds the address now, and recipient_user_id finds the gift.
+        recipientEmailIndex: null,
         giverEmail: null,
         message: null,
         updatedAt: now,
