@@ -1,6 +1,6 @@
 import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
-import { devMailbox, emailTokens, importBatchParts, rateLimits, stripeCustomers, users } from '../db/schema'
+import { devMailbox, emailTokens, gifts, importBatchParts, rateLimits, stripeCustomers, users } from '../db/schema'
 import { inList, PAYING_STATUSES } from '../db/statuses'
 import { AppError } from '../http/errors'
 import type { PreviewDocument } from '../imports/previews'
@@ -9,6 +9,7 @@ import { decrypt, encrypt } from '../privacy/cipher'
 import type { Keyring } from '../privacy/keys'
 import { CONTEXT, openAccount } from '../privacy/people'
 import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
+import { GIFT_COLUMNS } from './seal-existing'
 
 /** Why an account cannot be deleted yet: the same words for the reader and for an admin erasing it. */
 export const STILL_BILLED =
@@ -32,6 +33,17 @@ export const STILL_BILLED =
  * - dev_mailbox (development only): mail to those addresses (by index too).
  * - import_batches: their row in any Patreon preview awaiting confirmation; a
  *   rejected line's reason keeps its line but not their address or name.
+ * - gifts (src/billing/gifts): a gift to any of their addresses (found by the
+ *   recipient's address index, under every key) not yet redeemed is cancelled
+ *   in place: its recipient's address and index, the giver's address, the
+ *   message and the link's token are erased, so it can be neither delivered
+ *   nor redeemed (the row stays, without personal data, for the giver's list
+ *   and the ledger's gift payment); a redeemed one keeps no address already and
+ *   loses its index. A gift they gave (their account's, or bought signed out
+ *   with one of their addresses: every gift still holding a giver's address is
+ *   opened to tell) loses the giver's address and the message, which carries
+ *   their words and the name they signed it with; it still reaches its
+ *   recipient, from no one named.
  *
  * Kept: the Stripe ledger for accounting (payments: amount, currency, date,
  * kind, Stripe ids; subscriptions: tier, amount, status, dates; stripe_events:
@@ -59,6 +71,8 @@ export async function deleteAccount(db: Database, keyring: Keyring, userId: stri
         ...ACCOUNT_SCOPES.map((scope) => rateLimitKeys(keyring, scope, userId)),
       ])
     ).flat()
+    // Before the account goes: its row names the gifts it gave (giver_user_id is set null with it).
+    await forgetGifts(tx, keyring, userId, addresses, indexes)
     await tx.delete(users).where(eq(users.id, userId))
     await tx.delete(emailTokens).where(inArray(emailTokens.emailIndex, indexes))
     await tx.delete(rateLimits).where(inArray(rateLimits.key, keys))
@@ -101,6 +115,42 @@ async function addressesOf(db: Database, keyring: Keyring, userId: string, email
           .where(and(inArray(users.emailIndex, indexesOf.flat()), ne(users.id, userId)))
   const others = new Set(held.map((h) => h.emailIndex))
   return [email, ...wanted.filter((_, i) => !indexesOf[i]!.some((index) => others.has(index)))]
+}
+
+/** Gifts to and from the person (see deleteAccount): cancelled, or left without the giver's address and message. */
+async function forgetGifts(db: Database, keyring: Keyring, userId: string, addresses: string[], indexes: string[]) {
+  await db
+    .update(gifts)
+    .set({
+      recipientEmail: null,
+      recipientEmailIndex: null,
+      giverEmail: null,
+      message: null,
+      tokenHash: null,
+      updatedAt: sql`now()`,
+    })
+    .where(inArray(gifts.recipientEmailIndex, indexes))
+  // Only gifts not yet redeemed still hold a giver's address: few, and each is opened to see whose it is.
+  const held = await db
+    .select({ id: gifts.id, giverUserId: gifts.giverUserId, giverEmail: gifts.giverEmail })
+    .from(gifts)
+    .where(sql`${gifts.giverEmail} is not null or (${gifts.giverUserId} = ${userId} and ${gifts.message} is not null)`)
+    .for('update')
+  const theirs = await Promise.all(
+    held.map(
+      async (g) =>
+        g.giverUserId === userId ||
+        (g.giverEmail !== null &&
+          addresses.includes(normalizeAddress(await decrypt(keyring, g.giverEmail, GIFT_COLUMNS.giver)))),
+    ),
+  )
+  const given = held.filter((_, i) => theirs[i]).map((g) => g.id)
+  if (given.length > 0) {
+    await db
+      .update(gifts)
+      .set({ giverEmail: null, message: null, updatedAt: sql`now()` })
+      .where(inArray(gifts.id, given))
+  }
 }
 
 const regexLiteral = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

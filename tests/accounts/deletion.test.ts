@@ -5,8 +5,10 @@ import { hitRateLimit } from '../../src/accounts/rate-limit'
 import { STILL_BILLED } from '../../src/accounts/account-data'
 import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { PATREON_HEADERS } from '../../src/dev/patreon-fixture'
+import { giftInput, GIFT_CONTEXT, newGift, openMessage } from '../../src/billing/gifts/gifts'
 import {
   auditLog,
+  gifts,
   importBatches,
   importBatchParts,
   payments,
@@ -17,6 +19,7 @@ import {
 } from '../../src/db/schema'
 import { openPreview } from '../../src/imports/previews'
 import { addressIndexes, searchTokens } from '../../src/privacy/blind-index'
+import { decrypt } from '../../src/privacy/cipher'
 import { openAccount } from '../../src/privacy/people'
 import { sha256Hex } from '../../src/util/random'
 import { createTestApp, runDueJobs, type TestApp } from '../helpers/app'
@@ -263,6 +266,42 @@ beforeAll(async () => {
       receivedAt: now,
     },
   ])
+  // Gifts (src/billing/gifts), paid; only Stripe's webhook marks them paid, so they are inserted as the form makes
+  // them. To Cleo, from Pat, not yet delivered; to Dov, delivered (its link out) but not redeemed; from Dov, bought
+  // signed out, to Pat, signed with his name; from Cleo's account to someone who stays.
+  const gift = async (
+    id: string,
+    fields: { to: string; from: string; by?: string; message?: string; by_name?: string },
+  ) => {
+    const input = giftInput('2026-11-25').parse({
+      tier: 'reader',
+      months: 3,
+      recipient_email: fields.to,
+      deliver_on: '2026-12-24',
+      message: fields.message,
+      from_name: fields.by_name,
+      email: fields.from,
+    })
+    const row = await newGift(keyring, now, {
+      id,
+      tier: { id: 'reader', currency: 'usd' },
+      input,
+      amount: 1500,
+      giverUserId: fields.by ?? null,
+      giverEmail: fields.from,
+      checkoutSessionId: `cs_${id}`,
+    })
+    await db.insert(gifts).values({ ...row, paidAt: now, paymentIntentId: `pi_${id}` })
+  }
+  await gift('gift_to_cleo', { to: cleo.typed, from: pat.email, by: ids.pat, message: 'For you, Cleo', by_name: 'Pat' })
+  await gift('gift_to_dov', { to: dov.email, from: pat.email, by: ids.pat, message: 'Read on, Dov' })
+  await db
+    .update(gifts)
+    .set({ deliveredAt: now, message: null, tokenHash: 'f'.repeat(64) })
+    .where(eq(gifts.id, 'gift_to_dov'))
+  await gift('gift_from_dov', { to: pat.email, from: dov.email, message: `Cheers, ${dov.name}`, by_name: dov.name })
+  await gift('gift_from_cleo', { to: 'stays@example.com', from: cleo.email, by: ids.cleo, by_name: cleo.name })
+
   // The editors' summary rows.
   expect((await json(cookies.admin, '/api/admin/supporters')).status).toBe(200)
   before = await dumpDatabase(t.database)
@@ -276,7 +315,7 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
     expect(beforeOpened.unreadable).toBe(0)
     for (const who of ['cleo', 'dov'] as const) {
       const { email, name } = who === 'cleo' ? cleo : dov
-      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'import_batch_parts', 'supporters']) {
+      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'import_batch_parts', 'supporters', 'gifts']) {
         expect(holding(beforeOpened, email), `${who}'s address in ${table}`).toContain(table)
         if (table !== 'email_tokens' && table !== 'dev_mailbox') {
           expect(holding(beforeOpened, name), `${who}'s name in ${table}`).toContain(table)
@@ -288,7 +327,7 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
       for (const table of holding(before, name)) expect(['grants', 'all_grants']).toContain(table)
       if (who === 'cleo') expect(holding(before, name)).toContain('grants')
       const [index] = await addressIndexes(keyring, email)
-      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'rate_limits']) {
+      for (const table of ['users', 'email_tokens', 'dev_mailbox', 'rate_limits', 'gifts']) {
         expect(holding(before, index!), `${who}'s address index in ${table}`).toContain(table)
       }
       expect(holding(before, await sha256Hex(email))).toEqual([])
@@ -380,6 +419,34 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
       'evt_dov',
     ])
     expect(await db.select().from(stripeCustomers)).toEqual([])
+  })
+
+  it('cancels the gifts to them and drops their address and message from the gifts they gave', async () => {
+    const db = t.database.db
+    const keyring = await t.services.keyring
+    const byId = new Map((await db.select().from(gifts)).map((g) => [g.id, g]))
+    expect([...byId.keys()].sort()).toEqual(['gift_from_cleo', 'gift_from_dov', 'gift_to_cleo', 'gift_to_dov'])
+    // To them: nothing left to deliver or redeem, and nothing of anyone in it; the paid row stays.
+    for (const id of ['gift_to_cleo', 'gift_to_dov']) {
+      expect(byId.get(id), id).toMatchObject({
+        recipientEmail: null,
+        recipientEmailIndex: null,
+        giverEmail: null,
+        message: null,
+        tokenHash: null,
+        redeemedAt: null,
+        amount: 1500,
+      })
+      expect(byId.get(id)!.paidAt).not.toBeNull()
+    }
+    // From them: still on its way to its recipient, without the giver's address or message.
+    const fromDov = byId.get('gift_from_dov')!
+    expect(fromDov).toMatchObject({ giverEmail: null, message: null, giverUserId: null })
+    expect(await decrypt(keyring, fromDov.recipientEmail!, GIFT_CONTEXT.recipient)).toBe(pat.email)
+    const fromCleo = byId.get('gift_from_cleo')!
+    expect(fromCleo).toMatchObject({ giverEmail: null, message: null, giverUserId: null })
+    expect(await decrypt(keyring, fromCleo.recipientEmail!, GIFT_CONTEXT.recipient)).toBe('stays@example.com')
+    expect(await openMessage(keyring, fromCleo.message)).toEqual({ message: null, from: null })
   })
 
   it('keeps everyone else: the other patron, the admin, and the preview without their rows', async () => {

@@ -5,6 +5,7 @@ import { rowsOf } from '../../src/db/client'
 import { decrypt } from '../../src/privacy/cipher'
 import type { Keyring } from '../../src/privacy/keys'
 import { CONTEXT } from '../../src/privacy/people'
+import { GIFT_COLUMNS } from '../../src/accounts/seal-existing'
 import type { TestDatabase } from './db'
 
 const run = promisify(execFile)
@@ -81,7 +82,7 @@ const SEALED = /v1\.k\d+\.[\w-]+\.[\w-]+/g
  * is what a thief who also held the keys would read, and so what deleting must leave nothing of.
  */
 export async function openDump(dump: Dump, keyring: Keyring): Promise<Dump & { unreadable: number }> {
-  const contexts = Object.values(CONTEXT)
+  const contexts = [...Object.values(CONTEXT), ...Object.values(GIFT_COLUMNS)]
   const tables = new Map<string, string>()
   // Values no context opens would be a blind spot of whatever greps the result: they are counted.
   let unreadable = 0
