@@ -336,8 +336,12 @@ const BATCH = 5000
 /** People sealed at once: on Node, 256 in flight kept a 2-CPU machine busiest (fewer waits, less garbage than 512). */
 const SEAL_PARALLEL = 256
 
-/** A batch travels as one JSON parameter, unpacked by json_to_recordset: cheap to build and to parse, whatever its size. */
-const json = (value: unknown) => sql`${JSON.stringify(value)}::json`
+/**
+ * A batch travels as one jsonb parameter, parsed once: `->>` on json parses the element again for every
+ * field read, and json_to_recordset parses a text[] per row. 5,000 accounts in psql: 95–105 ms as jsonb
+ * arrays read by position, 190–270 ms through json_to_recordset, 270–380 ms as json arrays.
+ */
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`
 
 /** A new account: its id, role and what it sorts by, known before anything is encrypted. */
 interface NewAccount {
@@ -408,7 +412,7 @@ export async function commitImport(
       if (kept.length > 0) {
         const [found] = await rowsOf<{ n: number | string }>(
           tx,
-          sql`select count(*) as n from ${users} where ${users.id} in (select json_array_elements_text(${json(kept)}))`,
+          sql`select count(*) as n from ${users} where ${users.id} in (select jsonb_array_elements_text(${json(kept)}))`,
         )
         if (Number(found?.n) !== kept.length) throw accountsChanged()
       }
@@ -454,7 +458,7 @@ async function namesToGive(tx: Database, keyring: Keyring, changed: PlannedRow[]
     const found = await rowsOf<{ id: string }>(
       tx,
       sql`select id from ${users} where not ${users.named}
-        and ${users.id} in (select json_array_elements_text(${json(ids)}))`,
+        and ${users.id} in (select jsonb_array_elements_text(${json(ids)}))`,
     )
     for (const f of found) unnamed.add(f.id)
   }
@@ -495,26 +499,17 @@ async function commitBatch(
     const a = sealed.fresh.get(p)
     if (!a) return []
     ids.set(p, a.id)
-    return [
-      {
-        id: a.id,
-        email_index: a.emailIndex,
-        named: a.named,
-        search_tokens: a.searchTokens,
-        card: a.card,
-        name_order: sealed.order.get(a.id)!,
-        role: a.role,
-      },
-    ]
+    // One array per account, read by position (the search tokens, base64url, as one space-separated
+    // string): see `json` below.
+    return [[a.id, a.emailIndex, a.named, a.searchTokens.join(' '), a.card, sealed.order.get(a.id)!, a.role]]
   })
   const idOf = (p: PlannedRow) => p.userId ?? ids.get(p)!
   if (accounts.length > 0) {
     const made = await rowsOf<{ id: string }>(
       tx,
       sql`insert into ${users} (id, email_index, named, search_tokens, card, name_order, role, created_at, updated_at)
-        select r.id, r.email_index, r.named, r.search_tokens, r.card, r.name_order, r.role, ${at}, ${at}
-        from json_to_recordset(${json(accounts)}) as r(id text, email_index text, named boolean,
-          search_tokens text[], card text, name_order text, role text)
+        select e->>0, e->>1, (e->>2)::boolean, string_to_array(e->>3, ' '), e->>4, e->>5, e->>6, ${at}, ${at}
+        from jsonb_array_elements(${json(accounts)}) as e
         on conflict (email_index) do nothing
         returning id`,
     )
@@ -555,7 +550,7 @@ async function commitBatch(
     await tx.execute(sql`update ${users}
       set named = true, email = null, name = null, search_tokens = r.search_tokens, card = r.card,
         name_order = r.name_order, updated_at = ${at}
-      from json_to_recordset(${json(named)}) as r(id text, search_tokens text[], card text, name_order text)
+      from jsonb_to_recordset(${json(named)}) as r(id text, search_tokens text[], card text, name_order text)
       where ${users.id} = r.id and not ${users.named}`)
   }
   // The Patreon membership is part of the row (access_starts_at .. access_ends_at), read through the all_grants view.
@@ -583,7 +578,7 @@ async function commitBatch(
     select r.user_id, r.patreon_user_id, r.status, r.patreon_tier, r.tier_id, r.pledge_amount, r.lifetime_amount,
       r.currency, r.charge_frequency, r.patron_since, r.last_charge_at, r.next_charge_at, r.access_expires_at,
       r.access_starts_at, r.access_ends_at, ${at}, ${at}
-    from json_to_recordset(${json(members)}) as r(user_id text, patreon_user_id text, status text, patreon_tier text,
+    from jsonb_to_recordset(${json(members)}) as r(user_id text, patreon_user_id text, status text, patreon_tier text,
       tier_id text, pledge_amount integer, lifetime_amount integer, currency text, charge_frequency text,
       patron_since timestamptz, last_charge_at timestamptz, next_charge_at timestamptz, access_expires_at timestamptz,
       access_starts_at timestamptz, access_ends_at timestamptz)
