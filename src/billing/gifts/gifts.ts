@@ -331,6 +331,38 @@ export async function giftsGivenBy(db: Database, userId: string): Promise<GivenG
   }))
 }
 
+/**
+ * A gift whose payment was refunded in full, ended (the refund webhook's statement does the same:
+ * webhooks/events/gifts.ts, giftRefundWrites): its personal data and link token erased, its grant
+ * revoked. Run again after that statement, under the gift's lock, so that a redemption that
+ * committed meanwhile is ended too. Idempotent.
+ */
+export async function endRefundedGift(db: Database, giftId: string, paymentIntentId: string | null, now: Date) {
+  await db.transaction(async (tx) => {
+    const [gift] = await tx.select().from(gifts).where(eq(gifts.id, giftId)).for('update')
+    if (!gift || (gift.paymentIntentId !== null && gift.paymentIntentId !== paymentIntentId)) return
+    if (gift.recipientEmail || gift.recipientEmailIndex || gift.giverEmail || gift.message || gift.tokenHash) {
+      await tx
+        .update(gifts)
+        .set({
+          recipientEmail: null,
+          recipientEmailIndex: null,
+          giverEmail: null,
+          message: null,
+          tokenHash: null,
+          updatedAt: now,
+        })
+        .where(eq(gifts.id, giftId))
+    }
+    if (gift.grantId) {
+      await tx
+        .update(grants)
+        .set({ revokedAt: now, updatedAt: now })
+        .where(and(eq(grants.id, gift.grantId), isNull(grants.revokedAt)))
+    }
+  })
+}
+
 /** Used by tests and the job: the gift with this id. */
 export async function findGift(db: Database, id: string): Promise<Gift | undefined> {
   const [gift] = await db.select().from(gifts).where(eq(gifts.id, id))

@@ -1,6 +1,6 @@
 import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { gifts, jobs, payments, tiers } from '../../../db/schema'
+import { gifts, grants, jobs, payments, tiers } from '../../../db/schema'
 import { log } from '../../../http/log'
 import { decrypt } from '../../../privacy/cipher'
 import { randomId } from '../../../util/random'
@@ -111,6 +111,38 @@ export const giftCheckoutUnpaid = handler<Stripe.Checkout.Session>({
     },
   ],
 })
+
+/** Every cent of the charge given back (charge.refunded carries the running total). */
+export const isFullyRefunded = (charge: Stripe.Charge) => charge.amount > 0 && charge.amount_refunded >= charge.amount
+
+/**
+ * charge.refunded for a gift's payment, refunded in full (customers.ts, chargeRefunded): the gift
+ * ends, whatever its state and whatever order the events come in. Its personal data and its link's
+ * token are erased, so a gift not yet delivered is never delivered (its delivery job, and a
+ * checkout.session.completed coming after the refund, find no recipient: no mail, no receipt)
+ * and one delivered cannot be redeemed; the grant of one already redeemed is revoked (ended now,
+ * or never started if it was waiting for a paid period to end). The row stays, as the ledger's
+ * gift payment and its refund do. A partial refund changes nothing here.
+ */
+export function giftRefundWrites(ctx: EventContext, giftId: string, charge: Stripe.Charge): Write[] {
+  const now = ts(ctx.now)
+  const paymentIntentId = text(idOf(charge.payment_intent))
+  return [
+    {
+      name: 'gift_refunded',
+      query: sql`update ${gifts} set recipient_email = null, recipient_email_index = null, giver_email = null,
+          message = null, token_hash = null, updated_at = ${now}
+        where id = ${text(giftId)} and (payment_intent_id is null or payment_intent_id = ${paymentIntentId})
+          and ${whenStored}
+        returning grant_id`,
+    },
+    {
+      name: 'gift_refunded_grant',
+      query: sql`update ${grants} set revoked_at = ${now}, updated_at = ${now}
+        where id in (select grant_id from gift_refunded) and revoked_at is null and ${whenStored}`,
+    },
+  ]
+}
 
 type Routed = { gift: unknown } | { other: unknown }
 
