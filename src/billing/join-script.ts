@@ -32,13 +32,16 @@ export const JOIN_SCRIPT = `(() => {
     const exponent = exponents[currency] ?? 2
     const amount = minor(other && other.value.trim() ? other.value : value('suggested_' + frequency), exponent)
     const cover = form.querySelector('input[name="cover_fees"]')
-    if (!amount || !cover) { live.textContent = ''; return }
+    if (!amount || !cover) { if (live.textContent) live.textContent = ''; return }
     const step = steps[currency] || 1
     const fee = Math.floor((Math.floor((amount * bp + 9999) / 10000) + (fixed[currency] || 0) + step - 1) / step) * step
     const per = frequency === 'monthly' ? ' a month' : frequency === 'yearly' ? ' a year' : ''
-    live.textContent = cover.checked
+    const text = cover.checked
       ? 'Adds ' + money(fee, currency, exponent) + ': ' + money(amount + fee, currency, exponent) + per + ' in all.'
       : 'You give ' + money(amount, currency, exponent) + per + '.'
+    // Only a change is written, and the address field's change is not listened to: in chromium, rewriting the text
+    // on that change (fired as the button is pressed) swallowed the press, and the form was not sent.
+    if (live.textContent !== text) live.textContent = text
   }
   // The suggestions are written in the main currency; another chosen is shown in its own.
   const relabel = () => {
@@ -54,6 +57,7 @@ export const JOIN_SCRIPT = `(() => {
     const target = event.target
     if (target.name === 'currency') relabel()
     if (target.name && target.name.startsWith('suggested_') && other) other.value = ''
+    if (target.name === 'email') return
     update()
   })
   if (other) {
