@@ -9,7 +9,7 @@ import { clearViewCookie } from '../entitlements/page-view'
 import { clientIp } from '../http/client-ip'
 import { wantsJson } from '../http/doors'
 import { AppError } from '../http/errors'
-import { answerFormError } from '../http/forms'
+import { answerFormError, ticked } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, type FieldErrors } from '../http/input'
 import { describeError, log } from '../http/log'
@@ -23,7 +23,7 @@ import { chargeProblem } from '../util/currencies'
 import { listTierOffers, tierPriceFor } from './tiers/tiers'
 import { MASTHEAD_METADATA } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
-import { coversFees, feeCoverFor, offersFeeCover } from './fee-cover'
+import { feeCoverFor, offersFeeCover } from './fee-cover'
 import { FREQUENCIES, intervalOf } from './giving'
 import { goalProgress } from './goal'
 import { joinAsset } from './join-assets'
@@ -36,7 +36,7 @@ const checkoutInput = z.object({
   currency: z.string({ error: 'The currency must be a code such as EUR.' }).max(10).optional(),
   email: emailField.optional(),
   // A form's checkbox ("on" when ticked, absent when not) or an API client's boolean.
-  cover_fees: z.unknown().optional().transform(coversFees),
+  cover_fees: z.unknown().optional().transform(ticked),
 })
 
 const donationInput = (amount: z.ZodType<number>) =>
@@ -45,7 +45,9 @@ const donationInput = (amount: z.ZodType<number>) =>
     currency: z.string({ error: 'Choose a currency.' }).trim().toLowerCase(),
     frequency: z.enum(FREQUENCIES, { error: 'The frequency must be once, monthly or yearly.' }).default('once'),
     email: emailField.optional(),
-    cover_fees: z.unknown().optional().transform(coversFees),
+    cover_fees: z.unknown().optional().transform(ticked),
+    // A signed-out donor's choice to be kept for year-end statements (a form's checkbox, an API client's boolean).
+    keep_for_statements: z.unknown().optional().transform(ticked),
   })
 
 /** The join page, /join (and /support, where it used to live), and its script and colours under /assets. */
@@ -200,6 +202,9 @@ billing.post('/donate', async (c) => {
       mode: 'payment',
       submit_type: 'donate',
       ...(customer ? { customer } : input.email ? { customer_email: input.email } : {}),
+      // A signed-out donor gets no account unless they ask to be kept for year-end statements: then Stripe makes
+      // them a customer, which the webhook links by address to an account (created if new), as for a membership.
+      ...(!customer && input.keep_for_statements ? { customer_creation: 'always' as const } : {}),
       ...(user ? { client_reference_id: user.id } : {}),
       // The fees covered are a line of their own, so the donor sees both parts before paying.
       line_items: [

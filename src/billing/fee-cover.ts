@@ -61,7 +61,3 @@ export function feeCoverRuleWords(config: FeeConfig, currency: string): string {
 /** The checkbox's words, as the admin wrote them (FEE_COVER_WORDING). */
 export const feeCoverWording = (config: Pick<Config, 'FEE_COVER_WORDING' | 'PUBLICATION_NAME'>) =>
   config.FEE_COVER_WORDING.replaceAll('{publication}', config.PUBLICATION_NAME)
-
-/** A form's checkbox ("on", as browsers send it) or an API client's boolean. */
-export const coversFees = (value: unknown): boolean =>
-  value === true || (typeof value === 'string' && ['on', '1', 'true', 'yes'].includes(value.trim().toLowerCase()))

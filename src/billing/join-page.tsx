@@ -274,6 +274,15 @@ function Give(props: { user: SessionUser | null; config: JoinConfig }) {
           </>
         ) : null}
         {emailField(props.user, 'donate-email', false)}
+        {props.user ? null : (
+          <label class="choice">
+            <input type="checkbox" name="keep_for_statements" value="on" />
+            <span>
+              Keep a one-time gift on a year-end statement for my taxes (this makes an account for the address given at
+              payment, kept encrypted; without it we keep no account, and the receipt is your record)
+            </span>
+          </label>
+        )}
         <p class="actions">
           <button type="submit" class="primary">
             Continue to payment

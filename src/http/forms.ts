@@ -40,3 +40,7 @@ export async function submitForm(
     return answerFormError(c, error, render)
   }
 }
+
+/** A form's checkbox ("on", as browsers send it) or an API client's boolean: ticked or not. */
+export const ticked = (value: unknown): boolean =>
+  value === true || (typeof value === 'string' && ['on', '1', 'true', 'yes'].includes(value.trim().toLowerCase()))

@@ -31,7 +31,7 @@ async function receiptsTo(email: string) {
 async function donation(
   amount: number,
   currency: string,
-  options: { cookie?: string; email?: string; asyncPayment?: boolean } = {},
+  options: { cookie?: string; email?: string; asyncPayment?: boolean; keep?: boolean } = {},
 ) {
   const res = await w.t.app.request('/billing/donate', {
     method: 'POST',
@@ -40,7 +40,12 @@ async function donation(
       'CF-Connecting-IP': nextClientIp(),
       ...(options.cookie ? { Cookie: options.cookie } : {}),
     },
-    body: JSON.stringify({ amount, currency, ...(options.email ? { email: options.email } : {}) }),
+    body: JSON.stringify({
+      amount,
+      currency,
+      ...(options.email ? { email: options.email } : {}),
+      ...(options.keep ? { keep_for_statements: true } : {}),
+    }),
   })
   expect(res.status).toBe(200)
   const sessionId = sessionIdOf(((await res.json()) as { url: string }).url)
@@ -116,6 +121,21 @@ describe('donation receipts', () => {
     const receipts = await receiptsTo(email)
     expect(receipts).toHaveLength(1)
     expect(receipts[0]!.subject).toBe('Your receipt: £15.00 to The Ledger Foundation, Inc.')
+  })
+
+  it("put a signed-out donor's gift on their year-end statement when they ask: Stripe makes a customer, linked by address", async () => {
+    const email = 'statement-signed-out@example.org'
+    const { events, paymentIntent } = await donation(2200, 'usd', { email, keep: true })
+    await deliverAll(events)
+    const [row] = await w.t.services.db.select().from(payments).where(eq(payments.paymentIntentId, paymentIntent))
+    expect(row?.customerId).toMatch(/^cus_/)
+    const cookie = await signIn(w.t.app, email)
+    const year = w.t.services.clock.now().getUTCFullYear()
+    const res = await w.t.app.request(`/api/account/statements/${year}`, { headers: { Cookie: cookie } })
+    expect(res.status).toBe(200)
+    const body = JSON.stringify(await res.json())
+    expect(body).toContain(paymentIntent)
+    expect(body).toContain('2200')
   })
 
   it('are not sent for a membership, which is no one-time donation', async () => {
