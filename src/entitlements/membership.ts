@@ -10,7 +10,7 @@ import type { SubscriptionFact } from './facts'
 export type MembershipStatus =
   'active' | 'trialing' | 'past_due' | 'canceled_at_period_end' | 'incomplete' | 'ended' | 'none'
 
-/** A custom monthly pledge has no tier; it gets what a recurring contribution gets. */
+/** A custom pledge (monthly or yearly) has no tier; it gets what a recurring contribution gets. */
 export const PLEDGE_BENEFITS: Benefit[] = ['hideSupportPrompts', 'supportersOnlyContent']
 
 export interface SubscriptionState {
@@ -85,7 +85,7 @@ export function bestPaidMembership(subscriptions: SubscriptionFact[], now: Date,
         ...state,
         source: 'stripe' as const,
         tierId: sub.tierId,
-        tierName: sub.tierName ?? (sub.tierId ? null : 'Monthly pledge'),
+        tierName: sub.tierName ?? (sub.tierId ? null : sub.interval === 'year' ? 'Yearly pledge' : 'Monthly pledge'),
         interval: sub.interval,
         amount: sub.amount,
         currency: sub.currency,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { membershipStatus } from '../../src/entitlements/membership'
+import { bestPaidMembership, membershipStatus } from '../../src/entitlements/membership'
 import { lastMailTo, signIn } from '../helpers/auth'
 import { startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -73,5 +73,27 @@ describe('membershipStatus', () => {
     [{ ...base, status: 'canceled' }, 'ended', false],
   ])('%o is %s (entitled: %s)', (sub, status, entitled) => {
     expect(membershipStatus(sub, now, 7)).toMatchObject({ status, entitled })
+  })
+})
+
+describe('a custom pledge', () => {
+  const now = new Date('2026-11-25T12:00:00Z')
+  const pledge = (interval: string) => ({
+    id: `sub_${interval}`,
+    status: 'active',
+    cancelAtPeriodEnd: false,
+    currentPeriodEnd: new Date('2027-01-25T12:00:00Z'),
+    pastDueSince: null,
+    tierId: null,
+    tierName: null,
+    tierBenefits: null,
+    interval,
+    amount: 6000,
+    currency: 'usd',
+    createdAt: now,
+  })
+  it('is named by how often it is paid', () => {
+    expect(bestPaidMembership([pledge('month')], now, 7).tierName).toBe('Monthly pledge')
+    expect(bestPaidMembership([pledge('year')], now, 7).tierName).toBe('Yearly pledge')
   })
 })
