@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm'
 import type { Config } from '../config'
-import { rowsOf, type Database } from '../db/client'
-import { inList, PAYING_STATUSES } from '../db/statuses'
+import type { Database } from '../db/client'
+import { activeSupporterCount, monthlyRevenue, refreshSupporters } from '../db/supporter-figures'
 import type { Clock } from '../services'
 import { formatMoney, parseMajorUnits } from '../util/money'
 
@@ -41,8 +40,12 @@ export async function goalProgress(services: {
   const now = clock.now()
   const kept = readings.get(config)
   if (kept && now.getTime() < kept.until) return kept.progress
+  // The dashboard's own figures (src/db/supporter-figures.ts), from the summary brought up to date first.
+  await refreshSupporters(db)
   const current =
-    target.kind === 'supporters' ? await activeSupporters(db, now) : await monthlyRevenue(db, now, target.currency)
+    target.kind === 'supporters'
+      ? await activeSupporterCount(db, now)
+      : ((await monthlyRevenue(db, now, target.currency))[0]?.amount ?? 0)
   const progress: GoalProgress = {
     ...target,
     current,
@@ -64,40 +67,4 @@ const count = new Intl.NumberFormat('en')
 function wordsOf(kind: GoalProgress['kind'], current: number, target: number, currency: string): string {
   if (kind === 'supporters') return `${count.format(current)} of ${count.format(target)} supporters`
   return `${formatMoney(current, currency)} of ${formatMoney(target, currency)} a month`
-}
-
-/*
- * The dashboard's own figures (src/supporters/metrics.ts: activeSupporters and mrr), read the
- * same way from the same summary table. Billing may not import supporters (supporters imports
- * billing: tests/architecture.test.ts), so the two statements are written here again, and
- * tests/billing/join-goal.test.ts checks that they agree with metricsAt for every status.
- */
-
-/** Supporters whose status (statusSql in src/supporters/list.ts) is active, trialing, past due or cancelled at period end. */
-async function activeSupporters(db: Database, now: Date): Promise<number> {
-  const at = sql`${now.toISOString()}::timestamptz`
-  await db.execute(sql`select masthead_refresh_dirty_supporters()`)
-  const [row] = await rowsOf<{ n: string | number }>(
-    db,
-    sql`select count(*) as n from supporters s
-      where s.sub_status in ('trialing', 'past_due')
-        or (s.sub_status = 'active' and (not s.cancel_at_period_end or s.current_period_end > ${at}))
-        or (s.grant_source is not null and s.grant_starts_at <= ${at}
-          and (s.grant_ends_at is null or s.grant_ends_at > ${at}))`,
-  )
-  return Number(row?.n ?? 0)
-}
-
-/** Monthly recurring revenue in the main currency, as the dashboard's `mrr` (yearly amounts / 12, rounded). */
-async function monthlyRevenue(db: Database, now: Date, currency: string): Promise<number> {
-  const at = sql`${now.toISOString()}::timestamptz`
-  await db.execute(sql`select masthead_refresh_dirty_supporters()`)
-  const [row] = await rowsOf<{ amount: string | number | null }>(
-    db,
-    sql`select round(sum(case when s.interval = 'year' then s.amount / 12.0 else s.amount end)) as amount
-      from supporters s
-      where s.sub_status in ${inList(PAYING_STATUSES)} and s.amount is not null and s.currency = ${currency}
-        and not (s.cancel_at_period_end and s.current_period_end <= ${at})`,
-  )
-  return Number(row?.amount ?? 0)
 }

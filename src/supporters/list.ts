@@ -3,7 +3,7 @@ import * as z from 'zod'
 import type { Config } from '../config'
 import { rowsOf, type Database } from '../db/client'
 import { INTERVALS } from '../db/schema'
-import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
+import { SUPPORTER_STATUSES, statusSql, type SupporterStatus } from '../db/supporter-figures'
 import { AppError } from '../http/errors'
 import { MIN_PREFIX, queryTokens, queryWords } from '../privacy/blind-index'
 import type { Keyring } from '../privacy/keys'
@@ -17,11 +17,6 @@ import { openAccount } from '../privacy/people'
  * keys, and only the rows of the page asked for are decrypted.
  */
 
-/** The statuses of a supporter whose membership has not ended: the metrics' active supporters. */
-export const ACTIVE_SUPPORTER_STATUSES = ['active', 'trialing', 'past_due', 'canceled_at_period_end'] as const
-/** A supporter's status, as `statusSql` derives it and the list filters by it. */
-export const SUPPORTER_STATUSES = [...ACTIVE_SUPPORTER_STATUSES, 'ended', 'never_paid'] as const
-export type SupporterStatus = (typeof SUPPORTER_STATUSES)[number]
 export const SOURCES = ['stripe', 'donation', 'comp', 'patreon', 'gift'] as const
 export const SORTS = ['since', 'lifetime', 'name'] as const
 export type Sort = (typeof SORTS)[number]
@@ -118,25 +113,6 @@ export function filterOf(query: ListQuery): Record<string, string> {
     if (value !== undefined) out[key] = String(value)
   }
   return out
-}
-
-/**
- * A supporter's state now, from the raw fields the table keeps: the same
- * states as `membershipStatus` (src/entitlements/membership.ts), plus comps and
- * Patreon memberships (active while current) and "never paid".
- */
-export function statusSql(now: Date): SQL {
-  const at = sql`${now.toISOString()}::timestamptz`
-  return sql`(case
-    when s.sub_status = 'trialing' then 'trialing'
-    when s.sub_status = 'active' and not s.cancel_at_period_end then 'active'
-    when s.sub_status = 'active' and s.cancel_at_period_end and s.current_period_end > ${at} then 'canceled_at_period_end'
-    when s.sub_status = 'past_due' then 'past_due'
-    when s.grant_source is not null and s.grant_starts_at <= ${at}
-      and (s.grant_ends_at is null or s.grant_ends_at > ${at}) then 'active'
-    when s.lifetime_amount > 0 or s.grant_source is not null
-      or s.sub_status is not null and s.sub_status not in ${inList(NEVER_STARTED_STATUSES)} then 'ended'
-    else 'never_paid' end)`
 }
 
 /** Each sort's direction and the type of its first key; the user id ends every order, so pages are stable. */
@@ -495,9 +471,3 @@ export async function* allSupporters(db: Database, keyring: Keyring, query: List
 /** Links to the customer in Stripe's dashboard (test mode has its own path). */
 export const stripeDashboardUrl = (config: Config, customerId: string) =>
   `https://dashboard.stripe.com/${config.STRIPE_SECRET_KEY?.startsWith('sk_live_') ? '' : 'test/'}customers/${encodeURIComponent(customerId)}`
-
-/** Brings the rows that changes have marked up to date (drizzle/0006_supporters.sql); the list is exact when read. */
-export async function refreshSupporters(db: Database): Promise<number> {
-  const [row] = await rowsOf<{ n: number | string }>(db, sql`select masthead_refresh_dirty_supporters() as n`)
-  return Number(row?.n ?? 0)
-}

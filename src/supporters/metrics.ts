@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { rowsOf, type Database } from '../db/client'
-import { inList, NEVER_STARTED_STATUSES, PAYING_STATUSES } from '../db/statuses'
-import { ACTIVE_SUPPORTER_STATUSES, refreshSupporters, statusSql } from './list'
+import { inList, NEVER_STARTED_STATUSES } from '../db/statuses'
+import { activeSupporterCount, monthlyRevenue, refreshSupporters, statusSql } from '../db/supporter-figures'
 
 export interface Metrics {
   activeSupporters: number
@@ -17,18 +17,8 @@ export interface Metrics {
 export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
   await refreshSupporters(db)
   const at = sql`${now.toISOString()}::timestamptz`
-  const [active] = await rowsOf<{ n: string | number }>(
-    db,
-    sql`select count(*) as n from supporters s where ${statusSql(now)} in ${inList(ACTIVE_SUPPORTER_STATUSES)}`,
-  )
-  const mrr = await rowsOf<{ currency: string; amount: string | number }>(
-    db,
-    sql`select s.currency, round(sum(case when s.interval = 'year' then s.amount / 12.0 else s.amount end)) as amount
-      from supporters s
-      where s.sub_status in ${inList(PAYING_STATUSES)} and s.amount is not null
-        and not (s.cancel_at_period_end and s.current_period_end <= ${at})
-      group by s.currency order by s.currency`,
-  )
+  const activeSupporters = await activeSupporterCount(db, now)
+  const mrr = await monthlyRevenue(db, now)
   const [moves] = await rowsOf<{ fresh: string | number; churned: string | number }>(
     db,
     sql`select
@@ -64,8 +54,8 @@ export async function metricsAt(db: Database, now: Date): Promise<Metrics> {
       group by months.m order by months.m`,
   )
   return {
-    activeSupporters: Number(active?.n ?? 0),
-    mrr: mrr.map((r) => ({ currency: r.currency, amount: Number(r.amount) })),
+    activeSupporters,
+    mrr,
     newLast30Days: Number(moves?.fresh ?? 0),
     churnedLast30Days: Number(moves?.churned ?? 0),
     donationsThisMonth: donations.map((r) => ({

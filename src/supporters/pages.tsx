@@ -1,6 +1,7 @@
 import type { Metrics } from './metrics'
 import type { SupporterDetail } from './detail'
-import { SORTS, SOURCES, SUPPORTER_STATUSES, type SupporterRow } from './list'
+import { SUPPORTER_STATUSES } from '../db/supporter-figures'
+import { SORTS, SOURCES, type SupporterRow } from './list'
 import { formatMoney } from '../util/money'
 import { BENEFIT_LABELS } from '../billing/tiers/tiers'
 import { INTERVALS } from '../db/schema'

@@ -24,11 +24,11 @@ import {
   ignoredWords,
   supporterPage,
   parseListQuery,
-  refreshSupporters,
   stripeDashboardUrl,
   type ListQuery,
   type SupporterRow,
 } from './list'
+import { refreshSupporters } from '../db/supporter-figures'
 
 /**
  * The editors' dashboard, pages under /admin: supporters (list, details with a

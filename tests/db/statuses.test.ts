@@ -10,7 +10,7 @@ import {
   PAYING_STATUSES,
 } from '../../src/db/statuses'
 import { membershipStatus } from '../../src/entitlements/membership'
-import { ACTIVE_SUPPORTER_STATUSES, statusSql, SUPPORTER_STATUSES } from '../../src/supporters/list'
+import { ACTIVE_SUPPORTER_STATUSES, statusSql, SUPPORTER_STATUSES } from '../../src/db/supporter-figures'
 import { createTestDatabase, type TestDatabase } from '../helpers/db'
 
 /** Every status a Stripe subscription can have (Stripe's API reference, `subscription.status`). */
