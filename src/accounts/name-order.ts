@@ -14,10 +14,8 @@ import { openAccount } from '../privacy/people'
 
 /** The advisory lock every placement takes (any constant; this one spells "name"). */
 const ORDER_LOCK = 0x6e616d65
-/** A placement searches in memory once the gap it narrowed holds at most this many accounts. */
-const WINDOW = 48
-/** Above every order key in byte order (keys are [0-9a-z]): the open end of the order. */
-const END = '~'
+/** One sampled account in this many narrows a single placement to a window of about as many. */
+const SAMPLE_EVERY = 256
 
 interface StoredRow {
   id: string
@@ -46,73 +44,33 @@ async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { 
 }
 
 /**
- * The order key for one account's sort text (`sortTextOf`), by narrowing the order's key space
- * rather than counting rows. Each step is one statement of index probes: the first WINDOW + 1
- * accounts of the gap it has narrowed to, and the first account at or after each of PROBES keys
- * spread evenly across the gap. While the gap holds more than WINDOW accounts, a binary search
- * among the probed accounts (decrypting about log₂ PROBES of them) narrows it to the accounts
- * between two probed neighbours, about a sixteenth of the gap; when no account lies past the first
- * probe key, the gap ends there. A placement costs about log₁₆(accounts ÷ WINDOW) + 1 steps and
- * log₂(accounts) decryptions however large the table, and no statement reads the whole order. The
- * bounds of a gap need not be keys in use: no account lies between them, and the new key is made
- * between them. `except`: the account being moved (a new address without a name), which does not
- * count as its own neighbour.
+ * The order key for one account's sort text (`sortTextOf`): a binary search among every 256th
+ * placed account finds the window the text falls in, then one within that window, decrypting
+ * about log₂(accounts) values in all. `except`: the account being moved (a new address without a
+ * name), which does not count as its own neighbour.
  */
 export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
   await lock(db)
+  const samples = await rowsOf<StoredRow>(
+    db,
+    sql`select id, name_order, email, name, card from (
+          select id, name_order, email, name, card, row_number() over (order by name_order collate "C") as n
+          from users where name_order <> '' and id <> ${except}) s
+        where (n - 1) % ${SAMPLE_EVERY} = 0 order by name_order collate "C"`,
+  )
   const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
   const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
-  let gap: { before: string | null; after: string | null } = { before: null, after: null }
-  for (;;) {
-    const { before, after } = gap
-    const probes = orderKeysBetween(before, after, PROBES)
-    const inGap = sql`name_order collate "C" < ${after ?? END} and id <> ${except}`
-    const rows: (StoredRow & { probe: boolean })[] = await rowsOf(
-      db,
-      sql.join(
-        [
-          sql`(select id, name_order, email, name, card, false as probe from users
-            where name_order collate "C" > ${before ?? ''} and ${inGap}
-            order by name_order collate "C", id limit ${WINDOW + 1})`,
-          ...probes.map(
-            (probe) => sql`(select id, name_order, email, name, card, true as probe from users
-              where name_order collate "C" >= ${probe} and ${inGap}
-              order by name_order collate "C", id limit 1)`,
-          ),
-        ],
-        sql` union all `,
-      ),
-    )
-    const window = rows.filter((row) => !row.probe)
-    if (window.length <= WINDOW) return orderKeyFor(sortText, keyed(window), textOf, gap)
-    const probed = [...new Map(rows.filter((row) => row.probe).map((row) => [row.id, row])).values()].sort((a, b) =>
-      a.name_order < b.name_order ? -1 : a.name_order > b.name_order ? 1 : 0,
-    )
-    gap = probed.length === 0 ? { before, after: probes[0]! } : await gapFor(sortText, keyed(probed), textOf, gap)
-  }
-}
-
-/** Keys a placement probes per step, spread evenly across the gap it has narrowed to. */
-const PROBES = 15
-
-/**
- * Runs `task`, a transaction that places an account, once this process's earlier placements on
- * the same database have ended. They would wait for the order's lock anyway, but each inside its
- * transaction, holding a pooled connection while it waited: a burst of signed-out checkouts took
- * every connection of the Node server's pool and stalled every other statement behind them
- * (BENCHMARKS.md, webhooks). Waiting here holds none; across processes (several servers, the
- * Worker's isolates) the advisory lock still orders placements.
- */
-export function placementsInTurn<T>(db: Database, task: () => Promise<T>): Promise<T> {
-  const previous = turns.get(db) ?? Promise.resolve()
-  const run = previous.then(task, task)
-  turns.set(
+  const bounds = await gapFor(sortText, keyed(samples), textOf)
+  const window = await rowsOf<StoredRow>(
     db,
-    run.catch(() => undefined),
+    sql`select id, name_order, email, name, card from users
+        where name_order <> '' and id <> ${except}
+          and (${bounds.before}::text is null or name_order collate "C" > ${bounds.before})
+          and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
+        order by name_order collate "C"`,
   )
-  return run
+  return orderKeyFor(sortText, keyed(window), textOf, bounds)
 }
-const turns = new WeakMap<Database, Promise<unknown>>()
 
 /** Placed accounts read at once by `placeAccounts`: memory for one page, however many accounts there are. */
 const PAGE = 2000

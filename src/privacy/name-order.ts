@@ -18,9 +18,8 @@ import { normalizeAddress, type Person } from './blind-index'
  * ("0.i" is "i", "0.1zzi" is "1zzi"), chosen between the keys of the account's neighbours, so it
  * reveals the order of the sort texts and nothing else (no letter, no distance between names).
  * Placing an account (new, renamed, or with a new address when it has no name) finds its
- * neighbours by a search that decrypts only the sort texts it probes (src/accounts/name-order.ts
- * bisects the key space down to a window of a few dozen accounts, then `orderKeyFor` searches
- * that window), and
+ * neighbours by a binary search that decrypts only the sort texts it probes (`gapFor`, then
+ * `orderKeyFor`: among every 256th account, then within that window), and
  * placements are serialised (an advisory lock) so each sees the others. Placing many (an import,
  * the migration, a rotation) sorts them and spreads keys evenly (`orderKeysBetween`); the
  * rotation renumbers every account evenly, which also forgets the history that uneven key lengths
@@ -105,7 +104,7 @@ export interface Placed {
  * Where a sort text falls among rows given in key order: the keys either side (after any equal
  * text, so a new account goes after its namesakes). `bounds` are the keys just outside `rows`
  * when they are a window of the order (null: the start or the end), so that a search can narrow
- * the order to a window first (src/accounts/name-order.ts bisects the key space to one).
+ * the order to a window first (every 256th account, then the accounts between two of those).
  * A binary search: `textOf` is asked for about log₂(rows) texts, so only those are decrypted.
  */
 export async function gapFor<Row extends { key: string }>(

@@ -1,5 +1,4 @@
 import { sql } from 'drizzle-orm'
-import { placementsInTurn } from '../../accounts/name-order'
 import type Stripe from 'stripe'
 import { fixedStatement, rowsOf, type Database } from '../../db/client'
 import { isPgError } from '../../db/pg-errors'
@@ -134,9 +133,8 @@ export async function recordFailedEvent(db: Database, event: Stripe.Event, now: 
 /**
  * The one statement: the event's id, then its writes. False if the id was already stored.
  * Writes that may create an account run in a transaction with it: the account's place in the
- * name order is taken under a lock held until the insert commits, and this process's placements
- * take their turns before their transactions take a pooled connection (placementsInTurn). Only a
- * signed-out reader's first checkout pays for the transaction's round trips.
+ * name order is taken under a lock held until the insert commits. Only a signed-out reader's
+ * first checkout pays for the transaction's round trips.
  */
 async function store(
   ctx: EventContext,
@@ -145,9 +143,7 @@ async function store(
   prepared: unknown,
 ): Promise<boolean> {
   if (handler?.createsAccount && prepared !== null && handler.createsAccount(prepared)) {
-    return placementsInTurn(ctx.db, () =>
-      ctx.db.transaction((tx) => storeIn({ ...ctx, db: tx }, event, handler, prepared)),
-    )
+    return ctx.db.transaction((tx) => storeIn({ ...ctx, db: tx }, event, handler, prepared))
   }
   return storeIn(ctx, event, handler, prepared)
 }
