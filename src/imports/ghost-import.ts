@@ -293,14 +293,29 @@ export async function commitGhostImport(
             joined.toISOString(),
           ]
         })
+        // The batch's comps and customer links go in the same statement, so that the database writes them
+        // while the next batch is sealed, not all at the end: a new account has no comp or link to check for.
+        const comps = batch.flatMap((p) => (p.compTierId ? [[randomId(), ids.get(p)!, p.compTierId]] : []))
+        const links = batch.flatMap((p) => (p.linkCustomer ? [[p.linkCustomer, ids.get(p)!]] : []))
         const made = await rowsOf<{ id: string }>(
           tx,
-          sql`insert into ${users} (id, email_index, named, search_tokens, card, name_order, role, created_at, updated_at)
-            select e->>0, e->>1, (e->>2)::boolean, string_to_array(e->>3, ' '), e->>4, e->>5, e->>6,
-              (e->>7)::timestamptz, ${at}
-            from jsonb_array_elements(${json(accounts)}) as e
-            on conflict (email_index) do nothing
-            returning id`,
+          sql`with made as (
+              insert into ${users} (id, email_index, named, search_tokens, card, name_order, role, created_at, updated_at)
+              select e->>0, e->>1, (e->>2)::boolean, string_to_array(e->>3, ' '), e->>4, e->>5, e->>6,
+                (e->>7)::timestamptz, ${at}
+              from jsonb_array_elements(${json(accounts)}) as e
+              on conflict (email_index) do nothing
+              returning id),
+            comps as (
+              insert into grants (id, user_id, source, tier_id, starts_at, note, created_at, updated_at)
+              select c->>0, c->>1, 'comp', c->>2, ${at}, 'Complimentary in Ghost', ${at}, ${at}
+              from jsonb_array_elements(${json(comps)}) as c where c->>1 in (select id from made)),
+            links as (
+              insert into ${stripeCustomers} (customer_id, user_id, created_at)
+              select l->>0, l->>1, ${at}
+              from jsonb_array_elements(${json(links)}) as l where l->>1 in (select id from made)
+              on conflict (customer_id) do nothing)
+            select id from made`,
         )
         // Someone signed up with one of these addresses since the plan: preview again rather than guess.
         if (made.length !== accounts.length) throw accountsChanged()
@@ -320,9 +335,10 @@ export async function commitGhostImport(
             name_order text)
           where ${users.id} = r.id and not ${users.named}`)
       }
-      const idOf = (p: PlannedGhostRow) => p.userId ?? ids.get(p)!
-      const comps = changed.flatMap((p) =>
-        p.compTierId ? [{ id: randomId(), user_id: idOf(p), tier_id: p.compTierId }] : [],
+      // Accounts that were there before the import: their comps and links (the new ones' went with their batch).
+      const existing = changed.filter((p) => p.userId !== null)
+      const comps = existing.flatMap((p) =>
+        p.compTierId ? [{ id: randomId(), user_id: p.userId!, tier_id: p.compTierId }] : [],
       )
       for (let i = 0; i < comps.length; i += BATCH) {
         await tx.execute(sql`insert into grants (id, user_id, source, tier_id, starts_at, note, created_at, updated_at)
@@ -331,7 +347,9 @@ export async function commitGhostImport(
           where not exists (select 1 from grants g where g.user_id = r.user_id and g.source = 'comp'
             and g.revoked_at is null and (g.ends_at is null or g.ends_at > ${at}))`)
       }
-      const links = changed.flatMap((p) => (p.linkCustomer ? [{ customer_id: p.linkCustomer, user_id: idOf(p) }] : []))
+      const links = existing.flatMap((p) =>
+        p.linkCustomer ? [{ customer_id: p.linkCustomer, user_id: p.userId! }] : [],
+      )
       for (let i = 0; i < links.length; i += BATCH) {
         await tx.execute(sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
           select r.customer_id, r.user_id, ${at}
