@@ -12,7 +12,6 @@ import { AppError } from '../http/errors'
 import { answerFormError, ticked } from '../http/forms'
 import { requireRole } from '../http/guards'
 import { emailField, fieldErrors, readBody, typed, type FieldErrors } from '../http/input'
-import { describeError, log } from '../http/log'
 import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
@@ -21,7 +20,7 @@ import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
 import { majorUnits, minorUnits, toMajorUnits } from '../util/money'
 import { chargeProblem } from '../util/currencies'
 import { listTierOffers, tierPriceFor } from './tiers/tiers'
-import { MASTHEAD_METADATA } from './stripe'
+import { MASTHEAD_METADATA, withStripe } from './stripe'
 import { pledgeProductId } from './tiers/stripe-sync'
 import { feeCoverFor, offersFeeCover } from './fee-cover'
 import { FREQUENCIES, intervalOf } from './giving'
@@ -337,22 +336,6 @@ function redirectTo(c: Context<AppEnv>, url: string, kind: 'checkout' | 'portal'
 function stripeOf(services: Services): Stripe {
   if (!services.stripe) throw new AppError('payments_unavailable', 'Payments are not set up on this server yet.')
   return services.stripe
-}
-
-/** Stripe being down or refusing is not the reader's fault: 503 with a plain message, details in the log. */
-async function withStripe<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    if (error instanceof Stripe.errors.StripeError) {
-      log('warn', 'stripe_call_failed', { ...describeError(error), stripeCode: error.code, status: error.statusCode })
-      throw new AppError(
-        'payments_unavailable',
-        'Payments are unavailable right now. Please try again in a few minutes.',
-      )
-    }
-    throw error
-  }
 }
 
 /** A mistake in a checkout or donation form: the join page again with the message, or the error for API clients. */

@@ -1,6 +1,8 @@
 import { createHash, createHmac } from 'node:crypto'
 import Stripe from 'stripe'
 import type { Config } from '../config'
+import { AppError } from '../http/errors'
+import { describeError, log } from '../http/log'
 
 export type { Stripe }
 
@@ -44,3 +46,19 @@ export function createWebhookCrypto(): WebhookCrypto {
 /** Metadata on every Stripe object Masthead creates, so that it can tell its own from others'. */
 export const MASTHEAD_METADATA = { masthead: '1' } as const
 export const isMastheads = (metadata: Record<string, string> | null | undefined) => metadata?.masthead === '1'
+
+/** Stripe being down or refusing is not the reader's fault: 503 with a plain message, details in the log. */
+export async function withStripe<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeError) {
+      log('warn', 'stripe_call_failed', { ...describeError(error), stripeCode: error.code, status: error.statusCode })
+      throw new AppError(
+        'payments_unavailable',
+        'Payments are unavailable right now. Please try again in a few minutes.',
+      )
+    }
+    throw error
+  }
+}

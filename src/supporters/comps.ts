@@ -1,3 +1,4 @@
+import { addMonths } from '../util/dates'
 import { and, eq, isNull } from 'drizzle-orm'
 import * as z from 'zod'
 import type { SessionUser } from '../accounts/sessions'
@@ -35,15 +36,6 @@ export const compInput = z.object({
   ),
 })
 export type CompInput = z.output<typeof compInput>
-
-/** Calendar months later, in UTC (31 January + 1 month is the last day of February). */
-export function addMonths(date: Date, months: number): Date {
-  const target = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, 1))
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate()
-  target.setUTCDate(Math.min(date.getUTCDate(), lastDay))
-  target.setUTCHours(date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds(), date.getUTCMilliseconds())
-  return target
-}
 
 /** Grants a comp, in one transaction with its audit entry. */
 export async function grantComp(

@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { findUserByEmail } from '../../src/accounts/users'
-import { addMonths } from '../../src/billing/gifts/gifts'
+import { addMonths } from '../../src/util/dates'
 import { gifts, grants, jobs, payments, subscriptions, tiers } from '../../src/db/schema'
 import { loadEntitlements } from '../../src/entitlements/entitlements'
 import { runDueJobs } from '../helpers/app'

@@ -1,3 +1,4 @@
+import { addMonths } from '../../util/dates'
 import { and, desc, eq, isNotNull, isNull, lt } from 'drizzle-orm'
 import * as z from 'zod'
 import { signInUser } from '../../accounts/users'
@@ -99,15 +100,6 @@ export type GiftInput = z.output<ReturnType<typeof giftInput>>
 /** What a gift of a tier costs: 12 months at the yearly price, 3 or 6 at the monthly one. */
 export function giftPrice(tier: { monthlyAmount: number; yearlyAmount: number }, months: GiftMonths): number {
   return months === 12 ? tier.yearlyAmount : tier.monthlyAmount * months
-}
-
-/** Calendar months later, in UTC (31 January + 1 month is the last day of February), as comps count them. */
-export function addMonths(date: Date, months: number): Date {
-  const target = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, 1))
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate()
-  target.setUTCDate(Math.min(date.getUTCDate(), lastDay))
-  target.setUTCHours(date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds(), date.getUTCMilliseconds())
-  return target
 }
 
 /** The message and the name it is signed with, sealed as one value (one AES-GCM call, one column). */

@@ -6,7 +6,8 @@ import { decrypt } from '../../privacy/cipher'
 import type { Services } from '../../services'
 import { randomToken, sha256Hex } from '../../util/random'
 import type { Job, JobHandler, JobHandlers, StepResult } from '../../jobs/jobs'
-import { addMonths, findGift, GIFT_CONTEXT, openMessage } from './gifts'
+import { addMonths } from '../../util/dates'
+import { findGift, GIFT_CONTEXT, openMessage } from './gifts'
 import { giftDeliveryMessage } from './mails'
 
 type GiftPayload = { giftId: string }

@@ -1,7 +1,6 @@
 import { and, asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import Stripe from 'stripe'
 import * as z from 'zod'
 import { hitRateLimit } from '../../accounts/rate-limit'
 import { cookieIsSecure, createSession, setSessionCookie } from '../../accounts/sessions'
@@ -19,7 +18,7 @@ import type { AppEnv, Services } from '../../services'
 import { page } from '../../ui/layout'
 import { randomId } from '../../util/random'
 import { ensureCustomer } from '../customers'
-import { MASTHEAD_METADATA } from '../stripe'
+import { MASTHEAD_METADATA, withStripe } from '../stripe'
 import { dropUnpaidGifts, giftByToken, giftInput, giftPrice, giftsGivenBy, newGift, redeemGift } from './gifts'
 import { giftStartsLaterMessage } from './mails'
 import { GiftLinkProblem, GiftPage, GiftThanks, RedeemGift, type GiftFormValues } from './pages'
@@ -196,20 +195,4 @@ async function giftForm(
     <GiftPage tiers={sold} signedIn={!!user} today={today(c.var.services)} given={given} {...extra} />,
     status,
   )
-}
-
-/** Stripe being down or refusing is not the reader's fault: 503 with a plain message, details in the log. */
-async function withStripe<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    if (error instanceof Stripe.errors.StripeError) {
-      log('warn', 'stripe_call_failed', { ...describeError(error), stripeCode: error.code, status: error.statusCode })
-      throw new AppError(
-        'payments_unavailable',
-        'Payments are unavailable right now. Please try again in a few minutes.',
-      )
-    }
-    throw error
-  }
 }
