@@ -69,9 +69,18 @@ export async function sealPeople(keyring: Keyring, people: readonly Person[], pa
       }),
     )
     out.push(...sealed)
+    // Its work is synchronous crypto, and every await above resolves at once: without a turn of the event
+    // loop between chunks, a whole batch sealed as one run of microtasks, and a statement the caller had
+    // just sent (an import writes one batch while it seals the next) waited for it to finish before its
+    // answer was read, so the database and the sealing took turns instead of overlapping.
+    await nextTurn()
   }
   return out
 }
+
+/** A turn of the event loop: pending I/O (a socket write, an answer) runs before what follows. */
+const nextTurn = () =>
+  new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)))
 
 /**
  * An account's address and name in clear, from what its row holds: the card, or for an account
