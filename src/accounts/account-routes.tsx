@@ -38,7 +38,14 @@ async function signedInAccount(c: Context<AppEnv>) {
 
 accountPages.get('/', (c) => accountPage(c, { notice: c.req.query('notice') }))
 
-accountApi.get('/', async (c) => c.json({ user: await signedInAccount(c), membership: c.var.entitlements.paid }))
+accountApi.get('/', async (c) =>
+  c.json({
+    user: await signedInAccount(c),
+    membership: c.var.entitlements.paid,
+    // Gift memberships received, as the account page lists them (src/billing/gifts).
+    gifts: c.var.entitlements.gifts,
+  }),
+)
 
 accountPages.post('/email', async (c) => {
   const body = await readBody(c)

@@ -162,6 +162,13 @@ describe('a gift from purchase to redemption', () => {
     const html = await account.text()
     expect(html).toContain('Gift memberships')
     expect(html).toContain('Reader, a gift: from 2026-12-24 until 2027-06-24')
+    // The same for API clients.
+    const me = (await (await w.t.app.request('/api/account', { headers: { Cookie: cookie } })).json()) as {
+      gifts: { tierName: string; startsAt: string; endsAt: string }[]
+    }
+    expect(me.gifts).toEqual([
+      { tierName: 'Reader', startsAt: '2026-12-24T00:00:05.000Z', endsAt: '2027-06-24T00:00:05.000Z' },
+    ])
     const entitlements = (await (
       await w.t.app.request('/api/entitlements', { headers: { Cookie: cookie } })
     ).json()) as { benefits: string[]; membership: { source: string; entitled: boolean } }
