@@ -16,7 +16,7 @@ import { absoluteUrl, pathTo } from '../http/paths'
 import type { AppEnv, Services } from '../services'
 import { page } from '../ui/layout'
 import { SupportPage } from './join-page'
-import { customerIdOf, ensureCustomer, hasLiveSubscription } from './customers'
+import { customerIdOf, ensureCustomer, hadMembership, hasLiveSubscription } from './customers'
 import { majorUnits, minorUnits, toMajorUnits } from '../util/money'
 import { chargeProblem } from '../util/currencies'
 import { listTierOffers, tierPriceFor } from './tiers/tiers'
@@ -89,7 +89,10 @@ billing.post('/checkout', async (c) => {
   if (fee > 0 && !tier.stripeProductId) {
     throw new AppError('payments_unavailable', 'This tier is not on sale yet. Please try again later.')
   }
-  const trialDays = tier.trialDays > 0 ? tier.trialDays : 0
+  // A tier's free trial is for a first membership: a signed-in reader who has had one gets none. A signed-out
+  // checkout offers it to any address, since leaving it out would tell whether an address had been a member.
+  const user = c.var.user
+  const trialDays = tier.trialDays > 0 && !(user && (await hadMembership(services.db, user.id))) ? tier.trialDays : 0
   const covered: Record<string, string> = fee > 0 ? { fee_cover: String(fee) } : {}
   return startSubscription(
     c,

@@ -1,9 +1,9 @@
-import { desc, eq } from 'drizzle-orm'
+import { and, desc, eq, notInArray } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { SessionUser } from '../accounts/sessions'
 import type { Database } from '../db/client'
-import { stripeCustomers } from '../db/schema'
-import { LIVE_STATUSES } from '../db/statuses'
+import { stripeCustomers, subscriptions } from '../db/schema'
+import { LIVE_STATUSES, NEVER_STARTED_STATUSES } from '../db/statuses'
 import type { Keyring } from '../privacy/keys'
 import { openAddress } from '../privacy/people'
 import { MASTHEAD_METADATA } from './stripe'
@@ -58,4 +58,18 @@ export async function hasLiveSubscription(stripe: Stripe, customerId: string, no
     return true
   }
   return false
+}
+
+/**
+ * Whether the account has ever had a subscription that started (a trial counts), by Masthead's
+ * copy: a free trial is for a reader's first membership only.
+ */
+export async function hadMembership(db: Database, userId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: subscriptions.id })
+    .from(subscriptions)
+    .innerJoin(stripeCustomers, eq(stripeCustomers.customerId, subscriptions.customerId))
+    .where(and(eq(stripeCustomers.userId, userId), notInArray(subscriptions.status, [...NEVER_STARTED_STATUSES])))
+    .limit(1)
+  return row !== undefined
 }

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { subscriptions, tiers } from '../../src/db/schema'
 import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, useBillingWorld } from '../helpers/billing'
@@ -168,6 +168,29 @@ describe('offers', () => {
     const thanks = new URL(session.success_url!.replace('{CHECKOUT_SESSION_ID}', sessionId))
     const page = await (await w.t.app.request(`${thanks.pathname}${thanks.search}`)).text()
     expect(page).toContain('14-day free trial of your Reader membership has begun')
+    await w.t.services.db.update(tiers).set({ trialDays: 0 }).where(eq(tiers.id, 'reader'))
+  })
+
+  it('is for a first membership: a signed-in reader who has had one is offered none', async () => {
+    await w.t.services.db.update(tiers).set({ trialDays: 14 }).where(eq(tiers.id, 'reader'))
+    const cookie = await signIn(w.t.app, 'trial-again@example.org')
+    const checkout = async () => {
+      const res = await w.t.app.request('/billing/checkout', form({ tier: 'reader', interval: 'month' }, cookie))
+      expect(res.status).toBe(303)
+      return w.stripe.checkout.sessions.retrieve(sessionIdOf(res.headers.get('location')!))
+    }
+    const first = await checkout()
+    expect(first.metadata?.trial_days).toBe('14')
+    await w.standIn.completeCheckout(first.id)
+    const subscription = (await w.stripe.checkout.sessions.retrieve(first.id)).subscription as string
+    await w.stripe.subscriptions.cancel(subscription)
+    // The stand-in delivers customer.subscription.deleted on its own time.
+    await vi.waitFor(async () => {
+      const [ended] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscription))
+      expect(ended?.status).toBe('canceled')
+    })
+    const again = await checkout()
+    expect(again.metadata?.trial_days).toBeUndefined()
     await w.t.services.db.update(tiers).set({ trialDays: 0 }).where(eq(tiers.id, 'reader'))
   })
 })
