@@ -13,6 +13,8 @@ import { root, withScratchDatabase, type Benchmark, type DatabaseTarget, type Ro
 
 const ROWS = 50_000
 const TARGET_SECONDS = 5
+/** Timed imports, each into a new database; the table gives the median. */
+const ROUNDS = 3
 const HEADER =
   'id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,created_at,deleted_at,labels,tiers'
 const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Kathleen', 'Frances', 'Radia']
@@ -112,6 +114,29 @@ export default {
             ctx.fail(`the import failed (exit ${first.code}): ${first.out.slice(-500)}`)
             return
           }
+          // More rounds of the timed import, each into a database of its own made the same way; the median is reported.
+          const rounds = [first.ms]
+          for (let round = 2; round <= ROUNDS; round++) {
+            const ms = await withScratchDatabase(given, async (otherUrl) => {
+              const other = connectPostgres(otherUrl, { max: 1 })
+              try {
+                await seedDemoTiers(other.db, new Date())
+              } finally {
+                await other.close()
+              }
+              const run = await timedCli([file, '--map', join(dir, 'map.json')], { ...env, DATABASE_URL: otherUrl })
+              if (run.code !== 0 || !run.out.includes(`Imported ${ROWS} members`)) {
+                ctx.fail(`round ${round} of the import failed (exit ${run.code}): ${run.out.slice(-500)}`)
+              }
+              return run.ms
+            })
+            rounds.push(ms)
+          }
+          const median = [...rounds].sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!
+          ctx.note(
+            `Rounds: ${ROUNDS} imports of the same file, each into a new scratch database made the same way; the first ` +
+              `row is their median (${rounds.map(seconds).join(' s, ')} s, in the order run).`,
+          )
           const again = await timedCli([file, '--map', join(dir, 'map.json')], env)
           if (again.code !== 0 || !again.out.includes(`0 new, 0 updated, ${ROWS} unchanged`)) {
             ctx.fail(`the re-import was not all unchanged (exit ${again.code}): ${again.out.slice(-500)}`)
@@ -149,12 +174,12 @@ export default {
             `Checked: ${accounts} accounts and ${comps} comps after the import; the second run found every row unchanged. ` +
               'No member has a stripe_customer_id, so the command reads nothing from Stripe (adoption is timed by no bench).',
           )
-          ctx.note(`Ratio: import ÷ COPY = ${(first.ms / copyMs).toFixed(1)}.`)
+          ctx.note(`Ratio: import ÷ COPY = ${(median / copyMs).toFixed(1)}.`)
           rows.push(
             {
-              Step: `import:ghost, ${ROWS.toLocaleString('en')} new members (spawned, start to exit)`,
-              Seconds: seconds(first.ms),
-              Target: `≤ ${TARGET_SECONDS} s: ${first.ms <= TARGET_SECONDS * 1000 ? 'met' : 'not met'}`,
+              Step: `import:ghost, ${ROWS.toLocaleString('en')} new members (spawned, start to exit; median of ${ROUNDS})`,
+              Seconds: seconds(median),
+              Target: `≤ ${TARGET_SECONDS} s: ${median <= TARGET_SECONDS * 1000 ? 'met' : 'not met'}`,
             },
             { Step: 'import:ghost again (all unchanged)', Seconds: seconds(again.ms), Target: '' },
             { Step: 'COPY of the same rows into a plain table', Seconds: seconds(copyMs), Target: '' },
