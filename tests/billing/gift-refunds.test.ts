@@ -5,7 +5,7 @@ import { findUserByEmail } from '../../src/accounts/users'
 import { endRefundedGift } from '../../src/billing/gifts/gifts'
 import { gifts, grants, payments } from '../../src/db/schema'
 import { runDueJobs } from '../helpers/app'
-import { nextClientIp } from '../helpers/auth'
+import { nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, useBillingWorld } from '../helpers/billing'
 
 /**
@@ -120,6 +120,32 @@ describe('refunding a gift membership', () => {
     w.clock.set('2026-12-02T00:00:05Z')
     await runDueJobs(w.t)
     expect(await mailsTo('out.of.order@gifts.example')).toEqual([])
+  })
+
+  it('shows as refunded in the list of gifts the giver has given', async () => {
+    const cookie = await signIn(w.t.app, 'giver.list@gifts.example')
+    const res = await w.t.app.request('/billing/gift', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'CF-Connecting-IP': nextClientIp(), Cookie: cookie },
+      body: JSON.stringify({
+        tier: 'reader',
+        months: 3,
+        recipient_email: 'listed@gifts.example',
+        deliver_on: '2026-12-20',
+      }),
+    })
+    expect(res.status).toBe(200)
+    const sessionId = sessionIdOf(((await res.json()) as { url: string }).url)
+    await w.standIn.completeCheckout(sessionId)
+    await deliver(completedEvent(sessionId))
+    const listed = async () => (await w.t.app.request('/gift', { headers: { Cookie: cookie } })).text()
+    expect(await listed()).toContain('Paid: it will be e-mailed on the day')
+    const paymentIntent = (await w.stripe.checkout.sessions.retrieve(sessionId)).payment_intent as string
+    await w.standIn.refund(paymentIntent)
+    await deliver(refundedEvent(paymentIntent))
+    const page = await listed()
+    expect(page).toContain('Refunded: it has ended, or will not be sent')
+    expect(page).not.toContain('Paid: it will be e-mailed on the day')
   })
 
   it('in part, leaves the gift; the rest refunded later ends it', async () => {

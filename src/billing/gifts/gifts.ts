@@ -1,5 +1,5 @@
 import { addMonths } from '../../util/dates'
-import { and, desc, eq, isNotNull, isNull, lt } from 'drizzle-orm'
+import { and, desc, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm'
 import * as z from 'zod'
 import { signInUser } from '../../accounts/users'
 import type { Database } from '../../db/client'
@@ -287,7 +287,7 @@ export interface GivenGift {
   amount: number
   currency: string
   deliverAt: Date
-  state: 'awaiting payment' | 'paid' | 'delivered' | 'redeemed'
+  state: 'awaiting payment' | 'paid' | 'delivered' | 'redeemed' | 'refunded' | 'cancelled'
   createdAt: Date
 }
 
@@ -305,6 +305,11 @@ export async function giftsGivenBy(db: Database, userId: string): Promise<GivenG
       deliveredAt: gifts.deliveredAt,
       redeemedAt: gifts.redeemedAt,
       createdAt: gifts.createdAt,
+      // Refunded in full: the ledger's refunds of its payment (negative amounts) come to what was paid.
+      refunded: sql<boolean>`coalesce((select -sum(p.amount) from payments p where p.kind = 'refund'
+        and p.payment_intent_id = ${gifts.paymentIntentId}), 0) >= ${gifts.amount}`,
+      // Not started and without a recipient any more: cancelled (the recipient's account was deleted).
+      recipientKept: sql<boolean>`${gifts.recipientEmail} is not null`,
     })
     .from(gifts)
     .leftJoin(tiers, eq(tiers.id, gifts.tierId))
@@ -319,7 +324,17 @@ export async function giftsGivenBy(db: Database, userId: string): Promise<GivenG
     currency: r.currency,
     deliverAt: r.deliverAt,
     createdAt: r.createdAt,
-    state: r.redeemedAt ? 'redeemed' : r.deliveredAt ? 'delivered' : r.paidAt ? 'paid' : 'awaiting payment',
+    state: r.refunded
+      ? 'refunded'
+      : r.redeemedAt
+        ? 'redeemed'
+        : !r.recipientKept
+          ? 'cancelled'
+          : r.deliveredAt
+            ? 'delivered'
+            : r.paidAt
+              ? 'paid'
+              : 'awaiting payment',
   }))
 }
 

@@ -26,6 +26,8 @@ const STATE_LABELS: Record<GivenGift['state'], string> = {
   paid: 'Paid: it will be e-mailed on the day',
   delivered: 'E-mailed, not started yet',
   redeemed: 'Started',
+  refunded: 'Refunded: it has ended, or will not be sent',
+  cancelled: 'Cancelled: the recipient’s account was deleted',
 }
 
 function ErrorText(props: { id: string; error: string | undefined }) {
