@@ -269,9 +269,8 @@ async function sealImports(db: Database, keyring: Keyring, mode: 'plaintext' | '
 }
 
 /**
- * The encryption contexts of the gifts table's sealed columns: src/billing/gifts/gifts.ts's
- * GIFT_CONTEXT, written out here because billing depends on accounts, not the reverse (a test
- * checks they are the same: tests/accounts/seal-gifts.test.ts).
+ * The encryption contexts of the gifts table's sealed columns, defined here (billing depends on
+ * accounts, not the reverse) and used by src/billing/gifts as GIFT_CONTEXT.
  */
 export const GIFT_COLUMNS = {
   recipient: 'gifts.recipient_email',

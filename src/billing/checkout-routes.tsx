@@ -251,7 +251,8 @@ billing.get('/thanks', async (c) => {
  * address, with their own counters. Every address counts the same, whether
  * or not it has an account or a membership, so the limit tells nothing.
  */
-async function limitSignedOutStart(c: Context<AppEnv>, email: string | undefined) {
+/** The limits on starting a checkout signed out (by address and by IP), as on signing in. */
+export async function limitSignedOutStart(c: Context<AppEnv>, email: string | undefined) {
   const { db, clock, config } = c.var.services
   const keyring = await c.var.services.keyring
   const now = clock.now()

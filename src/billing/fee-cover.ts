@@ -1,5 +1,5 @@
 import type { Config } from '../config'
-import { chargeStep, isStripeCurrency } from '../util/currencies'
+import { chargeStep } from '../util/currencies'
 import { formatMoney, parseMajorUnits } from '../util/money'
 
 type FeeConfig = Pick<Config, 'FEE_COVER_PERCENT' | 'FEE_COVER_FIXED' | 'SUPPORTED_CURRENCIES'>
@@ -34,26 +34,15 @@ export function fixedPart(config: FeeConfig, currency: string): number {
 export function feeCoverFor(config: FeeConfig, amount: number, currency: string): number {
   if (amount <= 0) return 0
   const percent = Math.floor((amount * config.FEE_COVER_PERCENT + 9_999) / 10_000)
-  const step = stepOf(currency)
+  const step = chargeStep(currency)
   return Math.floor((percent + fixedPart(config, currency) + step - 1) / step) * step
 }
-
-/** The smallest amount Stripe charges in, in minor units (1 for most currencies). */
-export const stepOf = (currency: string) => (isStripeCurrency(currency) ? chargeStep(currency) : 1)
 
 /** The rule in words, for the page without its script: "2.9% + $0.30". */
 export function feeCoverRuleWords(config: FeeConfig, currency: string): string {
   const bp = config.FEE_COVER_PERCENT
-  const percent =
-    bp > 0
-      ? `${Math.floor(bp / 100)}${
-          bp % 100
-            ? `.${String(bp % 100)
-                .padStart(2, '0')
-                .replace(/0$/, '')}`
-            : ''
-        }%`
-      : ''
+  // Basis points as JavaScript prints the fraction, shortest: 290 → "2.9%", 295 → "2.95%", 300 → "3%".
+  const percent = bp > 0 ? `${bp / 100}%` : ''
   const fixed = fixedPart(config, currency)
   return [percent, fixed > 0 ? formatMoney(fixed, currency) : ''].filter(Boolean).join(' + ')
 }

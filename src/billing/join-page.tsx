@@ -1,10 +1,10 @@
 import type { SessionUser } from '../accounts/sessions'
 import type { Config } from '../config'
 import { formatMoney } from '../util/money'
-import { minorUnitExponent } from '../util/currencies'
+import { chargeStep, minorUnitExponent } from '../util/currencies'
 import { Field } from '../ui/field'
 import { href } from '../ui/paths'
-import { feeCoverFor, feeCoverRuleWords, feeCoverWording, fixedPart, offersFeeCover, stepOf } from './fee-cover'
+import { feeCoverFor, feeCoverRuleWords, feeCoverWording, fixedPart, offersFeeCover } from './fee-cover'
 import { benefitWords, FREQUENCIES, FREQUENCY_WORDS, suggestionsFor } from './giving'
 import type { GoalProgress } from './goal'
 import type { TierOffer } from './tiers/tiers'
@@ -199,7 +199,7 @@ function Give(props: { user: SessionUser | null; config: JoinConfig }) {
     ? {
         'data-fee-bp': String(config.FEE_COVER_PERCENT),
         'data-fee-fixed': JSON.stringify(Object.fromEntries(currencies.map((c) => [c, fixedPart(config, c)]))),
-        'data-steps': JSON.stringify(Object.fromEntries(currencies.map((c) => [c, stepOf(c)]))),
+        'data-steps': JSON.stringify(Object.fromEntries(currencies.map((c) => [c, chargeStep(c)]))),
       }
     : {}
   return (

@@ -1,5 +1,6 @@
 import { addMonths } from '../../util/dates'
 import { and, desc, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm'
+import { GIFT_COLUMNS } from '../../accounts/seal-existing'
 import * as z from 'zod'
 import { signInUser } from '../../accounts/users'
 import type { Database } from '../../db/client'
@@ -23,12 +24,8 @@ import { randomId, sha256Hex } from '../../util/random'
  * gift is redeemed. The link's token is kept only as its SHA-256.
  */
 
-/** Encryption contexts: each value decrypts only as the column it was written for. */
-export const GIFT_CONTEXT = {
-  recipient: 'gifts.recipient_email',
-  giver: 'gifts.giver_email',
-  message: 'gifts.message',
-} as const
+/** Encryption contexts: each value decrypts only as the column it was written for (defined beside key rotation). */
+export const GIFT_CONTEXT = GIFT_COLUMNS
 
 export const MESSAGE_MAX = 500
 export const FROM_MAX = 100
@@ -287,7 +284,7 @@ export interface GivenGift {
   amount: number
   currency: string
   deliverAt: Date
-  state: 'awaiting payment' | 'paid' | 'delivered' | 'redeemed' | 'refunded' | 'cancelled'
+  state: 'paid' | 'delivered' | 'redeemed' | 'refunded' | 'cancelled'
   createdAt: Date
 }
 
@@ -301,7 +298,6 @@ export async function giftsGivenBy(db: Database, userId: string): Promise<GivenG
       amount: gifts.amount,
       currency: gifts.currency,
       deliverAt: gifts.deliverAt,
-      paidAt: gifts.paidAt,
       deliveredAt: gifts.deliveredAt,
       redeemedAt: gifts.redeemedAt,
       createdAt: gifts.createdAt,
@@ -332,9 +328,7 @@ export async function giftsGivenBy(db: Database, userId: string): Promise<GivenG
           ? 'cancelled'
           : r.deliveredAt
             ? 'delivered'
-            : r.paidAt
-              ? 'paid'
-              : 'awaiting payment',
+            : 'paid', // only paid gifts are listed
   }))
 }
 

@@ -22,7 +22,6 @@ export type GiftFormValues = Partial<
 const day = (d: Date) => d.toISOString().slice(0, 10)
 
 const STATE_LABELS: Record<GivenGift['state'], string> = {
-  'awaiting payment': 'Awaiting payment',
   paid: 'Paid: it will be e-mailed on the day',
   delivered: 'E-mailed, not started yet',
   redeemed: 'Started',

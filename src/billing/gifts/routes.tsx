@@ -2,11 +2,9 @@ import { and, asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import * as z from 'zod'
-import { hitRateLimit } from '../../accounts/rate-limit'
 import { cookieIsSecure, createSession, setSessionCookie } from '../../accounts/sessions'
 import { gifts, tiers } from '../../db/schema'
 import { clearViewCookie } from '../../entitlements/page-view'
-import { clientIp } from '../../http/client-ip'
 import { wantsJson } from '../../http/doors'
 import { AppError } from '../../http/errors'
 import { answerFormError } from '../../http/forms'
@@ -17,6 +15,7 @@ import { openAddress } from '../../privacy/people'
 import type { AppEnv, Services } from '../../services'
 import { page } from '../../ui/layout'
 import { randomId } from '../../util/random'
+import { limitSignedOutStart } from '../checkout-routes'
 import { ensureCustomer } from '../customers'
 import { MASTHEAD_METADATA, withStripe } from '../stripe'
 import { dropUnpaidGifts, giftByToken, giftInput, giftPrice, giftsGivenBy, newGift, redeemGift } from './gifts'
@@ -117,11 +116,7 @@ giftBilling.post('/gift', async (c) => {
   const stripe = services.stripe
   const keyring = await services.keyring
   const now = clock.now()
-  if (!user) {
-    const rule = { limit: config.SIGN_IN_LIMIT, windowMs: config.SIGN_IN_WINDOW_MINUTES * 60_000 }
-    await hitRateLimit(db, keyring, now, { scope: 'checkout:ip', subject: clientIp(c), ...rule })
-    await hitRateLimit(db, keyring, now, { scope: 'checkout:email', subject: input.email!, ...rule })
-  }
+  if (!user) await limitSignedOutStart(c, input.email)
   const giverEmail = user ? await openAddress(keyring, user.stored) : input.email!
   const customer = user ? await withStripe(() => ensureCustomer(db, stripe, keyring, now, user)) : null
   const amount = giftPrice(tier, input.months)
