@@ -673,7 +673,7 @@ export const GIFT_MONTHS = [3, 6, 12] as const
  * starts the gift (a grant with source 'gift'). Personal data is kept only while needed, encrypted
  * (src/privacy/cipher.ts, context `gifts.<column>`): the message until it is delivered, the
  * recipient's address and the giver's until the gift is redeemed (then null). The link's token is
- * kept only as its SHA-256. A gift never paid is deleted after a day.
+ * kept only as its SHA-256. A gift never paid is deleted after 30 days.
  */
 export const gifts = pgTable(
   'gifts',

@@ -30,7 +30,7 @@ export const GIFT_CONTEXT = GIFT_COLUMNS
 export const MESSAGE_MAX = 500
 export const FROM_MAX = 100
 /** How far ahead a delivery may be set. */
-export const DELIVERY_HORIZON_DAYS = 366
+const DELIVERY_HORIZON_DAYS = 366
 /** A gift whose checkout was never paid is deleted after this long (late async payments included). */
 const UNPAID_KEPT_MS = 30 * 86_400_000
 
@@ -41,7 +41,7 @@ const MONTHS_ERROR = 'Choose 3, 6 or 12 months.'
 const blankIsAbsent = (value: unknown) => (value === '' || value === null ? undefined : value)
 
 /** The first moment of a UTC day given as YYYY-MM-DD, or null for a day that does not exist. */
-export function dayStart(day: string): Date | null {
+function dayStart(day: string): Date | null {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return null
   const at = new Date(`${day}T00:00:00Z`)
   return Number.isNaN(at.getTime()) || at.toISOString().slice(0, 10) !== day ? null : at
@@ -100,7 +100,7 @@ export function giftPrice(tier: { monthlyAmount: number; yearlyAmount: number },
 }
 
 /** The message and the name it is signed with, sealed as one value (one AES-GCM call, one column). */
-export async function sealMessage(
+async function sealMessage(
   keyring: Keyring,
   message: string | undefined,
   from: string | undefined,
@@ -364,7 +364,7 @@ export async function endRefundedGift(db: Database, giftId: string, paymentInten
   })
 }
 
-/** Used by tests and the job: the gift with this id. */
+/** The gift with this id (the delivery and start jobs). */
 export async function findGift(db: Database, id: string): Promise<Gift | undefined> {
   const [gift] = await db.select().from(gifts).where(eq(gifts.id, id))
   return gift

@@ -26,12 +26,12 @@ import { statementMessage } from './messages'
  */
 
 /** A batch at most once a minute, as the Patreon invitations go. */
-export const STATEMENT_INTERVAL_MS = 60_000
+const STATEMENT_INTERVAL_MS = 60_000
 /**
  * Between two messages to Resend: its default limit is 2 requests a second per team (resend.com/docs,
  * "Usage limits"). The development mailbox has none.
  */
-export const RESEND_GAP_MS = 500
+const RESEND_GAP_MS = 500
 
 export interface StatementPayload {
   year: number

@@ -17,7 +17,7 @@ import { linkToAccount } from './link-customer'
  * event's one statement; the giver's receipt goes out once, after it. A session that expired or
  * whose delayed payment failed takes its unpaid gift (and the addresses it held) with it.
  */
-export const isGiftCheckout = (session: Stripe.Checkout.Session) =>
+const isGiftCheckout = (session: Stripe.Checkout.Session) =>
   isMastheads(session.metadata) && session.metadata?.kind === 'gift' && !!session.metadata.gift_id
 
 const sessionOf = (event: Stripe.Event) => event.data.object as Stripe.Checkout.Session
