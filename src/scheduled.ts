@@ -1,6 +1,8 @@
 import { statementJobs } from './billing/statements/sending'
 import { giftJobs } from './billing/gifts/jobs'
 import { importJobs } from './imports/jobs'
+import { placeWaitingAccounts } from './accounts/name-order'
+import { describeError, log } from './http/log'
 import { runDueJobs, type JobHandlers, type RunReport } from './jobs/jobs'
 import type { Services } from './services'
 
@@ -11,6 +13,16 @@ import type { Services } from './services'
  */
 export const JOB_HANDLERS: JobHandlers = { ...importJobs, ...statementJobs, ...giftJobs }
 
-export function runJobs(services: Services, budgetMs: number): Promise<RunReport> {
+/**
+ * First the accounts waiting for a place in the name order (a signed-out reader's paid checkout:
+ * src/accounts/name-order.ts `placeWaitingAccounts`), then the due steps. A failure to place is
+ * logged and the jobs still run; the next run places them.
+ */
+export async function runJobs(services: Services, budgetMs: number): Promise<RunReport> {
+  try {
+    await placeWaitingAccounts(services.db, await services.keyring)
+  } catch (error) {
+    log('error', 'name_order_placement_failed', describeError(error))
+  }
   return runDueJobs(services, JOB_HANDLERS, { budgetMs })
 }

@@ -72,6 +72,43 @@ export async function placeAccount(db: Database, keyring: Keyring, sortText: str
   return orderKeyFor(sortText, keyed(window), textOf, bounds)
 }
 
+/** The order key of an account not placed yet (placeWaitingAccounts places it). */
+export const UNPLACED = ''
+
+/** Waiting accounts placed per transaction by placeWaitingAccounts: the order's lock is let go in between. */
+const WAITING_BATCH = 100
+
+/**
+ * Places the accounts created without a place (`newAccount` with `placed: false`: a signed-out
+ * reader's paid checkout, whose webhook must not wait for the order's lock, since every checkout
+ * takes the same lock and, held across the placement's round trips, it made concurrent checkouts
+ * queue for it on the pooled connections every other event needs: BENCHMARKS.md, webhooks). One
+ * at a time in creation order, each as `placeAccount` places it, up to WAITING_BATCH under one
+ * taking of the lock; an account placed meanwhile by anything else is left as it is. Until it is
+ * placed, an account sorts first by name. Returns how many it placed.
+ */
+export async function placeWaitingAccounts(db: Database, keyring: Keyring): Promise<number> {
+  let total = 0
+  for (;;) {
+    const placedNow = await db.transaction(async (tx) => {
+      await lock(tx)
+      const waiting = await rowsOf<StoredRow>(
+        tx,
+        // collate "C": the index on the order key (users_name_order_idx) finds them.
+        sql`select id, name_order, email, name, card from users where name_order collate "C" = ${UNPLACED}
+            order by created_at, id limit ${WAITING_BATCH}`,
+      )
+      for (const row of waiting) {
+        const key = await placeAccount(tx, keyring, await sortTextOfRow(keyring, row), row.id)
+        await tx.execute(sql`update users set name_order = ${key} where id = ${row.id} and name_order = ${UNPLACED}`)
+      }
+      return waiting.length
+    })
+    total += placedNow
+    if (placedNow < WAITING_BATCH) return total
+  }
+}
+
 /** Placed accounts read at once by `placeAccounts`: memory for one page, however many accounts there are. */
 const PAGE = 2000
 

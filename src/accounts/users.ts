@@ -10,7 +10,7 @@ import type { Keyring } from '../privacy/keys'
 import { sortTextOf } from '../privacy/name-order'
 import { cleanName, openAccount, openAddress, sealPerson } from '../privacy/people'
 import { randomId } from '../util/random'
-import { placeAccount } from './name-order'
+import { placeAccount, UNPLACED } from './name-order'
 
 export type User = typeof users.$inferSelect
 
@@ -20,8 +20,10 @@ export type User = typeof users.$inferSelect
  * fresh id, the address normalised, address and name sealed in one card with
  * their indexes (src/privacy/people.ts), the role (admin for an address in
  * ADMIN_EMAILS), and its place in the name order, which `placeAccount` finds
- * inside the transaction that inserts it. Bulk paths (imports) seal with
- * `sealPeople` and place with `placeAccounts`.
+ * inside the transaction that inserts it. `placed: false` leaves the place
+ * empty for `placeWaitingAccounts` to fill once the account is in (a Stripe
+ * webhook's account: see src/accounts/name-order.ts). Bulk paths (imports)
+ * seal with `sealPeople` and place with `placeAccounts`.
  */
 export async function newAccount(
   db: Database,
@@ -29,6 +31,7 @@ export async function newAccount(
   config: Pick<Config, 'ADMIN_EMAILS'>,
   now: Date,
   fields: { email: string; name?: string | null },
+  { placed = true }: { placed?: boolean } = {},
 ): Promise<typeof users.$inferInsert & { id: string; role: Role }> {
   const email = normalizeAddress(fields.email)
   const name = cleanName(fields.name)
@@ -36,7 +39,7 @@ export async function newAccount(
   const id = randomId()
   const [sealed, nameOrder] = await Promise.all([
     sealPerson(keyring, { email, name }),
-    placeAccount(db, keyring, sortTextOf({ email, name })),
+    placed ? placeAccount(db, keyring, sortTextOf({ email, name })) : UNPLACED,
   ])
   return { id, ...sealed, nameOrder, role, createdAt: now, updatedAt: now }
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { placeAccounts } from '../../src/accounts/name-order'
+import { placeAccounts, placeWaitingAccounts } from '../../src/accounts/name-order'
+import { newAccount } from '../../src/accounts/users'
+import { users } from '../../src/db/schema'
 import { compareSortTexts } from '../../src/privacy/name-order'
 import { createTestApp, type TestApp } from '../helpers/app'
 import { insertAccount } from '../helpers/sealed'
@@ -93,6 +95,39 @@ describe('placing one account at a time', () => {
     expect(everyone).toHaveLength(texts.length + PLACED.length)
     expect(new Set(everyone.map((e) => e.key)).size).toBe(everyone.length)
     const byKey = [...everyone].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => e.text)
+    expect(byKey).toEqual([...byKey].sort(compareSortTexts))
+  })
+})
+
+describe('placing the accounts that wait for a place', () => {
+  it('places every account created without one, past one batch, in name order among the others', async () => {
+    // A Stripe webhook's account goes in unplaced (newAccount with placed: false); placeWaitingAccounts
+    // places the waiting ones a hundred to a taking of the lock.
+    const keyring = await t.services.keyring
+    const { db, config } = t.services
+    const now = t.services.clock.now()
+    const waiting = new Map<string, string>()
+    for (let i = 0; i < 130; i++) {
+      const name = i % 3 === 0 ? null : `Waiting ${String((i * 37) % 130).padStart(3, '0')} Reader`
+      const email = `waiting${i}@order.example`
+      const account = await newAccount(db, keyring, config, now, { email, name }, { placed: false })
+      expect(account.nameOrder).toBe('')
+      await db.insert(users).values(account)
+      waiting.set(account.id, name ?? email)
+    }
+
+    expect(await placeWaitingAccounts(db, keyring)).toBe(130)
+    expect(await placeWaitingAccounts(db, keyring)).toBe(0)
+
+    const rows = await db.query.users.findMany({ columns: { id: true, nameOrder: true } })
+    expect(rows.filter((row) => row.nameOrder === '')).toEqual([])
+    const texts = new Map([...placed, ...waiting])
+    const mine = rows.filter((row) => texts.has(row.id))
+    expect(mine).toHaveLength(placed.size + waiting.size)
+    expect(new Set(mine.map((row) => row.nameOrder)).size).toBe(mine.length)
+    const byKey = [...mine]
+      .sort((a, b) => (a.nameOrder < b.nameOrder ? -1 : a.nameOrder > b.nameOrder ? 1 : 0))
+      .map((row) => texts.get(row.id)!)
     expect(byKey).toEqual([...byKey].sort(compareSortTexts))
   })
 })

@@ -6,7 +6,9 @@ import { isMalformed } from '../../src/billing/webhooks/process-event'
 import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { addressIndexes } from '../../src/privacy/blind-index'
-import { openCard } from '../../src/privacy/people'
+import { compareSortTexts, sortTextOf } from '../../src/privacy/name-order'
+import { openAccount, openCard } from '../../src/privacy/people'
+import { runDueJobs } from '../helpers/app'
 import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -519,6 +521,39 @@ describe('a signed-out reader’s checkout', () => {
     expect(account!.nameOrder).not.toBe('')
     const links = await w.t.services.db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, account!.id))
     expect(links.map((l) => l.customerId).sort()).toEqual([first.customerId, second.customerId].sort())
+  })
+
+  it('on the Node server, answers without waiting for the name order: the job loop places the account', async () => {
+    // Where a job loop runs (services.kickJobs), the account goes in without a place, the loop is woken, and
+    // its run places it before its jobs (src/scheduled.ts); the other tests run without one, placing at once.
+    const email = 'placed-later@example.org'
+    const { completed } = await signedOutCheckout(email)
+    let kicks = 0
+    w.t.services.kickJobs = () => void kicks++
+    try {
+      expect((await w.deliver(completed)).status).toBe(200)
+    } finally {
+      w.t.services.kickJobs = undefined
+    }
+    expect(kicks).toBe(1)
+    const [waiting] = await accountsFor(email)
+    expect(waiting!.nameOrder).toBe('')
+    await runDueJobs(w.t)
+    const [placed] = await accountsFor(email)
+    expect(placed!.nameOrder).toMatch(/^[0-9a-z]*[1-9a-z]$/)
+    // Its place is among the others: the placed accounts' keys sort as their sort texts do.
+    const keyring = await w.t.services.keyring
+    const rows = await w.t.services.db
+      .select({ nameOrder: users.nameOrder, card: users.card, email: users.email, name: users.name })
+      .from(users)
+      .where(sql`${users.nameOrder} <> ''`)
+    const texts = await Promise.all(
+      [...rows]
+        .sort((a, b) => (a.nameOrder < b.nameOrder ? -1 : a.nameOrder > b.nameOrder ? 1 : 0))
+        .map(async (row) => sortTextOf(await openAccount(keyring, row))),
+    )
+    expect(texts).toContain(email)
+    expect(texts).toEqual([...texts].sort(compareSortTexts))
   })
 
   it('leaves no account behind when the event fails part-way, and the retry makes it', async () => {

@@ -1,9 +1,11 @@
 import { sql } from 'drizzle-orm'
+import { placeWaitingAccounts } from '../../accounts/name-order'
 import type Stripe from 'stripe'
 import { fixedStatement, rowsOf, type Database } from '../../db/client'
 import { isPgError } from '../../db/pg-errors'
 import { stripeEvents } from '../../db/schema'
 import { describeError, log } from '../../http/log'
+import type { Keyring } from '../../privacy/keys'
 import type { Services } from '../../services'
 import { eventHandlers } from './events'
 import {
@@ -41,7 +43,16 @@ export async function processEvent(
 ): Promise<EventOutcome> {
   const { db, stripe, config, clock } = services
   const handler: EventHandler | undefined = eventHandlers[event.type]
-  const ctx: EventContext = { db, stripe, config, keyring: await services.keyring, now: clock.now(), clock }
+  const keyring = await services.keyring
+  const ctx: EventContext = {
+    db,
+    stripe,
+    config,
+    keyring,
+    now: clock.now(),
+    clock,
+    placeNewAccounts: () => placeNewAccounts(services, keyring),
+  }
   // A handled event already stored is answered from one indexed lookup, before Stripe is asked
   // anything or its writes are built: the statement that stores it plans and runs every write's
   // CTE even when the event's own insert finds it there (BENCHMARKS.md, webhooks). A delivery
@@ -131,24 +142,22 @@ export async function recordFailedEvent(db: Database, event: Stripe.Event, now: 
 }
 
 /**
- * The one statement: the event's id, then its writes. False if the id was already stored.
- * Writes that may create an account run in a transaction with it: the account's place in the
- * name order is taken under a lock held until the insert commits. Only a signed-out reader's
- * first checkout pays for the transaction's round trips.
+ * Where a job loop runs (the Node server: `kickJobs`), it is woken to place the waiting accounts,
+ * and the event's answer does not wait for the name order's lock; elsewhere (a Worker, whose Cron
+ * Trigger runs the jobs a minute apart) they are placed before the answer. A failure is logged:
+ * the next run of the jobs places them (src/scheduled.ts).
  */
-async function store(
-  ctx: EventContext,
-  event: Stripe.Event,
-  handler: EventHandler | undefined,
-  prepared: unknown,
-): Promise<boolean> {
-  if (handler?.createsAccount && prepared !== null && handler.createsAccount(prepared)) {
-    return ctx.db.transaction((tx) => storeIn({ ...ctx, db: tx }, event, handler, prepared))
+async function placeNewAccounts(services: Services, keyring: Keyring): Promise<void> {
+  if (services.kickJobs) return services.kickJobs()
+  try {
+    await placeWaitingAccounts(services.db, keyring)
+  } catch (error) {
+    log('error', 'name_order_placement_failed', describeError(error))
   }
-  return storeIn(ctx, event, handler, prepared)
 }
 
-async function storeIn(
+/** The one statement: the event's id, then its writes. False if the id was already stored. */
+async function store(
   ctx: EventContext,
   event: Stripe.Event,
   handler: EventHandler | undefined,

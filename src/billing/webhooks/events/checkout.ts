@@ -37,8 +37,11 @@ export const checkoutPaid = handler<Stripe.Checkout.Session>({
       ...(session.mode === 'payment' && session.payment_status === 'paid' ? recordDonation(ctx, session) : []),
     ]
   },
-  // A signed-out reader's customer is linked by address, to an account that may have to be created.
-  createsAccount: (session) => !!idOf(session.customer) && !session.client_reference_id && !!addressOf(session),
+  // A signed-out reader's customer is linked by address, to an account that may have been created without a
+  // place in the name order (link-customer.ts): it is placed now that it is in.
+  async after(ctx, _event, session) {
+    if (idOf(session.customer) && !session.client_reference_id && addressOf(session)) await ctx.placeNewAccounts()
+  },
   // Now that the customer is linked, the account may turn out to have had a membership already.
   async finish(ctx, _event, session) {
     // A one-time donation's receipt, claimed once whichever delivery gets here first (statements/receipts.ts).

@@ -16,6 +16,13 @@ export interface EventContext {
   /** When the event was taken up; `clock` for readings taken later (the time of a re-fetch). */
   now: Date
   clock: Clock
+  /**
+   * Places the accounts created without a place in the name order (`placeWaitingAccounts`,
+   * src/accounts/name-order.ts): on the Node server by waking its job loop, which places them
+   * before its jobs, so that the event's answer waits for no lock; elsewhere here and now. Never
+   * throws: an account it could not place is placed by the next run of the jobs.
+   */
+  placeNewAccounts(): Promise<void>
 }
 
 /** Side effects that must wait until the event has been stored. */
@@ -38,11 +45,7 @@ export interface Write {
  * where the event cannot say, from Stripe: `asksStripe`) what the event means,
  * and returns null to ignore it. `writes` are the event's effects, run as a
  * single statement together with the insert of the event id, so they commit
- * or fail together (see process-event.ts). When `createsAccount` says so, that
- * statement runs in a transaction, which `writes` gets as `ctx.db`: a new
- * account's place in the name order is found under a lock that must be held
- * until the account is inserted (accounts/name-order.ts), so `writes` may read
- * and place there first. If that statement fails because
+ * or fail together (see process-event.ts). If that statement fails because
  * the event's subscription snapshot shares a second with the stored one,
  * `settle` re-reads the subscription from Stripe and the statement runs once
  * more with that. `after` runs once the statement has committed, only for
@@ -54,8 +57,6 @@ export interface EventHandler<Prepared = unknown> {
   asksStripe?: boolean
   prepare(ctx: EventContext, event: Stripe.Event): Promise<Prepared | null>
   writes(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Write[] | Promise<Write[]>
-  /** Whether the writes may create an account (they then run in a transaction). */
-  createsAccount?(prepared: Prepared): boolean
   settle?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Prepared | null>
   after?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
   /**

@@ -163,7 +163,6 @@ export function giftCheckoutsTo(gift: EventHandler, other: EventHandler): EventH
       return prepared === null ? null : { other: prepared }
     },
     writes: (ctx, event, p) => (isGift(p) ? gift.writes(ctx, event, p.gift) : other.writes(ctx, event, p.other)),
-    createsAccount: (p) => (isGift(p) ? !!gift.createsAccount?.(p.gift) : !!other.createsAccount?.(p.other)),
     async settle(ctx, event, p) {
       const h = isGift(p) ? gift : other
       const inner = isGift(p) ? p.gift : p.other

@@ -26,10 +26,9 @@ export function linkToAccount(ctx: EventContext, customerId: string, userId: str
  * Links a Stripe customer to the account for the address the customer gave
  * at checkout (a signed-out reader who paid), created if new. Addresses are
  * stored sealed, so the account is found by its address index (under every
- * key the keyring holds), and a new one is sealed and placed in the name
- * order here: `ctx.db` must be the transaction of the event's statement
- * (`createsAccount`), which holds the order's lock until the account is in.
- * A customer that is already linked creates no account. The lookup is made
+ * key the keyring holds), and a new one is sealed here and inserted without
+ * a place in the name order: the handler's `after` has it placed once the
+ * statement has committed (`placeNewAccounts`). A customer that is already linked creates no account. The lookup is made
  * again inside the statement, so a concurrent sign-in or delivery that
  * created the account first is linked, not duplicated.
  */
@@ -52,7 +51,7 @@ export async function linkByAddress(ctx: EventContext, customerId: string, email
   })
   if (state?.known) return [link(sql`select ${text(state.known)} as id`)]
 
-  const account = await newAccount(ctx.db, ctx.keyring, ctx.config, ctx.now, { email })
+  const account = await newAccount(ctx.db, ctx.keyring, ctx.config, ctx.now, { email }, { placed: false })
   const { columns, values } = insertable(account)
   return [
     { name: 'known_account', query: sql`select id from ${users} where ${inArray(users.emailIndex, indexes)}` },
