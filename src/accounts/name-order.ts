@@ -51,17 +51,28 @@ async function placed(keyring: Keyring, rows: StoredRow[]): Promise<(Placed & { 
  */
 export async function placeAccount(db: Database, keyring: Keyring, sortText: string, except = ''): Promise<string> {
   await lock(db)
-  const samples = await rowsOf<StoredRow>(
+  const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
+  const bounds = await gapFor(sortText, keyed(await samplesOf(db, except)), textOf)
+  return orderKeyFor(sortText, keyed(await windowOf(db, bounds, except)), textOf, bounds)
+}
+
+type Bounds = { before: string | null; after: string | null }
+const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
+
+/** Every SAMPLE_EVERY-th placed account, in order (all but `except`). */
+function samplesOf(db: Database, except: string): Promise<StoredRow[]> {
+  return rowsOf<StoredRow>(
     db,
     sql`select id, name_order, email, name, card from (
           select id, name_order, email, name, card, row_number() over (order by name_order collate "C") as n
           from users where name_order <> '' and id <> ${except}) s
         where (n - 1) % ${SAMPLE_EVERY} = 0 order by name_order collate "C"`,
   )
-  const keyed = (rows: StoredRow[]) => rows.map((row) => ({ row, key: row.name_order }))
-  const textOf = ({ row }: { row: StoredRow }) => sortTextOfRow(keyring, row)
-  const bounds = await gapFor(sortText, keyed(samples), textOf)
-  const window = await rowsOf<StoredRow>(
+}
+
+/** The placed accounts strictly between two keys (null: the start or the end), in order. */
+function windowOf(db: Database, bounds: Bounds, except: string): Promise<StoredRow[]> {
+  return rowsOf<StoredRow>(
     db,
     sql`select id, name_order, email, name, card from users
         where name_order <> '' and id <> ${except}
@@ -69,7 +80,6 @@ export async function placeAccount(db: Database, keyring: Keyring, sortText: str
           and (${bounds.after}::text is null or name_order collate "C" < ${bounds.after})
         order by name_order collate "C"`,
   )
-  return orderKeyFor(sortText, keyed(window), textOf, bounds)
 }
 
 /** The order key of an account not placed yet (placeWaitingAccounts places it). */
@@ -82,10 +92,12 @@ const WAITING_BATCH = 100
  * Places the accounts created without a place (`newAccount` with `placed: false`: a signed-out
  * reader's paid checkout, whose webhook must not wait for the order's lock, since every checkout
  * takes the same lock and, held across the placement's round trips, it made concurrent checkouts
- * queue for it on the pooled connections every other event needs: BENCHMARKS.md, webhooks). One
- * at a time in creation order, each as `placeAccount` places it, up to WAITING_BATCH under one
- * taking of the lock; an account placed meanwhile by anything else is left as it is. Until it is
- * placed, an account sorts first by name. Returns how many it placed.
+ * queue for it on the pooled connections every other event needs: BENCHMARKS.md, webhooks). Up
+ * to WAITING_BATCH at a time, in creation order, under one taking of the lock: each is placed as
+ * `placeAccount` places one, but the samples are read and decrypted once for the batch, and a
+ * window counts the keys given earlier in the batch; one statement writes the batch's keys, and
+ * an account placed meanwhile by anything else keeps its own. Until it is placed, an account
+ * sorts first by name. Returns how many it placed.
  */
 export async function placeWaitingAccounts(db: Database, keyring: Keyring): Promise<number> {
   let total = 0
@@ -98,10 +110,29 @@ export async function placeWaitingAccounts(db: Database, keyring: Keyring): Prom
         sql`select id, name_order, email, name, card from users where name_order collate "C" = ${UNPLACED}
             order by created_at, id limit ${WAITING_BATCH}`,
       )
-      for (const row of waiting) {
-        const key = await placeAccount(tx, keyring, await sortTextOfRow(keyring, row), row.id)
-        await tx.execute(sql`update users set name_order = ${key} where id = ${row.id} and name_order = ${UNPLACED}`)
+      if (waiting.length === 0) return 0
+      const texts = new Map<string, Promise<string>>() // sort texts decrypted in this batch, by account
+      const textOf = ({ row }: { row: StoredRow }) => {
+        let text = texts.get(row.id)
+        if (!text) texts.set(row.id, (text = sortTextOfRow(keyring, row)))
+        return text
       }
+      const samples = keyed(await samplesOf(tx, UNPLACED))
+      const given: { row: StoredRow; key: string }[] = []
+      for (const row of waiting) {
+        const text = await textOf({ row })
+        const bounds = await gapFor(text, samples, textOf)
+        const inside = (key: string) =>
+          (bounds.before === null || key > bounds.before) && (bounds.after === null || key < bounds.after)
+        const window = [...keyed(await windowOf(tx, bounds, UNPLACED)), ...given.filter((g) => inside(g.key))].sort(
+          (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+        )
+        given.push({ row, key: await orderKeyFor(text, window, textOf, bounds) })
+      }
+      const keys = JSON.stringify(given.map(({ row, key }) => ({ id: row.id, key })))
+      await tx.execute(sql`update users u set name_order = v.key
+        from jsonb_to_recordset(${keys}::jsonb) as v(id text, key text)
+        where u.id = v.id and u.name_order = ${UNPLACED}`)
       return waiting.length
     })
     total += placedNow
