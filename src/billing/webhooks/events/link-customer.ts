@@ -28,9 +28,11 @@ export function linkToAccount(ctx: EventContext, customerId: string, userId: str
  * stored sealed, so the account is found by its address index (under every
  * key the keyring holds), and a new one is sealed here and inserted without
  * a place in the name order: the handler's `after` has it placed once the
- * statement has committed (`placeNewAccounts`). A customer that is already linked creates no account. The lookup is made
- * again inside the statement, so a concurrent sign-in or delivery that
- * created the account first is linked, not duplicated.
+ * statement has committed (`placeNewAccounts`). A customer that is already
+ * linked creates no account. The lookup is made again inside the statement,
+ * and the insert meets a concurrent one in the unique address index, so a
+ * concurrent sign-in or delivery that created the account first is linked,
+ * not duplicated.
  */
 export async function linkByAddress(ctx: EventContext, customerId: string, email: string): Promise<Write[]> {
   const indexes = await addressIndexes(ctx.keyring, email)
@@ -57,10 +59,13 @@ export async function linkByAddress(ctx: EventContext, customerId: string, email
     { name: 'known_account', query: sql`select id from ${users} where ${inArray(users.emailIndex, indexes)}` },
     {
       name: 'new_account',
+      // known_account reads the statement's snapshot: an account a concurrent delivery inserts for the same
+      // address is not in it, and meets this insert in the unique index instead. Do update (to the same value),
+      // not do nothing, so that the insert waits for it to commit and returns its id, and the link is made to it.
       query: sql`insert into ${users} (${columns})
         select ${values}
         where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
-        on conflict (email_index) do nothing returning id`,
+        on conflict (email_index) do update set email_index = excluded.email_index returning id`,
     },
     link(sql`select id from known_account union all select id from new_account`),
   ]
