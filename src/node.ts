@@ -19,10 +19,11 @@ import type { Payments } from './dev/development'
 import { runJobs } from './scheduled'
 import { createServices, systemClock, type Services } from './services'
 import { sealAfterMigrations } from './accounts/seal-existing'
+import { commitGroupFor, type CommitGroup } from './db/commit-group'
 
 async function openDatabase(
   config: Config,
-): Promise<DatabaseHandle & { label: string; sessionDb?: DatabaseHandle['db'] }> {
+): Promise<DatabaseHandle & { label: string; sessionDb?: DatabaseHandle['db']; commitGroup?: CommitGroup }> {
   if (config.DATABASE_URL) {
     await migratePostgresUrl(config.DATABASE_URL)
     const pool = connectPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, prepare: true })
@@ -30,6 +31,7 @@ async function openDatabase(
     return {
       db: pool.db,
       sessionDb: sessions.db,
+      commitGroup: commitGroupFor(pool.db, { prepare: true }),
       close: async () => void (await Promise.all([pool.close(), sessions.close()])),
       label: describePostgresUrl(config.DATABASE_URL),
     }
@@ -123,6 +125,7 @@ async function main() {
     db: database.db,
     kickJobs: () => kickJobs(),
     ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
+    ...(database.commitGroup ? { commitGroup: database.commitGroup } : {}),
     clock: systemClock,
     // Gateway mode: rewritten pages the origin lets shared caches keep, kept here per benefit set.
     ...(config.ORIGIN_URL && config.GATEWAY_CACHE_MB > 0

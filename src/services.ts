@@ -6,6 +6,7 @@ import type { Entitlements } from './entitlements/entitlements'
 import type { Config } from './config'
 import type { Audience } from './http/doors'
 import type { Database } from './db/client'
+import type { CommitGroup } from './db/commit-group'
 import type { EdgeCache } from './gateway/edge-cache'
 import type { ReaderView } from './entitlements/page-view'
 import { createMailer, type Mailer } from './mail/mailer'
@@ -46,6 +47,12 @@ export interface Services {
   pageCache?: EdgeCache | undefined
   /** Wakes the Node server's job loop when a job is queued (src/node.ts); absent on Workers (the Cron Trigger runs them). */
   kickJobs?: (() => void) | undefined
+  /**
+   * On the Node server with PostgreSQL, where a webhook event's statement is committed: with the
+   * others asked for at the same moment, in one transaction (src/db/commit-group.ts). Absent
+   * elsewhere: each statement runs on `db` on its own.
+   */
+  commitGroup?: CommitGroup | undefined
 }
 
 /**
@@ -72,6 +79,7 @@ export function createServices(parts: {
   shared?: Shared
   pageCache?: EdgeCache
   kickJobs?: () => void
+  commitGroup?: CommitGroup
 }): Services {
   const { config } = parts
   const clock = parts.clock ?? systemClock
@@ -106,6 +114,7 @@ export function createServices(parts: {
     },
     pageCache: parts.pageCache,
     kickJobs: parts.kickJobs,
+    commitGroup: parts.commitGroup,
   }
 }
 

@@ -9,6 +9,7 @@ import { addressIndexes } from '../../src/privacy/blind-index'
 import { compareSortTexts, sortTextOf } from '../../src/privacy/name-order'
 import { openAccount, openCard } from '../../src/privacy/people'
 import { runDueJobs } from '../helpers/app'
+import { commitGroupFor } from '../../src/db/commit-group'
 import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -327,6 +328,48 @@ describe('two deliveries for one subscription at once', () => {
     }
     const [row] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
     expect(row?.status).toBe('canceled')
+  })
+})
+
+describe('committed in groups, as the Node server commits them (src/db/commit-group.ts)', () => {
+  /** Delivers the events all at once, with the event statements committed in groups. */
+  async function deliverAtOnce(events: Stripe.Event[]) {
+    w.t.services.commitGroup = commitGroupFor(w.t.services.db, { prepare: w.t.database.kind === 'postgres' })
+    try {
+      const answers = await Promise.all(events.map((event) => w.deliver(event)))
+      expect(answers.map((res) => res.status)).toEqual(events.map(() => 200))
+    } finally {
+      w.t.services.commitGroup = undefined
+    }
+  }
+
+  it('a second apart, every order delivered at once ends in the state of the events in order', async () => {
+    const { events } = await lifecycle('grouped@example.org', { secondsApart: true })
+    await w.reset()
+    await deliverAll(events)
+    const expected = await w.snapshot()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(events, { minLength: events.length }),
+        fc.array(fc.nat({ max: events.length - 1 }), { maxLength: 4 }),
+        async (order, repeats) => {
+          await w.reset()
+          await deliverAtOnce([...order, ...repeats.map((i) => events[i]!)])
+          expect(await w.snapshot()).toEqual(expected)
+        },
+      ),
+      { numRuns: 10 },
+    )
+  })
+
+  it('in one second, a snapshot that cannot be ordered fails its group, runs alone and is settled by Stripe', async () => {
+    const { subscriptionId, events } = await lifecycle('grouped-ties@example.org')
+    await w.reset()
+    const { reads } = await countingReads(() => deliverAtOnce([...events].reverse()))
+    expect(reads).toBeGreaterThan(0)
+    const [row] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    expect(row).toMatchObject({ status: 'canceled', tierId: 'patron' })
+    expect(await w.t.services.db.select().from(stripeEvents)).toHaveLength(events.length)
   })
 })
 

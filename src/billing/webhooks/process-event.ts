@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm'
 import { placeWaitingAccounts } from '../../accounts/name-order'
 import type Stripe from 'stripe'
 import { fixedStatement, rowsOf, type Database } from '../../db/client'
+import type { CommitGroup } from '../../db/commit-group'
 import { isPgError } from '../../db/pg-errors'
 import { stripeEvents } from '../../db/schema'
 import { describeError, log } from '../../http/log'
@@ -67,12 +68,12 @@ export async function processEvent(
   let prepared = handler ? await handler.prepare(ctx, event) : null
   let stored: boolean
   try {
-    stored = await store(ctx, event, handler, prepared)
+    stored = await store(ctx, event, handler, prepared, services.commitGroup)
   } catch (error) {
     if (!handler?.settle || prepared === null || !isPgError(error, 'snapshotTie')) throw error
     if (await isStored(db, event)) return 'duplicate' // a concurrent delivery of the same event won
     prepared = await handler.settle(ctx, event, prepared)
-    stored = await store(ctx, event, handler, prepared)
+    stored = await store(ctx, event, handler, prepared, services.commitGroup)
   }
   if (!stored) {
     if (handler?.finish && prepared !== null) await send(services, event, await handler.finish(ctx, event, prepared))
@@ -162,12 +163,11 @@ async function store(
   event: Stripe.Event,
   handler: EventHandler | undefined,
   prepared: unknown,
+  commitGroup: CommitGroup | undefined,
 ): Promise<boolean> {
   const outcome = prepared === null ? 'ignored' : 'processed'
   const writes = handler && prepared !== null ? await handler.writes(ctx, event, prepared) : []
-  const [stored] = await rowsOf<{ id: string }>(
-    ctx.db,
-    sql`with ${STORED_EVENT} as (
+  const query = sql`with ${STORED_EVENT} as (
         insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
         values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},
           ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
@@ -175,8 +175,11 @@ async function store(
           received_at = excluded.received_at
           where ${stripeEvents}.outcome = 'failed'
         returning id)${ctes(writes)}
-      select id from ${STORED_EVENT}`,
-  )
+      select id from ${STORED_EVENT}`
+  // On the Node server, committed together with the other events' statements of the moment (src/db/commit-group.ts).
+  const [stored] = commitGroup
+    ? await commitGroup.run<{ id: string }>(query)
+    : await rowsOf<{ id: string }>(ctx.db, query)
   return stored !== undefined
 }
 
