@@ -23,16 +23,16 @@ import { commitGroupFor, type CommitGroup } from './db/commit-group'
 
 async function openDatabase(
   config: Config,
-): Promise<DatabaseHandle & { label: string; sessionDb?: DatabaseHandle['db']; commitGroup?: CommitGroup }> {
+): Promise<DatabaseHandle & { label: string; lookupDb?: DatabaseHandle['db']; commitGroup?: CommitGroup }> {
   if (config.DATABASE_URL) {
     await migratePostgresUrl(config.DATABASE_URL)
     const pool = connectPostgres(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, prepare: true })
-    const sessions = connectPostgres(config.DATABASE_URL, { max: 1, prepare: true })
+    const lookups = connectPostgres(config.DATABASE_URL, { max: 1, prepare: true })
     return {
       db: pool.db,
-      sessionDb: sessions.db,
+      lookupDb: lookups.db,
       commitGroup: commitGroupFor(pool.db, { prepare: true }),
-      close: async () => void (await Promise.all([pool.close(), sessions.close()])),
+      close: async () => void (await Promise.all([pool.close(), lookups.close()])),
       label: describePostgresUrl(config.DATABASE_URL),
     }
   }
@@ -124,7 +124,7 @@ async function main() {
     config,
     db: database.db,
     kickJobs: () => kickJobs(),
-    ...(database.sessionDb ? { sessionDb: database.sessionDb } : {}),
+    ...(database.lookupDb ? { lookupDb: database.lookupDb } : {}),
     ...(database.commitGroup ? { commitGroup: database.commitGroup } : {}),
     clock: systemClock,
     // Gateway mode: rewritten pages the origin lets shared caches keep, kept here per benefit set.

@@ -28,13 +28,15 @@ export interface Services {
   config: Config
   db: Database
   /**
-   * Where the session lookup (with the reader's entitlements) runs: on Node,
-   * one dedicated connection, so that the lookups of concurrent page views
-   * are pipelined, many to a socket write, and never queue behind a long
-   * query or transaction in `db` (BENCHMARKS.md, entitlements). Elsewhere the
-   * same as `db`.
+   * Where the short reads that every request of a kind makes run: the session
+   * lookup (with the reader's entitlements), and a Stripe webhook's check of
+   * whether its event is stored and of the account's memberships. On Node, one
+   * dedicated connection, so that the lookups of concurrent requests are
+   * pipelined, many to a socket write, and never queue behind a long query or
+   * transaction in `db` (BENCHMARKS.md, entitlements and webhooks). Elsewhere
+   * the same as `db`.
    */
-  sessionDb: Database
+  lookupDb: Database
   clock: Clock
   mailer: Mailer
   /** Null when no Stripe key is configured: billing routes then answer 503. */
@@ -70,7 +72,7 @@ export interface Services {
 export function createServices(parts: {
   config: Config
   db: Database | (() => Database)
-  sessionDb?: Database
+  lookupDb?: Database
   clock?: Clock
   fetch?: typeof fetch
   mailer?: Mailer
@@ -95,8 +97,8 @@ export function createServices(parts: {
     get db() {
       return database()
     },
-    get sessionDb() {
-      return parts.sessionDb ?? database()
+    get lookupDb() {
+      return parts.lookupDb ?? database()
     },
     clock,
     get mailer() {

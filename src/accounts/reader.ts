@@ -55,14 +55,14 @@ async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCo
   const vouched = token ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId }) : null
   if (vouched) return { view: vouched, setCookies: false }
 
-  const { sessionDb } = c.get('services')
-  const result = await validateSession(sessionDb, config, sessionToken)
+  const { lookupDb } = c.get('services')
+  const result = await validateSession(lookupDb, config, sessionToken)
   if (!result.session) {
-    clearSessionCookie(c, sessionDb, config)
+    clearSessionCookie(c, lookupDb, config)
     clearViewCookie(c, secure)
     return { view: ANONYMOUS_VIEW, setCookies: true }
   }
-  if (result.session.fresh) setSessionCookie(c, sessionDb, config, sessionToken)
+  if (result.session.fresh) setSessionCookie(c, lookupDb, config, sessionToken)
   const entitlements = entitlementsFrom(result.facts, now, config)
   c.set('user', result.user)
   c.set('session', result.session)

@@ -24,7 +24,7 @@ export const session = createMiddleware<AppEnv>(async (c, next) => {
   // every page. A token that is not one simply opens no session, and the cookie is cleared.
   const token = getCookie(c, SESSION_COOKIE)
   if (token) {
-    const { sessionDb: db, config } = c.var.services
+    const { lookupDb: db, config } = c.var.services
     const result = await validateSession(db, config, token)
     if (result.session) {
       c.set('user', result.user)

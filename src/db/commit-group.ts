@@ -91,16 +91,43 @@ export function commitGroupFor(db: Database, { prepare = false }: { prepare?: bo
   }
 }
 
+/**
+ * BEGIN, the statements and COMMIT, asked at once on one reserved connection: postgres.js writes
+ * them in one go and PostgreSQL answers them in order (sql.begin waits for BEGIN's answer before
+ * sending the statements, and for theirs before COMMIT: three round trips). If a statement fails,
+ * the ones after it fail too (the transaction is aborted) and COMMIT rolls it back: the group
+ * fails with the first error. A BEGIN that failed on a connection that still answers is not a
+ * case PostgreSQL has; the group then fails too.
+ */
+async function pipelined(
+  sql: postgres.Sql,
+  statements: Statement[],
+  run: (on: postgres.Sql, s: Statement) => Promise<unknown>,
+): Promise<unknown[][]> {
+  const connection = await sql.reserve()
+  try {
+    const [begin, ...settled] = await Promise.allSettled([
+      connection.unsafe('begin'),
+      ...statements.map((s) => run(connection, s)),
+      connection.unsafe('commit'),
+    ])
+    const commit = settled.pop()!
+    for (const result of [begin, ...settled, commit]) if (result.status === 'rejected') throw result.reason
+    return settled.map((result) => (result as PromiseFulfilledResult<unknown[]>).value)
+  } finally {
+    connection.release()
+  }
+}
+
 function driverOf(db: Database, prepare: boolean): Driver {
   const client = (db as { $client?: unknown }).$client
   if (typeof client === 'function' && 'begin' in client) {
     const sql = client as postgres.Sql
-    const run = (on: postgres.Sql | postgres.TransactionSql, s: Statement) =>
+    const run = (on: postgres.Sql, s: Statement) =>
       on.unsafe(s.text, s.params as postgres.ParameterOrJSON<never>[], { prepare })
     return {
       alone: async (s) => (await run(sql, s)) as unknown[],
-      // Queries made at once inside begin are pipelined on its connection: one write, one commit.
-      together: async (statements) => await sql.begin((tx) => statements.map((s) => run(tx, s))),
+      together: (statements) => pipelined(sql, statements, run),
     }
   }
   if (client && typeof client === 'object' && 'transaction' in client) {

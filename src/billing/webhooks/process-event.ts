@@ -47,6 +47,7 @@ export async function processEvent(
   const keyring = await services.keyring
   const ctx: EventContext = {
     db,
+    lookupDb: services.lookupDb,
     stripe,
     config,
     keyring,
@@ -58,7 +59,7 @@ export async function processEvent(
   // anything or its writes are built: the statement that stores it plans and runs every write's
   // CTE even when the event's own insert finds it there (BENCHMARKS.md, webhooks). A delivery
   // still finishes what a failed one left undone.
-  if (handler && (await isStored(db, event))) {
+  if (handler && (await isStored(services.lookupDb, event))) {
     if (handler.finish && !handler.asksStripe) {
       const prepared = await handler.prepare(ctx, event)
       if (prepared !== null) await send(services, event, await handler.finish(ctx, event, prepared))
@@ -71,7 +72,7 @@ export async function processEvent(
     stored = await store(ctx, event, handler, prepared, services.commitGroup)
   } catch (error) {
     if (!handler?.settle || prepared === null || !isPgError(error, 'snapshotTie')) throw error
-    if (await isStored(db, event)) return 'duplicate' // a concurrent delivery of the same event won
+    if (await isStored(services.lookupDb, event)) return 'duplicate' // a concurrent delivery of the same event won
     prepared = await handler.settle(ctx, event, prepared)
     stored = await store(ctx, event, handler, prepared, services.commitGroup)
   }
@@ -95,7 +96,9 @@ async function send(services: Services, event: Stripe.Event, effects: Effects | 
 
 /**
  * Stored, and not as failed: a failed event is processed again when it comes again (or is replayed).
- * Asked of every handled delivery, so a statement of fixed text (fixedStatement: nothing built per call).
+ * Asked of every handled delivery, so a statement of fixed text (fixedStatement: nothing built per call), on
+ * services.lookupDb: on the Node server one connection, where the lookups of the deliveries that arrive together
+ * go in one socket write.
  */
 const storedEvent = fixedStatement<{ one: number }>(
   `select 1 as one from stripe_events where id = $1 and outcome <> 'failed'`,

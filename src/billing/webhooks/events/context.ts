@@ -9,6 +9,8 @@ import type { Clock } from '../../../services'
 /** What every handler step reads: the services for this event (no handler keeps its own), and its time. */
 export interface EventContext {
   db: Database
+  /** For the reads every delivery of a kind makes (services.lookupDb): the account's memberships. */
+  lookupDb: Database
   stripe: Stripe
   config: Config
   /** To seal the address of an account a checkout creates, and open the addresses mail goes to. */

@@ -36,7 +36,7 @@ interface Duplicate {
  */
 export async function settleDuplicates(ctx: EventContext, customerId: string): Promise<Effects | void> {
   const mail: MailMessage[] = []
-  for (const found of await duplicatesOf(ctx.db, customerId)) {
+  for (const found of await duplicatesOf(ctx.lookupDb, customerId)) {
     const message = await settle(ctx, found)
     if (message) mail.push(message)
   }
