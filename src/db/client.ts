@@ -27,18 +27,23 @@ export async function rowsOf<Row>(db: Database, query: SQL): Promise<Row[]> {
  * handle from connectPostgres or openPglite, not a transaction.
  */
 export function fixedStatement<Row>(text: string): (db: Database, params: unknown[]) => Promise<Row[]> {
-  return async (db, params) => {
-    const client = (db as { $client?: unknown }).$client
-    if (typeof client === 'function' && 'unsafe' in client) {
-      const sql = client as postgres.Sql
-      return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[]
-    }
-    if (client && typeof client === 'object' && 'query' in client) {
-      const pglite = client as { query(text: string, params: unknown[]): Promise<{ rows: Row[] }> }
-      return (await pglite.query(text, params)).rows
-    }
-    throw new Error('fixedStatement needs a database handle (connectPostgres or openPglite), not a transaction')
+  return (db, params) => runStatement<Row>(db, text, params)
+}
+
+/** A statement as text ($1, $2, …) and parameters, run straight on the driver (see fixedStatement). */
+export async function runStatement<Row>(db: Database, text: string, params: unknown[]): Promise<Row[]> {
+  const client = (db as { $client?: unknown }).$client
+  if (typeof client === 'function' && 'unsafe' in client) {
+    const sql = client as postgres.Sql
+    return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[]
   }
+  if (client && typeof client === 'object' && 'query' in client) {
+    const pglite = client as { query(text: string, params: unknown[]): Promise<{ rows: Row[] }> }
+    return (await pglite.query(text, params)).rows
+  }
+  throw new Error(
+    'a statement of fixed text needs a database handle (connectPostgres or openPglite), not a transaction',
+  )
 }
 
 export interface DatabaseHandle {

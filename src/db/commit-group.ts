@@ -17,7 +17,8 @@ import type { Database } from './client'
  * per services, so there each statement runs on its own.
  */
 export interface CommitGroup {
-  run<Row>(query: SQL): Promise<Row[]>
+  /** A Drizzle query, or a statement already serialised (text with $1, $2, … and its parameters). */
+  run<Row>(query: SQL | Statement): Promise<Row[]>
 }
 
 /** Statements committed together at most; a longer queue goes in the next group. */
@@ -26,7 +27,13 @@ const MAX_GROUP = 64
 /** Serialises Drizzle's SQL to text and parameters, as its own execute would (no I/O: a constant). */
 const dialect = new PgDialect()
 
-interface Statement {
+/** A Drizzle query as text and parameters (placeholders, `sql.placeholder`, left in for fillPlaceholders). */
+export function statementOf(query: SQL): Statement {
+  const { sql: text, params } = dialect.sqlToQuery(query)
+  return { text, params }
+}
+
+export interface Statement {
   text: string
   params: unknown[]
 }
@@ -80,8 +87,8 @@ export function commitGroupFor(db: Database, { prepare = false }: { prepare?: bo
   }
 
   return {
-    run<Row>(query: SQL): Promise<Row[]> {
-      const { sql: text, params } = dialect.sqlToQuery(query)
+    run<Row>(query: SQL | Statement): Promise<Row[]> {
+      const { text, params } = 'text' in query ? query : statementOf(query)
       return new Promise<Row[]>((resolve, reject) => {
         queue.push({ text, params, resolve: resolve as Pending['resolve'], reject })
         // The statements asked for in this turn of the event loop go together.

@@ -1,8 +1,8 @@
-import { sql } from 'drizzle-orm'
+import { fillPlaceholders, sql } from 'drizzle-orm'
 import { placeWaitingAccounts } from '../../accounts/name-order'
 import type Stripe from 'stripe'
-import { fixedStatement, rowsOf, type Database } from '../../db/client'
-import type { CommitGroup } from '../../db/commit-group'
+import { fixedStatement, runStatement, type Database } from '../../db/client'
+import { statementOf, type CommitGroup, type Statement } from '../../db/commit-group'
 import { isPgError } from '../../db/pg-errors'
 import { stripeEvents } from '../../db/schema'
 import { describeError, log } from '../../http/log'
@@ -11,6 +11,8 @@ import type { Services } from '../../services'
 import { eventHandlers } from './events'
 import {
   idOf,
+  iso,
+  slot,
   STORED_EVENT,
   text,
   ts,
@@ -168,22 +170,50 @@ async function store(
   prepared: unknown,
   commitGroup: CommitGroup | undefined,
 ): Promise<boolean> {
-  const outcome = prepared === null ? 'ignored' : 'processed'
   const writes = handler && prepared !== null ? await handler.writes(ctx, event, prepared) : []
-  const query = sql`with ${STORED_EVENT} as (
-        insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
-        values (${text(event.id)}, ${text(event.type)}, ${text(customerOf(event))},
-          ${ts(new Date(event.created * 1000))}, ${text(outcome)}, ${ts(ctx.now)})
-        on conflict (id) do update set outcome = excluded.outcome, customer_id = excluded.customer_id,
-          received_at = excluded.received_at
-          where ${stripeEvents}.outcome = 'failed'
-        returning id)${ctes(writes)}
-      select id from ${STORED_EVENT}`
+  const values: Record<string, unknown> = {
+    'event.id': event.id,
+    'event.type': event.type,
+    'event.customer': customerOf(event),
+    'event.created': iso(new Date(event.created * 1000)),
+    'event.outcome': prepared === null ? 'ignored' : 'processed',
+    'event.now': iso(ctx.now),
+  }
+  for (const write of writes) if ('fixed' in write) Object.assign(values, write.values)
+  const { text, params } = statementOfWrites(writes)
+  const statement = { text, params: fillPlaceholders(params, values) }
   // On the Node server, committed together with the other events' statements of the moment (src/db/commit-group.ts).
   const [stored] = commitGroup
-    ? await commitGroup.run<{ id: string }>(query)
-    : await rowsOf<{ id: string }>(ctx.db, query)
+    ? await commitGroup.run<{ id: string }>(statement)
+    : await runStatement<{ id: string }>(ctx.db, statement.text, statement.params)
   return stored !== undefined
+}
+
+/** The insert of the event's id: nothing if it is stored already (but as failed, to be processed again). */
+const STORE_EVENT = sql`insert into ${stripeEvents} (id, type, customer_id, stripe_created_at, outcome, received_at)
+  values (${slot.text('event.id')}, ${slot.text('event.type')}, ${slot.text('event.customer')},
+    ${slot.ts('event.created')}, ${slot.text('event.outcome')}, ${slot.ts('event.now')})
+  on conflict (id) do update set outcome = excluded.outcome, customer_id = excluded.customer_id,
+    received_at = excluded.received_at
+    where ${stripeEvents}.outcome = 'failed'
+  returning id`
+
+/**
+ * The statements of lists of fixed writes, serialised once each (a handful: one per kind of event and
+ * path), by the writes' names and queries. Pure: text and parameter slots, no I/O.
+ */
+const fixedStatements = new Map<string, Statement>()
+
+/** The event's statement, its values still slots (`fillPlaceholders` fills them). */
+function statementOfWrites(writes: Write[]): Statement {
+  const fixed = writes.every((write) => 'fixed' in write)
+  const key = fixed ? writes.map((write) => `${write.name}=${write.fixed.key}`).join(',') : null
+  const known = key === null ? undefined : fixedStatements.get(key)
+  if (known) return known
+  const statement = statementOf(sql`with ${STORED_EVENT} as (${STORE_EVENT})${ctes(writes)}
+    select id from ${STORED_EVENT}`)
+  if (key !== null) fixedStatements.set(key, statement)
+  return statement
 }
 
 /** The customer an event is about, for the supporter's timeline. */
@@ -200,7 +230,7 @@ function ctes(writes: Write[]) {
     names.add(name)
   }
   return sql.join(
-    writes.map((w) => sql`, ${sql.raw(w.name)} as (${w.query})`),
+    writes.map((w) => sql`, ${sql.raw(w.name)} as (${'fixed' in w ? w.fixed.query : w.query})`),
     sql``,
   )
 }

@@ -37,10 +37,49 @@ export interface Effects {
  * The query must write only `when(STORED)`: if the event id was already
  * stored (a concurrent duplicate), the statement writes nothing at all.
  */
-export interface Write {
+export type Write = BuiltWrite | FixedWrite
+
+/** A write built for this event (Drizzle composes and serialises it each time). */
+export interface BuiltWrite {
   name: string
   query: SQL
 }
+
+/**
+ * A write of fixed text (`fixedWrite`), its values given per event: the statement of a
+ * list of fixed writes is serialised once and kept, and an event only fills in the values.
+ * For the writes nearly every event makes (a subscription's upsert, a payment, a link), where
+ * Drizzle's building cost about 60 µs of the server's CPU per event (BENCHMARKS.md, webhooks).
+ */
+export interface FixedWrite {
+  name: string
+  fixed: FixedQuery
+  /** The values of its slots (`slot`), by name. */
+  values: Record<string, unknown>
+}
+
+/** A query whose values are slots, made once (module-level constants): `key` tells it from others. */
+export interface FixedQuery {
+  key: string
+  query: SQL
+}
+
+export const fixedWrite = (key: string, query: SQL): FixedQuery => ({ key, query })
+
+/**
+ * A value of a fixed write, typed for Postgres as `text`, `ts` and the rest type the values of
+ * a built one. Slot names are unique across the writes of one statement: each write's start
+ * with its name (`subscription.id`).
+ */
+export const slot = {
+  text: (name: string) => sql`${sql.placeholder(name)}::text`,
+  ts: (name: string) => sql`${sql.placeholder(name)}::timestamptz`,
+  int: (name: string) => sql`${sql.placeholder(name)}::integer`,
+  bool: (name: string) => sql`${sql.placeholder(name)}::boolean`,
+}
+
+/** A timestamp as a slot's value, as `ts` gives it to a built write. */
+export const iso = (value: Date | null) => (value ? value.toISOString() : null)
 
 /**
  * One kind of event. `prepare` decides from the signed event (and, only

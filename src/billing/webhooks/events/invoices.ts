@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
-import { feeCoverOf, handler, idOf, int, text, ts, whenStored, type EventContext } from './context'
+import { feeCoverOf, fixedWrite, handler, idOf, iso, slot, whenStored, type EventContext } from './context'
 import { isOurPrice } from './our-objects'
 import { notifyPaymentFailed } from './payment-failed-mail'
 
@@ -39,19 +39,33 @@ export const invoicePaid = handler<PreparedInvoice>({
     return [
       {
         name: 'payment',
-        // fee_cover_amount: from the subscription's metadata as billed (checkout-routes.tsx sets it).
-        query: sql`insert into ${payments} (id, kind, customer_id, subscription_id, payment_intent_id, amount,
-              fee_cover_amount, currency, occurred_at)
-            select ${text(invoice.id)}, 'subscription', ${text(idOf(invoice.customer))}, ${text(subscriptionId)},
-              ${text(paymentIntentId)}, ${int(invoice.amount_paid)},
-              ${int(feeCoverOf(invoice.parent?.subscription_details?.metadata, invoice.amount_paid))}, ${text(invoice.currency)},
-              ${ts(paidAt ? new Date(paidAt * 1000) : ctx.now)}
-            where ${whenStored}
-            on conflict do nothing`,
+        fixed: SUBSCRIPTION_PAYMENT,
+        values: {
+          'payment.invoice': invoice.id,
+          'payment.customer': idOf(invoice.customer),
+          'payment.subscription': subscriptionId,
+          'payment.payment_intent': paymentIntentId,
+          'payment.amount': invoice.amount_paid,
+          // From the subscription's metadata as billed (checkout-routes.tsx sets it).
+          'payment.fee_cover': feeCoverOf(invoice.parent?.subscription_details?.metadata, invoice.amount_paid),
+          'payment.currency': invoice.currency,
+          'payment.at': iso(paidAt ? new Date(paidAt * 1000) : ctx.now),
+        },
       },
     ]
   },
 })
+
+const SUBSCRIPTION_PAYMENT = fixedWrite(
+  'payment.subscription',
+  sql`insert into ${payments} (id, kind, customer_id, subscription_id, payment_intent_id, amount, fee_cover_amount,
+      currency, occurred_at)
+    select ${slot.text('payment.invoice')}, 'subscription', ${slot.text('payment.customer')},
+      ${slot.text('payment.subscription')}, ${slot.text('payment.payment_intent')}, ${slot.int('payment.amount')},
+      ${slot.int('payment.fee_cover')}, ${slot.text('payment.currency')}, ${slot.ts('payment.at')}
+    where ${whenStored}
+    on conflict do nothing`,
+)
 
 /**
  * invoice.payment_failed: the member is told, once per failed invoice, if

@@ -3,7 +3,7 @@ import { newAccount } from '../../../accounts/users'
 import { rowsOf } from '../../../db/client'
 import { stripeCustomers, users } from '../../../db/schema'
 import { addressIndexes } from '../../../privacy/blind-index'
-import { bool, text, ts, whenStored, type EventContext, type Write } from './context'
+import { bool, fixedWrite, iso, slot, text, ts, whenStored, type EventContext, type Write } from './context'
 
 /**
  * Links a Stripe customer to the account Masthead named when it started the
@@ -14,13 +14,18 @@ export function linkToAccount(ctx: EventContext, customerId: string, userId: str
   return [
     {
       name: 'link',
-      query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
-        select ${text(customerId)}, ${users.id}, ${ts(ctx.now)} from ${users}
-        where ${users.id} = ${text(userId)} and ${whenStored}
-        on conflict do nothing`,
+      fixed: LINK_TO_ACCOUNT,
+      values: { 'link.customer': customerId, 'link.account': userId, 'link.now': iso(ctx.now) },
     },
   ]
 }
+const LINK_TO_ACCOUNT = fixedWrite(
+  'link.account',
+  sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+    select ${slot.text('link.customer')}, ${users.id}, ${slot.ts('link.now')} from ${users}
+    where ${users.id} = ${slot.text('link.account')} and ${whenStored}
+    on conflict do nothing`,
+)
 
 /**
  * Links a Stripe customer to the account for the address the customer gave

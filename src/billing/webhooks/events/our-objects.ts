@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import type { Database } from '../../../db/client'
 import { tiers } from '../../../db/schema'
@@ -26,5 +26,5 @@ export async function isOurPrice(db: Database, price: string | Stripe.Price | nu
 }
 
 /** The condition on `tiers` that the tier sells this price, monthly or yearly. */
-export const tierOwnsPrice = (priceId: string) =>
+export const tierOwnsPrice = (priceId: string | SQL) =>
   sql`${tiers.stripeMonthlyPriceId} = ${priceId} or ${tiers.stripeYearlyPriceId} = ${priceId}`

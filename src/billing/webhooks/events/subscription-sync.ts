@@ -1,7 +1,7 @@
-import { sql } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { subscriptions, tiers } from '../../../db/schema'
-import { bool, feeCoverOf, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { feeCoverOf, fixedWrite, idOf, iso, slot, whenStored, type EventContext, type Write } from './context'
 import { isOurs, tierOwnsPrice } from './our-objects'
 
 /**
@@ -60,42 +60,73 @@ export function storeSubscription(ctx: EventContext, state: SubscriptionState): 
   if (!item) return []
   const price = item.price
   const amount = (price.unit_amount ?? 0) * (item.quantity ?? 1)
-  const metadataTier = price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null
-  // The tier whose price this is, else the tier named in the metadata (a price since replaced).
-  const tierId = sql`(select ${tiers.id} from ${tiers}
-    where ${tierOwnsPrice(price.id)} or ${tiers.id} = ${text(metadataTier)}
-    order by (${tiers.id} = ${text(metadataTier)}) limit 1)`
   const endedAt = subscription.ended_at ? new Date(subscription.ended_at * 1000) : null
-  const sameSecond = fetchedAt
-    ? sql`coalesce(${subscriptions}.fetched_at, '-infinity') <= excluded.fetched_at`
-    : sql`masthead_snapshot_tie(excluded.id)`
   return [
     {
       name: 'subscription',
-      query: sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, fee_cover_amount, currency, status,
-          cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, snapshot_at, fetched_at,
-          updated_at)
-        select ${text(subscription.id)}, ${text(idOf(subscription.customer))}, ${tierId}, ${text(price.id)},
-          ${text(price.recurring?.interval === 'year' ? 'year' : 'month')}, ${int(amount)},
-          ${int(feeCoverOf(subscription.metadata, amount))},
-          ${text(price.currency)}, ${text(subscription.status)}, ${bool(subscription.cancel_at_period_end)},
-          ${ts(new Date(item.current_period_end * 1000))}, ${ts(endedAt)}, ${ts(new Date(subscription.created * 1000))},
-          ${ts(subscription.status === 'past_due' ? ctx.now : null)}, ${ts(second)}, ${ts(fetchedAt)}, ${ts(ctx.now)}
-        where ${whenStored}
-        on conflict (id) do update set
-          customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
-          interval = excluded.interval, amount = excluded.amount, fee_cover_amount = excluded.fee_cover_amount,
-          currency = excluded.currency, status = excluded.status,
-          cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
-          ended_at = excluded.ended_at, stripe_created_at = excluded.stripe_created_at,
-          -- The grace period runs from the first time it was seen past due.
-          past_due_since = case when excluded.status = 'past_due'
-            then coalesce(${subscriptions}.past_due_since, excluded.past_due_since) end,
-          snapshot_at = excluded.snapshot_at, fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
-        where case
-          when ${subscriptions}.snapshot_at < excluded.snapshot_at then true
-          when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
-          else false end`,
+      fixed: fetchedAt ? UPSERT_FETCHED : UPSERT_SNAPSHOT,
+      values: {
+        'subscription.id': subscription.id,
+        'subscription.customer': idOf(subscription.customer),
+        'subscription.metadata_tier': price.metadata?.tier_id ?? subscription.metadata?.tier_id ?? null,
+        'subscription.price': price.id,
+        'subscription.interval': price.recurring?.interval === 'year' ? 'year' : 'month',
+        'subscription.amount': amount,
+        'subscription.fee_cover': feeCoverOf(subscription.metadata, amount),
+        'subscription.currency': price.currency,
+        'subscription.status': subscription.status,
+        'subscription.cancel_at_period_end': subscription.cancel_at_period_end,
+        'subscription.current_period_end': iso(new Date(item.current_period_end * 1000)),
+        'subscription.ended_at': iso(endedAt),
+        'subscription.created': iso(new Date(subscription.created * 1000)),
+        'subscription.past_due_since': iso(subscription.status === 'past_due' ? ctx.now : null),
+        'subscription.snapshot_at': iso(second),
+        'subscription.fetched_at': iso(fetchedAt),
+        'subscription.now': iso(ctx.now),
+      },
     },
   ]
 }
+
+/**
+ * The upsert, kept only if the state is the more recent (see storeSubscription); `sameSecond` decides
+ * between two states of one second.
+ */
+const upsert = (sameSecond: SQL) => {
+  const metadataTier = slot.text('subscription.metadata_tier')
+  // The tier whose price this is, else the tier named in the metadata (a price since replaced).
+  const tierId = sql`(select ${tiers.id} from ${tiers}
+    where ${tierOwnsPrice(slot.text('subscription.price'))} or ${tiers.id} = ${metadataTier}
+    order by (${tiers.id} = ${metadataTier}) limit 1)`
+  return sql`insert into ${subscriptions} (id, customer_id, tier_id, price_id, interval, amount, fee_cover_amount, currency, status,
+      cancel_at_period_end, current_period_end, ended_at, stripe_created_at, past_due_since, snapshot_at, fetched_at,
+      updated_at)
+    select ${slot.text('subscription.id')}, ${slot.text('subscription.customer')}, ${tierId},
+      ${slot.text('subscription.price')}, ${slot.text('subscription.interval')}, ${slot.int('subscription.amount')},
+      ${slot.int('subscription.fee_cover')}, ${slot.text('subscription.currency')}, ${slot.text('subscription.status')},
+      ${slot.bool('subscription.cancel_at_period_end')}, ${slot.ts('subscription.current_period_end')},
+      ${slot.ts('subscription.ended_at')}, ${slot.ts('subscription.created')}, ${slot.ts('subscription.past_due_since')},
+      ${slot.ts('subscription.snapshot_at')}, ${slot.ts('subscription.fetched_at')}, ${slot.ts('subscription.now')}
+    where ${whenStored}
+    on conflict (id) do update set
+      customer_id = excluded.customer_id, tier_id = excluded.tier_id, price_id = excluded.price_id,
+      interval = excluded.interval, amount = excluded.amount, fee_cover_amount = excluded.fee_cover_amount,
+      currency = excluded.currency, status = excluded.status,
+      cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
+      ended_at = excluded.ended_at, stripe_created_at = excluded.stripe_created_at,
+      -- The grace period runs from the first time it was seen past due.
+      past_due_since = case when excluded.status = 'past_due'
+        then coalesce(${subscriptions}.past_due_since, excluded.past_due_since) end,
+      snapshot_at = excluded.snapshot_at, fetched_at = excluded.fetched_at, updated_at = excluded.updated_at
+    where case
+      when ${subscriptions}.snapshot_at < excluded.snapshot_at then true
+      when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
+      else false end`
+}
+/** An event's own snapshot: one from the stored state's second cannot be ordered, and raises. */
+const UPSERT_SNAPSHOT = fixedWrite('subscription.snapshot', upsert(sql`masthead_snapshot_tie(excluded.id)`))
+/** A read from Stripe: of two for one second, the later wins. */
+const UPSERT_FETCHED = fixedWrite(
+  'subscription.fetched',
+  upsert(sql`coalesce(${subscriptions}.fetched_at, '-infinity') <= excluded.fetched_at`),
+)
