@@ -586,7 +586,8 @@ async function measure(
     )
     ctx.note(
       `Processes, all on this machine's ${cores} cores: the Masthead server, \`${START_COMMAND}\` in its own process as \`npm start\` ` +
-        `runs it (postgres.js pool of ${poolSize}, named prepared statements; one log line per webhook, to a file), with ` +
+        `runs it (postgres.js pool of ${poolSize} and one connection for lookups, named prepared statements; one log line per ` +
+        'webhook, to a file), with ' +
         'STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET ' +
         'and STRIPE_API_URL pointing at the local Stripe stand-in (src/dev/stripe-stand-in, `deliver: null`), which runs in the ' +
         'bench process together with the load generator; and PostgreSQL.',
@@ -602,10 +603,15 @@ async function measure(
     )
     ctx.note(
       "What one event costs the server: the body read from Node's request and the HMAC check of the Stripe-Signature " +
-        'on it; for a handled type, one indexed lookup of the event id (a duplicate ends there, but for the finish of ' +
-        'checkouts and paying subscriptions, one query for a second membership of the account); then one statement ' +
-        '(data-modifying CTEs, atomic without BEGIN/COMMIT): the stripe_events insert (on conflict do nothing, which is ' +
-        'also the check against a concurrent delivery) and, for handled types, its effects taken from the signed event: for a subscription ' +
+        'on it; for an event the server stored earlier in its life (the last 20,000 ids it keeps in memory), nothing more ' +
+        'but, for the finish of checkouts and paying subscriptions, one query for a second membership of the account, on ' +
+        "the server's one-connection pool for lookups (lookupDb), where those of concurrent deliveries go many to a " +
+        'socket write; otherwise, without a lookup first, one statement (data-modifying CTEs), committed in a group with the ' +
+        'statements of the other deliveries of the moment (src/db/commit-group.ts: BEGIN, the statements and COMMIT in one ' +
+        'write, one WAL flush; a statement that fails runs again alone; the writes nearly every event makes are fixed text ' +
+        'serialised once, their values filled in): the stripe_events insert (on conflict do nothing, which is the duplicate ' +
+        'check, and the check against a concurrent delivery) and, for handled types, its effects taken from the signed ' +
+        'event: for a subscription ' +
         'event the customer link (to the account named in its metadata), the tier lookup and the subscriptions upsert, ' +
         'kept only if its snapshot is from a later second than the stored one; for invoice.paid the payments row; for ' +
         'checkout.session.completed the customer link and, for an address new to Masthead, its account, inserted without a ' +

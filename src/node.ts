@@ -20,6 +20,7 @@ import { runJobs } from './scheduled'
 import { createServices, systemClock, type Services } from './services'
 import { sealAfterMigrations } from './accounts/seal-existing'
 import { commitGroupFor, type CommitGroup } from './db/commit-group'
+import { recentSet } from './util/recent-set'
 
 async function openDatabase(
   config: Config,
@@ -103,6 +104,9 @@ function startJobLoop(services: Services) {
   }
 }
 
+/** Stripe event ids the server remembers having stored (about 1.5 MB): a redelivery of one needs no statement. */
+const RECENT_EVENTS = 20_000
+
 async function main() {
   // Log lines in batches, off each request's path; whatever is pending is written on exit.
   setLogSink(batchedLogSink())
@@ -126,6 +130,7 @@ async function main() {
     kickJobs: () => kickJobs(),
     ...(database.lookupDb ? { lookupDb: database.lookupDb } : {}),
     ...(database.commitGroup ? { commitGroup: database.commitGroup } : {}),
+    recentEvents: recentSet<string>(RECENT_EVENTS),
     clock: systemClock,
     // Gateway mode: rewritten pages the origin lets shared caches keep, kept here per benefit set.
     ...(config.ORIGIN_URL && config.GATEWAY_CACHE_MB > 0

@@ -7,6 +7,7 @@ import type { Config } from './config'
 import type { Audience } from './http/doors'
 import type { Database } from './db/client'
 import type { CommitGroup } from './db/commit-group'
+import type { RecentSet } from './util/recent-set'
 import type { EdgeCache } from './gateway/edge-cache'
 import type { ReaderView } from './entitlements/page-view'
 import { createMailer, type Mailer } from './mail/mailer'
@@ -55,6 +56,11 @@ export interface Services {
    * elsewhere: each statement runs on `db` on its own.
    */
   commitGroup?: CommitGroup | undefined
+  /**
+   * On the Node server: the ids of the Stripe events this process stored lately, so that Stripe's
+   * redelivery of one is told a duplicate without a statement (src/billing/webhooks/process-event.ts).
+   */
+  recentEvents?: RecentSet<string> | undefined
 }
 
 /**
@@ -82,6 +88,7 @@ export function createServices(parts: {
   pageCache?: EdgeCache
   kickJobs?: () => void
   commitGroup?: CommitGroup
+  recentEvents?: RecentSet<string>
 }): Services {
   const { config } = parts
   const clock = parts.clock ?? systemClock
@@ -117,6 +124,7 @@ export function createServices(parts: {
     pageCache: parts.pageCache,
     kickJobs: parts.kickJobs,
     commitGroup: parts.commitGroup,
+    recentEvents: parts.recentEvents,
   }
 }
 

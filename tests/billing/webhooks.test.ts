@@ -10,6 +10,7 @@ import { compareSortTexts, sortTextOf } from '../../src/privacy/name-order'
 import { openAccount, openCard } from '../../src/privacy/people'
 import { runDueJobs } from '../helpers/app'
 import { commitGroupFor } from '../../src/db/commit-group'
+import { recentSet } from '../../src/util/recent-set'
 import { lastMailTo, nextClientIp, signIn } from '../helpers/auth'
 import { sessionIdOf, startTierCheckout, useBillingWorld } from '../helpers/billing'
 
@@ -370,6 +371,29 @@ describe('committed in groups, as the Node server commits them (src/db/commit-gr
     const [row] = await w.t.services.db.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
     expect(row).toMatchObject({ status: 'canceled', tierId: 'patron' })
     expect(await w.t.services.db.select().from(stripeEvents)).toHaveLength(events.length)
+  })
+})
+
+describe('events the Node server stored lately (services.recentEvents)', () => {
+  it('are told duplicates from memory, without the database; others are asked of it', async () => {
+    const { events } = await lifecycle('remembered@example.org', { secondsApart: true })
+    await w.reset()
+    const { services } = w.t
+    services.recentEvents = recentSet<string>(100)
+    try {
+      const event = events.find((e) => e.type === 'invoice.paid')!
+      expect(await (await w.deliver(event)).json()).toMatchObject({ outcome: 'processed' })
+      // Its row gone, the database would take it as new: the answer comes from the process's memory.
+      await services.db.delete(stripeEvents).where(eq(stripeEvents.id, event.id))
+      expect(await (await w.deliver(event)).json()).toMatchObject({ outcome: 'duplicate' })
+      expect(await services.db.select().from(stripeEvents).where(eq(stripeEvents.id, event.id))).toEqual([])
+      // A process that did not store it asks the database.
+      services.recentEvents = recentSet<string>(100)
+      expect(await (await w.deliver(event)).json()).toMatchObject({ outcome: 'processed' })
+      expect(await (await w.deliver(event)).json()).toMatchObject({ outcome: 'duplicate' })
+    } finally {
+      services.recentEvents = undefined
+    }
   })
 })
 
