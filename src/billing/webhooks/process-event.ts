@@ -28,9 +28,9 @@ export type EventOutcome = 'processed' | 'ignored' | 'duplicate' | 'failed'
  * Handles one verified Stripe event. The event id and its effects are
  * written by one statement (data-modifying CTEs, every write guarded on the
  * event's insert), which Postgres runs atomically: a duplicate (its insert
- * finds the id stored) changes nothing, a failure leaves nothing behind (and the caller answers 500, so
- * Stripe retries), and it costs one round trip instead of a transaction's
- * five or more. Effects come from the signed event itself; Stripe is asked
+ * finds the id stored) changes nothing, a failure leaves nothing behind (and
+ * the caller answers 500, so Stripe retries), and it costs one round trip
+ * instead of a transaction's five or more. Effects come from the signed event itself; Stripe is asked
  * only when the event cannot be ordered against the stored state (a
  * subscription snapshot from the same second: the statement fails, the
  * handler re-reads the subscription, and the statement runs again) or does
