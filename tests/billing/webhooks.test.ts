@@ -53,19 +53,24 @@ async function lifecycle(email: string, { secondsApart = false } = {}) {
 
 /**
  * A property over delivery orders: fast-check shuffles `events` and repeats some of them, and each
- * run starts from a reset; `check` delivers them (by calling its argument) and asserts.
+ * run starts from a reset; `check` delivers them (by calling its argument) and asserts. They are
+ * delivered one after another, or as `deliver` does (all at once).
  */
-async function inEveryOrder(events: Stripe.Event[], check: (deliver: () => Promise<void>) => Promise<void>) {
+async function inEveryOrder(
+  events: Stripe.Event[],
+  check: (deliver: () => Promise<void>) => Promise<void>,
+  { deliver = deliverAll, runs = 25 }: { deliver?: (events: Stripe.Event[]) => Promise<void>; runs?: number } = {},
+) {
   await fc.assert(
     fc.asyncProperty(
       fc.shuffledSubarray(events, { minLength: events.length }),
       fc.array(fc.nat({ max: events.length - 1 }), { maxLength: 4 }),
       async (order, repeats) => {
         await w.reset()
-        await check(() => deliverAll([...order, ...repeats.map((i) => events[i]!)]))
+        await check(() => deliver([...order, ...repeats.map((i) => events[i]!)]))
       },
     ),
-    { numRuns: 25 },
+    { numRuns: runs },
   )
 }
 
@@ -349,17 +354,13 @@ describe('committed in groups, as the Node server commits them (src/db/commit-gr
     await w.reset()
     await deliverAll(events)
     const expected = await w.snapshot()
-    await fc.assert(
-      fc.asyncProperty(
-        fc.shuffledSubarray(events, { minLength: events.length }),
-        fc.array(fc.nat({ max: events.length - 1 }), { maxLength: 4 }),
-        async (order, repeats) => {
-          await w.reset()
-          await deliverAtOnce([...order, ...repeats.map((i) => events[i]!)])
-          expect(await w.snapshot()).toEqual(expected)
-        },
-      ),
-      { numRuns: 10 },
+    await inEveryOrder(
+      events,
+      async (deliver) => {
+        await deliver()
+        expect(await w.snapshot()).toEqual(expected)
+      },
+      { deliver: deliverAtOnce, runs: 10 },
     )
   })
 
