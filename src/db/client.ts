@@ -32,17 +32,29 @@ export function fixedStatement<Row>(text: string): (db: Database, params: unknow
 
 /** A statement as text ($1, $2, …) and parameters, run straight on the driver (see fixedStatement). */
 export async function runStatement<Row>(db: Database, text: string, params: unknown[]): Promise<Row[]> {
+  const client = driverOf(db)
+  if ('postgres' in client) {
+    return (await client.postgres.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[]
+  }
+  return (await client.pglite.query<Row>(text, params)).rows
+}
+
+/** What PGlite's client offers that Masthead runs statements with, without importing PGlite here. */
+export interface PgliteClient {
+  query<Row>(text: string, params: unknown[]): Promise<{ rows: Row[] }>
+  transaction<T>(run: (tx: Pick<PgliteClient, 'query'>) => Promise<T>): Promise<T>
+}
+
+/**
+ * The driver under a handle from connectPostgres or openPglite, for statements run on it
+ * directly (runStatement, src/db/commit-group.ts). A transaction has none: it throws.
+ */
+export function driverOf(db: Database): { postgres: postgres.Sql } | { pglite: PgliteClient } {
   const client = (db as { $client?: unknown }).$client
-  if (typeof client === 'function' && 'unsafe' in client) {
-    const sql = client as postgres.Sql
-    return (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as Row[]
-  }
-  if (client && typeof client === 'object' && 'query' in client) {
-    const pglite = client as { query(text: string, params: unknown[]): Promise<{ rows: Row[] }> }
-    return (await pglite.query(text, params)).rows
-  }
+  if (typeof client === 'function' && 'unsafe' in client) return { postgres: client as postgres.Sql }
+  if (client && typeof client === 'object' && 'query' in client) return { pglite: client as PgliteClient }
   throw new Error(
-    'a statement of fixed text needs a database handle (connectPostgres or openPglite), not a transaction',
+    'a statement run on the driver needs a database handle (connectPostgres or openPglite), not a transaction',
   )
 }
 

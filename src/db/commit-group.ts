@@ -1,7 +1,7 @@
 import type { SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
-import type { Database } from './client'
+import { driverOf, type Database } from './client'
 
 /**
  * Group commit for statements that each commit on their own (a Stripe webhook's one statement):
@@ -56,7 +56,7 @@ interface Pending extends Statement {
  * group is committed at a time; statements asked for meanwhile wait for the next.
  */
 export function commitGroupFor(db: Database, { prepare = false }: { prepare?: boolean } = {}): CommitGroup {
-  const driver = driverOf(db, prepare)
+  const driver = groupDriver(db, prepare)
   let queue: Pending[] = []
   let committing = false
 
@@ -126,10 +126,10 @@ async function pipelined(
   }
 }
 
-function driverOf(db: Database, prepare: boolean): Driver {
-  const client = (db as { $client?: unknown }).$client
-  if (typeof client === 'function' && 'begin' in client) {
-    const sql = client as postgres.Sql
+function groupDriver(db: Database, prepare: boolean): Driver {
+  const client = driverOf(db)
+  if ('postgres' in client) {
+    const sql = client.postgres
     const run = (on: postgres.Sql, s: Statement) =>
       on.unsafe(s.text, s.params as postgres.ParameterOrJSON<never>[], { prepare })
     return {
@@ -137,21 +137,14 @@ function driverOf(db: Database, prepare: boolean): Driver {
       together: (statements) => pipelined(sql, statements, run),
     }
   }
-  if (client && typeof client === 'object' && 'transaction' in client) {
-    type Pglite = {
-      query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>
-      transaction<T>(run: (tx: Pick<Pglite, 'query'>) => Promise<T>): Promise<T>
-    }
-    const pglite = client as Pglite
-    return {
-      alone: async (s) => (await pglite.query(s.text, s.params)).rows,
-      together: (statements) =>
-        pglite.transaction(async (tx) => {
-          const rows: unknown[][] = []
-          for (const s of statements) rows.push((await tx.query(s.text, s.params)).rows)
-          return rows
-        }),
-    }
+  const { pglite } = client
+  return {
+    alone: async (s) => (await pglite.query<unknown>(s.text, s.params)).rows,
+    together: (statements) =>
+      pglite.transaction(async (tx) => {
+        const rows: unknown[][] = []
+        for (const s of statements) rows.push((await tx.query<unknown>(s.text, s.params)).rows)
+        return rows
+      }),
   }
-  throw new Error('commitGroupFor needs a database handle (connectPostgres or openPglite), not a transaction')
 }

@@ -18,7 +18,7 @@ import { seedDemoTiers } from '../../src/dev/demo-tiers'
 import { startStripeStandIn, type StripeStandIn } from '../../src/dev/stripe-stand-in'
 import { createServices } from '../../src/services'
 import { insertAccount } from '../helpers/sealed'
-import { startTestWorker, type TestWorker } from './harness'
+import { deliverTo, postStripeEvent, startTestWorker, type TestWorker } from './harness'
 import { signInWorker, structuredLogs, workerConfig } from './session'
 
 const ADMIN = 'worker-giving-admin@ledger.example'
@@ -33,17 +33,7 @@ let config: Config
 let admin: string
 
 beforeAll(async () => {
-  standIn = await startStripeStandIn({
-    deliver: async (payload, signature) => {
-      const res = await worker.fetch('/webhooks/stripe', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
-        body: payload,
-      })
-      await res.arrayBuffer()
-      return { status: res.status }
-    },
-  })
+  standIn = await startStripeStandIn({ deliver: deliverTo(() => worker) })
   const vars = {
     ADMIN_EMAILS: ADMIN,
     SIGN_IN_LIMIT: '1000',
@@ -89,11 +79,7 @@ const json = (cookie?: string): Record<string, string> => ({
 /** Delivers an event the stand-in made once more, signed as Stripe signs it: a duplicated delivery. */
 async function redeliver(event: Stripe.Event): Promise<number> {
   const payload = JSON.stringify(event)
-  const res = await worker.fetch('/webhooks/stripe', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': standIn.sign(payload) },
-    body: payload,
-  })
+  const res = await postStripeEvent(worker, payload, standIn.sign(payload))
   await res.arrayBuffer()
   return res.status
 }
@@ -247,12 +233,14 @@ describe('a gift membership inside workerd', () => {
     const shown = await worker.fetch(`/gift/redeem?token=${token}`)
     expect(shown.status).toBe(200)
     expect(await shown.text()).toContain('Start my gift')
-    const redeemed = await worker.fetch('/gift/redeem', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: token! }),
-      redirect: 'manual',
-    })
+    const redeem = () =>
+      worker.fetch('/gift/redeem', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: token! }),
+        redirect: 'manual',
+      })
+    const redeemed = await redeem()
     expect(redeemed.status).toBe(303)
     expect(redeemed.headers.get('location')).toBe('/account?notice=gift-started')
     const cookie = redeemed.headers
@@ -278,12 +266,7 @@ describe('a gift membership inside workerd', () => {
       'Gift memberships',
     )
     // The link is used up.
-    const twice = await worker.fetch('/gift/redeem', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: token! }),
-      redirect: 'manual',
-    })
+    const twice = await redeem()
     expect(twice.status).toBe(400)
     expect(await sql`select count(*)::int as n from grants where user_id = ${me.user.id}`).toEqual([{ n: 1 }])
   })

@@ -16,6 +16,27 @@ export interface TestWorker {
   stop(): Promise<void>
 }
 
+/** POSTs a signed Stripe event to the Worker's webhook, as Stripe does. */
+export function postStripeEvent(worker: TestWorker, payload: string, signature: string): Promise<Response> {
+  return worker.fetch('/webhooks/stripe', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
+    body: payload,
+  })
+}
+
+/**
+ * The Stripe stand-in's `deliver`: each signed event to the Worker, as Stripe would. The Worker is
+ * started after the stand-in (it needs the stand-in's address), so it is read when an event goes.
+ */
+export function deliverTo(worker: () => TestWorker) {
+  return async (payload: string, signature: string) => {
+    const res = await postStripeEvent(worker(), payload, signature)
+    await res.arrayBuffer()
+    return { status: res.status }
+  }
+}
+
 /**
  * postgres.js inside workerd reports a socket closed under it after the
  * response (porsager/postgres#1202). These two messages, and only these,

@@ -19,7 +19,7 @@ import { keyringOf } from '../../src/privacy/keys'
 import { createServices } from '../../src/services'
 import { ARTICLE, PROTECTED, PUBLIC, ROLE_EMAILS, SUPPORTER, type Who } from '../helpers/routes'
 import { accountByEmail, insertAccount } from '../helpers/sealed'
-import { startTestWorker, type TestWorker } from './harness'
+import { deliverTo, startTestWorker, type TestWorker } from './harness'
 import { ROLE_WORLD_VARS, signInWorker, structuredLogs, workerRoleWorld } from './session'
 import { unmigrate } from './unmigrated'
 
@@ -32,17 +32,7 @@ let config: Config
 
 beforeAll(async () => {
   // The stand-in delivers its signed events to the Worker, as Stripe would.
-  standIn = await startStripeStandIn({
-    deliver: async (payload, signature) => {
-      const res = await worker.fetch('/webhooks/stripe', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
-        body: payload,
-      })
-      await res.arrayBuffer()
-      return { status: res.status }
-    },
-  })
+  standIn = await startStripeStandIn({ deliver: deliverTo(() => worker) })
   const stripeVars = standIn.env
   worker = await startTestWorker({ ...ROLE_WORLD_VARS, ...stripeVars })
   const world = await workerRoleWorld(worker, stripeVars)

@@ -13,7 +13,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPayload } from '../../src/dev/stripe-stand-in'
 import { verifyEntitlementToken } from '../../src/entitlements/token'
-import { startTestWorker, type TestWorker } from './harness'
+import { postStripeEvent, startTestWorker, type TestWorker } from './harness'
 
 const WEBHOOK_SECRET = 'whsec_workerd_test'
 const TOKEN_SECRET = 'workerd-entitlement-secret-0123456789abcdef'
@@ -160,12 +160,7 @@ describe('Stripe webhooks inside workerd', () => {
       request: { id: null, idempotency_key: null },
       type,
     })
-  const post = (payload: string, signature: string) =>
-    worker.fetch('/webhooks/stripe', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
-      body: payload,
-    })
+  const post = (payload: string, signature: string) => postStripeEvent(worker, payload, signature)
   const now = () => Math.floor(Date.now() / 1000)
 
   it('verifies the signature with Web Crypto, stores the event once, and acts on it', async () => {
