@@ -94,8 +94,9 @@ const WAITING_BATCH = 100
  * takes the same lock and, held across the placement's round trips, it made concurrent checkouts
  * queue for it on the pooled connections every other event needs: BENCHMARKS.md, webhooks). Up
  * to WAITING_BATCH at a time, in creation order, under one taking of the lock: each is placed as
- * `placeAccount` places one, but the samples are read and decrypted once for the batch, and a
- * window counts the keys given earlier in the batch; one statement writes the batch's keys, and
+ * `placeAccount` places one, but the samples are read and decrypted once for the batch, so is
+ * each window between two samples that the batch's accounts fall in (a few for a whole batch), and
+ * a window counts the keys given earlier in the batch; one statement writes the batch's keys, and
  * an account placed meanwhile by anything else keeps its own. Until it is placed, an account
  * sorts first by name. Returns how many it placed.
  */
@@ -124,14 +125,22 @@ export async function placeWaitingAccounts(db: Database, keyring: Keyring): Prom
         return text
       }
       const samples = keyed(await samplesOf(tx, UNPLACED))
+      // The placed accounts between two samples, read once per batch: the batch's accounts fall in a few windows.
+      const windows = new Map<string, Promise<StoredRow[]>>()
+      const windowFor = (bounds: Bounds) => {
+        const key = JSON.stringify([bounds.before, bounds.after])
+        let rows = windows.get(key)
+        if (!rows) windows.set(key, (rows = windowOf(tx, bounds, UNPLACED)))
+        return rows
+      }
       const given: { row: StoredRow; key: string }[] = []
       for (const row of waiting) {
         const text = await textOf({ row })
         const bounds = await gapFor(text, samples, textOf)
         const inside = (key: string) =>
           (bounds.before === null || key > bounds.before) && (bounds.after === null || key < bounds.after)
-        const window = [...keyed(await windowOf(tx, bounds, UNPLACED)), ...given.filter((g) => inside(g.key))].sort(
-          (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+        const window = [...keyed(await windowFor(bounds)), ...given.filter((g) => inside(g.key))].sort((a, b) =>
+          a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
         )
         given.push({ row, key: await orderKeyFor(text, window, textOf, bounds) })
       }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { Hono } from 'hono'
 import type { ServerType } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -210,6 +210,31 @@ describe('request bodies on the Node server', () => {
       const res = await fetch(`${url}/echo`, { method: 'POST', body })
       expect(res.status).toBe(200)
       expect(await res.json()).toEqual({ length: n, sha256: digest(body) })
+    }
+  })
+
+  it('reads a body that came with its headers, and one that comes later in pieces, the same', async () => {
+    // Sent whole with the headers, the body waits in the request's buffer and is taken in one read; sent after
+    // them in two pieces, it is read as it comes.
+    const body = Buffer.from(bytesOf(700))
+    const { port } = new URL(url)
+    const post = (pieces: Buffer[]) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1')
+        let answer = ''
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+        socket.on('end', () => resolve(answer))
+        socket.on('error', reject)
+        pieces.forEach((piece, i) => setTimeout(() => socket.write(piece), 30 * i))
+      })
+    const head = Buffer.from(
+      `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      'latin1',
+    )
+    for (const pieces of [[Buffer.concat([head, body])], [head, body.subarray(0, 300), body.subarray(300)]]) {
+      const answer = await post(pieces)
+      expect(answer.startsWith('HTTP/1.1 200')).toBe(true)
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ length: 700, sha256: digest(body) })
     }
   })
 
