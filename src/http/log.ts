@@ -71,6 +71,14 @@ export function setLogSink(next: LogSink): LogSink {
   return previous
 }
 
+/**
+ * A plain line for a person at the terminal (the development mailer's), written as a log line is: in order
+ * with the log, and batched on the Node server. The caller makes sure it holds nothing personal.
+ */
+export function printLine(line: string): void {
+  sink.write('info', line)
+}
+
 export function log(level: LogLevel, event: string, fields: LogFields = {}): void {
   sink.write(level, JSON.stringify({ time: new Date().toISOString(), level, event, ...(redact(fields) as LogFields) }))
 }

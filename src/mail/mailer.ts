@@ -1,10 +1,11 @@
 import { desc, inArray } from 'drizzle-orm'
 import type { Config } from '../config'
-import type { Database } from '../db/client'
+import { fixedStatement, type Database } from '../db/client'
 import { devMailbox } from '../db/schema'
 import { addressIndex, addressIndexes } from '../privacy/blind-index'
 import { decrypt, encrypt } from '../privacy/cipher'
 import { keyringOf, type Keyring } from '../privacy/keys'
+import { printLine } from '../http/log'
 import { CONTEXT } from '../privacy/people'
 import type { Clock } from '../services'
 
@@ -46,13 +47,19 @@ export function createDevMailer(db: Database, clock: Clock, keys: DataKeys, mail
         encrypt(keyring, message.to, CONTEXT.mailTo),
         addressIndex(keyring, message.to),
       ])
-      await db.insert(devMailbox).values({ ...message, to, toIndex, createdAt: clock.now() })
-      // Development only (production requires a mail provider): tells the developer where to read it.
-      // eslint-disable-next-line no-console
-      console.log(`mail (development): "${message.subject}", kept at ${mailboxPath}`)
+      await keepMail(db, [to, toIndex, message.subject, message.text, message.html, clock.now().toISOString()])
+      // Development only (production requires a mail provider): tells the developer where to read it, through
+      // the log's writer (in order with the log, and in its batches on the Node server).
+      printLine(`mail (development): "${message.subject}", kept at ${mailboxPath}`)
     },
   }
 }
+
+/** Fixed text (`fixedStatement`): nothing built per message. */
+const keepMail = fixedStatement(
+  `insert into dev_mailbox ("to", to_index, subject, text, html, created_at)
+    values ($1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz)`,
+)
 
 /** The newest mail, to one address when `to` is given (found by its index), recipients decrypted. */
 export async function listDevMailbox(db: Database, keyring: Keyring, options: { to?: string; limit?: number } = {}) {

@@ -3,6 +3,10 @@ import { eq, inArray, sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { describe, expect, it, vi } from 'vitest'
 import { isMalformed } from '../../src/billing/webhooks/process-event'
+import type { EventContext } from '../../src/billing/webhooks/events/context'
+import { linkByAddress } from '../../src/billing/webhooks/events/link-customer'
+import { newAccount } from '../../src/accounts/users'
+import { createKeyring, generateDataKey } from '../../src/privacy/keys'
 import { paidMembershipOf } from '../../src/entitlements/entitlements'
 import { stripeCustomers, stripeEvents, subscriptions, tiers, users } from '../../src/db/schema'
 import { addressIndexes } from '../../src/privacy/blind-index'
@@ -637,6 +641,34 @@ describe('a signed-out reader’s checkout', () => {
     expect(account).toBeDefined()
     const [link] = await db.select().from(stripeCustomers).where(eq(stripeCustomers.customerId, customerId))
     expect(link?.userId).toBe(account!.id)
+  })
+
+  it('finds the account of an address sealed under a key being rotated out, by its old index', async () => {
+    // During a rotation the keyring holds the new key and the old: the address has one index under each, and
+    // an account sealed before the rotation is found by the old one.
+    const email = 'sealed-before@example.org'
+    const { db, config, clock } = w.t.services
+    const OLD = generateDataKey('k71')
+    const account = await newAccount(db, await createKeyring(OLD), config, clock.now(), { email }, { placed: false })
+    await db.insert(users).values(account)
+    const rotating = await createKeyring(generateDataKey('k72'), [OLD])
+    expect(await addressIndexes(rotating, email)).toHaveLength(2)
+    const ctx: EventContext = {
+      db,
+      lookupDb: w.t.services.lookupDb,
+      stripe: w.stripe,
+      config,
+      keyring: rotating,
+      now: clock.now(),
+      clock,
+      placeNewAccounts: async () => {},
+    }
+    const writes = await linkByAddress(ctx, 'cus_rotating', email)
+    expect(writes.map((write) => write.name)).toEqual(['link'])
+    expect((writes[0] as { values: Record<string, unknown> }).values['link.account']).toBe(account.id)
+    // An address no account has makes the account in the statement.
+    const fresh = await linkByAddress(ctx, 'cus_rotating_fresh', 'never-seen@example.org')
+    expect(fresh.map((write) => write.name)).toEqual(['known_account', 'new_account', 'link'])
   })
 
   it('links a customer to the account its address already has, whatever case Stripe gives it in', async () => {

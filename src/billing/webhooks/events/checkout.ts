@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import type Stripe from 'stripe'
 import { payments } from '../../../db/schema'
 import { isMastheads } from '../../stripe'
-import { feeCoverOf, handler, idOf, int, text, ts, whenStored, type EventContext, type Write } from './context'
+import { feeCoverOf, fixedWrite, handler, idOf, iso, slot, whenStored, type EventContext, type Write } from './context'
 import { settleDuplicates } from './duplicate-membership'
 import { donationReceipt } from '../../statements/receipts'
 import { linkByAddress, linkToAccount } from './link-customer'
@@ -64,17 +64,29 @@ function recordDonation(ctx: EventContext, session: Stripe.Checkout.Session): Wr
   return [
     {
       name: 'donation',
-      // fee_cover_amount: the part the donor added to cover the fees, from the metadata checkout-routes.tsx set.
-      query: sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, fee_cover_amount, currency,
-          occurred_at)
-        select ${text(paymentIntentId)}, 'donation', ${text(idOf(session.customer))}, ${text(paymentIntentId)},
-          ${int(session.amount_total)}, ${int(feeCoverOf(session.metadata, session.amount_total))},
-          ${text(session.currency)}, ${ts(ctx.now)}
-        where ${whenStored}
-        on conflict do nothing`,
+      fixed: DONATION,
+      values: {
+        'donation.payment_intent': paymentIntentId,
+        'donation.customer': idOf(session.customer),
+        'donation.amount': session.amount_total,
+        'donation.fee_cover': feeCoverOf(session.metadata, session.amount_total),
+        'donation.currency': session.currency,
+        'donation.at': iso(ctx.now),
+      },
     },
   ]
 }
+
+/** fee_cover_amount: the part the donor added to cover the fees, from the metadata checkout-routes.tsx set. */
+const DONATION = fixedWrite(
+  'donation',
+  sql`insert into ${payments} (id, kind, customer_id, payment_intent_id, amount, fee_cover_amount, currency, occurred_at)
+    select ${slot.text('donation.payment_intent')}, 'donation', ${slot.text('donation.customer')},
+      ${slot.text('donation.payment_intent')}, ${slot.int('donation.amount')}, ${slot.int('donation.fee_cover')},
+      ${slot.text('donation.currency')}, ${slot.ts('donation.at')}
+    where ${whenStored}
+    on conflict do nothing`,
+)
 
 /** checkout.session.async_payment_failed: nothing was paid, so nothing is granted; the event is only recorded. */
 export const checkoutPaymentFailed = handler<true>({ prepare: async () => true, writes: () => [] })

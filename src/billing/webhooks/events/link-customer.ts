@@ -1,9 +1,9 @@
-import { getTableColumns, inArray, sql, type SQL } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import { newAccount } from '../../../accounts/users'
-import { rowsOf } from '../../../db/client'
+import { fixedStatement } from '../../../db/client'
 import { stripeCustomers, users } from '../../../db/schema'
 import { addressIndexes } from '../../../privacy/blind-index'
-import { bool, fixedWrite, iso, slot, text, ts, whenStored, type EventContext, type Write } from './context'
+import { fixedWrite, iso, slot, whenStored, type EventContext, type Write } from './context'
 
 /**
  * Links a Stripe customer to the account Masthead named when it started the
@@ -37,71 +37,102 @@ const LINK_TO_ACCOUNT = fixedWrite(
  * linked creates no account. The lookup is made again inside the statement,
  * and the insert meets a concurrent one in the unique address index, so a
  * concurrent sign-in or delivery that created the account first is linked,
- * not duplicated.
+ * not duplicated. Every statement here is fixed text (`fixedStatement`,
+ * `fixedWrite`): nothing is built per checkout.
  */
 export async function linkByAddress(ctx: EventContext, customerId: string, email: string): Promise<Write[]> {
-  const indexes = await addressIndexes(ctx.keyring, email)
-  const [state] = await rowsOf<{ linked: boolean; known: string | null }>(
-    ctx.db,
-    sql`select exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)}) as linked,
-      (select id from ${users} where ${inArray(users.emailIndex, indexes)} limit 1) as known`,
-  )
+  // The address's indexes, one per key the keyring holds, as a JSON array (the statements' `indexes` slot).
+  const indexes = JSON.stringify(await addressIndexes(ctx.keyring, email))
+  const [state] = await linkState(ctx.lookupDb, [customerId, indexes])
   if (state?.linked) return []
-  const now = ts(ctx.now)
-  const unlinked = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${text(customerId)})`
-  const link = (accounts: SQL): Write => ({
-    name: 'link',
-    query: sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
-      select ${text(customerId)}, id, ${now} from (${accounts}) account
-      where ${whenStored} and ${unlinked}
-      on conflict do nothing`,
-  })
-  if (state?.known) return [link(sql`select ${text(state.known)} as id`)]
+  const link = { 'link.customer': customerId, 'link.now': iso(ctx.now) }
+  if (state?.known) return [{ name: 'link', fixed: LINK_KNOWN, values: { ...link, 'link.account': state.known } }]
 
   const account = await newAccount(ctx.db, ctx.keyring, ctx.config, ctx.now, { email }, { placed: false })
-  const { columns, values } = insertable(account)
+  for (const column of Object.keys(account)) {
+    if (!NEW_ACCOUNT_COLUMNS.has(column)) throw new Error(`new_account does not write users.${column}`)
+  }
   return [
-    { name: 'known_account', query: sql`select id from ${users} where ${inArray(users.emailIndex, indexes)}` },
+    { name: 'known_account', fixed: KNOWN_ACCOUNT, values: { 'account.indexes': indexes } },
     {
       name: 'new_account',
-      // known_account reads the statement's snapshot: an account a concurrent delivery inserts for the same
-      // address is not in it, and meets this insert in the unique index instead. Do update (to the same value),
-      // not do nothing, so that the insert waits for it to commit and returns its id, and the link is made to it.
-      query: sql`insert into ${users} (${columns})
-        select ${values}
-        where ${whenStored} and ${unlinked} and not exists (select 1 from known_account)
-        on conflict (email_index) do update set email_index = excluded.email_index returning id`,
+      fixed: NEW_ACCOUNT,
+      values: {
+        'account.id': account.id,
+        'account.email_index': account.emailIndex,
+        'account.search_tokens': JSON.stringify(account.searchTokens ?? []),
+        'account.card': account.card ?? null,
+        'account.named': account.named ?? false,
+        'account.name_order': account.nameOrder,
+        'account.role': account.role,
+        'account.created': iso(account.createdAt ?? ctx.now),
+      },
     },
-    link(sql`select id from known_account union all select id from new_account`),
+    { name: 'link', fixed: LINK_NEW, values: link },
   ]
 }
 
 /**
- * A row of `users` as the column list and typed values of an `insert … select`
- * (where an untyped parameter would be text): whatever newAccount fills in.
+ * Whether the customer is linked already, and the account with the address if there is one. The indexes come as a
+ * JSON array: as an array of text (`= any`), the unique index on users.email_index serves them.
  */
-function insertable(row: Record<string, unknown>): { columns: SQL; values: SQL } {
-  const table = getTableColumns(users)
-  const entries = Object.entries(row).filter(([, value]) => value !== undefined)
-  const valueOf = (value: unknown): SQL => {
-    if (value instanceof Date) return ts(value)
-    if (Array.isArray(value)) return sql`array(select jsonb_array_elements_text(${JSON.stringify(value)}::jsonb))`
-    if (value === null || typeof value === 'string') return text(value)
-    if (typeof value === 'boolean') return bool(value)
-    throw new Error(`no typed parameter for a ${typeof value}`)
-  }
-  return {
-    columns: sql.join(
-      entries.map(([key]) => {
-        const column = table[key as keyof typeof table]
-        if (!column) throw new Error(`users has no column ${key}`)
-        return sql.identifier(column.name)
-      }),
-      sql`, `,
-    ),
-    values: sql.join(
-      entries.map(([, value]) => valueOf(value)),
-      sql`, `,
-    ),
-  }
-}
+const linkState = fixedStatement<{ linked: boolean; known: string | null }>(
+  `select exists (select 1 from stripe_customers where customer_id = $1::text) as linked,
+    (select id from users where email_index = any(array(select jsonb_array_elements_text($2::jsonb))) limit 1)
+      as known`,
+)
+
+/** Only while no delivery has linked the customer. */
+const UNLINKED = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${slot.text('link.customer')})`
+
+const linkTo = (key: string, accounts: SQL) =>
+  fixedWrite(
+    key,
+    sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
+      select ${slot.text('link.customer')}, id, ${slot.ts('link.now')} from (${accounts}) account
+      where ${whenStored} and ${UNLINKED}
+      on conflict do nothing`,
+  )
+
+/** The link to the account found by the lookup. */
+const LINK_KNOWN = linkTo('link.known', sql`select ${slot.text('link.account')} as id`)
+
+/** The account for the address, as the statement's snapshot has it. */
+const KNOWN_ACCOUNT = fixedWrite(
+  'account.known',
+  sql`select id from ${users}
+    where ${users.emailIndex} = any(array(select jsonb_array_elements_text(${sql.placeholder('account.indexes')}::jsonb)))`,
+)
+
+/** What newAccount fills in, and NEW_ACCOUNT writes: a column it comes to fill must be written there too. */
+const NEW_ACCOUNT_COLUMNS = new Set([
+  'id',
+  'emailIndex',
+  'searchTokens',
+  'card',
+  'named',
+  'nameOrder',
+  'role',
+  'createdAt',
+  'updatedAt',
+])
+
+/**
+ * The new account, unless the snapshot has one for the address. known_account reads the statement's snapshot: an
+ * account a concurrent delivery inserts for the same address is not in it, and meets this insert in the unique
+ * index instead. Do update (to the same value), not do nothing, so that the insert waits for it to commit and
+ * returns its id, and the link is made to it.
+ */
+const NEW_ACCOUNT = fixedWrite(
+  'account.new',
+  sql`insert into ${users} (id, email_index, search_tokens, card, named, name_order, role, created_at, updated_at)
+    select ${slot.text('account.id')}, ${slot.text('account.email_index')},
+      array(select jsonb_array_elements_text(${sql.placeholder('account.search_tokens')}::jsonb)),
+      ${slot.text('account.card')}, ${slot.bool('account.named')}, ${slot.text('account.name_order')},
+      ${slot.text('account.role')}, ${slot.ts('account.created')}, ${slot.ts('account.created')}
+    where ${whenStored} and ${UNLINKED} and not exists (select 1 from known_account)
+    on conflict (email_index) do update set email_index = excluded.email_index returning id`,
+)
+
+/** The link to the account found in the snapshot, or the one just inserted (or met in the index). */
+const LINK_NEW = linkTo('link.new', sql`select id from known_account union all select id from new_account`)

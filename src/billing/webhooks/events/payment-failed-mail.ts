@@ -1,10 +1,8 @@
-import { sql } from 'drizzle-orm'
-import { rowsOf } from '../../../db/client'
-import { stripeCustomers, subscriptions, users } from '../../../db/schema'
+import { fixedStatement } from '../../../db/client'
 import { absoluteUrl } from '../../../http/paths'
 import { openAddress, type StoredPerson } from '../../../privacy/people'
 import { paymentFailedMessage } from '../../messages'
-import { text, type Effects, type EventContext } from './context'
+import type { Effects, EventContext } from './context'
 
 /**
  * Claims the notice for one failed invoice with one conditional update, so
@@ -18,16 +16,17 @@ export async function notifyPaymentFailed(
   subscriptionId: string,
   invoiceId: string,
 ): Promise<Effects | void> {
-  const [row] = await rowsOf<StoredPerson>(
-    ctx.db,
-    sql`update ${subscriptions} set notified_invoice_id = ${text(invoiceId)}
-      from ${stripeCustomers}, ${users}
-      where ${subscriptions.id} = ${text(subscriptionId)} and ${subscriptions.status} = 'past_due'
-        and ${subscriptions.notifiedInvoiceId} is distinct from ${text(invoiceId)}
-        and ${stripeCustomers.customerId} = ${subscriptions.customerId} and ${users.id} = ${stripeCustomers.userId}
-      returning ${users.card} as card, ${users.email} as email, ${users.name} as name`,
-  )
+  const [row] = await claimNotice(ctx.db, [invoiceId, subscriptionId])
   if (!row) return
   const to = await openAddress(ctx.keyring, row)
   return { mail: [paymentFailedMessage(to, ctx.config.PUBLICATION_NAME, absoluteUrl(ctx.config, '/account'))] }
 }
+
+/** The claim: invoice $1 of subscription $2, and who to tell. Fixed text (`fixedStatement`): nothing built per call. */
+const claimNotice = fixedStatement<StoredPerson>(
+  `update subscriptions s set notified_invoice_id = $1::text
+    from stripe_customers sc, users u
+    where s.id = $2::text and s.status = 'past_due' and s.notified_invoice_id is distinct from $1::text
+      and sc.customer_id = s.customer_id and u.id = sc.user_id
+    returning u.card, u.email, u.name`,
+)
