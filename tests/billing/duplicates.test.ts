@@ -224,6 +224,68 @@ describe('a second membership bought for an address that already has one', () =>
   })
 })
 
+/**
+ * Counts the duplicate-membership lookups (duplicate-membership.ts, on services.lookupDb) made while `run` runs,
+ * at the driver: a postgres.js client's `unsafe`, or PGlite's `query`.
+ */
+async function duplicateChecksDuring(run: () => Promise<void>): Promise<number> {
+  const client = (w.t.services.lookupDb as unknown as { $client: Record<string, unknown> }).$client
+  const method = typeof client.unsafe === 'function' ? 'unsafe' : 'query'
+  const own = Object.prototype.hasOwnProperty.call(client, method)
+  const original = client[method] as (...args: unknown[]) => unknown
+  let checks = 0
+  client[method] = function (this: unknown, text: unknown, ...rest: unknown[]) {
+    if (String(text).includes('with held as')) checks++
+    return original.call(this, text, ...rest)
+  }
+  try {
+    await run()
+  } finally {
+    if (own) client[method] = original
+    else delete client[method]
+  }
+  return checks
+}
+
+describe('the check for a duplicate after a subscription event', () => {
+  it('is not made when nothing it depends on changed; a second paying membership makes every event check', async () => {
+    const email = 'renews-alone@example.org'
+    const { subscriptionId } = await member(email)
+    // A renewal of the account's one membership: its status and cancel flag stay, no other membership.
+    later()
+    const renewing = w.standIn.events().length
+    await w.standIn.renew(subscriptionId)
+    const renewal = eventsSince(renewing)
+    expect(renewal.map((e) => e.type)).toContain('customer.subscription.updated')
+    expect(await duplicateChecksDuring(() => deliverAll(renewal))).toBe(0)
+    // Its redelivery knows nothing of what changed, and checks.
+    const update = renewal.find((e) => e.type === 'customer.subscription.updated')!
+    expect(await duplicateChecksDuring(() => deliverAll([update]))).toBe(1)
+
+    // A second membership whose settling failed (Stripe refused the cancellation) and whose failed event is
+    // never delivered again: the next event about it, a renewal that changes nothing, still settles it.
+    const { subscriptionId: duplicateId, events } = await signedOutPurchase(email)
+    const subscriptions = w.t.services.stripe!.subscriptions
+    const cancel = subscriptions.cancel
+    subscriptions.cancel = () => Promise.reject(new Error('network down'))
+    try {
+      for (const event of events) await w.deliver(event)
+    } finally {
+      subscriptions.cancel = cancel
+    }
+    expect(await w.stripe.subscriptions.retrieve(duplicateId)).toMatchObject({ status: 'active' })
+    expect((await outcome(email, duplicateId)).audits).toHaveLength(0)
+    later()
+    const again = w.standIn.events().length
+    await w.standIn.renew(duplicateId)
+    const checks = await duplicateChecksDuring(() => deliverAll(eventsSince(again)))
+    expect(checks).toBeGreaterThan(0)
+    expect(await w.stripe.subscriptions.retrieve(duplicateId)).toMatchObject({ status: 'canceled' })
+    const settled = await outcome(email, duplicateId)
+    expect([settled.audits.length, settled.mails.length, settled.refundEvents.length]).toEqual([1, 1, 1])
+  })
+})
+
 describe('what is not a duplicate', () => {
   it('a membership bought for an account without one stays', async () => {
     const email = 'no-membership-yet@example.org'

@@ -19,6 +19,7 @@ import {
   type Effects,
   type EventContext,
   type EventHandler,
+  type Stored,
   type Write,
 } from './events/context'
 
@@ -71,7 +72,7 @@ export async function processEvent(
   // Stripe to prepare is the exception: a duplicate is turned away by the lookup before Stripe is asked.
   if (handler?.asksStripe && (await isStored(services.lookupDb, event))) return 'duplicate'
   let prepared = handler ? await handler.prepare(ctx, event) : null
-  let stored: boolean
+  let stored: Stored | null
   try {
     stored = await store(ctx, event, handler, prepared, services.commitGroup)
   } catch (error) {
@@ -88,7 +89,9 @@ export async function processEvent(
   }
 
   if (handler?.after && prepared !== null) await send(services, event, await handler.after(ctx, event, prepared))
-  if (handler?.finish && prepared !== null) await send(services, event, await handler.finish(ctx, event, prepared))
+  if (handler?.finish && prepared !== null) {
+    await send(services, event, await handler.finish(ctx, event, prepared, stored))
+  }
   return prepared === null ? 'ignored' : 'processed'
 }
 
@@ -166,14 +169,14 @@ async function placeNewAccounts(services: Services, keyring: Keyring): Promise<v
   }
 }
 
-/** The one statement: the event's id, then its writes. False if the id was already stored. */
+/** The one statement: the event's id, then its writes. Null if the id was already stored. */
 async function store(
   ctx: EventContext,
   event: Stripe.Event,
   handler: EventHandler | undefined,
   prepared: unknown,
   commitGroup: CommitGroup | undefined,
-): Promise<boolean> {
+): Promise<Stored | null> {
   const writes = handler && prepared !== null ? await handler.writes(ctx, event, prepared) : []
   const values: Record<string, unknown> = {
     'event.id': event.id,
@@ -188,9 +191,15 @@ async function store(
   const statement = { text, params: fillPlaceholders(params, values) }
   // On the Node server, committed together with the other events' statements of the moment (src/db/commit-group.ts).
   const [stored] = commitGroup
-    ? await commitGroup.run<{ id: string }>(statement)
-    : await runStatement<{ id: string }>(ctx.db, statement.text, statement.params)
-  return stored !== undefined
+    ? await commitGroup.run<StoredRow>(statement)
+    : await runStatement<StoredRow>(ctx.db, statement.text, statement.params)
+  return stored === undefined ? null : { changed: stored.changed === true }
+}
+
+/** The statement's one row, when it stored the event. */
+interface StoredRow {
+  id: string
+  changed: boolean | null
 }
 
 /** The insert of the event's id: nothing if it is stored already (but as failed, to be processed again). */
@@ -215,7 +224,7 @@ function statementOfWrites(writes: Write[]): Statement {
   const known = key === null ? undefined : fixedStatements.get(key)
   if (known) return known
   const statement = statementOf(sql`with ${STORED_EVENT} as (${STORE_EVENT})${ctes(writes)}
-    select id from ${STORED_EVENT}`)
+    select id, ${changedBy(writes)} as changed from ${STORED_EVENT}`)
   if (key !== null) fixedStatements.set(key, statement)
   return statement
 }
@@ -225,6 +234,16 @@ function customerOf(event: Stripe.Event): string | null {
   const object = event.data.object as { object?: string; id?: string; customer?: string | { id: string } | null }
   if (object.object === 'customer') return object.id ?? null
   return idOf(object.customer)
+}
+
+/** Whether a write that tells change (`tellsChange`) changed something: false if none tells. */
+function changedBy(writes: Write[]) {
+  const telling = writes.filter((w) => ('fixed' in w ? w.fixed.tellsChange : w.tellsChange))
+  if (telling.length === 0) return sql`false`
+  return sql.join(
+    telling.map((w) => sql`coalesce((select bool_or(changed) from ${sql.raw(w.name)}), false)`),
+    sql` or `,
+  )
 }
 
 function ctes(writes: Write[]) {

@@ -43,6 +43,8 @@ export type Write = BuiltWrite | FixedWrite
 export interface BuiltWrite {
   name: string
   query: SQL
+  /** Its query returns a boolean `changed` column (see FixedQuery). */
+  tellsChange?: boolean
 }
 
 /**
@@ -62,9 +64,25 @@ export interface FixedWrite {
 export interface FixedQuery {
   key: string
   query: SQL
+  /**
+   * The query returns a boolean `changed` column: true when it changed something a handler's
+   * `finish` depends on (a subscription's paying state, an account's customers). The statement
+   * reports whether any of its writes did (`Stored.changed`).
+   */
+  tellsChange?: boolean
 }
 
-export const fixedWrite = (key: string, query: SQL): FixedQuery => ({ key, query })
+export const fixedWrite = (key: string, query: SQL, { tellsChange = false } = {}): FixedQuery => ({
+  key,
+  query,
+  tellsChange,
+})
+
+/** What the statement that stored an event reports, for the handler's `finish`. */
+export interface Stored {
+  /** A write that tells change (`tellsChange`) changed something; false when none did, or none tells. */
+  changed: boolean
+}
 
 /**
  * A value of a fixed write, typed for Postgres as `text`, `ts` and the rest type the values of
@@ -105,8 +123,10 @@ export interface EventHandler<Prepared = unknown> {
    * every later delivery of it: if it throws, the event is answered 500,
    * Stripe delivers it again, and that delivery, though a duplicate, runs it
    * once more. So it must be idempotent, and claim whatever must happen once.
+   * `stored`: what the statement reported, for the delivery that stored the
+   * event; undefined for a duplicate, which knows nothing of what changed.
    */
-  finish?(ctx: EventContext, event: Stripe.Event, prepared: Prepared): Promise<Effects | void>
+  finish?(ctx: EventContext, event: Stripe.Event, prepared: Prepared, stored?: Stored): Promise<Effects | void>
 }
 
 export const handler = <P>(h: EventHandler<P>) => h as EventHandler<unknown>

@@ -170,7 +170,7 @@ export function giftCheckoutsTo(gift: EventHandler, other: EventHandler): EventH
       return settled === null ? null : isGift(p) ? { gift: settled } : { other: settled }
     },
     after: async (ctx, event, p) => (isGift(p) ? gift.after?.(ctx, event, p.gift) : other.after?.(ctx, event, p.other)),
-    finish: async (ctx, event, p) =>
-      isGift(p) ? gift.finish?.(ctx, event, p.gift) : other.finish?.(ctx, event, p.other),
+    finish: async (ctx, event, p, stored) =>
+      isGift(p) ? gift.finish?.(ctx, event, p.gift, stored) : other.finish?.(ctx, event, p.other, stored),
   })
 }

@@ -1,9 +1,9 @@
 import { sql, type SQL } from 'drizzle-orm'
 import { newAccount } from '../../../accounts/users'
-import { fixedStatement } from '../../../db/client'
+import { fixedStatement, type Database } from '../../../db/client'
 import { stripeCustomers, users } from '../../../db/schema'
 import { addressIndexes } from '../../../privacy/blind-index'
-import { fixedWrite, iso, slot, whenStored, type EventContext, type Write } from './context'
+import { fixedWrite, iso, slot, whenStored, type EventContext, type FixedQuery, type Write } from './context'
 
 /**
  * Links a Stripe customer to the account Masthead named when it started the
@@ -19,12 +19,15 @@ export function linkToAccount(ctx: EventContext, customerId: string, userId: str
     },
   ]
 }
+/** A new link changes the account's memberships (`changed`, for the duplicate check in `finish`). */
 const LINK_TO_ACCOUNT = fixedWrite(
   'link.account',
   sql`insert into ${stripeCustomers} (customer_id, user_id, created_at)
     select ${slot.text('link.customer')}, ${users.id}, ${slot.ts('link.now')} from ${users}
     where ${users.id} = ${slot.text('link.account')} and ${whenStored}
-    on conflict do nothing`,
+    on conflict do nothing
+    returning true as changed`,
+  { tellsChange: true },
 )
 
 /**
@@ -41,9 +44,9 @@ const LINK_TO_ACCOUNT = fixedWrite(
  * `fixedWrite`): nothing is built per checkout.
  */
 export async function linkByAddress(ctx: EventContext, customerId: string, email: string): Promise<Write[]> {
-  // The address's indexes, one per key the keyring holds, as a JSON array (the statements' `indexes` slot).
-  const indexes = JSON.stringify(await addressIndexes(ctx.keyring, email))
-  const [state] = await linkState(ctx.lookupDb, [customerId, indexes])
+  // The address's indexes, one per key the keyring holds (two during a rotation).
+  const indexes = await addressIndexes(ctx.keyring, email)
+  const [state] = await linkStateFor(indexes.length)(ctx.lookupDb, [customerId, ...indexes])
   if (state?.linked) return []
   const link = { 'link.customer': customerId, 'link.now': iso(ctx.now) }
   if (state?.known) return [{ name: 'link', fixed: LINK_KNOWN, values: { ...link, 'link.account': state.known } }]
@@ -53,7 +56,11 @@ export async function linkByAddress(ctx: EventContext, customerId: string, email
     if (!NEW_ACCOUNT_COLUMNS.has(column)) throw new Error(`new_account does not write users.${column}`)
   }
   return [
-    { name: 'known_account', fixed: KNOWN_ACCOUNT, values: { 'account.indexes': indexes } },
+    {
+      name: 'known_account',
+      fixed: knownAccountFor(indexes.length),
+      values: Object.fromEntries(indexes.map((index, i) => [`account.index.${i}`, index])),
+    },
     {
       name: 'new_account',
       fixed: NEW_ACCOUNT,
@@ -73,14 +80,27 @@ export async function linkByAddress(ctx: EventContext, customerId: string, email
 }
 
 /**
- * Whether the customer is linked already, and the account with the address if there is one. The indexes come as a
- * JSON array: as an array of text (`= any`), the unique index on users.email_index serves them.
+ * Whether the customer is linked already, and the account with the address if there is one: fixed text for
+ * each number of indexes ($2, $3, …), made once each. A list of parameters (`in`), not an array built in SQL: the
+ * planner then always probes the unique index on users.email_index, even for a plan made when the table was small.
  */
-const linkState = fixedStatement<{ linked: boolean; known: string | null }>(
-  `select exists (select 1 from stripe_customers where customer_id = $1::text) as linked,
-    (select id from users where email_index = any(array(select jsonb_array_elements_text($2::jsonb))) limit 1)
-      as known`,
-)
+const linkStates = new Map<number, (db: Database, params: unknown[]) => Promise<LinkState[]>>()
+function linkStateFor(indexes: number) {
+  let statement = linkStates.get(indexes)
+  if (!statement) {
+    const list = Array.from({ length: indexes }, (_, i) => `$${i + 2}::text`).join(', ')
+    statement = fixedStatement<LinkState>(
+      `select exists (select 1 from stripe_customers where customer_id = $1::text) as linked,
+        (select id from users where email_index in (${list}) limit 1) as known`,
+    )
+    linkStates.set(indexes, statement)
+  }
+  return statement
+}
+interface LinkState {
+  linked: boolean
+  known: string | null
+}
 
 /** Only while no delivery has linked the customer. */
 const UNLINKED = sql`not exists (select 1 from ${stripeCustomers} where customer_id = ${slot.text('link.customer')})`
@@ -97,12 +117,20 @@ const linkTo = (key: string, accounts: SQL) =>
 /** The link to the account found by the lookup. */
 const LINK_KNOWN = linkTo('link.known', sql`select ${slot.text('link.account')} as id`)
 
-/** The account for the address, as the statement's snapshot has it. */
-const KNOWN_ACCOUNT = fixedWrite(
-  'account.known',
-  sql`select id from ${users}
-    where ${users.emailIndex} = any(array(select jsonb_array_elements_text(${sql.placeholder('account.indexes')}::jsonb)))`,
-)
+/** The account for the address, as the statement's snapshot has it: one query per number of indexes, as above. */
+const knownAccounts = new Map<number, FixedQuery>()
+function knownAccountFor(indexes: number): FixedQuery {
+  let query = knownAccounts.get(indexes)
+  if (!query) {
+    const list = sql.join(
+      Array.from({ length: indexes }, (_, i) => slot.text(`account.index.${i}`)),
+      sql`, `,
+    )
+    query = fixedWrite(`account.known.${indexes}`, sql`select id from ${users} where ${users.emailIndex} in (${list})`)
+    knownAccounts.set(indexes, query)
+  }
+  return query
+}
 
 /** What newAccount fills in, and NEW_ACCOUNT writes: a column it comes to fill must be written there too. */
 const NEW_ACCOUNT_COLUMNS = new Set([

@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm'
 import type Stripe from 'stripe'
-import { subscriptions, tiers } from '../../../db/schema'
+import { stripeCustomers, subscriptions, tiers } from '../../../db/schema'
+import { inList, PAYING_STATUSES } from '../../../db/statuses'
 import { feeCoverOf, fixedWrite, idOf, iso, slot, whenStored, type EventContext, type Write } from './context'
 import { isOurs, tierOwnsPrice } from './our-objects'
 
@@ -121,12 +122,31 @@ const upsert = (sameSecond: SQL) => {
     where case
       when ${subscriptions}.snapshot_at < excluded.snapshot_at then true
       when ${subscriptions}.snapshot_at = excluded.snapshot_at then ${sameSecond}
-      else false end`
+      else false end
+    returning ${changedMembership} as changed`
 }
+
+/**
+ * Whether the account's memberships may have changed, which the subscription's `finish` (the check for a
+ * duplicate membership) depends on: the subscription is new, or its status or cancel flag is not what the
+ * statement's snapshot had, or the account has another paying subscription (then every event checks, as
+ * before). In RETURNING, `subscriptions` is the row as written, and the subqueries read the snapshot.
+ */
+const changedMembership = sql`(not exists (select 1 from ${subscriptions} was
+      where was.id = ${subscriptions}.id and was.status = ${subscriptions}.status
+        and was.cancel_at_period_end = ${subscriptions}.cancel_at_period_end)
+    or exists (select 1 from ${stripeCustomers} mine
+      join ${stripeCustomers} theirs on theirs.user_id = mine.user_id
+      join ${subscriptions} other on other.customer_id = theirs.customer_id
+      where mine.customer_id = ${subscriptions}.customer_id and other.id <> ${subscriptions}.id
+        and other.status in ${inList(PAYING_STATUSES)}))`
 /** An event's own snapshot: one from the stored state's second cannot be ordered, and raises. */
-const UPSERT_SNAPSHOT = fixedWrite('subscription.snapshot', upsert(sql`masthead_snapshot_tie(excluded.id)`))
+const UPSERT_SNAPSHOT = fixedWrite('subscription.snapshot', upsert(sql`masthead_snapshot_tie(excluded.id)`), {
+  tellsChange: true,
+})
 /** A read from Stripe: of two for one second, the later wins. */
 const UPSERT_FETCHED = fixedWrite(
   'subscription.fetched',
   upsert(sql`coalesce(${subscriptions}.fetched_at, '-infinity') <= excluded.fetched_at`),
+  { tellsChange: true },
 )

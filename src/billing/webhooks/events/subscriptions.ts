@@ -30,8 +30,12 @@ export const subscriptionChanged = handler<SubscriptionState>({
     if (subscription.status !== 'past_due' || !invoiceId) return
     return notifyPaymentFailed(ctx, subscription.id, invoiceId)
   },
-  async finish(ctx, _event, { subscription }) {
+  async finish(ctx, _event, { subscription }, stored) {
     if (!(PAYING_STATUSES as readonly string[]).includes(subscription.status)) return
+    // The delivery that stored the event knows whether the account's memberships may have changed (new, a status
+    // or cancel flag changed, a customer linked, or another paying subscription): if not, there is nothing new to
+    // settle. A duplicate delivery knows nothing of that, and checks.
+    if (stored?.changed === false) return
     return settleDuplicates(ctx, idOf(subscription.customer)!)
   },
 })
