@@ -621,7 +621,10 @@ async function measure(
         'invoice.payment_failed and a subscription going past due add one ' +
         'conditional update claiming the e-mail. Stripe is asked only when a snapshot shares a second with the stored ' +
         `state: ${number(stripeReads)} requests reached the stand-in during the first delivery. Every first delivery ` +
-        "also pays the finish's query where it has one, as a duplicate does.",
+        "of a checkout also pays its finish's queries (the duplicate-membership check, the welcome's claim); that of a " +
+        "paying subscription, the duplicate-membership check only when its statement reports that the account's " +
+        'memberships may have changed (the subscription new, its status or cancel flag changed, a customer linked, or ' +
+        'another paying subscription on the account).',
     )
     ctx.note(
       `Load: ${concurrency} keep-alive HTTP/1.1 connections, one request in flight on each (a minimal client on node:net; ` +
