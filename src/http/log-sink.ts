@@ -1,8 +1,7 @@
 /**
- * The Node server's log writer: lines are gathered and written to stdout at most every 20 ms (or
- * sooner, past 64 KiB), not one write per line on the request's own path; under load a batch holds
- * the lines of many requests (a write per turn of the event loop still cost about 1.5 % of the
- * server's CPU in the webhooks bench). A warning or an error is written at once, to
+ * The Node server's log writer: lines are gathered and written to stdout in one write per turn of
+ * the event loop (or sooner, past 64 KiB), not one write per line on the request's own path; under
+ * load a batch holds the lines of many requests. A warning or an error is written at once, to
  * stderr, after whatever was gathered before it, so the order in which things happened is kept.
  * Nothing is dropped on the way out: the process's `exit` writes what is left, synchronously,
  * whatever ended it (a signal handled by src/node.ts, an uncaught error, the event loop running dry).
@@ -12,8 +11,6 @@ import { writeSync } from 'node:fs'
 import type { LogLevel, LogSink } from './log'
 
 const FLUSH_AT = 64 * 1024
-/** How long a line may wait to be written, at most: a process that dies unhandled still writes it on exit. */
-const FLUSH_AFTER_MS = 20
 
 export interface BatchedLogSink extends LogSink {
   /** Writes what has been gathered, now. */
@@ -24,7 +21,7 @@ export interface BatchedLogSink extends LogSink {
 
 export function batchedLogSink(fds: { out: number; err: number } = { out: 1, err: 2 }): BatchedLogSink {
   let pending = ''
-  let timer: NodeJS.Timeout | null = null
+  let scheduled = false
   const write = (fd: number, text: string) => {
     let buffer = Buffer.from(text)
     // writeSync writes what it can: a pipe whose reader is slow takes a batch in pieces.
@@ -37,8 +34,7 @@ export function batchedLogSink(fds: { out: number; err: number } = { out: 1, err
     }
   }
   const flush = () => {
-    if (timer) clearTimeout(timer)
-    timer = null
+    scheduled = false
     if (pending === '') return
     const text = pending
     pending = ''
@@ -54,8 +50,10 @@ export function batchedLogSink(fds: { out: number; err: number } = { out: 1, err
       }
       pending += `${line}\n`
       if (pending.length >= FLUSH_AT) flush()
-      // Unref'd: a process with nothing else to do ends at once, and `exit` writes what waits.
-      else timer ??= setTimeout(flush, FLUSH_AFTER_MS).unref()
+      else if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
     },
     flush,
     close() {
