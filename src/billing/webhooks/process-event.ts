@@ -238,7 +238,7 @@ function customerOf(event: Stripe.Event): string | null {
 
 /** Whether a write that tells change (`tellsChange`) changed something: false if none tells. */
 function changedBy(writes: Write[]) {
-  const telling = writes.filter((w) => ('fixed' in w ? w.fixed.tellsChange : w.tellsChange))
+  const telling = writes.filter((w) => 'fixed' in w && w.fixed.tellsChange)
   if (telling.length === 0) return sql`false`
   return sql.join(
     telling.map((w) => sql`coalesce((select bool_or(changed) from ${sql.raw(w.name)}), false)`),

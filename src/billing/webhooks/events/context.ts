@@ -43,8 +43,6 @@ export type Write = BuiltWrite | FixedWrite
 export interface BuiltWrite {
   name: string
   query: SQL
-  /** Its query returns a boolean `changed` column (see FixedQuery). */
-  tellsChange?: boolean
 }
 
 /**

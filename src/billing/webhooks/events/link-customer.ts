@@ -1,9 +1,9 @@
 import { sql, type SQL } from 'drizzle-orm'
 import { newAccount } from '../../../accounts/users'
-import { fixedStatement, type Database } from '../../../db/client'
+import { fixedStatement } from '../../../db/client'
 import { stripeCustomers, users } from '../../../db/schema'
 import { addressIndexes } from '../../../privacy/blind-index'
-import { fixedWrite, iso, slot, whenStored, type EventContext, type FixedQuery, type Write } from './context'
+import { fixedWrite, iso, slot, whenStored, type EventContext, type Write } from './context'
 
 /**
  * Links a Stripe customer to the account Masthead named when it started the
@@ -79,24 +79,28 @@ export async function linkByAddress(ctx: EventContext, customerId: string, email
   ]
 }
 
+/** One value per number of address indexes (the keys the keyring holds), made the first time it is asked for. */
+function perIndexCount<T>(make: (indexes: number) => T): (indexes: number) => T {
+  const made = new Map<number, T>()
+  return (indexes) => {
+    let value = made.get(indexes)
+    if (value === undefined) made.set(indexes, (value = make(indexes)))
+    return value
+  }
+}
+
 /**
  * Whether the customer is linked already, and the account with the address if there is one: fixed text for
- * each number of indexes ($2, $3, …), made once each. A list of parameters (`in`), not an array built in SQL: the
- * planner then always probes the unique index on users.email_index, even for a plan made when the table was small.
+ * each number of indexes ($2, $3, …). A list of parameters (`in`), not an array built in SQL: the planner then
+ * always probes the unique index on users.email_index, even for a plan made when the table was small.
  */
-const linkStates = new Map<number, (db: Database, params: unknown[]) => Promise<LinkState[]>>()
-function linkStateFor(indexes: number) {
-  let statement = linkStates.get(indexes)
-  if (!statement) {
-    const list = Array.from({ length: indexes }, (_, i) => `$${i + 2}::text`).join(', ')
-    statement = fixedStatement<LinkState>(
-      `select exists (select 1 from stripe_customers where customer_id = $1::text) as linked,
-        (select id from users where email_index in (${list}) limit 1) as known`,
-    )
-    linkStates.set(indexes, statement)
-  }
-  return statement
-}
+const linkStateFor = perIndexCount((indexes) => {
+  const list = Array.from({ length: indexes }, (_, i) => `$${i + 2}::text`).join(', ')
+  return fixedStatement<LinkState>(
+    `select exists (select 1 from stripe_customers where customer_id = $1::text) as linked,
+      (select id from users where email_index in (${list}) limit 1) as known`,
+  )
+})
 interface LinkState {
   linked: boolean
   known: string | null
@@ -118,19 +122,13 @@ const linkTo = (key: string, accounts: SQL) =>
 const LINK_KNOWN = linkTo('link.known', sql`select ${slot.text('link.account')} as id`)
 
 /** The account for the address, as the statement's snapshot has it: one query per number of indexes, as above. */
-const knownAccounts = new Map<number, FixedQuery>()
-function knownAccountFor(indexes: number): FixedQuery {
-  let query = knownAccounts.get(indexes)
-  if (!query) {
-    const list = sql.join(
-      Array.from({ length: indexes }, (_, i) => slot.text(`account.index.${i}`)),
-      sql`, `,
-    )
-    query = fixedWrite(`account.known.${indexes}`, sql`select id from ${users} where ${users.emailIndex} in (${list})`)
-    knownAccounts.set(indexes, query)
-  }
-  return query
-}
+const knownAccountFor = perIndexCount((indexes) => {
+  const list = sql.join(
+    Array.from({ length: indexes }, (_, i) => slot.text(`account.index.${i}`)),
+    sql`, `,
+  )
+  return fixedWrite(`account.known.${indexes}`, sql`select id from ${users} where ${users.emailIndex} in (${list})`)
+})
 
 /** What newAccount fills in, and NEW_ACCOUNT writes: a column it comes to fill must be written there too. */
 const NEW_ACCOUNT_COLUMNS = new Set([
