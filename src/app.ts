@@ -15,6 +15,7 @@ import { entitlementsApi } from './accounts/entitlement-routes'
 import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
 import { health } from './http/health'
+import { RememberingRouter } from './http/router'
 import { bodyLimit, frame, neverCacheCookies, sameOriginOnly } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
 import { patreonWebhooks } from './imports/webhook-routes'
@@ -40,7 +41,8 @@ import { stylesheet } from './ui/stylesheet'
  */
 export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   const base = options.basePath ?? ''
-  const root = new Hono<AppEnv>()
+  // One router for the whole app, which remembers its answers (src/http/router.ts).
+  const root = new Hono<AppEnv>({ router: new RememberingRouter() })
 
   // Static, the same for everyone: answered before anything else runs (src/ui/stylesheet.ts).
   root.get(`${base}/assets/style.css`, stylesheet)

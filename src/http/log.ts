@@ -96,27 +96,51 @@ export interface AccessEntry {
 /**
  * One access-log line, the same JSON as `log` writes, built as a string: it runs on every request,
  * where building an object and walking it through `redact` cost more than the rest of a cheap
- * request (BENCHMARKS.md, path). Only strings can hold personal data: each passes `redactText`,
- * whose fast path is one test for an at-sign or "bearer"; an extra field whose name says personal
- * data is blanked, as `redact` does.
+ * request (BENCHMARKS.md, path). Only strings can hold personal data: each is written by
+ * `jsonString`, which redacts whatever could hold an address or a credential; an extra field whose
+ * name says personal data is blanked, as `redact` does.
  */
 export function logAccess(entry: AccessEntry): void {
   let line =
-    `{"time":"${new Date().toISOString()}","level":"${entry.status >= 500 ? 'error' : 'info'}","event":"request",` +
-    `"requestId":${JSON.stringify(redactText(entry.requestId))},"method":${JSON.stringify(redactText(entry.method))},` +
-    `"path":${JSON.stringify(redactText(entry.path))},"status":${entry.status},"ms":${entry.ms}`
+    `{"time":"${isoNow()}","level":"${entry.status >= 500 ? 'error' : 'info'}","event":"request",` +
+    `"requestId":${jsonString(entry.requestId)},"method":${jsonString(entry.method)},` +
+    `"path":${jsonString(entry.path)},"status":${entry.status},"ms":${entry.ms}`
   if (entry.extra) {
     for (const key in entry.extra) {
       const value = entry.extra[key]
       const text = SENSITIVE_KEY.test(key)
         ? '"[redacted]"'
         : typeof value === 'string'
-          ? JSON.stringify(redactText(value))
+          ? jsonString(value)
           : JSON.stringify(value)
-      line += `,${JSON.stringify(key)}:${text}`
+      line += `,${jsonString(key)}:${text}`
     }
   }
   sink.write(entry.status >= 500 ? 'error' : 'info', `${line}}`)
+}
+
+/**
+ * Text that JSON writes as it is and that no redaction pattern can match (each needs an at-sign,
+ * `%40`, `://` or a space): letters, digits and `_-=./`, as request ids, methods and most paths are.
+ */
+const PLAIN_TEXT = /^[\w\-=./]*$/
+
+/** A string as JSON, redacted: plain text is quoted as it is (JSON.stringify and redactText cost more than the line). */
+function jsonString(text: string): string {
+  return PLAIN_TEXT.test(text) ? `"${text}"` : JSON.stringify(redactText(text))
+}
+
+let isoMillisecond = Number.NaN
+let isoText = ''
+
+/** The time as ISO 8601, made once per millisecond: a busy server logs many requests in each. */
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== isoMillisecond) {
+    isoMillisecond = now
+    isoText = new Date(now).toISOString()
+  }
+  return isoText
 }
 
 /**

@@ -61,9 +61,9 @@ export const frame = (provide: ServiceProvider, own: (path: string) => boolean) 
     const started = performance.now()
     const id = requestIdOf(c)
     c.set('requestId', id)
-    // On Node, straight onto the outgoing response (a Fetch Headers object per answer costs).
+    // On Node, onto the outgoing response (a Fetch Headers object per answer costs).
     const outgoing = nodeResponseOf(c)
-    if (outgoing) outgoing.setHeader('X-Request-Id', id)
+    if (outgoing) addOnNode(outgoing, [['X-Request-Id', id]])
     const ours = own(c.req.path)
     try {
       await withServices(c, provide, () => {
@@ -256,7 +256,7 @@ function setSecurityHeaders(c: Context<AppEnv>, outgoing: NodeOutgoing | undefin
   // own headers: a Fetch Headers object validates every name and value it is given, and setting
   // thirteen of them cost more than the rest of a cheap JSON route (BENCHMARKS.md, path).
   if (outgoing) {
-    for (const [name, value] of list) outgoing.setHeader(name, value)
+    addOnNode(outgoing, list)
     return
   }
   const headers = c.res.headers
@@ -265,6 +265,17 @@ function setSecurityHeaders(c: Context<AppEnv>, outgoing: NodeOutgoing | undefin
 
 interface NodeOutgoing {
   setHeader(name: string, value: string): unknown
+  /** Masthead's Node server's response (FramedResponse, src/http/node-server.ts): headers kept to write with the head. */
+  addHeaders?: (list: ReadonlyArray<readonly [string, string]>) => void
+}
+
+/**
+ * Headers onto Node's response: kept by Masthead's own server's response until it writes the head
+ * with the route's (one array, no object per header), set one by one on any other.
+ */
+function addOnNode(outgoing: NodeOutgoing, list: ReadonlyArray<readonly [string, string]>): void {
+  if (outgoing.addHeaders) outgoing.addHeaders(list)
+  else for (const [name, value] of list) outgoing.setHeader(name, value)
 }
 
 /** The Node server's response for this request (@hono/node-server's bindings), or undefined elsewhere. */

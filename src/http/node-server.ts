@@ -3,7 +3,14 @@
  * with the one static asset answered before it. Node-only: the Worker entry never imports it.
  */
 import type { AddressInfo } from 'node:net'
-import { createServer, type RequestListener } from 'node:http'
+import {
+  createServer,
+  ServerResponse,
+  type IncomingMessage,
+  type OutgoingHttpHeader,
+  type OutgoingHttpHeaders,
+  type RequestListener,
+} from 'node:http'
 import { constants, gzipSync } from 'node:zlib'
 import { serve, type ServerType } from '@hono/node-server'
 import { STYLESHEET_BYTES, STYLESHEET_PATH, stylesheetAnswers } from '../ui/stylesheet'
@@ -20,7 +27,10 @@ export interface NodeServerOptions {
 export function serveNode(options: NodeServerOptions, onListening?: (info: AddressInfo) => void): ServerType {
   const { fetch, port, hostname, basePath } = options
   const create = ((serverOptions: object, app: RequestListener) =>
-    createServer(serverOptions, stylesheetFirst(app, basePath ?? ''))) as typeof createServer
+    createServer(
+      { ...serverOptions, ServerResponse: FramedResponse },
+      stylesheetFirst(app, basePath ?? ''),
+    )) as typeof createServer
   return serve({ fetch, port, hostname, createServer: create }, onListening)
 }
 
@@ -50,4 +60,73 @@ export function stylesheetFirst(app: RequestListener, basePath: string): Request
     }
     app(incoming, outgoing)
   }
+}
+
+/**
+ * The response of Masthead's Node server: it takes the headers the app's frame adds to every
+ * answer (the request id and the security headers, src/http/middleware.ts) as a list, and writes
+ * them with the answer's own when the head is written, in one array. Set one by one on the
+ * response, each was validated, lower-cased and stored in an object of its own, and once one was
+ * set Node took every header of the answer through the same path: together with the log line
+ * about a third of a cheap JSON route's CPU here (BENCHMARKS.md, path). Where the answer names a
+ * header the frame added, the answer's own is written, as when the frame's went first.
+ */
+export class FramedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  #added: (readonly [string, string])[] | undefined
+
+  /** A header for this answer, written with its head; the answer's own header of that name wins. */
+  addHeader(name: string, value: string): void {
+    ;(this.#added ??= []).push([name, value])
+  }
+
+  /** The same for a list made once (the security headers of a configuration). */
+  addHeaders(list: ReadonlyArray<readonly [string, string]>): void {
+    const added = (this.#added ??= [])
+    for (const pair of list) added.push(pair)
+  }
+
+  override writeHead(
+    statusCode: number,
+    reasonOrHeaders?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    const added = this.#added
+    if (added === undefined) return super.writeHead(statusCode, reasonOrHeaders as string, headers)
+    this.#added = undefined
+    if (typeof reasonOrHeaders === 'string')
+      return super.writeHead(statusCode, reasonOrHeaders, withAdded(added, headers))
+    return super.writeHead(statusCode, withAdded(added, reasonOrHeaders))
+  }
+}
+
+/** The added headers and the answer's own as one flat list (name, value, …), the answer's winning a shared name. */
+function withAdded(
+  added: ReadonlyArray<readonly [string, string]>,
+  own: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined,
+): OutgoingHttpHeader[] {
+  const names: string[] = []
+  const values: OutgoingHttpHeader[] = []
+  const ownName = (name: string, value: OutgoingHttpHeader | undefined) => {
+    if (value === undefined) return
+    const lower = name.toLowerCase()
+    for (let i = 0; i < added.length; i++) {
+      if (added[i]![0].length === lower.length && added[i]![0].toLowerCase() === lower) {
+        added = added.filter((_, j) => j !== i)
+        break
+      }
+    }
+    names.push(name)
+    values.push(value)
+  }
+  if (Array.isArray(own)) {
+    if (own.length > 0 && Array.isArray(own[0]))
+      for (const [name, value] of own as unknown as [string, string][]) ownName(name, value)
+    else for (let i = 0; i < own.length; i += 2) ownName(String(own[i]), own[i + 1])
+  } else if (own) {
+    for (const name in own) ownName(name, own[name])
+  }
+  const flat: OutgoingHttpHeader[] = []
+  for (const [name, value] of added) flat.push(name, value)
+  for (let i = 0; i < names.length; i++) flat.push(names[i]!, values[i]!)
+  return flat
 }

@@ -70,6 +70,37 @@ describe('the access log', () => {
     }
   })
 
+  it('writes plain text as it is and sends anything else through redaction, with the time of the request', () => {
+    const { lines, restore } = capture()
+    try {
+      const before = Date.now()
+      const paths = [
+        '/api/entitlements',
+        '/articles/a.b-c_d=e',
+        '/unsubscribe/reader%40example.org', // %40: an at-sign, so not plain
+        '/auth/bearer abc', // a space: not plain
+        '/a\\b"c',
+      ]
+      for (const path of paths) logAccess({ requestId: 'proxy-id_1=', method: 'GET', path, status: 200, ms: 0.4 })
+      const entries = lines.map((l) => JSON.parse(l.line) as { time: string; path: string; requestId: string })
+      expect(entries.map((e) => e.path)).toEqual([
+        '/api/entitlements',
+        '/articles/a.b-c_d=e',
+        '[email]',
+        '/auth/bearer [redacted]',
+        '/a\\b"c',
+      ])
+      expect(entries.every((e) => e.requestId === 'proxy-id_1=')).toBe(true)
+      for (const { time } of entries) {
+        expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+        expect(Date.parse(time)).toBeGreaterThanOrEqual(before)
+        expect(Date.parse(time)).toBeLessThanOrEqual(Date.now())
+      }
+    } finally {
+      restore()
+    }
+  })
+
   it('does not log the stylesheet, which is answered before the request chain', async () => {
     const { lines, restore } = capture()
     try {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onError } from '../../src/http/errors'
 import { rawBody } from '../../src/http/input'
 import { bodyLimit } from '../../src/http/middleware'
-import { serveNode } from '../../src/http/node-server'
+import { FramedResponse, serveNode } from '../../src/http/node-server'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AppEnv } from '../../src/services'
 import { createTestApp, type TestApp } from '../helpers/app'
 
@@ -265,5 +266,86 @@ describe('request bodies on the Node server', () => {
     const chunked = await fetch(`${url}/echo`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)
     expect(chunked.status).toBe(413)
     await chunked.arrayBuffer()
+  })
+})
+
+/**
+ * FramedResponse keeps the headers the frame adds and writes them with the answer's own head: each
+ * way Node writes a head (writeHead with an object, an array, a reason phrase; setHeader first; no
+ * writeHead at all), the answer's own header wins a shared name, and nothing is written twice.
+ */
+describe("the Node server's response with headers added", () => {
+  let url: string
+  let server: ReturnType<typeof createServer>
+  const FRAME: ReadonlyArray<readonly [string, string]> = [
+    ['X-Frame-Options', 'DENY'],
+    ['Content-Security-Policy', "default-src 'none'"],
+  ]
+  const ways: Record<string, (res: ServerResponse) => void> = {
+    object: (res) => res.writeHead(200, { 'content-type': 'text/plain', 'Set-Cookie': ['a=1', 'b=2'] }).end('object'),
+    array: (res) => res.writeHead(200, ['Content-Type', 'text/plain', 'X-Own', 'yes']).end('array'),
+    pairs: (res) =>
+      res
+        .writeHead(200, [
+          ['Content-Type', 'text/plain'],
+          ['X-Own', 'yes'],
+        ] as unknown as string[])
+        .end('pairs'),
+    reason: (res) => res.writeHead(202, 'Taken', { 'Content-Type': 'text/plain' }).end('reason'),
+    own: (res) => res.writeHead(200, { 'content-security-policy': "default-src 'self'" }).end('own'),
+    'set first': (res) => {
+      res.setHeader('X-Earlier', 'set before')
+      res.writeHead(200, { 'X-Frame-Options': 'SAMEORIGIN' }).end('set first')
+    },
+    implicit: (res) => {
+      res.statusCode = 201
+      res.end('implicit')
+    },
+  }
+  beforeAll(async () => {
+    server = createServer({ ServerResponse: FramedResponse }, (req, res) => {
+      const framed = res as FramedResponse
+      framed.addHeader('X-Request-Id', 'req-1')
+      framed.addHeaders(FRAME)
+      ways[decodeURIComponent(req.url!.slice(1))]!(res)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  const raw = async (way: string) => {
+    const res = await fetch(`${url}/${encodeURIComponent(way)}`)
+    return { res, body: await res.text() }
+  }
+
+  it.each(['object', 'array', 'pairs', 'reason', 'implicit'])(
+    "%s: the added headers and the answer's own",
+    async (way) => {
+      const { res, body } = await raw(way)
+      expect(body).toBe(way)
+      expect(res.headers.get('x-request-id')).toBe('req-1')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'")
+      if (way !== 'implicit') expect(res.headers.get('content-type')).toBe('text/plain')
+    },
+  )
+
+  it('keeps the status, the reason phrase and every Set-Cookie', async () => {
+    expect((await raw('reason')).res.status).toBe(202)
+    expect((await raw('reason')).res.statusText).toBe('Taken')
+    expect((await raw('implicit')).res.status).toBe(201)
+    expect((await raw('object')).res.headers.getSetCookie()).toEqual(['a=1', 'b=2'])
+    expect((await raw('array')).res.headers.get('x-own')).toBe('yes')
+    expect((await raw('pairs')).res.headers.get('x-own')).toBe('yes')
+  })
+
+  it("writes the answer's own header where both name it, once", async () => {
+    const own = (await raw('own')).res
+    expect(own.headers.get('content-security-policy')).toBe("default-src 'self'") // not joined with the frame's
+    const first = (await raw('set first')).res
+    expect(first.headers.get('x-frame-options')).toBe('SAMEORIGIN')
+    expect(first.headers.get('x-earlier')).toBe('set before')
+    expect(first.headers.get('x-request-id')).toBe('req-1')
   })
 })
