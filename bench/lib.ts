@@ -708,7 +708,7 @@ export async function accountWithSession(
   const userId = await insertAccount(databaseUrl, email, role)
   const sessionId = randomId()
   await sql`insert into sessions (id, user_id, expires_at)
-    values (${await sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
+    values (${sessionIdOf(sessionId)}, ${userId}, ${new Date(now.getTime() + 30 * 86_400_000)})`
   return `masthead_session=${sessionId}`
 }
 
@@ -731,6 +731,6 @@ export async function makeSupporter(sql: postgres.Sql, databaseUrl: string): Pro
     values ('sub_bench', 'cus_bench', 'bench-tier', 'price_bench', 'month', 500, 'usd', 'active', false, ${later}, ${now}, ${now}, ${now})`
   await sql`insert into payments (id, kind, customer_id, amount, currency, occurred_at)
     values ('pi_bench', 'donation', 'cus_bench', 1500, 'usd', ${now})`
-  await sql`insert into sessions (id, user_id, expires_at) values (${await sessionIdOf(sessionId)}, ${userId}, ${later})`
+  await sql`insert into sessions (id, user_id, expires_at) values (${sessionIdOf(sessionId)}, ${userId}, ${later})`
   return `masthead_session=${sessionId}`
 }

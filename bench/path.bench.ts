@@ -80,6 +80,11 @@ const ROUTES: Route[] = [
 interface Measured {
   load: LoadResult
   cpu: CpuPerEvent
+  /**
+   * For a Masthead route: bare Hono's req/s in the runs just before and just after it (their mean),
+   * which its ratio is taken against; null for bare Hono itself.
+   */
+  reference: number | null
   /** Per request, over warm-up and timed run; null for bare Hono, which has no database. */
   transactions: number | null
   /** How many, over warm-up and timed run. */
@@ -216,58 +221,78 @@ async function rounds(
   const serverMeter = cpuMeter(server, admin, true, scratch)
   const bareMeter = cpuMeter(bare, admin, true, scratch)
 
+  /** One route loaded: a warm-up whose figures are discarded, then the timed run, checked. */
+  const measure = async (route: Route, round: number, view: string) => {
+    const url = `${route.on === 'bare' ? bare.url : server.url}${route.path}`
+    const headers: Record<string, string> = {
+      'Accept-Encoding': BROWSER_ENCODINGS,
+      ...(route.cookie === 'view' ? { Cookie: view } : route.cookie === 'session' ? { Cookie: session } : {}),
+    }
+    ctx.log(`round ${round}/${ROUNDS}, ${route.label}: ${WARMUP_SECONDS} s warm-up, then ${SECONDS} s`)
+    const meter = route.on === 'bare' ? bareMeter : serverMeter
+    const warmup = await load(url, { connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers })
+    const cpuBefore = await meter.snapshot()
+    const timed = await load(url, { connections: CONNECTIONS, seconds: SECONDS, headers })
+    const cpu = meter.perEvent(cpuBefore, await meter.snapshot(), timed.requests)
+    if (route.on === 'bare') cpu.postgres = null
+    const bad = warmup.non2xx + warmup.errors + timed.non2xx + timed.errors
+    if (timed.requests === 0)
+      throw new Error(`round ${round}, ${route.label}: no answer at all. Server output:\n${server.logTail(10)}`)
+    if (bad > 0) {
+      ctx.fail(
+        `round ${round}, ${route.label}: ${timed.non2xx} non-2xx and ${timed.errors} errors ` +
+          `(status counts ${JSON.stringify(timed.statusCodes)}). Server output:\n${server.logTail(10)}`,
+      )
+    }
+    return { warmup, timed, cpu }
+  }
+
+  const bareRoute = ROUTES.find((route) => route.on === 'bare')!
+  const mastheadRoutes = ROUTES.filter((route) => route.on === 'masthead')
+  /** Bare Hono once, recorded with the rest of its runs. */
+  const measureBare = async (round: number) => {
+    const { timed, cpu } = await measure(bareRoute, round, '')
+    results.get(bareRoute)!.push({ load: timed, cpu, reference: null, transactions: null, transactionCount: null })
+    return timed.requestsPerSecond
+  }
+
   for (let round = 1; round <= ROUNDS; round++) {
     const view = await pageViewCookie()
     lastMastheadRequest = Date.now()
-    // Read before a Masthead route's warm-up (never between warm-up and timed run, where the wait would idle
-    // the server and V8 shrink its heap); the reading after one route is the reading before the next.
+    // Bare Hono runs before the first Masthead route and after each: every Masthead route is measured
+    // between two runs of the reference, so that a drift of the machine within a round falls on both
+    // sides of its ratio. The run after a route is also Masthead's idle time before its counters are
+    // read; the reading after one route is the reading before the next.
+    let bareBefore = await measureBare(round)
     let reading: number | null = null
-    for (const route of ROUTES) {
-      const url = `${route.on === 'bare' ? bare.url : server.url}${route.path}`
-      const headers: Record<string, string> = {
-        'Accept-Encoding': BROWSER_ENCODINGS,
-        ...(route.cookie === 'view' ? { Cookie: view } : route.cookie === 'session' ? { Cookie: session } : {}),
-      }
-      const before = route.on === 'masthead' ? (reading ?? (await transactionsSoFar())) : null
-      ctx.log(`round ${round}/${ROUNDS}, ${route.label}: ${WARMUP_SECONDS} s warm-up, then ${SECONDS} s`)
-      const meter = route.on === 'bare' ? bareMeter : serverMeter
-      const warmup = await load(url, { connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers })
-      const cpuBefore = await meter.snapshot()
-      const timed = await load(url, { connections: CONNECTIONS, seconds: SECONDS, headers })
-      const cpu = meter.perEvent(cpuBefore, await meter.snapshot(), timed.requests)
-      let transactions: number | null = null
-      let transactionCount: number | null = null
-      if (before !== null) {
-        lastMastheadRequest = Date.now()
-        reading = await transactionsSoFar()
-        transactionCount = reading - before
-        transactions = transactionCount / (warmup.requests + timed.requests)
-      }
-      if (route.on === 'bare') cpu.postgres = null
-      results.get(route)!.push({ load: timed, cpu, transactions, transactionCount })
-      const bad = warmup.non2xx + warmup.errors + timed.non2xx + timed.errors
-      if (timed.requests === 0)
-        throw new Error(`round ${round}, ${route.label}: no answer at all. Server output:\n${server.logTail(10)}`)
-      if (bad > 0) {
-        ctx.fail(
-          `round ${round}, ${route.label}: ${timed.non2xx} non-2xx and ${timed.errors} errors ` +
-            `(status counts ${JSON.stringify(timed.statusCodes)}). Server output:\n${server.logTail(10)}`,
-        )
-      }
+    for (const route of mastheadRoutes) {
+      const before = reading ?? (await transactionsSoFar())
+      const { warmup, timed, cpu } = await measure(route, round, view)
+      lastMastheadRequest = Date.now()
+      const bareAfter = await measureBare(round)
+      reading = await transactionsSoFar()
+      const transactionCount = reading - before
+      results.get(route)!.push({
+        load: timed,
+        cpu,
+        reference: (bareBefore + bareAfter) / 2,
+        transactions: transactionCount / (warmup.requests + timed.requests),
+        transactionCount,
+      })
+      bareBefore = bareAfter
     }
   }
 }
 
 function report(ctx: BenchContext, results: Map<Route, Measured[]>, database: string): Row[] {
-  const bare = ROUTES.find((r) => r.on === 'bare')!
-  const bareRates = results.get(bare)!.map((m) => m.load.requestsPerSecond)
-  const bareRate = median(bareRates)
   const verdicts: string[] = []
   const rows = ROUTES.map((route) => {
     const measured = results.get(route)!
     const rates = measured.map((m) => m.load.requestsPerSecond)
     const rate = median(rates)
-    const ratio = rate / bareRate
+    // Each Masthead run against the bare Hono runs around it; bare Hono's own row is the reference.
+    const ratios = measured.map((m) => (m.reference === null ? 1 : m.load.requestsPerSecond / m.reference))
+    const ratio = median(ratios)
     const transactions = medianOf(measured.map((m) => m.transactions))
     const checks: string[] = []
     if (route.target !== null) checks.push(`≥ ${route.target}×: ${ratio >= route.target ? 'met' : 'not met'}`)
@@ -281,14 +306,16 @@ function report(ctx: BenchContext, results: Map<Route, Measured[]>, database: st
     const serverCpu = medianOf(measured.map((m) => micro(m.cpu.server)))
     const postgresCpu = medianOf(measured.map((m) => micro(m.cpu.postgres)))
     const loadCpu = medianOf(measured.map((m) => micro(m.cpu.bench)))
+    const reference = route.on === 'bare'
     return {
       Route: route.label,
       'Req/s (median)': Math.round(rate),
-      'Req/s by round': rates.map(n).join(' / '),
+      'Req/s by run': rates.map(n).join(' / '),
+      'Bare Hono around it (mean of the runs before and after), by round': reference
+        ? 'n/a'
+        : measured.map((m) => n(m.reference!)).join(' / '),
       'vs bare Hono': ratio.toFixed(2),
-      'vs bare Hono by round': measured
-        .map((m, i) => (m.load.requestsPerSecond / bareRates[i]!).toFixed(2))
-        .join(' / '),
+      'vs bare Hono by round': reference ? 'n/a' : ratios.map((r) => r.toFixed(2)).join(' / '),
       Target: checks.join('; '),
       'Latency p50 (ms)': median(measured.map((m) => m.load.latencyP50Ms)),
       'Latency p99 (ms)': median(measured.map((m) => m.load.latencyP99Ms)),
@@ -325,11 +352,14 @@ function report(ctx: BenchContext, results: Map<Route, Measured[]>, database: st
       'the stylesheet comes gzipped, 1.4 KB, as a browser gets it, answered by the Node server before ' +
       '@hono/node-server and the app (src/http/node-server.ts); the other routes answer the same either way); ' +
       `per route a ${WARMUP_SECONDS} s warm-up whose figures are discarded, then ` +
-      `${SECONDS} s. ${ROUNDS} rounds, each loading every route once in the order of the table, so that a drift of ` +
-      "the machine falls on every route alike. Req/s is the mean of autocannon's one-second samples of the timed " +
-      'run; the table gives the median over the rounds of it, of the latency percentiles (whole milliseconds) ' +
-      'and of the CPU figures. "vs bare Hono" is the route\'s median over bare Hono\'s median; "by round" ' +
-      "divides each round's rate by bare Hono's in the same round.",
+      `${SECONDS} s. ${ROUNDS} rounds; in each, bare Hono is loaded first and again after every Masthead ` +
+      'route, in the order of the table (bare Hono, style.css, bare Hono, no cookie, bare Hono, …), so that each ' +
+      "Masthead run lies between two runs of the reference, seconds apart: the machine's speed here moves by up " +
+      'to 2× within minutes, and with the reference loaded once a round the ratios of one run had ranged from ' +
+      "0.24 to 0.81. Req/s is the mean of autocannon's one-second samples of the timed run; the table gives the " +
+      'median over the runs of it, of the latency percentiles (whole milliseconds) and of the CPU figures (bare ' +
+      'Hono: all its runs). "vs bare Hono" is the median over the rounds of the route\'s rate divided by the mean ' +
+      'of the two bare Hono runs around it.',
   )
   ctx.note(
     'CPU µs/request is user + system time from /proc over the timed run, divided by its requests: the process ' +

@@ -95,7 +95,7 @@ export default {
         const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
         const token = randomId()
         await sql`insert into sessions (id, user_id, expires_at)
-          values (${await sessionIdOf(token)}, ${editorId}, ${new Date(Date.now() + 30 * 86_400_000)})`
+          values (${sessionIdOf(token)}, ${editorId}, ${new Date(Date.now() + 30 * 86_400_000)})`
         await sql.end()
         const cookie = `masthead_session=${token}`
         const stripe = new Stripe(PRODUCTION.STRIPE_SECRET_KEY!)

@@ -16,7 +16,7 @@ import { answers } from './http/doors'
 import { notFound, onError } from './http/errors'
 import { health } from './http/health'
 import { RememberingRouter } from './http/router'
-import { bodyLimit, frame, neverCacheCookies, sameOriginOnly } from './http/middleware'
+import { bodyLimit, frame, sameOriginOnly } from './http/middleware'
 import { importApi, importPages } from './imports/routes'
 import { patreonWebhooks } from './imports/webhook-routes'
 import { devMailbox } from './mail/dev-mailbox'
@@ -68,7 +68,7 @@ export function createApp(services: ServiceProvider, options: AppOptions = {}) {
   app.route('/invitations', invitationUnsubscribe)
 
   // For people and their API clients: CSRF check, then who is asking.
-  app.use(sameOriginOnly, neverCacheCookies)
+  app.use(sameOriginOnly)
 
   // Readers' routes need only what a reader may read: they decide from the page-view cookie while it
   // is fresh, else from one session lookup (src/accounts/reader.ts), so they come before the

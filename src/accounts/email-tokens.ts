@@ -27,8 +27,8 @@ export async function issueEmailToken(
 ): Promise<{ token: string; tokenHash: string }> {
   const token = randomToken()
   const email = normalizeAddress(fields.email)
-  const [tokenHash, sealedEmail, emailIndex] = await Promise.all([
-    sha256Hex(token),
+  const tokenHash = sha256Hex(token)
+  const [sealedEmail, emailIndex] = await Promise.all([
     encrypt(keyring, email, CONTEXT.tokenEmail),
     addressIndex(keyring, email),
   ])
@@ -69,7 +69,7 @@ async function find(db: Database, tokenHash: string) {
  * encrypted: that page shows none. Throws when it is unusable.
  */
 export async function peekEmailToken(db: Database, now: Date, token: string): Promise<EmailToken> {
-  const row = await find(db, await sha256Hex(token))
+  const row = await find(db, sha256Hex(token))
   if (!row || row.usedAt || row.expiresAt <= now) throw rejection(row, now)
   return row
 }
@@ -81,7 +81,7 @@ export async function peekEmailToken(db: Database, now: Date, token: string): Pr
  * of them gets the row back.
  */
 export async function consumeEmailToken(db: Database, keyring: Keyring, now: Date, token: string): Promise<EmailToken> {
-  const tokenHash = await sha256Hex(token)
+  const tokenHash = sha256Hex(token)
   const [row] = await db
     .update(emailTokens)
     .set({ usedAt: now })

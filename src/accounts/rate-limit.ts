@@ -33,7 +33,7 @@ const isAddressScope = (scope: string) => (ADDRESS_SCOPES as readonly string[]).
  * IPs and account ids, a SHA-256.
  */
 export async function rateLimitKey(keyring: Keyring, scope: string, subject: string): Promise<string> {
-  const hash = isAddressScope(scope) ? await addressIndex(keyring, subject) : await sha256Hex(subject.toLowerCase())
+  const hash = isAddressScope(scope) ? await addressIndex(keyring, subject) : sha256Hex(subject.toLowerCase())
   return `${scope}:${hash}`
 }
 

@@ -32,30 +32,42 @@ import {
  * `session` and `entitlements`, as the session middleware does. Asked twice in a request, it
  * answers from the context.
  */
-export async function readerOf(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
+export async function readerOf(c: Context<AppEnv>): Promise<Reader> {
   const decided = c.get('view')
   if (decided) return { view: decided, setCookies: false }
-  const found = await findReader(c)
+  // Most requests are decided from the cookies alone, with nothing to await.
+  const finding = findReader(c)
+  const found = finding instanceof Promise ? await finding : finding
   c.set('view', found.view)
   return found
 }
 
-async function findReader(c: Context<AppEnv>): Promise<{ view: ReaderView; setCookies: boolean }> {
+interface Reader {
+  view: ReaderView
+  setCookies: boolean
+}
+
+/** From the cookies when they suffice (synchronously), else from one session lookup. */
+function findReader(c: Context<AppEnv>): Reader | Promise<Reader> {
   const { config, clock } = c.get('services') // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
   const cookies = getCookie(c) // parsed once for both
   const sessionToken = cookies[SESSION_COOKIE]
   if (!sessionToken) {
     // Signed out elsewhere: a leftover page view vouches for no one.
-    return { view: ANONYMOUS_VIEW, setCookies: clearViewCookie(c, secure) }
+    return { view: ANONYMOUS_VIEW, setCookies: cookies[VIEW_COOKIE] !== undefined && clearViewCookie(c, secure) }
   }
   const now = clock.now()
-  const sessionId = await sessionIdOf(sessionToken)
   const token = cookies[VIEW_COOKIE]
-  const vouched = token ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId }) : null
+  const vouched = token
+    ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId: sessionIdOf(sessionToken) })
+    : null
   if (vouched) return { view: vouched, setCookies: false }
+  return lookUpReader(c, sessionToken, now, secure)
+}
 
-  const { lookupDb } = c.get('services')
+async function lookUpReader(c: Context<AppEnv>, sessionToken: string, now: Date, secure: boolean): Promise<Reader> {
+  const { config, lookupDb } = c.get('services')
   const result = await validateSession(lookupDb, config, sessionToken)
   if (!result.session) {
     clearSessionCookie(c, lookupDb, config)

@@ -122,7 +122,7 @@ function lucia(db: Database, config: Config) {
 }
 
 /** The stored id of the session a cookie's token opens: its SHA-256, lower-case hex (also what drizzle/0012 computes). */
-export function sessionIdOf(token: string): Promise<string> {
+export function sessionIdOf(token: string): string {
   return sha256Hex(token)
 }
 
@@ -133,7 +133,7 @@ export async function createSession(
   userId: string,
 ): Promise<{ session: Session; token: string }> {
   const token = randomToken()
-  const session = await lucia(db, config).createSession(userId, {}, { sessionId: await sessionIdOf(token) })
+  const session = await lucia(db, config).createSession(userId, {}, { sessionId: sessionIdOf(token) })
   return { session: { id: session.id, userId: session.userId, expiresAt: session.expiresAt }, token }
 }
 
@@ -151,7 +151,7 @@ export async function validateSession(
   | { session: Session & { fresh: boolean }; user: SessionUser; facts: EntitlementFacts }
   | { session: null; user: null; facts: null }
 > {
-  const result = await lucia(db, config).validateSession(await sessionIdOf(token))
+  const result = await lucia(db, config).validateSession(sessionIdOf(token))
   if (!result.session) return { session: null, user: null, facts: null }
   const { session, user } = result
   return {

@@ -22,7 +22,7 @@ const viewerOf = async (c: Context<AppEnv>): Promise<Viewer> => (await readerOf(
  * cache may keep it; anything for a signed-in reader is private, and every
  * reader page varies by cookie so that a supporter's ad-free page is never
  * handed to someone else. (A response that also sets a cookie is made
- * private by neverCacheCookies.)
+ * private by keepCookiesPrivate (src/http/middleware.ts).)
  */
 function cacheFor(c: Context<AppEnv>, viewer: Viewer) {
   c.header('Vary', 'Cookie')

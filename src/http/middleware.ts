@@ -16,7 +16,8 @@ export const provideServices = (provide: ServiceProvider) =>
   createMiddleware<AppEnv>((c, next) => withServices(c, provide, next))
 
 async function withServices(c: Context<AppEnv>, provide: ServiceProvider, next: () => Promise<void>): Promise<void> {
-  const scope = await provide(c)
+  const providing = provide(c)
+  const scope = providing instanceof Promise ? await providing : providing // Node's are at hand: no wait
   c.set('services', scope.services)
   try {
     await next()
@@ -49,8 +50,9 @@ async function withServices(c: Context<AppEnv>, provide: ServiceProvider, next: 
  * 2. its services (provideServices);
  * 3. on Masthead's own addresses (`own`: under MASTHEAD_PATH; in gateway mode the rest is the
  *    publication's), the check that the address is readable (checkReadableAddress);
- * 4. the handlers; then, on Masthead's own answers, the security headers (setSecurityHeaders),
- *    and the access-log line (logAccess).
+ * 4. the handlers; then, on Masthead's own answers, Cache-Control private where a cookie is set
+ *    (keepCookiesPrivate) and the security headers (setSecurityHeaders), and the access-log line
+ *    (logAccess).
  * One function rather than five middlewares, each an async frame and a dispatch step of its own
  * on every request (BENCHMARKS.md, path). A failure of its own (no services, an unreadable
  * address) is answered by onError, as Hono answers a handler's, and still gets the headers and the
@@ -73,7 +75,10 @@ export const frame = (provide: ServiceProvider, own: (path: string) => boolean) 
     } catch (error) {
       c.res = await onError(error instanceof Error ? error : new Error(String(error)), c)
     }
-    if (ours) setSecurityHeaders(c, outgoing)
+    if (ours) {
+      if (c.get('setsCookies')) keepCookiesPrivate(c)
+      setSecurityHeaders(c, outgoing)
+    }
     if (!outgoing) {
       try {
         c.res.headers.set('X-Request-Id', id)
@@ -290,17 +295,17 @@ function nodeResponseOf(c: { env: unknown }): NodeOutgoing | undefined {
  * one reader's cookie to the next. Whatever sets a cookie says so
  * (markCookieSet), so that an answer without one is not read: on Node, reading
  * an answer's headers turns its plain headers into a Fetch Headers object.
+ * Called by `frame` on Masthead's own answers, an error's answer included (a
+ * cookie set before the error goes out with it).
  */
-export const neverCacheCookies = createMiddleware<AppEnv>(async (c, next) => {
-  await next()
-  if (!c.get('setsCookies')) return
+function keepCookiesPrivate(c: Context<AppEnv>): void {
   if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
     c.header('Cache-Control', 'private, no-cache')
   }
-})
+}
 
 /**
- * Says that this answer sets a cookie, for neverCacheCookies. Every cookie Masthead sets goes
+ * Says that this answer sets a cookie, for keepCookiesPrivate. Every cookie Masthead sets goes
  * through a function that calls it: setSessionCookie and clearSessionCookie
  * (src/accounts/sessions.ts), and the page-view cookie's (src/entitlements/page-view.ts); lint
  * keeps hono/cookie's setters out of anywhere else.

@@ -169,7 +169,7 @@ async function send(
       claimed.map(async (row) => {
         const token = randomToken()
         tokens.set(row.user_id, token)
-        return { user_id: row.user_id, hash: await sha256Hex(token) }
+        return { user_id: row.user_id, hash: sha256Hex(token) }
       }),
     )
     await db.execute(sql`update patreon_members pm set unsubscribe_token_hash = r.hash

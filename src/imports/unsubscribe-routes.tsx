@@ -50,7 +50,7 @@ invitationUnsubscribe.post('/unsubscribe', async (c) => {
   const found = await rowsOf<{ user_id: string }>(
     db,
     sql`update patreon_members set unsubscribed_at = coalesce(unsubscribed_at, ${clock.now().toISOString()}::timestamptz)
-        where unsubscribe_token_hash = ${await sha256Hex(token)} returning user_id`,
+        where unsubscribe_token_hash = ${sha256Hex(token)} returning user_id`,
   )
   if (found.length === 0) {
     throw new AppError('not_found', 'This unsubscribe link is not one we sent. Use the link in the e-mail as it is.')

@@ -25,7 +25,7 @@ const reader = (email: string, membership: Membership = {}) =>
 
 /** The account a session cookie opens. */
 async function accountOf(cookie: string): Promise<string> {
-  const id = await sessionIdOf(cookie.slice('masthead_session='.length))
+  const id = sessionIdOf(cookie.slice('masthead_session='.length))
   const [row] = await t.services.db.select({ userId: sessions.userId }).from(sessions).where(eq(sessions.id, id))
   return row!.userId
 }

@@ -164,7 +164,7 @@ describe('migrations', () => {
       const keyring = await keyringOf(config)
       await sealExisting(db, keyring)
 
-      expect(await db.select({ id: sessions.id }).from(sessions)).toEqual([{ id: await sessionIdOf(token) }])
+      expect(await db.select({ id: sessions.id }).from(sessions)).toEqual([{ id: sessionIdOf(token) }])
       const kept = await validateSession(db, config, token)
       expect(kept.user).toEqual({
         id: 'signed-in',
@@ -172,10 +172,7 @@ describe('migrations', () => {
         role: 'reader',
       })
       expect(await openAddress(keyring, kept.user!.stored)).toBe('signed-in@example.org')
-      expect(
-        (await validateSession(db, config, await sessionIdOf(token))).session,
-        'the stored id opens nothing',
-      ).toBeNull()
+      expect((await validateSession(db, config, sessionIdOf(token))).session, 'the stored id opens nothing').toBeNull()
     } finally {
       await close()
     }

@@ -171,7 +171,7 @@ export async function giftByToken(db: Database, token: string): Promise<Gift> {
   const [gift] = await db
     .select()
     .from(gifts)
-    .where(eq(gifts.tokenHash, await sha256Hex(token)))
+    .where(eq(gifts.tokenHash, sha256Hex(token)))
   if (!gift) throw new AppError('invalid_token', 'This gift link is not valid.')
   if (gift.redeemedAt) throw alreadyStarted()
   return gift
@@ -209,7 +209,7 @@ export async function redeemGift(
   token: string,
 ): Promise<Redemption> {
   const { config, keyring } = services
-  const tokenHash = await sha256Hex(token)
+  const tokenHash = sha256Hex(token)
   return db.transaction(async (tx) => {
     const [gift] = await tx.select().from(gifts).where(eq(gifts.tokenHash, tokenHash)).for('update')
     if (gift?.redeemedAt) throw alreadyStarted()

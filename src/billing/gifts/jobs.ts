@@ -33,7 +33,7 @@ async function deliverGift(services: Services, job: Job<GiftPayload>): Promise<D
   if (gift.deliverAt > now) return { progress: {}, done: false, waitMs: gift.deliverAt.getTime() - now.getTime() }
   const keyring = await services.keyring
   const token = randomToken()
-  const tokenHash = await sha256Hex(token)
+  const tokenHash = sha256Hex(token)
   const claimed = await db
     .update(gifts)
     .set({ tokenHash, updatedAt: now })
