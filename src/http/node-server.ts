@@ -99,34 +99,32 @@ export class FramedResponse<Request extends IncomingMessage = IncomingMessage> e
   }
 }
 
-/** The added headers and the answer's own as one flat list (name, value, …), the answer's winning a shared name. */
+/** The answer's own headers and the added ones as one flat list (name, value, …); an added one the answer names is left out. */
 function withAdded(
   added: ReadonlyArray<readonly [string, string]>,
   own: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined,
 ): OutgoingHttpHeader[] {
-  const names: string[] = []
-  const values: OutgoingHttpHeader[] = []
-  const ownName = (name: string, value: OutgoingHttpHeader | undefined) => {
-    if (value === undefined) return
-    const lower = name.toLowerCase()
-    for (let i = 0; i < added.length; i++) {
-      if (added[i]![0].length === lower.length && added[i]![0].toLowerCase() === lower) {
-        added = added.filter((_, j) => j !== i)
-        break
-      }
-    }
-    names.push(name)
-    values.push(value)
-  }
+  const flat: OutgoingHttpHeader[] = []
   if (Array.isArray(own)) {
     if (own.length > 0 && Array.isArray(own[0]))
-      for (const [name, value] of own as unknown as [string, string][]) ownName(name, value)
-    else for (let i = 0; i < own.length; i += 2) ownName(String(own[i]), own[i + 1])
+      for (const [name, value] of own as unknown as [string, string][]) flat.push(name, value)
+    else for (const entry of own) flat.push(entry)
   } else if (own) {
-    for (const name in own) ownName(name, own[name])
+    for (const name in own) {
+      const value = own[name]
+      if (value !== undefined) flat.push(name, value)
+    }
   }
-  const flat: OutgoingHttpHeader[] = []
-  for (const [name, value] of added) flat.push(name, value)
-  for (let i = 0; i < names.length; i++) flat.push(names[i]!, values[i]!)
+  const ownLength = flat.length
+  for (const [name, value] of added) if (!names(flat, ownLength, name)) flat.push(name, value)
   return flat
+}
+
+/** Whether the first `length` entries of a flat header list name `name` (in any case). */
+function names(flat: OutgoingHttpHeader[], length: number, name: string): boolean {
+  for (let i = 0; i < length; i += 2) {
+    const other = String(flat[i])
+    if (other.length === name.length && other.toLowerCase() === name.toLowerCase()) return true
+  }
+  return false
 }
