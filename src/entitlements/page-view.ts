@@ -113,16 +113,19 @@ export function issueViewCookie(
 const sessionBinding = (sessionId: string) => sessionId.slice(0, 16)
 
 /**
- * Cookies already verified, by their exact text (signature included, so a
- * forged or altered cookie is never found here), with what they vouch for and
- * until when. A reader sends the same cookie for up to five minutes: checking
- * its signature once, not on every page view, saves the HMAC and parsing the
- * claims again (BENCHMARKS.md, gateway). Entries
+ * Cookies already verified, found by their signature and kept with their exact
+ * text (so a forged or altered cookie is never taken for one verified: the
+ * whole text must be the same), with what they vouch for and until when. A
+ * reader sends the same cookie for up to five minutes: checking its signature
+ * once, not on every page view, saves the HMAC and parsing the claims again
+ * (BENCHMARKS.md, gateway). Keyed by the signature alone (43 characters), not
+ * the whole cookie (about 450), which each request's lookup would hash. Entries
  * name no one and hold nothing the cookie does not; the map is bounded, and
  * emptied when full, so a flood of cookies costs checks, never memory.
  */
 const VERIFIED_LIMIT = 10_000
-const verified = new Map<string, Verified & { secret: string }>()
+const verified = new Map<string, Verified & { secret: string; token: string }>()
+const signatureOf = (token: string) => token.slice(token.lastIndexOf('.') + 1)
 
 interface Verified {
   view: ReaderView
@@ -140,13 +143,14 @@ export function readViewCookie(
   options: { secret: string; now: Date; sessionId: string },
 ): ReaderView | null {
   const now = options.now.getTime() / 1000
-  const known = verified.get(token)
-  let checked: Verified | null = known && known.secret === options.secret ? known : null
+  const signature = signatureOf(token)
+  const known = verified.get(signature)
+  let checked: Verified | null = known && known.token === token && known.secret === options.secret ? known : null
   if (!checked) {
     checked = verifyViewCookie(token, options.secret)
     if (!checked) return null
     if (verified.size >= VERIFIED_LIMIT) verified.clear()
-    verified.set(token, { ...checked, secret: options.secret })
+    verified.set(signature, { ...checked, secret: options.secret, token })
   }
   if (checked.sid !== sessionBinding(options.sessionId)) return null
   return fresh(checked, now) ? checked.view : null

@@ -73,6 +73,40 @@ describe('GET /api/entitlements and the page-view cookie', () => {
     expect(third.res.headers.getSetCookie().some((c) => c.startsWith('masthead_session=;'))).toBe(true)
   })
 
+  it('refuses a cookie whose claims were changed under the signature of one already verified', async () => {
+    const session = await reader('tampered@reader.example')
+    const issued = viewCookieOf((await entitlements(session)).res)!.split(';')[0]!
+    const [header, payload, signature] = issued.slice('masthead_view='.length).split('.')
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { benefits: string[] }
+    expect(claims.benefits).not.toContain('adFree')
+    // The real cookie is verified (and remembered by its signature) first.
+    expect((await entitlements(`${session}; ${issued}`)).res.headers.getSetCookie()).toEqual([])
+    const forged = Buffer.from(JSON.stringify({ ...claims, benefits: ['adFree'] })).toString('base64url')
+    await t.services.db.delete(sessions).where(eq(sessions.userId, await accountOf(session)))
+    const answer = await entitlements(`${session}; masthead_view=${header}.${forged}.${signature}`)
+    // Not taken for the verified one: the session is read, and it is gone.
+    expect(answer.body.signedIn).toBe(false)
+    expect(answer.body.benefits).toEqual([])
+  })
+
+  it('reads its cookies however the header lays them out, as getCookie does', async () => {
+    const session = await reader('layout@reader.example', { comp: 'patron' })
+    const token = session.slice('masthead_session='.length)
+    const view = viewCookieOf((await entitlements(session)).res)!.split(';')[0]!
+    await t.services.db.delete(sessions).where(eq(sessions.userId, await accountOf(session)))
+    // With the session gone, only the page-view cookie, bound to this token, can vouch for the reader.
+    for (const cookie of [
+      `theme=dark;masthead_session=${token};${view}`,
+      `  ${view} ;  masthead_session=${token}  ; other=x=y`,
+      `masthead_session=stale-token; ${view}; masthead_session=${token}`, // the last of a name wins
+      `masthead_session="${token}"; ${view}`, // quoted: read by getCookie
+    ]) {
+      const answer = await entitlements(cookie)
+      expect(answer.body.benefits, cookie).toContain('adFree')
+      expect(answer.res.headers.getSetCookie(), cookie).toEqual([])
+    }
+  })
+
   it('is bound to its session: beside another session cookie it vouches for nothing, and that session is read', async () => {
     const patron = await reader('bound-patron@reader.example', { comp: 'patron' })
     const plain = await reader('bound-plain@reader.example')
