@@ -36,12 +36,15 @@ function privateJson(c: Context<AppEnv>, json: string, setCookies: boolean): Res
  * The answer for a view, made once per view: a view read from the page-view cookie is the same
  * frozen object for every request that carries that cookie (src/entitlements/page-view.ts), and
  * the anonymous view is one object, so most answers here are a lookup. Held weakly: a view that
- * is no longer cached takes its answer with it.
+ * is no longer cached takes its answer with it. A view made by a session lookup is new, not
+ * frozen, and serves one request: its answer is not kept (a weak entry per lookup cost the
+ * collector more than it saved).
  */
 const answers = new WeakMap<ReaderView, string>()
 
 function entitlementsJson(view: ReaderView): string {
-  let json = answers.get(view)
+  const shared = Object.isFrozen(view)
+  let json = shared ? answers.get(view) : undefined
   if (json === undefined) {
     const { membership } = view
     json = JSON.stringify({
@@ -60,7 +63,7 @@ function entitlementsJson(view: ReaderView): string {
       },
       donorUntil: view.donorUntil,
     })
-    answers.set(view, json)
+    if (shared) answers.set(view, json)
   }
   return json
 }
