@@ -74,12 +74,7 @@ export function stylesheetFirst(app: RequestListener, basePath: string): Request
 export class FramedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   #added: (readonly [string, string])[] | undefined
 
-  /** A header for this answer, written with its head; the answer's own header of that name wins. */
-  addHeader(name: string, value: string): void {
-    ;(this.#added ??= []).push([name, value])
-  }
-
-  /** The same for a list made once (the security headers of a configuration). */
+  /** Headers for this answer (the request id; the security headers, a list made once per configuration), written with its head; the answer's own header of a name wins. */
   addHeaders(list: ReadonlyArray<readonly [string, string]>): void {
     const added = (this.#added ??= [])
     for (const pair of list) added.push(pair)

@@ -305,7 +305,7 @@ describe("the Node server's response with headers added", () => {
   beforeAll(async () => {
     server = createServer({ ServerResponse: FramedResponse }, (req, res) => {
       const framed = res as FramedResponse
-      framed.addHeader('X-Request-Id', 'req-1')
+      framed.addHeaders([['X-Request-Id', 'req-1']])
       framed.addHeaders(FRAME)
       ways[decodeURIComponent(req.url!.slice(1))]!(res)
     })

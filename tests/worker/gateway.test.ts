@@ -72,6 +72,26 @@ describe('the Worker as the gateway', () => {
     expect(second.headers.getSetCookie()).toEqual([])
   })
 
+  it('reads its cookies amid others, and refuses changed claims under the signature of one it verified', async () => {
+    const cookie = await makeReader(database.db, config, new Date(), 'forged@worker.example')
+    const issued = (await view('/markers', cookie)).headers
+      .getSetCookie()
+      .find((c) => c.startsWith('masthead_view='))!
+      .split(';')[0]!
+    // Verified and remembered, with other cookies around and a repeated name (the last one counts).
+    const again = await view('/markers', `theme=dark;masthead_view=stale; ${cookie};${issued} ; lang=en`)
+    expect(again.headers.getSetCookie()).toEqual([])
+    expect(await again.text()).not.toContain('SUPPORTERS-SECRET')
+    const [header, payload, signature] = issued.slice('masthead_view='.length).split('.')
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>
+    const forged = Buffer.from(JSON.stringify({ ...claims, benefits: ['adFree', 'supportersOnlyContent'] })).toString(
+      'base64url',
+    )
+    const res = await view('/markers', `${cookie}; masthead_view=${header}.${forged}.${signature}`)
+    expect(await res.text()).not.toContain('SUPPORTERS-SECRET') // the session was read instead
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('masthead_view='))).toBe(true)
+  })
+
   it('passes binary bodies, redirects and the origin’s cookies through', async () => {
     expect(new Uint8Array(await (await view('/binary')).arrayBuffer())).toEqual(BINARY)
     const moved = await view('/moved')
