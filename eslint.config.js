@@ -31,8 +31,8 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
       // Personal data must not reach the logs: request code logs through log() (src/http/log.ts), which redacts.
       'no-console': 'error',
-      // Cookies are set only through functions that tell neverCacheCookies (markCookieSet,
-      // src/http/middleware.ts): the page-view cookie's and the session cookie's.
+      // Cookies are set only through sendCookie (src/http/cookies.ts), which the frame writes on the
+      // answer and which makes it private: the page-view cookie's and the session cookie's.
       'no-restricted-imports': [
         'error',
         {
@@ -40,7 +40,7 @@ export default tseslint.config(
             {
               name: 'hono/cookie',
               importNames: ['setCookie', 'deleteCookie', 'setSignedCookie'],
-              message: 'Set cookies through a function that calls markCookieSet (src/http/middleware.ts).',
+              message: 'Set cookies through sendCookie (src/http/cookies.ts).',
             },
           ],
         },
@@ -49,7 +49,7 @@ export default tseslint.config(
         'error',
         {
           selector: "CallExpression[callee.property.name='header'][arguments.0.value=/^set-cookie$/i]",
-          message: 'Set cookies through a function that calls markCookieSet (src/http/middleware.ts).',
+          message: 'Set cookies through sendCookie (src/http/cookies.ts).',
         },
         {
           // zod's `z` object holds the whole library (its locales too): the Worker bundle took 580 KB more.
@@ -60,8 +60,8 @@ export default tseslint.config(
     },
   },
   {
-    // The functions that set cookies, each calling markCookieSet first; tests set what they test.
-    files: ['src/entitlements/page-view.ts', 'src/accounts/sessions.ts', 'tests/**'],
+    // Tests set what they test.
+    files: ['tests/**'],
     rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': 'off' },
   },
   {

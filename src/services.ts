@@ -190,7 +190,7 @@ export type AppEnv = {
     audience?: Audience
     /** Extra fields for this request's access-log line (no personal data), so a handler need not log a second line. */
     logFields?: Record<string, string | number | boolean>
-    /** Set by whatever sets a cookie on the answer (markCookieSet, src/http/middleware.ts), for keepCookiesPrivate. */
-    setsCookies?: true
+    /** The Set-Cookie texts for this answer (sendCookie, src/http/cookies.ts), which the frame writes on it. */
+    cookies?: string[]
   }
 }

@@ -25,54 +25,50 @@ import {
  * front page and articles, and `GET /api/entitlements`. From the page-view cookie while it is fresh
  * and bound to the session cookie sent with it, with no database work; otherwise from one session
  * lookup, which issues the cookie (src/entitlements/page-view.ts says how stale it can be). With no
- * session cookie, the anonymous view, for nothing. `setCookies` says whether cookies were set on
- * the way (the gateway must carry them over to the origin's response).
+ * session cookie, the anonymous view, for nothing. Cookies set on the way (sendCookie) go out with
+ * whatever the route answers (src/http/cookies.ts).
  *
  * Sets `view` on the context (what the layout and these routes read); after a lookup, also `user`,
  * `session` and `entitlements`, as the session middleware does. Asked twice in a request, it
  * answers from the context.
  */
-export async function readerOf(c: Context<AppEnv>): Promise<Reader> {
+export async function readerOf(c: Context<AppEnv>): Promise<ReaderView> {
   const decided = c.get('view')
-  if (decided) return { view: decided, setCookies: false }
+  if (decided) return decided
   // Most requests are decided from the cookies alone, with nothing to await.
   const finding = findReader(c)
   const found = finding instanceof Promise ? await finding : finding
-  c.set('view', found.view)
+  c.set('view', found)
   return found
 }
 
-interface Reader {
-  view: ReaderView
-  setCookies: boolean
-}
-
 /** From the cookies when they suffice (synchronously), else from one session lookup. */
-function findReader(c: Context<AppEnv>): Reader | Promise<Reader> {
+function findReader(c: Context<AppEnv>): ReaderView | Promise<ReaderView> {
   const { config, clock } = c.get('services') // the database only below, when a lookup is due: building it costs
   const secure = cookieIsSecure(config)
   const cookies = readerCookies(c) // read once for both
   const sessionToken = cookies.session
   if (!sessionToken) {
     // Signed out elsewhere: a leftover page view vouches for no one.
-    return { view: ANONYMOUS_VIEW, setCookies: cookies.view !== undefined && clearViewCookie(c, secure) }
+    if (cookies.view !== undefined) clearViewCookie(c, secure)
+    return ANONYMOUS_VIEW
   }
   const now = clock.now()
   const token = cookies.view
   const vouched = token
     ? readViewCookie(token, { secret: config.ENTITLEMENT_TOKEN_SECRET, now, sessionId: sessionIdOf(sessionToken) })
     : null
-  if (vouched) return { view: vouched, setCookies: false }
+  if (vouched) return vouched
   return lookUpReader(c, sessionToken, now, secure)
 }
 
-async function lookUpReader(c: Context<AppEnv>, sessionToken: string, now: Date, secure: boolean): Promise<Reader> {
+async function lookUpReader(c: Context<AppEnv>, sessionToken: string, now: Date, secure: boolean): Promise<ReaderView> {
   const { config, lookupDb } = c.get('services')
   const result = await validateSession(lookupDb, config, sessionToken)
   if (!result.session) {
     clearSessionCookie(c, lookupDb, config)
     clearViewCookie(c, secure)
-    return { view: ANONYMOUS_VIEW, setCookies: true }
+    return ANONYMOUS_VIEW
   }
   if (result.session.fresh) setSessionCookie(c, lookupDb, config, sessionToken)
   const entitlements = entitlementsFrom(result.facts, now, config)
@@ -87,7 +83,7 @@ async function lookUpReader(c: Context<AppEnv>, sessionToken: string, now: Date,
     sessionId: result.session.id,
     changesAt: entitlements.changesAt,
   })
-  return { view, setCookies: true }
+  return view
 }
 
 /** Masthead's session tokens as they are made (randomToken: base64url): read as they come. */

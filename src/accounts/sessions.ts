@@ -10,10 +10,10 @@
 import { DrizzlePostgreSQLAdapter } from '@lucia-auth/adapter-drizzle'
 import type { Context } from 'hono'
 import { Lucia, TimeSpan, type DatabaseSession, type DatabaseUser } from 'lucia'
-import { entitlementFactsSql, parseEntitlementFacts, type EntitlementFacts } from '../entitlements/facts'
+import { parseEntitlementFacts, type EntitlementFacts } from '../entitlements/facts'
 import type { Config } from '../config'
 import { fixedStatement, type Database } from '../db/client'
-import { markCookieSet } from '../http/middleware'
+import { sendCookie } from '../http/cookies'
 import { sessions, users, type Role } from '../db/schema'
 import { randomToken, sha256Hex } from '../util/random'
 import type { StoredPerson } from '../privacy/people'
@@ -52,12 +52,10 @@ interface SessionRow {
   facts: unknown
 }
 
-/** The session, its account and the account's entitlement facts, for a session id: the one query of every signed-in request. */
-const sessionWithFacts =
-  fixedStatement<SessionRow>(`select s.id, s.user_id, s.expires_at, u.card, u.email, u.name, u.role,
-    ${entitlementFactsSql('u.id')} as facts
-  from sessions s join users u on u.id = s.user_id
-  where s.id = $1`)
+/** The session, its account and the account's entitlement facts, for a session id: the one query of every signed-in request (the view: src/db/routines.ts). */
+const sessionWithFacts = fixedStatement<SessionRow>(
+  'select id, user_id, expires_at, card, email, name, role, facts from reader_sessions where id = $1',
+)
 
 /**
  * The Drizzle adapter, but the session lookup also reads the account's
@@ -171,11 +169,9 @@ export async function invalidateUserSessions(db: Database, config: Config, userI
 
 /** Sets the session cookie to a token (from createSession, or the one the request came with); never to a session id. */
 export function setSessionCookie(c: Context, db: Database, config: Config, token: string): void {
-  markCookieSet(c)
-  c.header('Set-Cookie', lucia(db, config).createSessionCookie(token).serialize(), { append: true })
+  sendCookie(c, lucia(db, config).createSessionCookie(token).serialize())
 }
 
 export function clearSessionCookie(c: Context, db: Database, config: Config): void {
-  markCookieSet(c)
-  c.header('Set-Cookie', lucia(db, config).createBlankSessionCookie().serialize(), { append: true })
+  sendCookie(c, lucia(db, config).createBlankSessionCookie().serialize())
 }

@@ -15,14 +15,14 @@ export const articlePages = new Hono<AppEnv>()
 export const articleApi = new Hono<AppEnv>()
 
 /** Who is reading, from the page-view cookie while it is fresh, else the session (src/accounts/reader.ts). */
-const viewerOf = async (c: Context<AppEnv>): Promise<Viewer> => (await readerOf(c)).view
+const viewerOf = (c: Context<AppEnv>): Promise<Viewer> => readerOf(c)
 
 /**
  * Every anonymous reader gets the same page (previews included), so a shared
  * cache may keep it; anything for a signed-in reader is private, and every
  * reader page varies by cookie so that a supporter's ad-free page is never
  * handed to someone else. (A response that also sets a cookie is made
- * private by keepCookiesPrivate (src/http/middleware.ts).)
+ * private by the frame (src/http/cookies.ts).)
  */
 function cacheFor(c: Context<AppEnv>, viewer: Viewer) {
   c.header('Vary', 'Cookie')

@@ -1,3 +1,4 @@
+import { entitlementFactsSql } from './facts-sql'
 import { inListText, PAID_UP_STATUSES, PAYING_STATUSES } from './statuses'
 
 /**
@@ -49,6 +50,20 @@ export const ROUTINES: Routine[] = [
     CASE WHEN pm."patreon_tier" IS NOT NULL THEN 'Patreon tier: ' || pm."patreon_tier" END, NULL::text,
     NULL::timestamptz, NULL::text, pm."imported_at", pm."updated_at"
   FROM "patreon_members" pm WHERE pm."access_starts_at" IS NOT NULL;`,
+  },
+  {
+    // A session with its account and the account's entitlement facts: the one query of every
+    // signed-in request that is not decided from the page-view cookie (src/accounts/sessions.ts),
+    // read by id. A view so that the statement the server sends is short: postgres.js hashes a
+    // statement's whole text on every call to find it prepared, and the 1.6 KB of the facts cost
+    // about 3 µs of CPU a lookup (BENCHMARKS.md, path). Postgres plans the lookup as before: the
+    // id's condition goes into the join, and the facts are read for the one row it finds.
+    name: 'reader_sessions',
+    kind: 'view',
+    sql: `CREATE OR REPLACE VIEW "reader_sessions" AS
+  SELECT s.id, s.user_id, s.expires_at, u.card, u.email, u.name, u.role,
+    ${entitlementFactsSql('u.id')} AS facts
+  FROM sessions s JOIN users u ON u.id = s.user_id;`,
   },
   {
     // Refreshes the supporters rows of the given accounts (masthead_refresh_all_supporters() for all).

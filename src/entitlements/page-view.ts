@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { getCookie } from 'hono/cookie'
 import { BENEFITS, type Benefit, type Role } from '../db/schema'
-import { markCookieSet } from '../http/middleware'
+import { sendCookie, siteCookie } from '../http/cookies'
 import type { Entitlements } from './entitlements'
 import { signHs256, verifyHs256 } from './hs256'
 import type { CurrentMembership, MembershipSource, MembershipStatus } from './membership'
@@ -99,14 +99,7 @@ export function issueViewCookie(
     m: { ...view.membership, until: seconds(view.membership.until) },
     donor: seconds(view.donorUntil),
   }
-  markCookieSet(c)
-  setCookie(c, VIEW_COOKIE, signHs256(claims, options.secret), {
-    path: '/',
-    httpOnly: true,
-    secure: options.secure,
-    sameSite: 'Lax',
-    maxAge: exp - iat,
-  })
+  sendCookie(c, siteCookie(VIEW_COOKIE, signHs256(claims, options.secret), exp - iat, options.secure))
 }
 
 /** What binds a page-view cookie to its session: the first 16 hex digits (64 bits) of the session's id. */
@@ -195,12 +188,8 @@ function verifyViewCookie(token: string, secret: string): Verified | null {
 
 /**
  * Forgets the page view, so that the next one reads the session again
- * (sign-out, a finished checkout). True when there was one to forget (a
- * Set-Cookie was added).
+ * (sign-out, a finished checkout), when the request carries one.
  */
-export function clearViewCookie(c: Context, secure: boolean): boolean {
-  if (getCookie(c, VIEW_COOKIE) === undefined) return false
-  markCookieSet(c)
-  deleteCookie(c, VIEW_COOKIE, { path: '/', secure })
-  return true
+export function clearViewCookie(c: Context, secure: boolean): void {
+  if (getCookie(c, VIEW_COOKIE) !== undefined) sendCookie(c, siteCookie(VIEW_COOKIE, '', 0, secure))
 }

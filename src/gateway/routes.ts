@@ -24,13 +24,13 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   }
   if (isBlocked(path, config.ORIGIN_BLOCKED_PATHS)) throw new AppError('not_found', `There is nothing at ${path}.`)
 
-  const { view, setCookies } = await readerOf(c)
+  const view = await readerOf(c)
   // A page the origin lets shared caches keep is cached per benefit set, not per reader: on Workers in
   // Cloudflare's cache, on Node in the server's own (GATEWAY_CACHE_MB).
   const cache = edgeCacheOf(c)
   const key = cache ? edgeCacheKey(c.req.url, view) : undefined
   const cached = cache && key ? await matchPage(cache, key) : undefined
-  if (cached) return cacheFor(c, cached, { view, setCookies, rewritten: true, fromCache: true })
+  if (cached) return cacheFor(c, cached, { view, rewritten: true, fromCache: true })
 
   const response = await forwardToOrigin(c, origin, config.ORIGIN_TIMEOUT_MS)
   let page = rewritePage(response, view, {
@@ -41,23 +41,17 @@ export async function gateway(c: Context<AppEnv>): Promise<Response> {
   })
   const rewritten = response !== page
   if (cache && key && rewritten && sharable(response)) page = keepAtTheEdge(c, cache, key, page)
-  return cacheFor(c, page, { view, setCookies, rewritten })
+  return cacheFor(c, page, { view, rewritten })
 }
 
 /**
  * Anonymous readers get the origin's cache headers, varied by cookie; a page
- * rewritten for a signed-in reader is private. Cookies the gateway set (the
- * page view, a renewed session) ride on the response and make it private too.
+ * rewritten for a signed-in reader is private.
  */
 function cacheFor(
   c: Context<AppEnv>,
   page: Response,
-  {
-    view,
-    setCookies,
-    rewritten,
-    fromCache = false,
-  }: { view: PageView; setCookies: boolean; rewritten: boolean; fromCache?: boolean },
+  { view, rewritten, fromCache = false }: { view: PageView; rewritten: boolean; fromCache?: boolean },
 ): Response {
   // Adjusted in place: every response here is the gateway's own, but for Cloudflare's cache, whose are immutable.
   const res = fromCache ? new Response(page.body, page) : page
@@ -70,17 +64,9 @@ function cacheFor(
       .includes('cookie')
   )
     headers.set('vary', vary ? `${vary}, Cookie` : 'Cookie')
-  // Hono would put its own Set-Cookie list in place of the origin's when this response is assigned:
-  // move the gateway's cookies onto the response instead, beside the origin's. Only then is `c.res`
-  // touched: reading it makes Hono build a response, and assigning the page then rebuilds it.
-  let ownCookies = 0
-  if (setCookies) {
-    const cookies = c.res.headers.getSetCookie()
-    c.res.headers.delete('set-cookie')
-    for (const cookie of cookies) headers.append('set-cookie', cookie)
-    ownCookies = cookies.length
-  }
-  if ((rewritten && view.signedIn) || ownCookies > 0) headers.set('cache-control', 'private, no-cache')
+  // Cookies the gateway set (the page view, a renewed session) go out with it through the frame,
+  // which makes it private too (src/http/cookies.ts).
+  if (rewritten && view.signedIn) headers.set('cache-control', 'private, no-cache')
   // Hono keeps the headers middleware prepared only on responses it builds itself: this one is the origin's.
   headers.set('x-request-id', c.get('requestId'))
   return res

@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit'
 import { createMiddleware } from 'hono/factory'
+import { putCookies } from './cookies'
 import { AppError, onError } from './errors'
 import { describeError, log, logAccess } from './log'
 import type { Config } from '../config'
@@ -50,9 +51,9 @@ async function withServices(c: Context<AppEnv>, provide: ServiceProvider, next: 
  * 2. its services (provideServices);
  * 3. on Masthead's own addresses (`own`: under MASTHEAD_PATH; in gateway mode the rest is the
  *    publication's), the check that the address is readable (checkReadableAddress);
- * 4. the handlers; then, on Masthead's own answers, Cache-Control private where a cookie is set
- *    (keepCookiesPrivate) and the security headers (setSecurityHeaders), and the access-log line
- *    (logAccess).
+ * 4. the handlers; then the cookies they set (sendCookie, src/http/cookies.ts), which make the
+ *    answer private (sendCookies); on Masthead's own answers the security headers
+ *    (setSecurityHeaders); and the access-log line (logAccess).
  * One function rather than five middlewares, each an async frame and a dispatch step of its own
  * on every request (BENCHMARKS.md, path). A failure of its own (no services, an unreadable
  * address) is answered by onError, as Hono answers a handler's, and still gets the headers and the
@@ -75,10 +76,9 @@ export const frame = (provide: ServiceProvider, own: (path: string) => boolean) 
     } catch (error) {
       c.res = await onError(error instanceof Error ? error : new Error(String(error)), c)
     }
-    if (ours) {
-      if (c.get('setsCookies')) keepCookiesPrivate(c)
-      setSecurityHeaders(c, outgoing)
-    }
+    const cookies = c.get('cookies')
+    if (cookies) sendCookies(c, cookies, outgoing)
+    if (ours) setSecurityHeaders(c, outgoing)
     if (!outgoing) {
       try {
         c.res.headers.set('X-Request-Id', id)
@@ -272,6 +272,8 @@ interface NodeOutgoing {
   setHeader(name: string, value: string): unknown
   /** Masthead's Node server's response (FramedResponse, src/http/node-server.ts): headers kept to write with the head. */
   addHeaders?: (list: ReadonlyArray<readonly [string, string]>) => void
+  /** The same for cookies, which also make the answer private (FramedResponse). */
+  addCookies?: (cookies: readonly string[]) => void
 }
 
 /**
@@ -290,28 +292,25 @@ function nodeResponseOf(c: { env: unknown }): NodeOutgoing | undefined {
 }
 
 /**
- * A response that sets a cookie (a session renewed or cleared) is never for
- * a shared cache, whatever the route said: otherwise the cache would hand
- * one reader's cookie to the next. Whatever sets a cookie says so
- * (markCookieSet), so that an answer without one is not read: on Node, reading
- * an answer's headers turns its plain headers into a Fetch Headers object.
- * Called by `frame` on Masthead's own answers, an error's answer included (a
- * cookie set before the error goes out with it).
+ * The cookies set while answering, onto the answer, which they make private: on Masthead's own
+ * answers and on the publication's pages in gateway mode alike, an error's answer included (a
+ * cookie set before the error goes out with it). On Node, onto the outgoing response, which writes
+ * them with the head (FramedResponse, src/http/node-server.ts): reading the answer's Cache-Control
+ * here would turn its plain headers into a Fetch Headers object. Elsewhere onto the answer's
+ * headers, copied first where they are immutable (a response straight from fetch).
  */
-function keepCookiesPrivate(c: Context<AppEnv>): void {
-  if (c.res.headers.has('set-cookie') && !/\b(private|no-store)\b/.test(c.res.headers.get('cache-control') ?? '')) {
-    c.header('Cache-Control', 'private, no-cache')
+function sendCookies(c: Context<AppEnv>, cookies: string[], outgoing: NodeOutgoing | undefined): void {
+  if (outgoing?.addCookies) {
+    outgoing.addCookies(cookies)
+    return
   }
-}
-
-/**
- * Says that this answer sets a cookie, for keepCookiesPrivate. Every cookie Masthead sets goes
- * through a function that calls it: setSessionCookie and clearSessionCookie
- * (src/accounts/sessions.ts), and the page-view cookie's (src/entitlements/page-view.ts); lint
- * keeps hono/cookie's setters out of anywhere else.
- */
-export function markCookieSet(c: Context): void {
-  ;(c as Context<AppEnv>).set('setsCookies', true)
+  const answer = c.res
+  try {
+    putCookies(answer.headers, cookies)
+  } catch {
+    c.res = new Response(answer.body, answer) // immutable headers: the first append threw, nothing was added
+    putCookies(c.res.headers, cookies)
+  }
 }
 
 /**

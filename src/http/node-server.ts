@@ -13,6 +13,7 @@ import {
 } from 'node:http'
 import { constants, gzipSync } from 'node:zlib'
 import { serve, type ServerType } from '@hono/node-server'
+import { keptFromSharedCaches, PRIVATE_WITH_COOKIES } from './cookies'
 import { STYLESHEET_BYTES, STYLESHEET_PATH, stylesheetAnswers } from '../ui/stylesheet'
 
 export interface NodeServerOptions {
@@ -73,11 +74,22 @@ export function stylesheetFirst(app: RequestListener, basePath: string): Request
  */
 export class FramedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
   #added: (readonly [string, string])[] | undefined
+  #cookies: string[] | undefined
 
   /** Headers for this answer (the request id; the security headers, a list made once per configuration), written with its head; the answer's own header of a name wins. */
   addHeaders(list: ReadonlyArray<readonly [string, string]>): void {
     const added = (this.#added ??= [])
     for (const pair of list) added.push(pair)
+  }
+
+  /**
+   * Set-Cookie texts for this answer, written with its head after the answer's own, which make it
+   * private: its Cache-Control becomes PRIVATE_WITH_COOKIES unless its own already keeps it from
+   * shared caches (src/http/cookies.ts).
+   */
+  addCookies(cookies: readonly string[]): void {
+    const kept = (this.#cookies ??= [])
+    for (const cookie of cookies) kept.push(cookie)
   }
 
   override writeHead(
@@ -86,18 +98,31 @@ export class FramedResponse<Request extends IncomingMessage = IncomingMessage> e
     headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
   ): this {
     const added = this.#added
-    if (added === undefined) return super.writeHead(statusCode, reasonOrHeaders as string, headers)
-    this.#added = undefined
+    const cookies = this.#cookies
+    if (added === undefined && cookies === undefined)
+      return super.writeHead(statusCode, reasonOrHeaders as string, headers)
+    this.#added = this.#cookies = undefined
     if (typeof reasonOrHeaders === 'string')
-      return super.writeHead(statusCode, reasonOrHeaders, withAdded(added, headers))
-    return super.writeHead(statusCode, withAdded(added, reasonOrHeaders))
+      return super.writeHead(statusCode, reasonOrHeaders, withAdded(headers, added, cookies, this))
+    return super.writeHead(statusCode, withAdded(reasonOrHeaders, added, cookies, this))
   }
 }
 
-/** The answer's own headers and the added ones as one flat list (name, value, …); an added one the answer names is left out. */
+/** What decides where cookies go and whether the answer stays cacheable, when set before the head (setHeader). */
+const EARLIER_FOR_COOKIES = ['set-cookie', 'cache-control']
+
+/**
+ * The answer's own headers, the added ones and the cookies as one flat list (name, value, …): an
+ * added header the answer names is left out; the cookies follow the answer's own Set-Cookie, all
+ * in one entry, and bring their Cache-Control. With cookies, the answer's own include the
+ * Set-Cookie and Cache-Control set on `response` before the head, where the head does not name
+ * them (the head's own replace them, as Node does).
+ */
 function withAdded(
-  added: ReadonlyArray<readonly [string, string]>,
   own: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined,
+  added: ReadonlyArray<readonly [string, string]> | undefined,
+  cookies: readonly string[] | undefined,
+  response: ServerResponse,
 ): OutgoingHttpHeader[] {
   const flat: OutgoingHttpHeader[] = []
   if (Array.isArray(own)) {
@@ -110,9 +135,36 @@ function withAdded(
       if (value !== undefined) flat.push(name, value)
     }
   }
+  if (cookies)
+    for (const name of EARLIER_FOR_COOKIES) {
+      const value = response.getHeader(name)
+      if (value !== undefined && !names(flat, flat.length, name)) flat.push(name, value)
+    }
+  const setCookies = cookies ? ownCookiesOut(flat) : undefined
   const ownLength = flat.length
-  for (const [name, value] of added) if (!names(flat, ownLength, name)) flat.push(name, value)
+  if (added) for (const [name, value] of added) if (!names(flat, ownLength, name)) flat.push(name, value)
+  if (cookies) {
+    let cacheControl = -1
+    for (let i = 0; i < ownLength; i += 2) if (String(flat[i]).toLowerCase() === 'cache-control') cacheControl = i + 1
+    if (cacheControl === -1) flat.push('Cache-Control', PRIVATE_WITH_COOKIES)
+    else if (!keptFromSharedCaches(String(flat[cacheControl]))) flat[cacheControl] = PRIVATE_WITH_COOKIES
+    flat.push('Set-Cookie', [...setCookies!, ...cookies])
+  }
   return flat
+}
+
+/** Takes the answer's own Set-Cookie entries out of a flat header list, and returns their values. */
+function ownCookiesOut(flat: OutgoingHttpHeader[]): string[] {
+  const values: string[] = []
+  for (let i = 0; i < flat.length;) {
+    if (String(flat[i]).toLowerCase() === 'set-cookie') {
+      const value = flat[i + 1]
+      if (Array.isArray(value)) for (const one of value) values.push(String(one))
+      else values.push(String(value))
+      flat.splice(i, 2)
+    } else i += 2
+  }
+  return values
 }
 
 /** Whether the first `length` entries of a flat header list name `name` (in any case). */

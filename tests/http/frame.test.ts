@@ -1,13 +1,15 @@
 /**
- * What `frame` (src/http/middleware.ts) does once a handler has answered, on Masthead's own
- * addresses: an answer that sets a cookie is never for a shared cache, whatever the route said,
- * an error's answer included; an answer that sets none keeps its own Cache-Control; the
- * publication's own addresses (gateway mode) are left as they are.
+ * What `frame` (src/http/middleware.ts) does once a handler has answered: the cookies set on the
+ * way (sendCookie, src/http/cookies.ts) go out on the answer, an error's included, and an answer
+ * that sets one is never for a shared cache, whatever the route said, on the publication's own
+ * addresses (gateway mode) too; an answer that sets none keeps its own Cache-Control. (On Node's
+ * server the same happens on the outgoing response: tests/http/node-server.test.ts.)
  */
 import { Hono, type Context } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { AppError, onError } from '../../src/http/errors'
-import { frame, markCookieSet } from '../../src/http/middleware'
+import { sendCookie } from '../../src/http/cookies'
+import { frame } from '../../src/http/middleware'
 import type { AppEnv, Services } from '../../src/services'
 
 function app() {
@@ -18,10 +20,7 @@ function app() {
       (path) => !path.startsWith('/theirs'),
     ),
   )
-  const withCookie = (c: Context<AppEnv>) => {
-    markCookieSet(c)
-    c.header('Set-Cookie', 'masthead_view=x; Path=/', { append: true })
-  }
+  const withCookie = (c: Context<AppEnv>) => sendCookie(c, 'masthead_view=x; Path=/')
   app.get('/public', (c) => c.text('for everyone', 200, { 'Cache-Control': 'public, max-age=60' }))
   app.get('/public-with-cookie', (c) => {
     withCookie(c)
@@ -35,7 +34,18 @@ function app() {
     withCookie(c)
     throw new AppError('bad_request', 'Something about this request is wrong.')
   })
-  app.get('/theirs/page', (c) => {
+  app.get('/two-cookies', (c) => {
+    sendCookie(c, 'masthead_session=s; Path=/')
+    withCookie(c)
+    return c.text('two', 200, { 'Set-Cookie': 'theirs=1; Path=/' })
+  })
+  // A response straight from fetch has immutable headers; Response.redirect's are too.
+  app.get('/immutable-with-cookie', (c) => {
+    withCookie(c)
+    return Response.redirect('https://example.org/elsewhere', 302)
+  })
+  app.get('/theirs/page', (c) => c.text('the publication', 200, { 'Cache-Control': 'public, max-age=60' }))
+  app.get('/theirs/page-with-cookie', (c) => {
     withCookie(c)
     return c.text('the publication', 200, { 'Cache-Control': 'public, max-age=60' })
   })
@@ -63,8 +73,29 @@ describe('frame, once answered: cookies and shared caches', () => {
     expect(res.headers.get('cache-control')).toBe('private, no-cache')
   })
 
-  it("leaves the publication's own addresses to the gateway", async () => {
-    const res = await app().request('/theirs/page')
-    expect(res.headers.get('cache-control')).toBe('public, max-age=60')
+  it("writes every cookie after the answer's own, and copies an answer whose headers are immutable", async () => {
+    const a = app()
+    const two = await a.request('/two-cookies')
+    expect(two.headers.getSetCookie()).toEqual([
+      'theirs=1; Path=/',
+      'masthead_session=s; Path=/',
+      'masthead_view=x; Path=/',
+    ])
+    expect(two.headers.get('cache-control')).toBe('private, no-cache')
+    const redirect = await a.request('/immutable-with-cookie')
+    expect(redirect.status).toBe(302)
+    expect(redirect.headers.get('location')).toBe('https://example.org/elsewhere')
+    expect(redirect.headers.getSetCookie()).toEqual(['masthead_view=x; Path=/'])
+    expect(redirect.headers.get('cache-control')).toBe('private, no-cache')
+  })
+
+  it("leaves the publication's own answers as they are, unless a cookie of ours goes with them", async () => {
+    const a = app()
+    const page = await a.request('/theirs/page')
+    expect(page.headers.get('cache-control')).toBe('public, max-age=60')
+    expect(page.headers.get('x-frame-options')).toBeNull() // the security headers are for our own answers
+    const withOurs = await a.request('/theirs/page-with-cookie')
+    expect(withOurs.headers.getSetCookie()).toEqual(['masthead_view=x; Path=/'])
+    expect(withOurs.headers.get('cache-control')).toBe('private, no-cache')
   })
 })

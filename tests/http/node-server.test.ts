@@ -301,13 +301,25 @@ describe("the Node server's response with headers added", () => {
       res.statusCode = 201
       res.end('implicit')
     },
+    // With cookies added too (the ways whose names start with 'cookies'):
+    'cookies public': (res) =>
+      res.writeHead(200, { 'Cache-Control': 'public, max-age=60', 'Set-Cookie': ['own=1', 'own=2'] }).end('c'),
+    'cookies no-store': (res) => res.writeHead(200, ['cache-control', 'no-store', 'set-cookie', 'own=1']).end('c'),
+    'cookies none': (res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('c'),
+    'cookies set first': (res) => {
+      res.setHeader('Set-Cookie', 'earlier=1')
+      res.setHeader('Cache-Control', 'public')
+      res.end('c')
+    },
   }
   beforeAll(async () => {
     server = createServer({ ServerResponse: FramedResponse }, (req, res) => {
       const framed = res as FramedResponse
       framed.addHeaders([['X-Request-Id', 'req-1']])
       framed.addHeaders(FRAME)
-      ways[decodeURIComponent(req.url!.slice(1))]!(res)
+      const way = decodeURIComponent(req.url!.slice(1))
+      if (way.startsWith('cookies')) framed.addCookies(['masthead_view=v; Path=/', 'masthead_session=s; Path=/'])
+      ways[way]!(res)
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -347,5 +359,24 @@ describe("the Node server's response with headers added", () => {
     expect(first.headers.get('x-frame-options')).toBe('SAMEORIGIN')
     expect(first.headers.get('x-earlier')).toBe('set before')
     expect(first.headers.get('x-request-id')).toBe('req-1')
+  })
+
+  it("writes the cookies after the answer's own, and makes the answer private unless it already was", async () => {
+    const ours = ['masthead_view=v; Path=/', 'masthead_session=s; Path=/']
+    const cases: [string, string[], string][] = [
+      ['cookies public', ['own=1', 'own=2', ...ours], 'private, no-cache'],
+      ['cookies no-store', ['own=1', ...ours], 'no-store'],
+      ['cookies none', ours, 'private, no-cache'],
+      ['cookies set first', ['earlier=1', ...ours], 'private, no-cache'],
+    ]
+    for (const [way, cookies, cacheControl] of cases) {
+      const { res, body } = await raw(way)
+      expect(body, way).toBe('c')
+      expect(res.headers.getSetCookie(), way).toEqual(cookies)
+      expect(res.headers.get('cache-control'), way).toBe(cacheControl)
+      expect(res.headers.get('x-request-id'), way).toBe('req-1')
+    }
+    // An answer without cookies added keeps its own Cache-Control and cookies.
+    expect((await raw('object')).res.headers.get('cache-control')).toBeNull()
   })
 })

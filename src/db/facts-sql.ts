@@ -1,0 +1,41 @@
+/**
+ * The SQL that reads a reader's entitlement facts (src/entitlements/facts.ts parses what it gives).
+ * Here, beside the routines, because the reader_sessions view (src/db/routines.ts) is built from
+ * it: changing it means a migration that installs the view again.
+ */
+
+/**
+ * One SQL expression (json) with every fact about the account whose id is
+ * the SQL expression `userId` (a column such as `u.id`, never user input).
+ * The session lookup embeds it, so a signed-in page view costs one round
+ * trip for the session, the account and the entitlements together. It is
+ * plain text, built once: on the hot path, Drizzle's builder would spend more
+ * time assembling this query than Postgres spends running it.
+ */
+export function entitlementFactsSql(userId: string): string {
+  return `json_build_object(
+    'subscriptions', coalesce((
+      select json_agg(json_build_object(
+        'id', s.id, 'status', s.status, 'cancelAtPeriodEnd', s.cancel_at_period_end,
+        'currentPeriodEnd', s.current_period_end, 'pastDueSince', s.past_due_since,
+        'tierId', s.tier_id, 'tierName', t.name, 'tierBenefits', t.benefits,
+        'interval', s.interval, 'amount', s.amount, 'currency', s.currency, 'createdAt', s.stripe_created_at))
+      from subscriptions s
+      join stripe_customers sc on sc.customer_id = s.customer_id
+      left join tiers t on t.id = s.tier_id
+      where sc.user_id = ${userId}), '[]'::json),
+    'grants', coalesce((
+      select json_agg(json_build_object(
+        'id', g.id, 'source', g.source, 'tierId', g.tier_id, 'tierName', t.name, 'tierBenefits', t.benefits,
+        'startsAt', g.starts_at, 'endsAt', g.ends_at))
+      from all_grants g
+      left join tiers t on t.id = g.tier_id
+      where g.user_id = ${userId} and g.revoked_at is null), '[]'::json),
+    'lastDonationAt', (
+      select max(p.occurred_at) from payments p
+      join stripe_customers sc on sc.customer_id = p.customer_id
+      where sc.user_id = ${userId} and p.kind = 'donation'
+        -- a donation refunded in full no longer counts (refund rows hold the amount refunded, negative)
+        and p.amount + coalesce((select sum(r.amount) from payments r
+          where r.kind = 'refund' and r.payment_intent_id = p.payment_intent_id), 0) > 0))`
+}
