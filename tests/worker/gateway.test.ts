@@ -103,6 +103,15 @@ describe('the Worker as the gateway', () => {
     ])
   })
 
+  it('sends its own cookies beside the origin’s, and keeps such a page from shared caches', async () => {
+    const cookie = await makeReader(database.db, config, new Date(), 'both@worker.example')
+    const res = await view('/cookies', cookie)
+    const set = res.headers.getSetCookie()
+    expect(set.slice(0, 2)).toEqual(['origin_a=1; Path=/', 'origin_b=2; Path=/; HttpOnly'])
+    expect(set.some((c) => c.startsWith('masthead_view='))).toBe(true)
+    expect(res.headers.get('cache-control')).toMatch(/\b(private|no-store)\b/)
+  })
+
   it('never lets Masthead’s cookies reach the origin', async () => {
     const cookie = await makeReader(database.db, config, new Date(), 'echo@worker.example')
     const seen = (await (await view('/echo/x', `${cookie}; theme=dark`)).json()) as { headers: Record<string, string> }
