@@ -67,7 +67,7 @@ function cacheFor(
   // Cookies the gateway set (the page view, a renewed session) go out with it through the frame,
   // which makes it private too (src/http/cookies.ts).
   if (rewritten && view.signedIn) headers.set('cache-control', 'private, no-cache')
-  // Hono keeps the headers middleware prepared only on responses it builds itself: this one is the origin's.
+  // Ours, not one the origin sent: the frame's request id yields to an answer's own (on Node).
   headers.set('x-request-id', c.get('requestId'))
   return res
 }

@@ -5,9 +5,8 @@
  * cookie is never for a shared cache, whatever the route said, or the cache would hand one
  * reader's cookie to the next. On Node they go straight onto the outgoing response with its head
  * (FramedResponse, src/http/node-server.ts): through Hono's context each made a Fetch Headers
- * object for the answer, which cost a tenth of the CPU of a request that reads the session
- * (BENCHMARKS.md, path). Lint keeps hono/cookie's setters and `c.header('Set-Cookie')` out of
- * everywhere else.
+ * object for the answer, validated every header again and left the frame to read it back. Lint
+ * keeps hono/cookie's setters and `c.header('Set-Cookie')` out of everywhere else.
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../services'

@@ -113,10 +113,11 @@ const EARLIER_FOR_COOKIES = ['set-cookie', 'cache-control']
 
 /**
  * The answer's own headers, the added ones and the cookies as one flat list (name, value, …): an
- * added header the answer names is left out; the cookies follow the answer's own Set-Cookie, all
- * in one entry, and bring their Cache-Control. With cookies, the answer's own include the
- * Set-Cookie and Cache-Control set on `response` before the head, where the head does not name
- * them (the head's own replace them, as Node does).
+ * added header the answer names is left out; the cookies follow the answer's own Set-Cookie (Node
+ * writes every entry of a name in a flat list) and bring their Cache-Control. With cookies, the
+ * answer's own include the Set-Cookie and Cache-Control set on `response` before the head, where
+ * the head does not name them: a head that names a header drops what was set before it, as Node
+ * does.
  */
 function withAdded(
   own: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined,
@@ -140,7 +141,6 @@ function withAdded(
       const value = response.getHeader(name)
       if (value !== undefined && !names(flat, flat.length, name)) flat.push(name, value)
     }
-  const setCookies = cookies ? ownCookiesOut(flat) : undefined
   const ownLength = flat.length
   if (added) for (const [name, value] of added) if (!names(flat, ownLength, name)) flat.push(name, value)
   if (cookies) {
@@ -148,23 +148,9 @@ function withAdded(
     for (let i = 0; i < ownLength; i += 2) if (String(flat[i]).toLowerCase() === 'cache-control') cacheControl = i + 1
     if (cacheControl === -1) flat.push('Cache-Control', PRIVATE_WITH_COOKIES)
     else if (!keptFromSharedCaches(String(flat[cacheControl]))) flat[cacheControl] = PRIVATE_WITH_COOKIES
-    flat.push('Set-Cookie', [...setCookies!, ...cookies])
+    for (const cookie of cookies) flat.push('Set-Cookie', cookie)
   }
   return flat
-}
-
-/** Takes the answer's own Set-Cookie entries out of a flat header list, and returns their values. */
-function ownCookiesOut(flat: OutgoingHttpHeader[]): string[] {
-  const values: string[] = []
-  for (let i = 0; i < flat.length;) {
-    if (String(flat[i]).toLowerCase() === 'set-cookie') {
-      const value = flat[i + 1]
-      if (Array.isArray(value)) for (const one of value) values.push(String(one))
-      else values.push(String(value))
-      flat.splice(i, 2)
-    } else i += 2
-  }
-  return values
 }
 
 /** Whether the first `length` entries of a flat header list name `name` (in any case). */
