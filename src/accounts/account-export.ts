@@ -56,6 +56,8 @@ import { ACCOUNT_SCOPES, ADDRESS_SCOPES, rateLimitKeys } from './rate-limit'
  *   by id only, and searches by a keyed hash.
  * - tiers, stripe_objects, articles: the publication's, not a person's.
  * - supporters_dirty (a queue of account ids to refresh) holds nothing but the id.
+ * - entitlement_facts: the facts computed from the rows above (tiers, subscriptions,
+ *   grants, the last donation), kept to answer signed-in requests: a copy, left out.
  *
  * Deleting the account (account-data.ts) removes all of this but the Stripe
  * ledger (subscriptions, payments, stripe_events: ids, amounts, dates) and

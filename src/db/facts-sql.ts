@@ -6,11 +6,14 @@
 
 /**
  * One SQL expression (json) with every fact about the account whose id is
- * the SQL expression `userId` (a column such as `u.id`, never user input).
- * The session lookup embeds it, so a signed-in page view costs one round
- * trip for the session, the account and the entitlements together. It is
- * plain text, built once: on the hot path, Drizzle's builder would spend more
- * time assembling this query than Postgres spends running it.
+ * the SQL expression `userId` (a column or a variable such as `u.id`, never
+ * user input), its lists in a fixed order, so that the same facts are the
+ * same text. The session lookup reads them stored (entitlement_facts) and
+ * computes them with this only when a change made them out of date
+ * (masthead_entitlement_facts in src/db/routines.ts), so a signed-in page view
+ * costs one round trip for the session, the account and the entitlements
+ * together. It is plain text, built once: on the hot path, Drizzle's builder
+ * would spend more time assembling this query than Postgres spends running it.
  */
 export function entitlementFactsSql(userId: string): string {
   return `json_build_object(
@@ -19,7 +22,8 @@ export function entitlementFactsSql(userId: string): string {
         'id', s.id, 'status', s.status, 'cancelAtPeriodEnd', s.cancel_at_period_end,
         'currentPeriodEnd', s.current_period_end, 'pastDueSince', s.past_due_since,
         'tierId', s.tier_id, 'tierName', t.name, 'tierBenefits', t.benefits,
-        'interval', s.interval, 'amount', s.amount, 'currency', s.currency, 'createdAt', s.stripe_created_at))
+        'interval', s.interval, 'amount', s.amount, 'currency', s.currency, 'createdAt', s.stripe_created_at)
+        order by s.id)
       from subscriptions s
       join stripe_customers sc on sc.customer_id = s.customer_id
       left join tiers t on t.id = s.tier_id
@@ -27,7 +31,8 @@ export function entitlementFactsSql(userId: string): string {
     'grants', coalesce((
       select json_agg(json_build_object(
         'id', g.id, 'source', g.source, 'tierId', g.tier_id, 'tierName', t.name, 'tierBenefits', t.benefits,
-        'startsAt', g.starts_at, 'endsAt', g.ends_at))
+        'startsAt', g.starts_at, 'endsAt', g.ends_at)
+        order by g.id)
       from all_grants g
       left join tiers t on t.id = g.tier_id
       where g.user_id = ${userId} and g.revoked_at is null), '[]'::json),

@@ -12,6 +12,7 @@ import {
   check,
   index,
   integer,
+  json,
   jsonb,
   pgTable,
   pgView,
@@ -440,6 +441,26 @@ export const supporters = pgTable(
     index('supporters_search_tokens_idx').using('gin', t.searchTokens),
   ],
 )
+
+/**
+ * Each account's entitlement facts as last read (the JSON of src/db/facts-sql.ts), kept so that a
+ * signed-in request reads one row instead of computing them from six tables. Every statement
+ * that changes what they are computed from marks the account's row out of date (facts null, the
+ * generation one higher) in its own transaction (trigger functions masthead_mark_by_user,
+ * masthead_mark_by_customer and masthead_tier_changed, src/db/routines.ts); the next session
+ * lookup computes them and stores them back only if the generation it read is still the row's
+ * (masthead_entitlement_facts), so a change committed meanwhile is never overwritten by
+ * facts from before it.
+ */
+export const entitlementFacts = pgTable('entitlement_facts', {
+  userId: text('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /** One higher at every change to what the facts are computed from. */
+  generation: bigint('generation', { mode: 'number' }).notNull(),
+  /** Null: out of date, computed again at the account's next session lookup. */
+  facts: json('facts'),
+})
 
 /**
  * Who did what to whom, append-only (a trigger refuses updates and deletes):

@@ -331,7 +331,7 @@ describe(`deleting an account and erasing a supporter (${DUMP_METHOD})`, () => {
         expect(holding(before, index!), `${who}'s address index in ${table}`).toContain(table)
       }
       expect(holding(before, sha256Hex(email))).toEqual([])
-      for (const table of ['sessions', 'stripe_customers', 'patreon_members', 'audit_log']) {
+      for (const table of ['sessions', 'stripe_customers', 'patreon_members', 'entitlement_facts', 'audit_log']) {
         expect(holding(before, ids[who]), `${who}'s id in ${table}`).toContain(table)
       }
     }

@@ -207,7 +207,8 @@ export function requestFor(
 /**
  * What a refused request must leave as it was: every table that holds what people and staff
  * wrote. Not the counters and caches that a request may touch whatever its answer: rate limits,
- * sessions (renewed when used), the supporters summary (refreshed on reading).
+ * sessions (renewed when used), the supporters summary (refreshed on reading), the stored
+ * entitlement facts (stored by the session lookup that computes them).
  */
 export const TABLES = [
   'users',
@@ -243,6 +244,7 @@ export const UNCHECKED_TABLES: Record<string, string> = {
   sessions: 'renewed when used',
   supporters: 'the summary, refreshed on reading',
   supporters_dirty: 'the summary refresh queue',
+  entitlement_facts: "a copy of each account's entitlement facts, stored by the session lookup that computes them",
   patreon_webhook_counts: 'counters of signed Patreon webhooks (refused ones counted as rejected)',
 }
 
