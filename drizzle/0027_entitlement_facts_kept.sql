@@ -130,45 +130,52 @@ BEGIN
   PERFORM masthead_refresh_supporters(ARRAY(SELECT id FROM users));
 END $$;--> statement-breakpoint
 
-CREATE OR REPLACE FUNCTION masthead_facts_out_of_date(uids text[]) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
-  SELECT u.id, 1, NULL FROM users u WHERE u.id = ANY(uids) ORDER BY u.id
-  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
-END $$;--> statement-breakpoint
-
 CREATE OR REPLACE FUNCTION masthead_mark_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  touched text[];
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    touched := ARRAY(SELECT DISTINCT user_id FROM new_rows);
+    WITH touched AS (SELECT DISTINCT user_id FROM new_rows),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSIF TG_OP = 'UPDATE' THEN
-    touched := ARRAY(SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows);
+    WITH touched AS (SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSE
-    touched := ARRAY(SELECT DISTINCT user_id FROM old_rows);
+    WITH touched AS (SELECT DISTINCT user_id FROM old_rows),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   END IF;
-  INSERT INTO supporters_dirty SELECT unnest(touched) ON CONFLICT DO NOTHING;
-  PERFORM masthead_facts_out_of_date(touched);
   RETURN NULL;
 END $$;--> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION masthead_mark_by_customer() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  touched text[];
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    touched := ARRAY(SELECT DISTINCT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id);
+    WITH touched AS (SELECT DISTINCT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSIF TG_OP = 'UPDATE' THEN
-    touched := ARRAY(SELECT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id
-      UNION SELECT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id);
+    WITH touched AS (SELECT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id
+      UNION SELECT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSE
-    touched := ARRAY(SELECT DISTINCT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id);
+    WITH touched AS (SELECT DISTINCT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
+    dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
+    INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   END IF;
-  -- Most payments are not an account's (a donor who never signed in): nothing to mark.
-  IF cardinality(touched) = 0 THEN RETURN NULL; END IF;
-  INSERT INTO supporters_dirty SELECT unnest(touched) ON CONFLICT DO NOTHING;
-  PERFORM masthead_facts_out_of_date(touched);
   RETURN NULL;
 END $$;--> statement-breakpoint
 
@@ -179,10 +186,13 @@ BEGIN
   changed := ARRAY(SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id
     WHERE n.name IS DISTINCT FROM o.name OR n.benefits IS DISTINCT FROM o.benefits);
   IF cardinality(changed) = 0 THEN RETURN NULL; END IF;
-  PERFORM masthead_facts_out_of_date(ARRAY(
+  WITH touched AS (
     SELECT sc.user_id FROM subscriptions s JOIN stripe_customers sc ON sc.customer_id = s.customer_id
     WHERE s.tier_id = ANY(changed)
-    UNION SELECT g.user_id FROM all_grants g WHERE g.tier_id = ANY(changed)));
+    UNION SELECT g.user_id FROM all_grants g WHERE g.tier_id = ANY(changed))
+  INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
+  SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
+  ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   RETURN NULL;
 END $$;--> statement-breakpoint
 

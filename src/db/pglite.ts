@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { drizzle } from 'drizzle-orm/pglite'
@@ -46,9 +46,14 @@ export function pgliteTemplateDir(): string {
   return join(nodeModules, '.cache', 'masthead', `pglite-${version}-${key}`)
 }
 
-/** Makes the template (`npm install` does, once per PGlite version and set of migrations); true when one was made. */
+/**
+ * Makes the template (`npm install` does, once per PGlite version and set of migrations); true when
+ * one was made. Templates of other versions or migrations, which no start would use again (40 MB
+ * each), are removed.
+ */
 export async function makePgliteTemplate(): Promise<boolean> {
   const dir = pgliteTemplateDir()
+  removeOtherTemplates(dir)
   if (existsSync(join(dir, 'PG_VERSION'))) return false
   // Made beside it, then renamed: a start never copies half a template.
   const partial = `${dir}.partial-${process.pid}`
@@ -67,6 +72,17 @@ export async function makePgliteTemplate(): Promise<boolean> {
     rmSync(partial, { recursive: true, force: true })
   }
   return true
+}
+
+/** The cache's other templates, but one being made (`.partial-<pid>`, perhaps by a concurrent install). */
+function removeOtherTemplates(dir: string): void {
+  const cache = dirname(dir)
+  if (!existsSync(cache)) return
+  for (const name of readdirSync(cache)) {
+    if (/^pglite-.+-[0-9a-f]{16}$/.test(name) && join(cache, name) !== dir) {
+      rmSync(join(cache, name), { recursive: true, force: true })
+    }
+  }
 }
 
 /**
