@@ -132,19 +132,23 @@ END $$;--> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION masthead_mark_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- A statement that touched no row still fires (an insert that met only conflicts): nothing to mark.
   IF TG_OP = 'INSERT' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT user_id FROM new_rows),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
     INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
   SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
   ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSIF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
     INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
   SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
   ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSE
+    IF NOT EXISTS (SELECT FROM old_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT user_id FROM old_rows),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
     INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
@@ -156,13 +160,16 @@ END $$;--> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION masthead_mark_by_customer() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- A statement that touched no row still fires (an insert that met only conflicts): nothing to mark.
   IF TG_OP = 'INSERT' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
     INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
   SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
   ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSIF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id
       UNION SELECT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
@@ -170,6 +177,7 @@ BEGIN
   SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
   ON CONFLICT (user_id) DO UPDATE SET generation = ef.generation + 1, facts = NULL;
   ELSE
+    IF NOT EXISTS (SELECT FROM old_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
     dirty AS (INSERT INTO supporters_dirty SELECT user_id FROM touched ON CONFLICT DO NOTHING)
     INSERT INTO entitlement_facts AS ef (user_id, generation, facts)

@@ -203,13 +203,17 @@ END $$;`,
     kind: 'function',
     sql: `CREATE OR REPLACE FUNCTION masthead_mark_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- A statement that touched no row still fires (an insert that met only conflicts): nothing to mark.
   IF TG_OP = 'INSERT' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT user_id FROM new_rows),
     ${markedSql}
   ELSIF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows),
     ${markedSql}
   ELSE
+    IF NOT EXISTS (SELECT FROM old_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT user_id FROM old_rows),
     ${markedSql}
   END IF;
@@ -221,14 +225,18 @@ END $$;`,
     kind: 'function',
     sql: `CREATE OR REPLACE FUNCTION masthead_mark_by_customer() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- A statement that touched no row still fires (an insert that met only conflicts): nothing to mark.
   IF TG_OP = 'INSERT' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id),
     ${markedSql}
   ELSIF TG_OP = 'UPDATE' THEN
+    IF NOT EXISTS (SELECT FROM new_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT sc.user_id FROM new_rows n JOIN stripe_customers sc ON sc.customer_id = n.customer_id
       UNION SELECT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
     ${markedSql}
   ELSE
+    IF NOT EXISTS (SELECT FROM old_rows) THEN RETURN NULL; END IF;
     WITH touched AS (SELECT DISTINCT sc.user_id FROM old_rows o JOIN stripe_customers sc ON sc.customer_id = o.customer_id),
     ${markedSql}
   END IF;
