@@ -40,9 +40,9 @@ const paidUp = inListText(PAID_UP_STATUSES)
  * date: null, and the generation one higher, so that facts computed before the change are not
  * stored after it (masthead_entitlement_facts). A row is made for an account that had none, for
  * the same reason. Accounts that no longer exist are left out (a deleted account's rows go with
- * it); rows are locked in id order. Written into each trigger function rather than called: a
- * nested plpgsql call per statement took webhook statements from about 16,000 to 9,000 a second
- * in pgbench, where this statement inline cost next to nothing.
+ * it); rows are locked in id order. Written into each trigger function rather than called: with
+ * a nested plpgsql call, trigger-heavy statements ran 8,500-10,800 a second in pgbench, inline
+ * 16,200-16,700 (16,000-19,000 before the facts were kept).
  */
 const outOfDateSql = `INSERT INTO entitlement_facts AS ef (user_id, generation, facts)
   SELECT u.id, 1, NULL FROM touched t JOIN users u ON u.id = t.user_id ORDER BY u.id
@@ -196,9 +196,12 @@ END $$;`,
   {
     // Statement-level trigger functions with transition tables (drizzle/0006): per statement, one
     // statement marks the accounts it touched, however many rows: in supporters_dirty, and their
-    // stored entitlement facts out of date (`outOfDate` below). They run on every table the facts
+    // stored entitlement facts out of date (`markedSql` above). They run on every table the facts
     // are computed from but tiers: grants, patreon_members and stripe_customers (by user),
-    // subscriptions and payments (by customer; a refund row carries its charge's customer).
+    // subscriptions and payments (by customer; a refund row carries its charge's customer). They
+    // leave at once when the statement touched no row: a webhook's `insert … on conflict` that met
+    // only conflicts still fires. In the webhooks bench, running the marking statement for nothing
+    // put PostgreSQL at 416 µs an event; with the early exit, 323 (the run in BENCHMARKS.md).
     name: 'masthead_mark_by_user',
     kind: 'function',
     sql: `CREATE OR REPLACE FUNCTION masthead_mark_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
