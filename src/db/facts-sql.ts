@@ -1,7 +1,10 @@
 /**
  * The SQL that reads a reader's entitlement facts (src/entitlements/facts.ts parses what it gives).
- * Here, beside the routines, because the reader_sessions view (src/db/routines.ts) is built from
- * it: changing it means a migration that installs the view again.
+ * Here, beside the routines, because masthead_entitlement_facts (src/db/routines.ts) is built from
+ * it: changing it means a migration that installs the routines again and also puts every stored
+ * copy out of date, or lookups would go on reading facts in the old shape:
+ * `UPDATE entitlement_facts SET facts = NULL, generation = generation + 1;` (tests/db/routines.test.ts
+ * fails on a migration that changes the facts without it).
  */
 
 /**

@@ -19,6 +19,8 @@ import { inListText, PAID_UP_STATUSES, PAYING_STATUSES } from './statuses'
  * to change it (and ship it in a migration). CREATE OR REPLACE cannot change
  * a function's arguments or result type, nor drop or retype a view's columns:
  * for such a change, put the DROP above routinesSql() in the new migration.
+ * A change to the facts' SQL (src/db/facts-sql.ts) also needs the stored facts put out of date
+ * in that migration, as that file says.
  *
  * Triggers (CREATE TRIGGER) stay in the migrations that created them. Note
  * that `comps_end_on_subscription` (0006) has its own `WHEN (NEW.status IN

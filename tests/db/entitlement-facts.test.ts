@@ -271,11 +271,9 @@ describe('the stored entitlement facts', () => {
     expect((await stored(userId))?.facts).toBe(await liveFacts(userId))
 
     // An account deleted since it was read: the facts are answered, nothing is stored, nothing fails.
-    const [gone] = await keep(null).then(() =>
-      rowsOf<{ facts: string }>(
-        t.database.db,
-        sql`select masthead_entitlement_facts('no-such-account', null)::text as facts`,
-      ),
+    const [gone] = await rowsOf<{ facts: string }>(
+      t.database.db,
+      sql`select masthead_entitlement_facts('no-such-account', null)::text as facts`,
     )
     expect(JSON.parse(gone!.facts)).toEqual({ subscriptions: [], grants: [], lastDonationAt: null })
     expect(await stored('no-such-account')).toBeUndefined()

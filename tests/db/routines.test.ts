@@ -1,4 +1,4 @@
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sql, TransactionRollbackError } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -115,6 +115,53 @@ describe('database routines (src/db/routines.ts)', () => {
       expect(changed(before, await installedRoutines(tx))).toEqual(['all_grants', 'masthead_end_comps_of_payers'])
     })
     expect(changed(before, await installedRoutines(database.db)), 'rolled back').toEqual([])
+  })
+})
+
+/**
+ * The migrations (name and text, in order) that install a new text of masthead_entitlement_facts
+ * without putting the stored facts out of date: lookups would go on reading facts in the old shape.
+ */
+function factsChangesWithoutReset(migrations: { name: string; text: string }[]): string[] {
+  let installed: string | undefined
+  const faults: string[] = []
+  for (const { name, text } of migrations) {
+    const statements = text.split(STATEMENT_BREAKPOINT).map((statement) => statement.trim())
+    const facts = statements.find((statement) => statement.includes('FUNCTION masthead_entitlement_facts('))
+    if (facts === undefined) continue
+    const reset = statements.some((statement) =>
+      /UPDATE\s+entitlement_facts\s+SET\s+facts\s*=\s*NULL\s*,\s*generation\s*=\s*generation\s*\+\s*1\s*;?\s*$/i.test(
+        statement,
+      ),
+    )
+    if (installed !== undefined && facts !== installed && !reset) faults.push(name)
+    installed = facts
+  }
+  return faults
+}
+
+describe('the stored entitlement facts and the migrations', () => {
+  it('every migration that changes how the facts are computed puts the stored ones out of date', () => {
+    const migrations = readdirSync(migrationsFolder)
+      .filter((name) => name.endsWith('.sql'))
+      .sort()
+      .map((name) => ({ name, text: readFileSync(join(migrationsFolder, name), 'utf8') }))
+    expect(migrations.some((m) => m.text.includes('FUNCTION masthead_entitlement_facts('))).toBe(true)
+    expect(factsChangesWithoutReset(migrations)).toEqual([])
+
+    // The check itself: a later migration with another facts text, with and without the reset.
+    const current = ROUTINES.find((r) => r.name === 'masthead_entitlement_facts')!.sql
+    const changedFacts = current.replace("'lastDonationAt'", "'lastGiftAt'")
+    expect(changedFacts).not.toBe(current)
+    const first = { name: '0001_first.sql', text: current }
+    const same = { name: '0002_same.sql', text: current }
+    const bare = { name: '0003_changed.sql', text: changedFacts }
+    const reset = {
+      name: '0003_changed_and_reset.sql',
+      text: `${changedFacts}\n${STATEMENT_BREAKPOINT}\nUPDATE entitlement_facts SET facts = NULL, generation = generation + 1;`,
+    }
+    expect(factsChangesWithoutReset([first, same, bare])).toEqual(['0003_changed.sql'])
+    expect(factsChangesWithoutReset([first, same, reset])).toEqual([])
   })
 })
 
